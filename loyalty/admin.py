@@ -1,0 +1,440 @@
+"""The back office for the coalition: partners, stores, terminals, cards, catalogue, ledger."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
+
+from loyalty.models import (
+    Account,
+    Brand,
+    Card,
+    CardBatch,
+    Category,
+    Counter,
+    CounterValue,
+    Currency,
+    LedgerEntry,
+    Partner,
+    Posting,
+    Product,
+    ProductList,
+    Programme,
+    Receipt,
+    ReceiptLine,
+    Store,
+    Terminal,
+    TerminalAPIKey,
+    Tier,
+    TierMembership,
+)
+from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
+
+# Terminals have keys of their own (TerminalAPIKey); the library's generic keys are not used.
+admin.site.unregister(APIKey)
+
+
+class ReadOnlyAdminMixin:
+    """For ledger rows and other records that only services write."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CurrencyInline(admin.TabularInline):
+    model = Currency
+    extra = 0
+
+
+class TierInline(admin.TabularInline):
+    model = Tier
+    extra = 0
+    ordering = ["rank"]
+
+
+@admin.register(Programme)
+class ProgrammeAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "code",
+        "partner",
+        "is_active",
+        "max_spend_percent",
+        "min_money_payment",
+    ]
+    list_filter = ["is_active"]
+    search_fields = ["name", "code"]
+    autocomplete_fields = ["partner"]
+    inlines = [CurrencyInline, TierInline]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "partner", "is_active"]}),
+        (
+            _("Spending points"),
+            {"fields": ["max_spend_percent", "min_money_payment", "hold_minutes"]},
+        ),
+        (
+            _("Refunds and offline receipts"),
+            {
+                "fields": [
+                    "refund_shortfall_policy",
+                    "offline_spend_cap",
+                    "offline_window_days",
+                    "max_receipt_lines",
+                ]
+            },
+        ),
+    ]
+
+
+class StoreInline(admin.TabularInline):
+    model = Store
+    extra = 0
+    fields = ["code", "name", "channel", "city", "timezone", "is_active"]
+    show_change_link = True
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "legal_name",
+        "tax_id",
+        "trade",
+        "point_price",
+        "store_count",
+        "is_active",
+    ]
+    list_filter = ["trade", "is_active"]
+    search_fields = ["name", "legal_name", "tax_id", "code"]
+    inlines = [StoreInline]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "trade", "is_active", "joined_at"]}),
+        (_("Legal entity"), {"fields": ["legal_name", "tax_id", "contact_email", "contact_phone"]}),
+        (_("Settlement"), {"fields": ["point_price"]}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_store_count=Count("stores", distinct=True))
+
+    @admin.display(description=_("stores"), ordering="_store_count")
+    def store_count(self, obj):
+        return obj._store_count
+
+
+class TerminalInline(admin.TabularInline):
+    model = Terminal
+    extra = 0
+    fields = ["code", "name", "is_active", "last_seen_at"]
+    readonly_fields = ["last_seen_at"]
+    show_change_link = True
+
+
+@admin.register(Store)
+class StoreAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "partner", "channel", "city", "timezone", "is_active"]
+    list_filter = ["channel", "is_active", "partner", "city"]
+    search_fields = ["name", "code", "address", "city", "partner__name"]
+    list_select_related = ["partner"]
+    autocomplete_fields = ["partner"]
+    inlines = [TerminalInline]
+
+
+class TerminalAPIKeyInline(admin.TabularInline):
+    model = TerminalAPIKey
+    extra = 0
+    fields = ["prefix", "name", "created", "expiry_date", "last_used_at", "revoked"]
+    readonly_fields = ["prefix", "name", "created", "last_used_at"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False  # keys are issued with the action, which shows the key once
+
+
+@admin.register(Terminal)
+class TerminalAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "store", "partner_name", "is_active", "last_seen_at"]
+    list_filter = ["is_active", "store__channel", "store__partner"]
+    search_fields = ["code", "name", "store__name", "store__partner__name"]
+    list_select_related = ["store__partner"]
+    autocomplete_fields = ["store"]
+    readonly_fields = ["last_seen_at", "created_at"]
+    inlines = [TerminalAPIKeyInline]
+    actions = ["issue_key"]
+
+    @admin.display(description=_("partner"), ordering="store__partner__name")
+    def partner_name(self, obj):
+        return obj.store.partner.name
+
+    @admin.action(description=_("Issue a new API key"), permissions=["change"])
+    def issue_key(self, request, queryset):
+        for terminal in queryset:
+            api_key, raw_key = terminal_key_issue(terminal=terminal)
+            self.message_user(
+                request,
+                format_html(
+                    _(
+                        "New key for {terminal}: <code>{key}</code>. Store it now: it is not shown again."
+                    ),
+                    terminal=terminal.code,
+                    key=raw_key,
+                ),
+                messages.WARNING,
+            )
+
+
+@admin.register(TerminalAPIKey)
+class TerminalAPIKeyAdmin(APIKeyModelAdmin):
+    list_display = [*APIKeyModelAdmin.list_display, "terminal", "last_used_at"]
+    list_filter = ["revoked", "created"]
+    search_fields = ["name", "prefix", "terminal__code"]
+    list_select_related = ["terminal"]
+    autocomplete_fields = ["terminal"]
+    actions = ["revoke"]
+
+    @admin.action(description=_("Revoke the selected keys"), permissions=["change"])
+    def revoke(self, request, queryset):
+        for key in queryset:
+            terminal_key_revoke(key=key)
+        self.message_user(request, _("Revoked %(count)d keys.") % {"count": queryset.count()})
+
+
+@admin.register(Currency)
+class CurrencyAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "name",
+        "programme",
+        "decimal_places",
+        "rub_rate",
+        "is_default",
+        "is_active",
+    ]
+    list_filter = ["programme", "is_active"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(CardBatch)
+class CardBatchAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "code",
+        "card_type",
+        "source",
+        "prefix",
+        "check_digit",
+        "card_count",
+        "created_at",
+    ]
+    list_filter = ["card_type", "source", "check_digit"]
+    search_fields = ["name", "code", "prefix"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_card_count=Count("cards"))
+
+    @admin.display(description=_("cards"), ordering="_card_count")
+    def card_count(self, obj):
+        return obj._card_count
+
+
+@admin.register(Card)
+class CardAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "card_type",
+        "status",
+        "customer",
+        "batch",
+        "issued_at",
+        "activated_at",
+    ]
+    list_filter = ["status", "card_type", "is_virtual", "programme", "batch"]
+    search_fields = ["number", "customer__phone", "customer__last_name"]
+    list_select_related = ["customer", "batch"]
+    autocomplete_fields = ["customer", "batch", "replaced_by"]
+    readonly_fields = ["created_at"]
+    date_hierarchy = "issued_at"
+    fieldsets = [
+        (None, {"fields": ["number", "card_type", "programme", "batch", "is_virtual"]}),
+        (_("Holder and status"), {"fields": ["customer", "status", "block_reason", "replaced_by"]}),
+        (_("Dates"), {"fields": ["issued_at", "activated_at", "blocked_at", "created_at"]}),
+    ]
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "owner",
+        "purpose",
+        "currency",
+        "balance",
+        "pending",
+        "held",
+        "updated_at",
+    ]
+    list_filter = ["kind", "purpose", "currency"]
+    search_fields = ["customer__phone", "customer__last_name", "partner__name"]
+    list_select_related = ["customer", "partner", "currency"]
+
+    @admin.display(description=_("owner"))
+    def owner(self, obj):
+        return obj.customer or obj.partner or _("programme")
+
+
+class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = LedgerEntry
+    fields = ["account", "bucket", "amount", "balance_after", "lot", "active_at", "expires_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Posting)
+class PostingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "cause",
+        "cause_ref",
+        "receipt",
+        "actor_type",
+        "partner",
+        "occurred_at",
+    ]
+    list_filter = ["kind", "cause", "actor_type", "partner"]
+    search_fields = ["cause_ref", "receipt__receipt_id", "description"]
+    list_select_related = ["receipt", "partner"]
+    date_hierarchy = "occurred_at"
+    inlines = [LedgerEntryInline]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "posting",
+        "account",
+        "bucket",
+        "amount",
+        "balance_after",
+        "expires_at",
+        "recorded_at",
+    ]
+    list_filter = ["bucket", "posting__kind", "currency"]
+    search_fields = ["account__customer__phone", "posting__cause_ref"]
+    list_select_related = ["posting", "account__customer", "account__partner", "account__currency"]
+
+
+class ReceiptLineInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReceiptLine
+    fields = [
+        "line_no",
+        "sku",
+        "product",
+        "quantity",
+        "price",
+        "amount",
+        "discount",
+        "points_spent",
+        "to_pay",
+        "points_earned",
+        "refunded_quantity",
+    ]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "receipt_id",
+        "partner",
+        "store",
+        "terminal",
+        "customer",
+        "status",
+        "total",
+        "to_pay",
+        "points_earned",
+        "sold_at",
+    ]
+    list_filter = ["status", "is_offline", "partner"]
+    search_fields = ["receipt_id", "customer__phone", "card__number"]
+    list_select_related = ["partner", "store", "terminal", "customer"]
+    date_hierarchy = "sold_at"
+    inlines = [ReceiptLineInline]
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "programme", "rank", "threshold"]
+    list_filter = ["programme"]
+    search_fields = ["name", "code"]
+    ordering = ["programme", "rank"]
+
+
+@admin.register(TierMembership)
+class TierMembershipAdmin(admin.ModelAdmin):
+    list_display = ["customer", "programme", "tier", "qualifying_amount", "since", "is_manual"]
+    list_filter = ["programme", "tier", "is_manual"]
+    search_fields = ["customer__phone", "customer__last_name"]
+    list_select_related = ["customer", "programme", "tier"]
+    autocomplete_fields = ["customer"]
+
+
+@admin.register(Counter)
+class CounterAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "programme", "unit", "period", "is_active"]
+    list_filter = ["programme", "unit", "period", "is_active"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(CounterValue)
+class CounterValueAdmin(admin.ModelAdmin):
+    list_display = ["counter", "customer", "period_start", "value", "updated_at"]
+    list_filter = ["counter"]
+    search_fields = ["customer__phone", "customer__last_name"]
+    list_select_related = ["counter", "customer"]
+    autocomplete_fields = ["customer"]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "parent"]
+    list_filter = [("parent", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "code"]
+    list_select_related = ["parent"]
+    autocomplete_fields = ["parent"]
+
+
+@admin.register(Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    search_fields = ["name"]
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["sku", "name", "category", "brand", "partner", "is_active", "is_gift_card"]
+    list_filter = ["is_active", "is_gift_card", "partner", "brand"]
+    search_fields = ["sku", "name"]
+    list_select_related = ["category", "brand", "partner"]
+    autocomplete_fields = ["category", "brand", "partner"]
+
+
+@admin.register(ProductList)
+class ProductListAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "partner"]
+    search_fields = ["name", "code"]
+    autocomplete_fields = ["products", "partner"]

@@ -1,0 +1,33 @@
+from loyalty.models.accounts import Account, Currency
+from loyalty.models.cards import Card, CardBatch, CardType
+from loyalty.models.catalogue import Brand, Category, Product, ProductList
+from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
+from loyalty.models.partners import Partner, Programme, Store, Terminal, TerminalAPIKey
+from loyalty.models.receipts import Receipt, ReceiptLine
+from loyalty.models.tiers import Counter, CounterValue, Tier, TierMembership
+
+__all__ = [
+    "Account",
+    "Brand",
+    "Card",
+    "CardBatch",
+    "CardType",
+    "Category",
+    "Counter",
+    "CounterValue",
+    "Currency",
+    "ImmutableRowError",
+    "LedgerEntry",
+    "Partner",
+    "Posting",
+    "Product",
+    "ProductList",
+    "Programme",
+    "Receipt",
+    "ReceiptLine",
+    "Store",
+    "Terminal",
+    "TerminalAPIKey",
+    "Tier",
+    "TierMembership",
+]

@@ -1,0 +1,211 @@
+"""Currencies of points and the accounts that hold them (one per owner and currency)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
+from loyalty.validators import validate_code
+
+
+class Currency(models.Model):
+    """A kind of points (bonus, chips, stars...) with its precision and its value when spent."""
+
+    programme = models.ForeignKey(
+        "loyalty.Programme",
+        verbose_name=_("programme"),
+        on_delete=models.PROTECT,
+        related_name="currencies",
+    )
+    code = models.CharField(_("code"), max_length=32, unique=True, validators=[validate_code])
+    name = models.CharField(_("name"), max_length=100)
+    decimal_places = models.PositiveSmallIntegerField(
+        _("decimal places"), default=2, validators=[MaxValueValidator(POINTS_DECIMAL_PLACES)]
+    )
+    rub_rate = models.DecimalField(
+        _("value of a point when spent, RUB"),
+        max_digits=MAX_DIGITS,
+        decimal_places=4,
+        default=Decimal("1.0000"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_(
+            "1 point pays this many roubles of a receipt. 0 for points that cannot pay "
+            "(chips that are only exchanged for rewards)."
+        ),
+    )
+    is_default = models.BooleanField(
+        _("programme's main currency"),
+        default=False,
+        help_text=_("The currency the POS API earns and spends when none is named."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("currency")
+        verbose_name_plural = _("currencies")
+        ordering = ["programme_id", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decimal_places__lte=POINTS_DECIMAL_PLACES), name="currency_places_max"
+            ),
+            models.CheckConstraint(condition=Q(rub_rate__gte=0), name="currency_rate_not_negative"),
+            models.UniqueConstraint(
+                fields=["programme"],
+                condition=Q(is_default=True),
+                name="currency_one_default_per_programme",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Account(models.Model):
+    """A balance of one currency held by a customer, a partner, or the programme itself.
+
+    Every movement is a posting whose legs sum to zero: the customer's account on one side and
+    a partner's or the programme's account on the other, so system accounts are the mirror image
+    of what customers hold and the partner settlement is a query over them.
+
+    ``balance``, ``pending`` and ``held`` are caches of the ledger, written only by the ledger
+    service in the same transaction as the entries (invariant L2):
+    - ``balance``: the sum of posted entries in the active bucket (what can be spent);
+    - ``pending``: the sum of entries in the pending bucket (earned, not active yet);
+    - ``held``: the part of ``balance`` reserved by a hold between calculate and confirm.
+    """
+
+    class Kind(models.TextChoices):
+        CUSTOMER = "customer", _("customer")
+        PARTNER = "partner", _("partner")
+        PROGRAMME = "programme", _("programme")
+
+    class Purpose(models.TextChoices):
+        MAIN = "main", _("main")
+        EXPIRED = "expired", _("expired points")
+        ADJUSTMENTS = "adjustments", _("manual adjustments")
+        MARKETING = "marketing", _("marketing rewards")
+        SHORTFALL = "shortfall", _("refund and offline shortfalls")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    purpose = models.CharField(
+        _("purpose"), max_length=16, choices=Purpose.choices, default=Purpose.MAIN
+    )
+    currency = models.ForeignKey(
+        Currency, verbose_name=_("currency"), on_delete=models.PROTECT, related_name="accounts"
+    )
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="accounts",
+    )
+    partner = models.ForeignKey(
+        "loyalty.Partner",
+        verbose_name=_("partner"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="accounts",
+    )
+    balance = models.DecimalField(
+        _("balance"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        default=Decimal("0"),
+        editable=False,
+    )
+    pending = models.DecimalField(
+        _("pending"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        default=Decimal("0"),
+        editable=False,
+    )
+    held = models.DecimalField(
+        _("held"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        default=Decimal("0"),
+        editable=False,
+    )
+    debt_limit = models.DecimalField(
+        _("debt limit"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        default=Decimal("0"),
+        help_text=_("How far below zero a refund under the debt policy may take this balance."),
+    )
+    version = models.PositiveBigIntegerField(
+        _("version"), default=0, editable=False, help_text=_("Increases with every entry.")
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("account")
+        verbose_name_plural = _("accounts")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="customer", customer__isnull=False, partner__isnull=True, purpose="main")
+                    | Q(kind="partner", partner__isnull=False, customer__isnull=True)
+                    | Q(kind="programme", partner__isnull=True, customer__isnull=True)
+                ),
+                name="account_owner_matches_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "currency"],
+                condition=Q(kind="customer"),
+                name="account_one_per_customer_currency",
+            ),
+            models.UniqueConstraint(
+                fields=["partner", "currency", "purpose"],
+                condition=Q(kind="partner"),
+                name="account_one_per_partner_currency_purpose",
+            ),
+            models.UniqueConstraint(
+                fields=["currency", "purpose"],
+                condition=Q(kind="programme"),
+                name="account_one_per_programme_currency_purpose",
+            ),
+            # The last line of defence against an overdraw (invariant L4): a customer's
+            # spendable balance never goes below its debt limit, which is 0 unless a refund
+            # policy allows a debt.
+            models.CheckConstraint(
+                condition=~Q(kind="customer") | Q(balance__gte=-F("debt_limit")),
+                name="account_customer_balance_within_debt_limit",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="customer") | Q(pending__gte=0),
+                name="account_customer_pending_not_negative",
+            ),
+            models.CheckConstraint(condition=Q(held__gte=0), name="account_held_not_negative"),
+            models.CheckConstraint(
+                condition=Q(held=0) | Q(held__lte=F("balance")), name="account_held_within_balance"
+            ),
+            models.CheckConstraint(
+                condition=Q(debt_limit__gte=0), name="account_debt_limit_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.CUSTOMER:
+            owner = str(self.customer)
+        elif self.kind == self.Kind.PARTNER:
+            owner = f"{self.partner} ({self.get_purpose_display()})"
+        else:
+            owner = f"{_('programme')} ({self.get_purpose_display()})"
+        return f"{owner} / {self.currency.code}"
+
+    @property
+    def available(self) -> Decimal:
+        """What can be spent now: the active balance less what holds reserve."""
+        return self.balance - self.held

@@ -1,0 +1,246 @@
+"""The points ledger: immutable postings whose legs sum to zero.
+
+Rows here are only ever inserted, never updated or deleted (invariant L1): a mistake is
+corrected by a new posting that reverses the old one. The model refuses ``save()`` of an
+existing row and ``delete()``; the queryset refuses ``update()`` and ``delete()``; and a
+database trigger (see the migration) refuses UPDATE, and DELETE on PostgreSQL, from any client.
+Write through ``loyalty.services.ledger`` only.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
+
+
+class ImmutableRowError(Exception):
+    """Raised on an attempt to change or remove a ledger row."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ImmutableRowError(
+            f"{self.model.__name__} rows are append-only; post a reversal instead"
+        )
+
+    def delete(self):
+        raise ImmutableRowError(
+            f"{self.model.__name__} rows are append-only; post a reversal instead"
+        )
+
+    update.alters_data = True
+    delete.alters_data = True
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRowError(
+                f"{type(self).__name__} rows are append-only; post a reversal instead"
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRowError(
+            f"{type(self).__name__} rows are append-only; post a reversal instead"
+        )
+
+
+class Posting(AppendOnlyModel):
+    """One business movement of points: a set of entries (legs) that sum to zero per currency.
+
+    It names its cause (what happened) and its actor (who did it), invariant L9.
+    """
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("earn")
+        SPEND = "spend", _("spend")
+        ACTIVATE = "activate", _("activation of pending points")
+        EXPIRE = "expire", _("expiry")
+        ADJUST = "adjust", _("manual adjustment")
+        REFUND = "refund", _("refund")
+        REVERSAL = "reversal", _("reversal")
+        TRANSFER = "transfer", _("transfer")
+        WELCOME = "welcome", _("welcome bonus")
+        REWARD = "reward", _("campaign reward")
+
+    class Cause(models.TextChoices):
+        RECEIPT = "receipt", _("receipt")
+        REFUND = "refund", _("refund")
+        PROMOTION = "promotion", _("promotion")
+        ADJUSTMENT = "adjustment", _("adjustment")
+        CAMPAIGN = "campaign", _("campaign")
+        EXPIRY_RUN = "expiry_run", _("expiry run")
+        ACTIVATION_RUN = "activation_run", _("activation run")
+        IMPORT = "import", _("import")
+        MERGE = "merge", _("account merge")
+
+    class ActorType(models.TextChoices):
+        TERMINAL = "terminal", _("terminal")
+        STAFF = "staff", _("staff user")
+        SYSTEM = "system", _("system task")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    cause = models.CharField(_("cause"), max_length=16, choices=Cause.choices)
+    cause_ref = models.CharField(
+        _("cause reference"),
+        max_length=128,
+        blank=True,
+        help_text=_(
+            "The id of the cause outside the ledger: a refund id, an adjustment id, a run id."
+        ),
+    )
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="postings",
+    )
+    actor_type = models.CharField(_("actor"), max_length=16, choices=ActorType.choices)
+    terminal = models.ForeignKey(
+        "loyalty.Terminal",
+        verbose_name=_("terminal"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="postings",
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff user"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="postings",
+    )
+    actor_name = models.CharField(
+        _("system actor"),
+        max_length=100,
+        blank=True,
+        help_text=_("The task or command that posted."),
+    )
+    partner = models.ForeignKey(
+        "loyalty.Partner",
+        verbose_name=_("issuing or accepting partner"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="postings",
+    )
+    reverses = models.ForeignKey(
+        "self",
+        verbose_name=_("reverses"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reversals",
+    )
+    description = models.CharField(_("description"), max_length=300, blank=True)
+    occurred_at = models.DateTimeField(_("business time"), default=timezone.now)
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("posting")
+        verbose_name_plural = _("postings")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(actor_type="terminal", terminal__isnull=False)
+                    | Q(actor_type="staff", user__isnull=False)
+                    | (Q(actor_type="system") & ~Q(actor_name=""))
+                ),
+                name="posting_names_its_actor",
+            ),
+            models.CheckConstraint(
+                condition=~Q(cause="receipt") | Q(receipt__isnull=False),
+                name="posting_receipt_cause_has_receipt",
+            ),
+        ]
+        indexes = [models.Index(fields=["cause", "cause_ref"], name="posting_cause_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()}"
+
+
+class LedgerEntry(AppendOnlyModel):
+    """One leg of a posting: a signed amount on one account, in its active or pending bucket.
+
+    An entry that adds points to a customer's account is a *lot*: it carries the moment the
+    points become spendable (``active_at``) and the moment they burn (``expires_at``). Entries
+    that later consume a lot (spend, expire, activate, reverse) point at it through ``lot``,
+    so a lot's remainder is its amount plus the entries that name it (invariant L6).
+    """
+
+    class Bucket(models.TextChoices):
+        ACTIVE = "active", _("active")
+        PENDING = "pending", _("pending")
+
+    posting = models.ForeignKey(
+        Posting, verbose_name=_("posting"), on_delete=models.PROTECT, related_name="entries"
+    )
+    account = models.ForeignKey(
+        "loyalty.Account",
+        verbose_name=_("account"),
+        on_delete=models.PROTECT,
+        related_name="entries",
+    )
+    currency = models.ForeignKey(
+        "loyalty.Currency", verbose_name=_("currency"), on_delete=models.PROTECT, related_name="+"
+    )
+    bucket = models.CharField(
+        _("bucket"), max_length=8, choices=Bucket.choices, default=Bucket.ACTIVE
+    )
+    amount = models.DecimalField(
+        _("amount"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    balance_after = models.DecimalField(
+        _("bucket balance after"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    account_version = models.PositiveBigIntegerField(_("account version"))
+    lot = models.ForeignKey(
+        "self",
+        verbose_name=_("lot"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lot_entries",
+    )
+    active_at = models.DateTimeField(_("becomes active"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_amount_not_zero"),
+            models.UniqueConstraint(
+                fields=["account", "account_version"], name="ledger_entry_one_per_account_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True)
+                | Q(active_at__isnull=True)
+                | Q(expires_at__gt=models.F("active_at")),
+                name="ledger_entry_expires_after_active",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["account", "expires_at"], name="ledger_entry_lot_fifo_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount:+} {self.currency_id} on {self.account_id}"

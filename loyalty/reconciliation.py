@@ -1,0 +1,118 @@
+"""Check the ledger's invariants (architecture.md, reliability.md L1-L6, L9).
+
+Used by the test suite after every money scenario and by ``manage.py check_ledger`` (a
+nightly reconciliation); both report every violation found, not only the first.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db.models import Count, F, Sum
+
+from loyalty.models import Account, LedgerEntry, Posting
+from loyalty.money import POINTS_DECIMAL_PLACES, quantize
+
+ZERO = Decimal("0")
+
+
+def exact(total: Decimal | None) -> Decimal:
+    """Round an SQL sum to the ledger's places: SQLite adds decimals as binary floats."""
+    return quantize(total or ZERO, POINTS_DECIMAL_PLACES)
+
+
+def ledger_violations(account_ids: list[int] | None = None) -> list[str]:
+    """Return a description of every broken invariant; an empty list means the ledger is sound."""
+    problems: list[str] = []
+    accounts = Account.objects.all()
+    entries = LedgerEntry.objects.all()
+    if account_ids is not None:
+        accounts = accounts.filter(pk__in=account_ids)
+        entries = entries.filter(account_id__in=account_ids)
+
+    # 1 (L2). The cached balance and pending equal the sums of the entries, per bucket.
+    sums: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    for row in entries.values("account_id", "bucket").annotate(total=Sum("amount")):
+        sums[(row["account_id"], row["bucket"])] = exact(row["total"])
+    for account in accounts:
+        active = sums[(account.pk, LedgerEntry.Bucket.ACTIVE)]
+        pending = sums[(account.pk, LedgerEntry.Bucket.PENDING)]
+        if account.balance != active:
+            problems.append(f"account {account.pk}: balance {account.balance} != entries {active}")
+        if account.pending != pending:
+            problems.append(f"account {account.pk}: pending {account.pending} != entries {pending}")
+        # 2 (L4). A customer's balance never goes below its debt limit.
+        if account.kind == Account.Kind.CUSTOMER:
+            if account.balance < -account.debt_limit:
+                problems.append(f"account {account.pk}: balance {account.balance} below debt limit")
+            if account.pending < 0:
+                problems.append(f"account {account.pk}: pending {account.pending} below zero")
+
+    # L2 (pgledger): each entry's balance_after is the running sum of its bucket, in version order.
+    running: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    last_version: dict[int, int] = {}
+    for account_id, version, bucket, amount, after in entries.order_by(
+        "account_id", "account_version"
+    ).values_list("account_id", "account_version", "bucket", "amount", "balance_after"):
+        if version != last_version.get(account_id, 0) + 1:
+            problems.append(f"account {account_id}: version {version} out of sequence")
+        last_version[account_id] = version
+        running[(account_id, bucket)] += amount
+        if running[(account_id, bucket)] != after:
+            problems.append(
+                f"account {account_id} v{version}: balance_after {after} is not the running sum"
+            )
+
+    # 3 (L3). Every posting's legs sum to zero per currency, and an entry's currency is its account's.
+    postings = Posting.objects.all()
+    if account_ids is not None:
+        postings = postings.filter(pk__in=entries.values("posting_id"))
+    posting_sums = (
+        LedgerEntry.objects.filter(posting__in=postings.values("pk"))
+        .values("posting_id", "currency_id")
+        .annotate(total=Sum("amount"))
+    )
+    for row in posting_sums.iterator():
+        if exact(row["total"]) == 0:
+            continue
+        problems.append(
+            f"posting {row['posting_id']}: legs sum to {row['total']} in currency {row['currency_id']}"
+        )
+    for entry_id in entries.exclude(currency_id=F("account__currency_id")).values_list(
+        "pk", flat=True
+    ):
+        problems.append(f"entry {entry_id}: currency differs from its account's")
+    lonely = postings.annotate(legs=Count("entries")).filter(legs__lt=2)
+    for posting_id in lonely.values_list("pk", flat=True):
+        problems.append(f"posting {posting_id}: fewer than two legs")
+
+    # 4 (L6). Customer lots: every active customer entry is a lot (positive, naming no lot) or
+    # names the lot it consumes or restores; each lot's remainder stays within [0, amount].
+    customer_active = entries.filter(
+        account__kind=Account.Kind.CUSTOMER, bucket=LedgerEntry.Bucket.ACTIVE
+    )
+    for entry_id in customer_active.filter(lot__isnull=True, amount__lt=0).values_list(
+        "pk", flat=True
+    ):
+        problems.append(f"entry {entry_id}: takes points from a customer without naming a lot")
+    consumed = {
+        lot_id: exact(total)
+        for lot_id, total in customer_active.filter(lot__isnull=False)
+        .values("lot_id")
+        .annotate(total=Sum("amount"))
+        .values_list("lot_id", "total")
+    }
+    for lot_id, account_id, amount in customer_active.filter(
+        lot__isnull=True, amount__gt=0
+    ).values_list("pk", "account_id", "amount"):
+        remainder = amount + consumed.get(lot_id, ZERO)
+        if remainder < 0 or remainder > amount:
+            problems.append(
+                f"lot {lot_id} of account {account_id}: remainder {remainder} outside [0, {amount}]"
+            )
+
+    # 5 (L9). Every posting names its cause.
+    for posting_id in postings.filter(cause="").values_list("pk", flat=True):
+        problems.append(f"posting {posting_id}: no cause")
+    return problems

@@ -1,0 +1,102 @@
+"""Validators for identifiers that have a checksum or a fixed shape."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+CARD_NUMBER_RE = re.compile(r"^[0-9A-Z]{4,32}$")
+CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def validate_tax_id(value: str) -> None:
+    """Check a Russian taxpayer number (INN): 10 digits for companies, 12 for individuals."""
+    if not value.isdigit() or len(value) not in (10, 12):
+        raise ValidationError(_("A tax id (INN) has 10 or 12 digits."), code="tax_id_length")
+    digits = [int(c) for c in value]
+
+    def check(weights: list[int], upto: int) -> int:
+        return sum(w * d for w, d in zip(weights, digits[:upto], strict=True)) % 11 % 10
+
+    if len(value) == 10:
+        ok = check([2, 4, 10, 3, 5, 9, 4, 6, 8], 9) == digits[9]
+    else:
+        ok = (
+            check([7, 2, 4, 10, 3, 5, 9, 4, 6, 8], 10) == digits[10]
+            and check([3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8], 11) == digits[11]
+        )
+    if not ok:
+        raise ValidationError(
+            _("The tax id (INN) %(value)s has a wrong check digit."),
+            code="tax_id_checksum",
+            params={"value": value},
+        )
+
+
+def tax_id_check_digits(first_nine: str) -> str:
+    """Complete nine digits into a valid 10-digit INN (used by the demo and tests)."""
+    digits = [int(c) for c in first_nine]
+    weights = [2, 4, 10, 3, 5, 9, 4, 6, 8]
+    return first_nine + str(sum(w * d for w, d in zip(weights, digits, strict=True)) % 11 % 10)
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            _("%(value)s is not a time zone name such as Europe/Moscow."),
+            code="invalid_timezone",
+            params={"value": value},
+        ) from exc
+
+
+def validate_code(value: str) -> None:
+    if not CODE_RE.match(value):
+        raise ValidationError(
+            _(
+                "Use 1-64 letters, digits, dots, dashes or underscores, starting with a letter or digit."
+            ),
+            code="invalid_code",
+        )
+
+
+def validate_card_number(value: str) -> None:
+    if not CARD_NUMBER_RE.match(value):
+        raise ValidationError(
+            _("A card number has 4-32 digits or capital Latin letters."), code="invalid_card_number"
+        )
+
+
+def luhn_check_digit(payload: str) -> str:
+    """Return the Luhn check digit for a string of digits."""
+    total = 0
+    for index, char in enumerate(reversed(payload)):
+        digit = int(char)
+        if index % 2 == 0:
+            digit *= 2
+            if digit > 9:
+                digit -= 9
+        total += digit
+    return str((10 - total % 10) % 10)
+
+
+def ean13_check_digit(payload: str) -> str:
+    """Return the EAN-13 check digit for 12 digits."""
+    total = sum(int(c) * (3 if i % 2 else 1) for i, c in enumerate(payload))
+    return str((10 - total % 10) % 10)
+
+
+def has_valid_check_digit(number: str, scheme: str) -> bool:
+    if scheme == "none":
+        return True
+    if not number.isdigit() or len(number) < 2:
+        return False
+    if scheme == "luhn":
+        return luhn_check_digit(number[:-1]) == number[-1]
+    if scheme == "ean13":
+        return len(number) == 13 and ean13_check_digit(number[:-1]) == number[-1]
+    raise ValueError(f"unknown check digit scheme {scheme!r}")

@@ -1,0 +1,78 @@
+import secrets
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from reports.demo import load_demo
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the demo coalition (12 partners, stores, terminals, catalogue, customers with cards "
+        "and a few months of purchases). Idempotent: a second run changes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--customers", type=int, default=2000, help="How many customers (default 2000)."
+        )
+        parser.add_argument(
+            "--months", type=int, default=4, help="Months of purchase history (default 4)."
+        )
+        parser.add_argument("--seed", type=int, default=2026, help="Random seed (default 2026).")
+        parser.add_argument(
+            "--admin-user", default="admin", help="The superuser to create (default admin)."
+        )
+        parser.add_argument(
+            "--reset-admin-password",
+            action="store_true",
+            help="Give the existing admin user a new random password and print it.",
+        )
+        parser.add_argument(
+            "--url", default="http://127.0.0.1:8000/admin/", help="Where the admin is served."
+        )
+
+    def handle(
+        self, *args, customers, months, seed, admin_user, reset_admin_password, url, **options
+    ):
+        if customers < 1 or months < 1:
+            raise CommandError("--customers and --months must be at least 1.")
+        started = time.monotonic()
+        summary = load_demo(customers=customers, months=months, seed=seed)
+        elapsed = time.monotonic() - started
+        verb = "Loaded" if summary.created else "Already loaded, nothing changed:"
+        self.stdout.write(
+            f"{verb} {summary.partners} partners, {summary.stores} stores, {summary.terminals} terminals, "
+            f"{summary.products} products, {summary.customers} customers, {summary.cards} cards, "
+            f"{summary.receipts} receipts, {summary.postings} postings ({elapsed:.1f} s)."
+        )
+        password = self._admin(admin_user, reset_admin_password)
+        self.stdout.write("")
+        self.stdout.write(self.style.SUCCESS(f"Log in at {url}"))
+        if password:
+            self.stdout.write(self.style.SUCCESS(f"  user: {admin_user}   password: {password}"))
+        else:
+            self.stdout.write(
+                f"  user: {admin_user} (exists; its password was printed when it was created, "
+                f"or run: manage.py demo --reset-admin-password)"
+            )
+        self.stdout.write("A key for a cash register: manage.py issue_terminal_key MEGAMART-01-T1")
+
+    @transaction.atomic
+    def _admin(self, username: str, reset: bool) -> str | None:
+        User = get_user_model()
+        user = User.objects.filter(username=username).first()
+        if user is not None and not reset:
+            return None
+        password = secrets.token_urlsafe(12)
+        if user is None:
+            User.objects.create_superuser(
+                username=username, email=f"{username}@example.com", password=password
+            )
+        else:
+            user.set_password(password)
+            user.is_active = user.is_staff = user.is_superuser = True
+            user.save(update_fields=["password", "is_active", "is_staff", "is_superuser"])
+        return password

@@ -1,0 +1,357 @@
+"""The customer base in the admin. Saving customers and consents goes through ``crm.services``."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+from django.utils.translation import gettext_lazy as _
+
+from crm.forms import (
+    ConsentAdminForm,
+    CustomerAdminForm,
+    ProfileQuestionAdminForm,
+    question_field_name,
+)
+from crm.models import (
+    Car,
+    Consent,
+    Customer,
+    FamilyMember,
+    MemorableDate,
+    ProfileAnswer,
+    ProfileQuestion,
+    ProfileQuestionChoice,
+)
+from crm.phones import mask_phone
+from crm.selectors import phone_parse, profile_question_list_active
+from crm.services import consent_set, customer_create, customer_update, profile_answers_set
+from crm.services.customers import EDITABLE_FIELDS
+
+# What customer_create takes; the other editable fields are set by customer_update after it.
+CREATE_FIELDS = {
+    "phone",
+    "email",
+    "first_name",
+    "middle_name",
+    "last_name",
+    "birth_date",
+    "gender",
+    "source",
+    "source_detail",
+    "registered_at",
+}
+
+
+def _copy_saved(target, saved) -> None:
+    """Make the admin's unsaved ``target`` the row a service saved, for inlines and the log."""
+    for field in type(saved)._meta.concrete_fields:
+        setattr(target, field.attname, getattr(saved, field.attname))
+    target._state.adding = False
+    target._state.db = saved._state.db
+
+
+class ConsentInlineForm(forms.ModelForm):
+    class Meta:
+        model = Consent
+        fields = ["channel", "is_granted", "source", "text_version"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # A consent belongs to its channel; another channel is another consent row.
+            self.fields["channel"].disabled = True
+
+
+class ConsentInline(admin.TabularInline):
+    model = Consent
+    form = ConsentInlineForm
+    extra = 0
+    can_delete = False  # withdraw a consent instead: its history is the proof
+    fields = ["channel", "is_granted", "granted_at", "revoked_at", "source", "text_version"]
+    readonly_fields = ["granted_at", "revoked_at"]
+
+
+class FamilyMemberInline(admin.TabularInline):
+    model = FamilyMember
+    extra = 0
+
+
+class CarInline(admin.TabularInline):
+    model = Car
+    extra = 0
+
+
+class MemorableDateInline(admin.TabularInline):
+    model = MemorableDate
+    extra = 0
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerAdminForm
+    list_display = [
+        "public_id",
+        "full_name",
+        "masked_phone",
+        "email",
+        "registered_at",
+        "source",
+        "referrer",
+    ]
+    list_filter = [
+        "source",
+        "gender",
+        "phone_verified",
+        "email_verified",
+        "is_anonymised",
+        "registered_at",
+    ]
+    search_fields = [
+        "phone",
+        "email",
+        "last_name",
+        "first_name",
+        "middle_name",
+        "public_id",
+        "referral_code",
+    ]
+    list_select_related = ["referrer"]
+    autocomplete_fields = ["referrer"]
+    readonly_fields = ["public_id", "created_at", "updated_at", "is_anonymised", "anonymised_at"]
+    date_hierarchy = "registered_at"
+    inlines = [ConsentInline, FamilyMemberInline, CarInline, MemorableDateInline]
+    base_fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "public_id",
+                    "last_name",
+                    "first_name",
+                    "middle_name",
+                    "gender",
+                    "birth_date",
+                ]
+            },
+        ),
+        (_("Contacts"), {"fields": ["phone", "phone_verified", "email", "email_verified"]}),
+        (
+            _("Registration"),
+            {"fields": ["registered_at", "source", "source_detail", "referral_code", "referrer"]},
+        ),
+        (
+            _("Record"),
+            {"fields": ["comment", "created_at", "updated_at", "is_anonymised", "anonymised_at"]},
+        ),
+    ]
+
+    def _questions(self, request) -> list[ProfileQuestion]:
+        # Read once per request: the fieldsets and the form must ask the same questions.
+        if not hasattr(request, "_crm_profile_questions"):
+            request._crm_profile_questions = profile_question_list_active()
+        return request._crm_profile_questions
+
+    def get_fieldsets(self, request, obj=None):
+        questions = [question_field_name(q) for q in self._questions(request)]
+        if not questions:
+            return self.base_fieldsets
+        return [
+            *self.base_fieldsets[:3],
+            (_("Questionnaire"), {"fields": questions}),
+            *self.base_fieldsets[3:],
+        ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The questionnaire's fields are declared on a form class made for this request, so a
+        # question added in the admin shows up on the next page load, without code changes.
+        kwargs["form"] = self.form.with_questionnaire(self._questions(request))
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    @admin.display(description=_("name"), ordering="last_name")
+    def full_name(self, obj):
+        return obj.full_name or "—"
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def masked_phone(self, obj):
+        return mask_phone(obj.phone) if obj.phone else "—"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # "8 900 123-45-67" is stored as "+79001234567": a text match alone would miss it.
+        phone = phone_parse(search_term)
+        if phone is None:
+            return results, may_have_duplicates
+        return results | queryset.filter(phone=phone), may_have_duplicates
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fields = {name: data[name] for name in EDITABLE_FIELDS if name in data}
+        if change:
+            # ``obj`` already holds the form's values, so customer_update would see no change:
+            # give it the stored row, locked against a concurrent edit.
+            stored = Customer.objects.select_for_update().get(pk=obj.pk)
+            _copy_saved(obj, customer_update(customer=stored, **fields))
+        else:
+            identity = {name: fields.pop(name) for name in list(fields) if name in CREATE_FIELDS}
+            if fields.get("referral_code") is None:
+                fields.pop("referral_code", None)  # left blank: keep the generated one
+            customer = customer_create(**identity)
+            customer = customer_update(customer=customer, **fields)
+            _copy_saved(obj, customer)
+        profile_answers_set(customer=obj, answers=form.questionnaire_answers())
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not Consent:
+            super().save_formset(request, form, formset, change)
+            return
+        # Consents go through consent_set, which keeps granted_at / revoked_at right.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.forms:
+            if not inline_form.has_changed() or not inline_form.cleaned_data:
+                continue
+            data = inline_form.cleaned_data
+            is_new = inline_form.instance.pk is None
+            consent = consent_set(
+                customer=form.instance,
+                channel=inline_form.instance.channel if not is_new else data["channel"],
+                is_granted=data["is_granted"],
+                source=data.get("source", ""),
+                text_version=data.get("text_version", ""),
+            )
+            if is_new:
+                formset.new_objects.append(consent)
+            else:
+                formset.changed_objects.append((consent, inline_form.changed_data))
+
+
+@admin.register(Consent)
+class ConsentAdmin(admin.ModelAdmin):
+    form = ConsentAdminForm
+    list_display = ["customer", "channel", "is_granted", "granted_at", "revoked_at", "source"]
+    list_filter = ["channel", "is_granted", "granted_at", "revoked_at"]
+    search_fields = ["customer__phone", "customer__last_name", "customer__public_id"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]
+    fields = [
+        "customer",
+        "channel",
+        "is_granted",
+        "granted_at",
+        "revoked_at",
+        "source",
+        "text_version",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.pk:
+            return ["customer", "channel", "granted_at", "revoked_at"]
+        return ["granted_at", "revoked_at"]
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        consent = consent_set(
+            customer=obj.customer,
+            channel=obj.channel,
+            is_granted=data["is_granted"],
+            source=data.get("source", ""),
+            text_version=data.get("text_version", ""),
+        )
+        _copy_saved(obj, consent)
+
+
+class ProfileQuestionChoiceFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        question = self.instance
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+        ]
+        if question.has_choices and not kept:
+            raise ValidationError(
+                _("A question answered from a list needs at least one option."), code="no_options"
+            )
+        if not question.has_choices and kept:
+            raise ValidationError(
+                _(
+                    "Only questions answered from a list have options; remove them or change the type."
+                ),
+                code="options_not_used",
+            )
+
+
+class ProfileQuestionChoiceInline(admin.TabularInline):
+    model = ProfileQuestionChoice
+    formset = ProfileQuestionChoiceFormSet
+    extra = 1
+
+
+@admin.register(ProfileQuestion)
+class ProfileQuestionAdmin(admin.ModelAdmin):
+    form = ProfileQuestionAdminForm
+    list_display = ["label", "code", "answer_type", "is_required", "is_active", "position"]
+    list_filter = ["answer_type", "is_active", "is_required"]
+    list_editable = ["position", "is_active"]
+    search_fields = ["label", "code"]
+    readonly_fields = ["created_at"]
+    fieldsets = [
+        (None, {"fields": ["label", "code", "help_text"]}),
+        (_("Answer"), {"fields": ["answer_type", "is_required"]}),
+        (_("Display"), {"fields": ["is_active", "position", "created_at"]}),
+    ]
+    inlines = [ProfileQuestionChoiceInline]
+
+
+@admin.register(ProfileAnswer)
+class ProfileAnswerAdmin(admin.ModelAdmin):
+    list_display = ["customer", "question", "answer", "answered_at"]
+    list_filter = ["question", "question__answer_type"]
+    search_fields = ["customer__phone", "customer__last_name", "question__code"]
+    list_select_related = ["customer", "question"]
+    readonly_fields = [
+        "customer",
+        "question",
+        "value_text",
+        "value_number",
+        "value_date",
+        "value_bool",
+        "value_choices",
+        "answered_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # answers are given on the customer's page, where they are checked
+
+    @admin.display(description=_("answer"))
+    def answer(self, obj):
+        return obj.value
+
+
+@admin.register(FamilyMember)
+class FamilyMemberAdmin(admin.ModelAdmin):
+    list_display = ["customer", "relation", "name", "birth_date", "gender"]
+    list_filter = ["relation", "gender"]
+    search_fields = ["customer__phone", "customer__last_name", "name"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]
+
+
+@admin.register(Car)
+class CarAdmin(admin.ModelAdmin):
+    list_display = ["customer", "make", "model", "year", "plate"]
+    list_filter = ["make"]
+    search_fields = ["customer__phone", "customer__last_name", "make", "model", "plate"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]
+
+
+@admin.register(MemorableDate)
+class MemorableDateAdmin(admin.ModelAdmin):
+    list_display = ["customer", "kind", "title", "date", "is_yearly"]
+    list_filter = ["kind", "is_yearly"]
+    search_fields = ["customer__phone", "customer__last_name", "title"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]

@@ -1,0 +1,20 @@
+from crm.models.customers import Consent, Customer
+from crm.models.profile import (
+    Car,
+    FamilyMember,
+    MemorableDate,
+    ProfileAnswer,
+    ProfileQuestion,
+    ProfileQuestionChoice,
+)
+
+__all__ = [
+    "Car",
+    "Consent",
+    "Customer",
+    "FamilyMember",
+    "MemorableDate",
+    "ProfileAnswer",
+    "ProfileQuestion",
+    "ProfileQuestionChoice",
+]

@@ -1,0 +1,38 @@
+"""Shared fixtures. Factories live in tests/factories, one module per app."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+from loyalty.reconciliation import ledger_violations
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip PostgreSQL-only tests on SQLite, visibly; in CI (REQUIRE_POSTGRES=1) never skip."""
+    if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        return
+    if os.environ.get("REQUIRE_POSTGRES"):
+        raise pytest.UsageError("REQUIRE_POSTGRES is set but DATABASE_URL is not PostgreSQL")
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def assert_ledger_consistent():
+    """Call after a scenario: fails listing every broken ledger invariant."""
+
+    def check(account_ids: list[int] | None = None) -> None:
+        problems = ledger_violations(account_ids)
+        assert not problems, "ledger invariants broken:\n" + "\n".join(problems[:50])
+
+    return check
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return connection.vendor == "postgresql"

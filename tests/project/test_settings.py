@@ -16,7 +16,17 @@ def boot(**env) -> subprocess.CompletedProcess:
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "TIME_ZONE", "LANGUAGE_CODE"}
+        if k
+        not in {
+            "DEBUG",
+            "SECRET_KEY",
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CACHE_URL",
+            "ALLOWED_HOSTS",
+            "TIME_ZONE",
+            "LANGUAGE_CODE",
+        }
     }
     return subprocess.run(
         [

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Sum
 
-from loyalty.models import Account, LedgerEntry, Posting
+from loyalty.models import Account, LedgerEntry, Lot, Posting
 from loyalty.money import POINTS_DECIMAL_PLACES, quantize
 
 ZERO = Decimal("0")
@@ -87,29 +87,49 @@ def ledger_violations(account_ids: list[int] | None = None) -> list[str]:
     for posting_id in lonely.values_list("pk", flat=True):
         problems.append(f"posting {posting_id}: fewer than two legs")
 
-    # 4 (L6). Customer lots: every active customer entry is a lot (positive, naming no lot) or
-    # names the lot it consumes or restores; each lot's remainder stays within [0, amount].
-    customer_active = entries.filter(
-        account__kind=Account.Kind.CUSTOMER, bucket=LedgerEntry.Bucket.ACTIVE
-    )
-    for entry_id in customer_active.filter(lot__isnull=True, amount__lt=0).values_list(
-        "pk", flat=True
-    ):
-        problems.append(f"entry {entry_id}: takes points from a customer without naming a lot")
-    consumed = {
+    # 4 (L6). Customer lots: every customer entry opens a lot or names the lot it moves; a
+    # lot's cached remainder is its entry plus the entries naming it, within its bounds; the
+    # remainders of active lots add up to the balance and those of pending lots to ``pending``.
+    customer_entries = entries.filter(account__kind=Account.Kind.CUSTOMER)
+    lots = Lot.objects.all()
+    if account_ids is not None:
+        lots = lots.filter(account_id__in=account_ids)
+    lot_ids = set(lots.values_list("pk", flat=True))
+    for entry_id in customer_entries.filter(lot__isnull=True).values_list("pk", flat=True):
+        if entry_id not in lot_ids:
+            problems.append(f"entry {entry_id}: customer entry opens no lot and names none")
+    moved = {
         lot_id: exact(total)
-        for lot_id, total in customer_active.filter(lot__isnull=False)
+        for lot_id, total in LedgerEntry.objects.filter(lot_id__in=lot_ids)
         .values("lot_id")
         .annotate(total=Sum("amount"))
         .values_list("lot_id", "total")
     }
-    for lot_id, account_id, amount in customer_active.filter(
-        lot__isnull=True, amount__gt=0
-    ).values_list("pk", "account_id", "amount"):
-        remainder = amount + consumed.get(lot_id, ZERO)
-        if remainder < 0 or remainder > amount:
+    by_state: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
+    for lot_id, account_id, kind, state, amount, remaining, opening in lots.values_list(
+        "pk", "account_id", "kind", "state", "amount", "remaining", "entry__amount"
+    ):
+        expected = exact(opening) + moved.get(lot_id, ZERO)
+        if remaining != expected or amount != opening:
             problems.append(
-                f"lot {lot_id} of account {account_id}: remainder {remainder} outside [0, {amount}]"
+                f"lot {lot_id} of account {account_id}: remaining {remaining} != entries {expected}"
+            )
+        low, high = (ZERO, amount) if kind == Lot.Kind.EARN else (amount, ZERO)
+        if not low <= remaining <= high:
+            problems.append(
+                f"lot {lot_id} of account {account_id}: remainder {remaining} outside [{low}, {high}]"
+            )
+        by_state[(account_id, state)] += remaining
+    for account in accounts.filter(kind=Account.Kind.CUSTOMER):
+        active = exact(by_state[(account.pk, Lot.State.ACTIVE)])
+        pending = exact(by_state[(account.pk, Lot.State.PENDING)])
+        if active != account.balance:
+            problems.append(
+                f"account {account.pk}: active lots {active} != balance {account.balance}"
+            )
+        if pending != account.pending:
+            problems.append(
+                f"account {account.pk}: pending lots {pending} != pending {account.pending}"
             )
 
     # 5 (L9). Every posting names its cause.

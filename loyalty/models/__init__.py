@@ -3,6 +3,14 @@ from loyalty.models.cards import Card, CardBatch, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
 from loyalty.models.partners import Partner, Programme, Store, Terminal, TerminalAPIKey
+from loyalty.models.processing import (
+    Hold,
+    Lot,
+    ReceiptCounterEffect,
+    ReceiptLineReward,
+    Refund,
+    RefundLine,
+)
 from loyalty.models.receipts import Receipt, ReceiptLine
 from loyalty.models.tiers import Counter, CounterValue, Tier, TierMembership
 
@@ -16,6 +24,12 @@ __all__ = [
     "Counter",
     "CounterValue",
     "Currency",
+    "Hold",
+    "Lot",
+    "ReceiptCounterEffect",
+    "ReceiptLineReward",
+    "Refund",
+    "RefundLine",
     "ImmutableRowError",
     "LedgerEntry",
     "Partner",

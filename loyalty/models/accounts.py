@@ -76,7 +76,8 @@ class Account(models.Model):
     service in the same transaction as the entries (invariant L2):
     - ``balance``: the sum of posted entries in the active bucket (what can be spent);
     - ``pending``: the sum of entries in the pending bucket (earned, not active yet);
-    - ``held``: the part of ``balance`` reserved by a hold between calculate and confirm.
+    - ``held``: the points reserved by active holds between calculate and confirm. A refund or
+      an expiry may take the balance below it; a hold never grants more than the lots hold.
     """
 
     class Kind(models.TextChoices):
@@ -189,9 +190,6 @@ class Account(models.Model):
             ),
             models.CheckConstraint(condition=Q(held__gte=0), name="account_held_not_negative"),
             models.CheckConstraint(
-                condition=Q(held=0) | Q(held__lte=F("balance")), name="account_held_within_balance"
-            ),
-            models.CheckConstraint(
                 condition=Q(debt_limit__gte=0), name="account_debt_limit_not_negative"
             ),
         ]
@@ -207,5 +205,5 @@ class Account(models.Model):
 
     @property
     def available(self) -> Decimal:
-        """What can be spent now: the active balance less what holds reserve."""
-        return self.balance - self.held
+        """What can be spent now: the active balance less what holds reserve (never negative)."""
+        return max(self.balance - self.held, Decimal("0"))

@@ -111,6 +111,16 @@ class Receipt(models.Model):
     points_spent = money_field(_("paid with points, RUB"))
     to_pay = money_field(_("paid with money"))
     points_earned = points_field(_("points earned"))
+    spent_points = points_field(_("points debited"))
+    tier_amount = money_field(
+        _("counted towards the tier"), help_text=_("Taken back in proportion by refunds.")
+    )
+    is_flagged = models.BooleanField(
+        _("flagged for review"),
+        default=False,
+        help_text=_("An offline receipt spent more points than the account held."),
+    )
+    offline_shortfall = points_field(_("offline spend beyond the balance"))
     fingerprint = models.CharField(
         _("request fingerprint"),
         max_length=64,
@@ -174,6 +184,7 @@ class ReceiptLine(models.Model):
     points_spent = money_field(_("paid with points, RUB"))
     to_pay = money_field(_("paid with money"))
     points_earned = points_field(_("points earned"))
+    spent_points = points_field(_("points debited"))
     refunded_quantity = models.DecimalField(
         _("refunded quantity"),
         max_digits=QUANTITY_MAX_DIGITS,

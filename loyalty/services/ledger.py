@@ -24,7 +24,16 @@ from loyalty.errors import (
     PostingUnbalanced,
 )
 from loyalty.locks import accounts_for_update
-from loyalty.models import Account, Currency, LedgerEntry, Partner, Posting, Receipt, Terminal
+from loyalty.models import (
+    Account,
+    Currency,
+    LedgerEntry,
+    Lot,
+    Partner,
+    Posting,
+    Receipt,
+    Terminal,
+)
 from loyalty.money import quantize
 
 ACTIVE = LedgerEntry.Bucket.ACTIVE
@@ -55,10 +64,17 @@ class Actor:
 
 @dataclass(frozen=True)
 class Leg:
+    """One side of a posting.
+
+    On a customer's account, a leg that names no ``lot`` opens one: earned points (positive) or
+    a debt (negative, active bucket only). A leg that names a lot (a ``Lot`` or its
+    ``LedgerEntry``) consumes or restores it; a positive active leg on a pending lot activates it.
+    """
+
     account: Account
     amount: Decimal
     bucket: str = ACTIVE
-    lot: LedgerEntry | None = None
+    lot: Lot | LedgerEntry | None = None
     active_at: datetime | None = None
     expires_at: datetime | None = None
 
@@ -88,6 +104,13 @@ def _validate(spec: PostingSpec, currencies: dict[int, Currency]) -> None:
             raise InvalidPostingAmount(amount=str(leg.amount), currency=currency.code)
         if leg.lot is not None and leg.lot.account_id != leg.account.pk:
             raise CurrencyMismatch(message="a leg names a lot of another account")
+        if (
+            leg.lot is None
+            and leg.amount < 0
+            and leg.bucket != ACTIVE
+            and leg.account.kind == Account.Kind.CUSTOMER
+        ):
+            raise InvalidPostingAmount(message="pending points can only be taken from a lot")
         totals[leg.account.currency_id] += leg.amount
     unbalanced = {cid: total for cid, total in totals.items() if total != 0}
     if unbalanced:
@@ -145,13 +168,92 @@ def postings_create(specs: Sequence[PostingSpec]) -> list[Posting]:
             ):
                 raise InsufficientPoints(account=account.pk, balance=str(account.balance))
             account.updated_at = now
+        lots = _lots_move(specs, accounts)
 
         Posting.objects.bulk_create(postings, batch_size=2000)
         # A posting's legs go into the same INSERT: the database checks the balance per statement.
         for batch in _batches_of_whole_postings(specs, 2000):
             LedgerEntry.objects.bulk_create(batch)
         _accounts_save(accounts.values())
+        _lots_save(specs, accounts, lots, now)
     return postings
+
+
+def _lots_move(specs: Sequence[PostingSpec], accounts: dict[int, Account]) -> dict[int, Lot]:
+    """Apply the legs that name a lot to the locked lots' remainders; check their bounds."""
+    lot_ids = {
+        leg.lot.pk
+        for spec in specs
+        for leg in spec.legs
+        if leg.lot is not None and accounts[leg.account.pk].kind == Account.Kind.CUSTOMER
+    }
+    if not lot_ids:
+        return {}
+    # The lots' account rows are locked: no one else can move these lots now.
+    lots = Lot.objects.in_bulk(lot_ids)
+    for spec in specs:
+        for leg in spec.legs:
+            if leg.lot is None or leg.lot.pk not in lots:
+                continue
+            lot = lots[leg.lot.pk]
+            lot.remaining += leg.amount
+            if leg.bucket == ACTIVE and leg.amount > 0 and lot.state == Lot.State.PENDING:
+                lot.state = Lot.State.ACTIVE
+    for lot in lots.values():
+        within = (
+            Decimal(0) <= lot.remaining <= lot.amount
+            if lot.kind == Lot.Kind.EARN
+            else lot.amount <= lot.remaining <= Decimal(0)
+        )
+        if not within:
+            raise InsufficientPoints(
+                message=f"lot {lot.pk} would hold {lot.remaining} of {lot.amount}",
+                account=lot.account_id,
+            )
+    return lots
+
+
+def _lots_save(
+    specs: Sequence[PostingSpec], accounts: dict[int, Account], lots: dict[int, Lot], now
+) -> None:
+    """Open a lot for every customer leg that names none; write the moved lots' remainders."""
+    opened = []
+    for spec in specs:
+        for leg, entry in zip(spec.legs, spec.entries, strict=True):
+            account = accounts[leg.account.pk]
+            if leg.lot is not None or account.kind != Account.Kind.CUSTOMER:
+                continue
+            opened.append(
+                Lot(
+                    entry_id=entry.pk,
+                    account_id=account.pk,
+                    kind=Lot.Kind.EARN if leg.amount > 0 else Lot.Kind.DEBT,
+                    state=Lot.State.ACTIVE if leg.bucket == ACTIVE else Lot.State.PENDING,
+                    amount=leg.amount,
+                    remaining=leg.amount,
+                    active_at=leg.active_at or now,
+                    expires_at=leg.expires_at,
+                    receipt=spec.receipt,
+                )
+            )
+    if opened:
+        Lot.objects.bulk_create(opened, batch_size=2000)
+    if lots:
+        meta = Lot._meta
+        quote = connection.ops.quote_name
+        remaining = meta.get_field("remaining")
+        sql = "UPDATE {table} SET {remaining} = %s, {state} = %s WHERE {pk} = %s".format(
+            table=quote(meta.db_table),
+            remaining=quote(remaining.column),
+            state=quote(meta.get_field("state").column),
+            pk=quote(meta.pk.column),
+        )
+        rows = [
+            [remaining.get_db_prep_save(lot.remaining, connection), lot.state, lot.pk]
+            for lot in lots.values()
+        ]
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, rows)
 
 
 def _accounts_save(accounts) -> None:
@@ -205,7 +307,7 @@ def _entry_for(account: Account, leg: Leg, posting: Posting, now: datetime) -> L
         amount=leg.amount,
         balance_after=after,
         account_version=account.version,
-        lot=leg.lot,
+        lot_id=leg.lot.pk if leg.lot is not None else None,
         active_at=leg.active_at,
         expires_at=leg.expires_at,
         recorded_at=now,

@@ -9,7 +9,7 @@ from django.db import DatabaseError, IntegrityError, connection, connections, tr
 from django.utils import timezone
 
 from loyalty.errors import InsufficientPoints, InvalidPostingAmount, PostingUnbalanced
-from loyalty.models import Account, ImmutableRowError, LedgerEntry, Posting
+from loyalty.models import Account, ImmutableRowError, LedgerEntry, Lot, Posting
 from loyalty.reconciliation import ledger_violations
 from loyalty.services.ledger import (
     Actor,
@@ -241,19 +241,29 @@ def test_reconciliation_reports_a_tampered_balance(setup):
     assert ledger_violations([setup["issuer"].pk]) == []
 
 
-def test_reconciliation_reports_an_overspent_lot(setup):
+def test_a_lot_cannot_give_more_than_it_holds_and_nothing_is_written(setup):
     lot = earn(setup, "10.00").entries.get(account=setup["account"])
     earn(setup, "10.00")
-    posting_create(
-        kind=Posting.Kind.SPEND,
-        cause=Posting.Cause.ADJUSTMENT,
-        actor=SYSTEM,
-        legs=[
-            Leg(account=setup["account"], amount=Decimal("-15.00"), lot=lot),
-            Leg(account=setup["issuer"], amount=Decimal("15.00")),
-        ],
-    )
-    assert any("remainder -5" in problem for problem in ledger_violations())
+    entries = LedgerEntry.objects.count()
+    with pytest.raises(InsufficientPoints):
+        posting_create(
+            kind=Posting.Kind.SPEND,
+            cause=Posting.Cause.ADJUSTMENT,
+            actor=SYSTEM,
+            legs=[
+                Leg(account=setup["account"], amount=Decimal("-15.00"), lot=lot),
+                Leg(account=setup["issuer"], amount=Decimal("15.00")),
+            ],
+        )
+    assert LedgerEntry.objects.count() == entries
+    assert Lot.objects.get(pk=lot.pk).remaining == Decimal("10.00")
+
+
+def test_reconciliation_reports_a_lot_cache_out_of_step(setup):
+    lot = earn(setup, "10.00").entries.get(account=setup["account"])
+    Lot.objects.filter(pk=lot.pk).update(remaining=Decimal("4.00"))
+    problems = ledger_violations()
+    assert any(f"lot {lot.pk}" in problem for problem in problems), problems
 
 
 @pytest.mark.postgres

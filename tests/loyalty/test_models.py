@@ -138,11 +138,12 @@ def test_customer_balance_cannot_go_below_its_debt_limit_even_by_raw_update():
     assert violates(lambda: Account.objects.filter(pk=account.pk).update(held=Decimal("-1")))
 
 
-def test_held_points_cannot_exceed_the_balance():
+def test_a_refund_may_take_the_balance_below_a_hold_but_nothing_becomes_spendable():
     account = CustomerAccountFactory()
     Account.objects.filter(pk=account.pk).update(balance=Decimal("50"))
-    assert not violates(lambda: Account.objects.filter(pk=account.pk).update(held=Decimal("50")))
-    assert violates(lambda: Account.objects.filter(pk=account.pk).update(held=Decimal("50.01")))
+    assert not violates(lambda: Account.objects.filter(pk=account.pk).update(held=Decimal("60")))
+    account.refresh_from_db()
+    assert account.available == Decimal("0")
 
 
 def test_card_status_rules():

@@ -1,0 +1,359 @@
+"""What processing keeps beside the ledger: lots, holds, refunds and the effects of a receipt.
+
+- ``Lot``: the spendable state of a ledger entry that added points to a customer (or of a debt
+  a refund left). Its ``remaining`` is a cache, like an account's balance: it always equals the
+  lot entry's amount plus the entries that name the lot (reconciliation checks it).
+- ``Hold``: points reserved between ``calculate`` and ``confirm`` (pos-api.md).
+- ``Refund`` and ``RefundLine``: returns and cancellations, each processed at most once.
+- ``ReceiptLineReward``: per line and per promotion, what a confirmed purchase gave; refunds
+  reverse these records and never re-evaluate promotions.
+- ``ReceiptCounterEffect``: what a purchase added to a counter, so a refund can take it back.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.models.receipts import money_field, points_field
+from loyalty.money import (
+    MAX_DIGITS,
+    POINTS_DECIMAL_PLACES,
+    QUANTITY_DECIMAL_PLACES,
+    QUANTITY_MAX_DIGITS,
+)
+
+
+class Lot(models.Model):
+    """Points added to a customer's account by one entry, and what is left of them.
+
+    Earned lots are spent first-expiring-first (invariant L6). A debt lot is the negative
+    remainder a refund left under the debt policy; later earnings settle it first.
+    """
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("earned points")
+        DEBT = "debt", _("debt")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        ACTIVE = "active", _("active")
+
+    entry = models.OneToOneField(
+        "loyalty.LedgerEntry",
+        verbose_name=_("entry"),
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="lot_state",
+    )
+    account = models.ForeignKey(
+        "loyalty.Account", verbose_name=_("account"), on_delete=models.PROTECT, related_name="lots"
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.EARN)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices)
+    amount = models.DecimalField(
+        _("amount"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    remaining = models.DecimalField(
+        _("remaining"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    active_at = models.DateTimeField(_("becomes active"))
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lots",
+    )
+
+    class Meta:
+        verbose_name = _("lot")
+        verbose_name_plural = _("lots")
+        ordering = ["expires_at", "entry_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="earn", amount__gt=0, remaining__gte=0, remaining__lte=F("amount"))
+                    | Q(kind="debt", amount__lt=0, remaining__lte=0, remaining__gte=F("amount"))
+                ),
+                name="lot_remaining_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="earn") | Q(state="active"), name="lot_debt_is_active"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "state", "expires_at"],
+                condition=~Q(remaining=0),
+                name="lot_open_idx",
+            ),
+            models.Index(
+                fields=["state", "active_at"], condition=Q(state="pending"), name="lot_pending_idx"
+            ),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(state="active", kind="earn", remaining__gt=0),
+                name="lot_expiring_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remaining}/{self.amount} (#{self.entry_id})"
+
+
+class Hold(models.Model):
+    """Points reserved for one receipt of a terminal between calculate and confirm."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("active")
+        CONSUMED = "consumed", _("consumed by confirm")
+        RELEASED = "released", _("released")
+        EXPIRED = "expired", _("expired")
+
+    account = models.ForeignKey(
+        "loyalty.Account", verbose_name=_("account"), on_delete=models.PROTECT, related_name="holds"
+    )
+    terminal = models.ForeignKey(
+        "loyalty.Terminal",
+        verbose_name=_("terminal"),
+        on_delete=models.PROTECT,
+        related_name="holds",
+    )
+    receipt_id = models.CharField(_("receipt id"), max_length=64)
+    points = models.DecimalField(
+        _("points held"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
+    )
+    expires_at = models.DateTimeField(_("expires"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("hold")
+        verbose_name_plural = _("holds")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["terminal", "receipt_id"],
+                condition=Q(status="active"),
+                name="hold_one_active_per_receipt",
+            ),
+            models.CheckConstraint(condition=Q(points__gte=0), name="hold_points_not_negative"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"], condition=Q(status="active"), name="hold_active_idx"
+            ),
+            models.Index(
+                fields=["account"], condition=Q(status="active"), name="hold_account_active_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.terminal_id}/{self.receipt_id}: {self.points}"
+
+
+class Refund(models.Model):
+    """A return of some lines of a purchase, or the cancellation of all of it (at most once)."""
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", _("refund")
+        CANCEL = "cancel", _("cancellation")
+
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        related_name="refunds",
+    )
+    terminal = models.ForeignKey(
+        "loyalty.Terminal",
+        verbose_name=_("terminal"),
+        on_delete=models.PROTECT,
+        related_name="refunds",
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    refund_id = models.CharField(
+        _("refund id"), max_length=64, help_text=_("Empty for a cancellation.")
+    )
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64)
+    amount = money_field(_("amount returned"))
+    to_pay = money_field(_("money returned"))
+    points_returned = points_field(_("spent points given back"))
+    points_reversed = points_field(_("earned points taken back"))
+    shortfall = points_field(
+        _("points that could not be taken back"),
+        help_text=_("The customer had already spent them; the programme wrote them off."),
+    )
+    debt = points_field(_("points left as a debt"))
+    result = models.JSONField(_("result as returned"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["terminal", "refund_id"],
+                condition=Q(kind="refund"),
+                name="refund_unique_per_terminal",
+            ),
+            models.UniqueConstraint(
+                fields=["receipt"], condition=Q(kind="cancel"), name="refund_one_cancel_per_receipt"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="cancel") | ~Q(refund_id=""), name="refund_has_id"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0)
+                & Q(to_pay__gte=0)
+                & Q(points_returned__gte=0)
+                & Q(points_reversed__gte=0)
+                & Q(shortfall__gte=0)
+                & Q(debt__gte=0),
+                name="refund_amounts_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.refund_id or str(_("cancellation"))
+
+
+class RefundLine(models.Model):
+    refund = models.ForeignKey(
+        Refund, verbose_name=_("refund"), on_delete=models.PROTECT, related_name="lines"
+    )
+    line = models.ForeignKey(
+        "loyalty.ReceiptLine",
+        verbose_name=_("receipt line"),
+        on_delete=models.PROTECT,
+        related_name="refund_lines",
+    )
+    quantity = models.DecimalField(
+        _("quantity"), max_digits=QUANTITY_MAX_DIGITS, decimal_places=QUANTITY_DECIMAL_PLACES
+    )
+    amount = money_field(_("amount"))
+    discount = money_field(_("discount"))
+    points_spent = money_field(_("paid with points, RUB"))
+    to_pay = money_field(_("paid with money"))
+    points_earned = points_field(_("earned points taken back"))
+    spent_points = points_field(_("spent points given back"))
+
+    class Meta:
+        verbose_name = _("refund line")
+        verbose_name_plural = _("refund lines")
+        ordering = ["refund_id", "line_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["refund", "line"], name="refund_line_unique"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="refund_line_quantity_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.line_id} x {self.quantity}"
+
+
+class ReceiptLineReward(models.Model):
+    """What one promotion gave one line of a confirmed purchase (or took back, on a refund)."""
+
+    class Effect(models.TextChoices):
+        DISCOUNT = "discount", _("discount")
+        POINTS = "points", _("points")
+
+    line = models.ForeignKey(
+        "loyalty.ReceiptLine",
+        verbose_name=_("receipt line"),
+        on_delete=models.PROTECT,
+        related_name="rewards",
+    )
+    refund = models.ForeignKey(
+        Refund,
+        verbose_name=_("refund"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rewards",
+        help_text=_("Set on the negative rows a refund writes."),
+    )
+    promotion = models.ForeignKey(
+        "promotions.Promotion",
+        verbose_name=_("promotion"),
+        on_delete=models.PROTECT,
+        related_name="line_rewards",
+    )
+    effect = models.CharField(_("effect"), max_length=16, choices=Effect.choices)
+    currency = models.ForeignKey(
+        "loyalty.Currency",
+        verbose_name=_("currency"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    amount = models.DecimalField(
+        _("amount"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    lot = models.ForeignKey(
+        Lot,
+        verbose_name=_("lot"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="line_rewards",
+    )
+
+    class Meta:
+        verbose_name = _("line reward")
+        verbose_name_plural = _("line rewards")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(effect="discount", currency__isnull=True)
+                | Q(effect="points", currency__isnull=False),
+                name="line_reward_currency_for_points",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promotion_id} {self.effect} {self.amount}"
+
+
+class ReceiptCounterEffect(models.Model):
+    """A step a purchase added to a counter (positive) or a refund took back (negative)."""
+
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        related_name="counter_effects",
+    )
+    refund = models.ForeignKey(
+        Refund,
+        verbose_name=_("refund"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="counter_effects",
+    )
+    value = models.ForeignKey(
+        "loyalty.CounterValue",
+        verbose_name=_("counter value"),
+        on_delete=models.PROTECT,
+        related_name="effects",
+    )
+    delta = models.DecimalField(
+        _("change"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+
+    class Meta:
+        verbose_name = _("counter change")
+        verbose_name_plural = _("counter changes")
+
+    def __str__(self) -> str:
+        return f"{self.value_id} {self.delta:+}"

@@ -1,0 +1,182 @@
+"""The engine's interface: what it is given (a rules snapshot and a receipt context) and what
+it answers. Plain frozen dataclasses, no Django models: evaluating a receipt makes no query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+# ``spend_requested`` may be this instead of a number: as much as the rules allow.
+SPEND_MAX = "max"
+
+
+@dataclass(frozen=True)
+class CurrencyRule:
+    id: int
+    code: str
+    decimal_places: int
+    rub_rate: Decimal
+
+
+@dataclass(frozen=True)
+class RewardRule:
+    id: int
+    kind: str  # "points_percent" | "points_fixed" (issue #4 adds the rest)
+    value: Decimal
+    currency_id: int
+    activation_delay: timedelta
+    lifetime: timedelta | None
+
+
+@dataclass(frozen=True)
+class PromotionRule:
+    id: int
+    name: str
+    programme_id: int
+    partner_id: int | None
+    status: str
+    priority: int
+    starts_at: datetime
+    ends_at: datetime | None
+    rewards: tuple[RewardRule, ...]
+    cashier_message: str = ""
+
+
+@dataclass(frozen=True)
+class CounterRule:
+    id: int
+    code: str
+    programme_id: int
+    unit: str  # purchases | amount | quantity | events
+    period: str  # lifetime | day | week | month | quarter | year
+
+
+@dataclass(frozen=True)
+class ProgrammeRule:
+    id: int
+    max_spend_percent: Decimal
+    min_money_payment: Decimal
+    offline_spend_cap: Decimal
+    main_currency_id: int | None
+
+
+@dataclass(frozen=True)
+class RulesSnapshot:
+    """Every rule the engine needs, compiled once per process from the database."""
+
+    version: str
+    programmes: Mapping[int, ProgrammeRule]
+    currencies: Mapping[int, CurrencyRule]
+    promotions: tuple[PromotionRule, ...]
+    counters: tuple[CounterRule, ...]
+
+    def reward_currency_ids(self, programme_id: int) -> set[int]:
+        ids = {
+            reward.currency_id
+            for promotion in self.promotions
+            if promotion.programme_id == programme_id
+            for reward in promotion.rewards
+        }
+        main = self.programmes[programme_id].main_currency_id
+        if main is not None:
+            ids.add(main)
+        return ids
+
+
+@dataclass(frozen=True)
+class LineInput:
+    line_no: int
+    sku: str
+    quantity: Decimal
+    price: Decimal
+    amount: Decimal
+    product_id: int | None = None
+    category_ids: frozenset[int] = frozenset()
+    brand_id: int | None = None
+    list_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class CustomerFacts:
+    id: int
+    tier_id: int | None = None
+    card_type: str | None = None
+    registered_at: datetime | None = None
+    counters: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReceiptContext:
+    programme_id: int
+    partner_id: int
+    store_id: int
+    terminal_id: int
+    channel: str
+    at: datetime  # the time of sale, aware
+    local_date: date  # the day of sale in the store's time zone
+    lines: tuple[LineInput, ...]
+    customer: CustomerFacts | None = None
+    spend_requested: Decimal | str | None = None
+    points_available: Decimal = Decimal("0")
+    offline: bool = False
+    coupons: tuple[str, ...] = ()
+
+
+@dataclass
+class LineResult:
+    line_no: int
+    amount: Decimal
+    discount: Decimal = Decimal("0.00")
+    points_spent: Decimal = Decimal("0.00")  # money paid with points
+    spent_points: Decimal = Decimal("0")  # points debited, in the main currency
+    to_pay: Decimal = Decimal("0.00")
+    points_earned: Decimal = Decimal("0")  # in the main currency
+
+
+@dataclass
+class Award:
+    """Points one reward of one promotion gives, and how they spread over the lines."""
+
+    promotion_id: int
+    reward_id: int
+    name: str
+    currency_id: int
+    amount: Decimal
+    per_line: dict[int, Decimal]
+    activation_delay: timedelta
+    lifetime: timedelta | None
+
+
+@dataclass
+class DiscountAward:
+    promotion_id: int
+    name: str
+    amount: Decimal
+    per_line: dict[int, Decimal]
+
+
+@dataclass
+class CounterStep:
+    counter_id: int
+    period_start: date
+    delta: Decimal
+
+
+@dataclass
+class EngineResult:
+    total: Decimal
+    discount: Decimal
+    points_spent: Decimal
+    spent_points: Decimal
+    to_pay: Decimal
+    points_earned: Decimal
+    lines: list[LineResult]
+    awards: list[Award]
+    discounts: list[DiscountAward]
+    counters: list[CounterStep]
+    blocked: list[tuple[int, str]]
+    messages: list[str]
+    main_currency_id: int | None

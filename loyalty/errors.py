@@ -36,3 +36,98 @@ class InsufficientPoints(LoyaltyError):
 class CurrencyMismatch(LoyaltyError):
     code = "currency_mismatch"
     message = _("An entry is not in its account's currency.")
+
+
+# --- Processing (pos-api.md) ----------------------------------------------------------------
+
+
+class CardNotFound(LoyaltyError):
+    code = "card_not_found"
+    status = 404
+    message = _("No card has this number.")
+
+
+class CardBlocked(LoyaltyError):
+    code = "card_blocked"
+    status = 409
+    message = _("The card is blocked, lost or replaced.")
+
+
+class CardInactive(LoyaltyError):
+    code = "card_inactive"
+    status = 409
+    message = _("The card has not been issued yet.")
+
+
+class CustomerNotFound(LoyaltyError):
+    code = "customer_not_found"
+    status = 404
+    message = _("No customer has this phone number.")
+
+
+class NoProgramme(LoyaltyError):
+    code = "no_programme"
+    status = 409
+    message = _("No active bonus programme serves this terminal.")
+
+
+class ReceiptConflict(LoyaltyError):
+    code = "receipt_conflict"
+    status = 409
+    message = _("This receipt id was already used with a different body.")
+
+
+class RefundConflict(LoyaltyError):
+    code = "refund_conflict"
+    status = 409
+    message = _("This refund id was already used with a different body.")
+
+
+class ReceiptNotFound(LoyaltyError):
+    code = "receipt_not_found"
+    status = 404
+    message = _("This terminal's partner has no confirmed receipt with this id.")
+
+
+class ReceiptNotYetKnown(LoyaltyError):
+    code = "receipt_not_yet_known"
+    status = 409
+    retry_after = 60
+    message = _("The purchase has not arrived yet (an offline upload may be pending); retry later.")
+
+
+class ReceiptCancelled(LoyaltyError):
+    code = "receipt_cancelled"
+    status = 409
+    message = _("The purchase was cancelled; nothing is left to refund.")
+
+
+class NothingToRefund(LoyaltyError):
+    code = "nothing_to_refund"
+    status = 409
+    message = _("Every line of this purchase has already been returned.")
+
+
+class UnknownLine(LoyaltyError):
+    code = "unknown_line"
+    status = 422
+    message = _("The purchase has no line with this number.")
+
+
+class RefundExceedsPurchase(LoyaltyError):
+    code = "refund_exceeds_purchase"
+    status = 422
+    message = _("More would be returned than was bought on this line.")
+
+
+class SaleTimeOutOfWindow(LoyaltyError):
+    code = "datetime_out_of_window"
+    status = 422
+    message = _("The time of sale is in the future or older than the offline upload window.")
+
+
+class RequestInProgress(LoyaltyError):
+    code = "request_in_progress"
+    status = 409
+    retry_after = 1
+    message = _("The same receipt is being processed right now; retry the same request.")

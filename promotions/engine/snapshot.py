@@ -87,6 +87,12 @@ def snapshot_compile(version: str) -> RulesSnapshot:
             min_money_payment=programme.min_money_payment,
             offline_spend_cap=programme.offline_spend_cap,
             main_currency_id=mains.get(programme.pk),
+            partner_id=programme.partner_id,
+            is_active=programme.is_active,
+            hold_minutes=programme.hold_minutes,
+            refund_shortfall_policy=programme.refund_shortfall_policy,
+            offline_window_days=programme.offline_window_days,
+            max_receipt_lines=programme.max_receipt_lines,
         )
         for programme in Programme.objects.all()
     }

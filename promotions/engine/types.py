@@ -61,6 +61,12 @@ class ProgrammeRule:
     min_money_payment: Decimal
     offline_spend_cap: Decimal
     main_currency_id: int | None
+    partner_id: int | None = None
+    is_active: bool = True
+    hold_minutes: int = 10
+    refund_shortfall_policy: str = "cap"
+    offline_window_days: int = 30
+    max_receipt_lines: int = 1000
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,16 @@ class RulesSnapshot:
     currencies: Mapping[int, CurrencyRule]
     promotions: tuple[PromotionRule, ...]
     counters: tuple[CounterRule, ...]
+
+    def programme_for(self, partner_id: int | None, programme_id: int | None = None):
+        """The programme of a card (``programme_id``), else the partner's own, else the coalition's."""
+        if programme_id is not None and programme_id in self.programmes:
+            return self.programmes[programme_id]
+        active = [p for p in self.programmes.values() if p.is_active]
+        own = [p for p in active if p.partner_id is not None and p.partner_id == partner_id]
+        coalition = [p for p in active if p.partner_id is None]
+        found = sorted(own or coalition, key=lambda p: p.id)
+        return found[0] if found else None
 
     def reward_currency_ids(self, programme_id: int) -> set[int]:
         ids = {

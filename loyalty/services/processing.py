@@ -1,0 +1,1602 @@
+"""Processing of purchases from the registers: calculate, confirm, cancel, refund, offline.
+
+``calculate`` and ``confirm`` build the same receipt context and run the same pure function,
+``promotions.engine.evaluate``; ``confirm`` then commits the result in one transaction:
+
+1. look the receipt up (a retry with the same body replays the stored answer, another body is
+   a conflict), before any check that depends on mutable state;
+2. lock the customer's accounts in pk order (``SET LOCAL lock_timeout``: a long wait answers
+   ``request_in_progress``), look the receipt up again (a duplicate that waited sees it now);
+3. activate and expire the lots that are due, read what can be spent, evaluate;
+4. insert the receipt (its unique key stops a racing duplicate of an anonymous receipt), its
+   lines, the spend and earn postings, per-line rewards, counter steps and tier progress, and
+   consume the hold.
+
+Refunds and cancellations reverse what each returned line earned and spent, cumulatively, so
+several partial refunds never take back more than the purchase moved.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from crm.models import Customer
+from crm.phones import normalize_phone
+from loyalty.errors import (
+    CardBlocked,
+    CardInactive,
+    CardNotFound,
+    CustomerNotFound,
+    LoyaltyError,
+    NoProgramme,
+    NothingToRefund,
+    ReceiptCancelled,
+    ReceiptConflict,
+    ReceiptNotFound,
+    ReceiptNotYetKnown,
+    RefundConflict,
+    RefundExceedsPurchase,
+    RequestInProgress,
+    SaleTimeOutOfWindow,
+    UnknownLine,
+)
+from loyalty.locks import accounts_for_update
+from loyalty.models import (
+    Account,
+    Card,
+    CounterValue,
+    Hold,
+    LedgerEntry,
+    Lot,
+    Posting,
+    Product,
+    Receipt,
+    ReceiptCounterEffect,
+    ReceiptLine,
+    ReceiptLineReward,
+    Refund,
+    RefundLine,
+    Terminal,
+    Tier,
+    TierMembership,
+)
+from loyalty.models.tiers import Counter
+from loyalty.money import DECIMAL_PLACES, ZERO, line_amount, quantize
+from loyalty.services.ledger import (
+    Actor,
+    Leg,
+    PostingSpec,
+    customer_account,
+    partner_account,
+    postings_create,
+    programme_account,
+)
+from promotions.engine import (
+    SPEND_MAX,
+    CustomerFacts,
+    EngineResult,
+    LineInput,
+    ReceiptContext,
+    RulesSnapshot,
+    evaluate,
+    snapshot_get,
+)
+from promotions.engine.types import ProgrammeRule
+
+PENDING = LedgerEntry.Bucket.PENDING
+ACTIVE = LedgerEntry.Bucket.ACTIVE
+FUTURE_TOLERANCE = timedelta(minutes=5)
+LOCK_TIMEOUT_MS = 2000
+STATEMENT_TIMEOUT_MS = 5000
+
+
+# --- The request ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurchaseLine:
+    line_no: int
+    sku: str
+    quantity: Decimal
+    price: Decimal
+
+
+@dataclass(frozen=True)
+class PurchaseRequest:
+    receipt_id: str
+    lines: tuple[PurchaseLine, ...]
+    sold_at: datetime | None = None
+    card: str | None = None
+    phone: str | None = None
+    coupons: tuple[str, ...] = ()
+    spend_points: Decimal | str | None = None
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical body: the same purchase always gives the same digest."""
+        body = {
+            "receipt_id": self.receipt_id,
+            "datetime": self.sold_at.astimezone(UTC).isoformat() if self.sold_at else None,
+            "card": self.card,
+            "phone": self.phone,
+            "lines": [
+                [line.line_no, line.sku, str(line.quantity.normalize()), str(quantize(line.price))]
+                for line in sorted(self.lines, key=lambda line: line.line_no)
+            ],
+            "coupons": list(self.coupons),
+            "spend_points": (
+                self.spend_points
+                if self.spend_points in (None, SPEND_MAX)
+                else str(quantize(Decimal(self.spend_points)))
+            ),
+        }
+        return _digest(body)
+
+
+def _digest(body) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+# --- Transactions --------------------------------------------------------------------------
+
+
+@contextmanager
+def _money_transaction():
+    """The outermost transaction of a money-moving service, with bounded lock waits."""
+    with transaction.atomic(durable=True):
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
+                cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        yield
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None)
+
+
+def _retrying[T](work: Callable[[], T]) -> T:
+    """Run ``work``; retry serialization failures and deadlocks, map lock timeouts to 409."""
+    for attempt in range(3):
+        try:
+            return work()
+        except OperationalError as exc:
+            state = _sqlstate(exc)
+            if state in ("40001", "40P01") and attempt < 2:
+                time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311
+                continue
+            if state in ("55P03", "57014"):
+                raise RequestInProgress() from exc
+            if connection.vendor == "sqlite" and "locked" in str(exc):
+                raise RequestInProgress() from exc
+            raise
+    raise AssertionError("unreachable")
+
+
+# --- Context -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Sale:
+    terminal: Terminal
+    programme: ProgrammeRule
+    snapshot: RulesSnapshot
+    customer: Customer | None
+    card: Card | None
+
+
+def _terminal(terminal: Terminal) -> Terminal:
+    if not hasattr(terminal, "_state") or "store" not in terminal._state.fields_cache:
+        terminal = Terminal.objects.select_related("store__partner").get(pk=terminal.pk)
+    return terminal
+
+
+def _sale(terminal: Terminal, request: PurchaseRequest) -> _Sale:
+    terminal = _terminal(terminal)
+    snapshot = snapshot_get()
+    customer, card = None, None
+    if request.card:
+        card = Card.objects.select_related("customer").filter(number=request.card).first()
+        if card is None:
+            raise CardNotFound(card=request.card)
+        if card.status in (Card.Status.BLOCKED, Card.Status.LOST, Card.Status.REPLACED):
+            raise CardBlocked(card=request.card, status=card.status)
+        if card.status == Card.Status.NEW:
+            raise CardInactive(card=request.card)
+        customer = card.customer
+    elif request.phone:
+        try:
+            phone = normalize_phone(request.phone)
+        except Exception as exc:
+            raise CustomerNotFound(phone=request.phone) from exc
+        customer = Customer.objects.filter(phone=phone).first()
+        if customer is None:
+            raise CustomerNotFound()
+    programme = snapshot.programme_for(
+        terminal.store.partner_id, card.programme_id if card is not None else None
+    )
+    if programme is None:
+        raise NoProgramme()
+    return _Sale(terminal, programme, snapshot, customer, card)
+
+
+def _line_inputs(request: PurchaseRequest, partner_id: int) -> tuple[LineInput, ...]:
+    skus = {line.sku for line in request.lines}
+    products: dict[str, Product] = {}
+    for product in Product.objects.filter(sku__in=skus).filter(
+        Q(partner__isnull=True) | Q(partner_id=partner_id)
+    ):
+        # A partner's own product wins over the shared catalogue's.
+        if product.sku not in products or product.partner_id is not None:
+            products[product.sku] = product
+    inputs = []
+    for line in sorted(request.lines, key=lambda line: line.line_no):
+        product = products.get(line.sku)
+        inputs.append(
+            LineInput(
+                line_no=line.line_no,
+                sku=line.sku,
+                quantity=line.quantity,
+                price=line.price,
+                amount=line_amount(line.quantity, line.price),
+                product_id=product.pk if product else None,
+                category_ids=frozenset([product.category_id])
+                if product and product.category_id
+                else frozenset(),
+                brand_id=product.brand_id if product else None,
+            )
+        )
+    return tuple(inputs)
+
+
+def _customer_facts(customer: Customer | None, card: Card | None, programme_id: int):
+    if customer is None:
+        return None
+    membership = (
+        TierMembership.objects.filter(customer=customer, programme_id=programme_id)
+        .values_list("tier_id", flat=True)
+        .first()
+    )
+    return CustomerFacts(
+        id=customer.pk,
+        tier_id=membership,
+        card_type=card.card_type if card else None,
+        registered_at=customer.registered_at,
+    )
+
+
+def _local_date(terminal: Terminal, at: datetime):
+    import zoneinfo
+
+    return at.astimezone(zoneinfo.ZoneInfo(terminal.store.timezone)).date()
+
+
+def _spendable(account: Account | None, now: datetime, terminal: Terminal, receipt_id: str):
+    """Points of ``account`` that this receipt may spend now: unexpired active lots (and debts)
+    plus lots due for activation, less what other receipts' live holds reserve."""
+    if account is None:
+        return ZERO
+    lots = (
+        Lot.objects.filter(account=account)
+        .exclude(remaining=0)
+        .filter(
+            Q(state=Lot.State.ACTIVE, kind=Lot.Kind.DEBT)
+            | Q(state=Lot.State.ACTIVE, expires_at__isnull=True)
+            | Q(state=Lot.State.ACTIVE, expires_at__gt=now)
+            | Q(state=Lot.State.PENDING, active_at__lte=now)
+            & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        )
+        .aggregate(total=Sum("remaining"))["total"]
+    )
+    held = (
+        Hold.objects.filter(account=account, status=Hold.Status.ACTIVE, expires_at__gt=now)
+        .exclude(terminal=terminal, receipt_id=receipt_id)
+        .aggregate(total=Sum("points"))["total"]
+    )
+    places = 4
+    return max(quantize(lots or ZERO, places) - quantize(held or ZERO, places), ZERO)
+
+
+def _context(
+    sale: _Sale,
+    request: PurchaseRequest,
+    at: datetime,
+    available: Decimal,
+    offline: bool,
+) -> ReceiptContext:
+    terminal = sale.terminal
+    return ReceiptContext(
+        programme_id=sale.programme.id,
+        partner_id=terminal.store.partner_id,
+        store_id=terminal.store_id,
+        terminal_id=terminal.pk,
+        channel=terminal.store.channel,
+        at=at,
+        local_date=_local_date(terminal, at),
+        lines=_line_inputs(request, terminal.store.partner_id),
+        customer=_customer_facts(sale.customer, sale.card, sale.programme.id),
+        spend_requested=request.spend_points,
+        points_available=available,
+        offline=offline,
+        coupons=request.coupons,
+    )
+
+
+def _main_account(sale: _Sale, create: bool) -> Account | None:
+    if sale.customer is None or sale.programme.main_currency_id is None:
+        return None
+    if create:
+        from loyalty.models import Currency
+
+        return customer_account(
+            sale.customer, Currency.objects.get(pk=sale.programme.main_currency_id)
+        )
+    return Account.objects.filter(
+        kind=Account.Kind.CUSTOMER,
+        customer=sale.customer,
+        currency_id=sale.programme.main_currency_id,
+    ).first()
+
+
+# --- Rendering -----------------------------------------------------------------------------
+
+
+def _money(value: Decimal) -> str:
+    return str(quantize(value, DECIMAL_PLACES))
+
+
+def _points(value: Decimal, places: int) -> str:
+    return str(quantize(value, places))
+
+
+def _render(
+    receipt_id: str,
+    status: str,
+    sale: _Sale,
+    result: EngineResult,
+    balance_before: Decimal,
+    balance_after: Decimal,
+    pending_after: Decimal,
+) -> dict:
+    places = (
+        sale.snapshot.currencies[result.main_currency_id].decimal_places
+        if result.main_currency_id
+        else DECIMAL_PLACES
+    )
+    tier = None
+    if sale.customer is not None:
+        tier = (
+            TierMembership.objects.filter(customer=sale.customer, programme_id=sale.programme.id)
+            .values_list("tier__name", flat=True)
+            .first()
+        )
+    promotions = [
+        {
+            "id": award.promotion_id,
+            "name": award.name,
+            "effect": "discount",
+            "amount": _money(award.amount),
+        }
+        for award in result.discounts
+    ] + [
+        {
+            "id": award.promotion_id,
+            "name": award.name,
+            "effect": "points",
+            "amount": _points(
+                award.amount, sale.snapshot.currencies[award.currency_id].decimal_places
+            ),
+            "currency": sale.snapshot.currencies[award.currency_id].code,
+        }
+        for award in result.awards
+    ]
+    return {
+        "receipt_id": receipt_id,
+        "status": status,
+        "customer": (
+            {"id": sale.customer.public_id, "tier": tier} if sale.customer is not None else None
+        ),
+        "total": _money(result.total),
+        "discount": _money(result.discount),
+        "points_spent": _money(result.points_spent),
+        "to_pay": _money(result.to_pay),
+        "points_earned": _points(result.points_earned, places),
+        "balance": {
+            "before": _points(balance_before, places),
+            "after": _points(balance_after, places),
+            "pending": _points(pending_after, places),
+        },
+        "lines": [
+            {
+                "line": line.line_no,
+                "amount": _money(line.amount),
+                "discount": _money(line.discount),
+                "points_spent": _money(line.points_spent),
+                "to_pay": _money(line.to_pay),
+                "points_earned": _points(line.points_earned, places),
+            }
+            for line in result.lines
+        ],
+        "promotions": promotions,
+        "coupons": [
+            {"code": code, "status": "rejected", "reason": "coupon_not_found"}
+            for code in sale_coupons(result)
+        ],
+        "messages": result.messages,
+    }
+
+
+def sale_coupons(result: EngineResult) -> list[str]:
+    # Coupons arrive with issue #6; until then every coupon is reported as unknown.
+    return getattr(result, "coupon_codes", [])
+
+
+def _earned_split(result: EngineResult, at: datetime, now: datetime) -> tuple[Decimal, Decimal]:
+    """(active now, pending) parts of the main-currency points the result earns."""
+    active = pending = ZERO
+    for award in result.awards:
+        if award.currency_id != result.main_currency_id:
+            continue
+        if at + award.activation_delay > now:
+            pending += award.amount
+        else:
+            active += award.amount
+    return active, pending
+
+
+# --- Calculate -----------------------------------------------------------------------------
+
+
+def purchase_calculate(terminal: Terminal, request: PurchaseRequest, *, hold: bool = False) -> dict:
+    """Preview a receipt; with ``hold`` also reserve the points it spends for this receipt id."""
+    sale = _sale(terminal, request)
+    now = timezone.now()
+    at = request.sold_at or now
+    if hold and sale.customer is not None:
+        return _retrying(lambda: _calculate_and_hold(sale, request, at, now))
+    account = _main_account(sale, create=False)
+    available = _spendable(account, now, sale.terminal, request.receipt_id)
+    result = evaluate(sale.snapshot, _context(sale, request, at, available, offline=False))
+    return _calculated(sale, request, result, account, at, now)
+
+
+def _calculated(sale, request, result, account, at, now) -> dict:
+    balance = account.balance if account else ZERO
+    pending = account.pending if account else ZERO
+    active, delayed = _earned_split(result, at, now)
+    return _render(
+        request.receipt_id,
+        "calculated",
+        sale,
+        result,
+        balance,
+        balance - result.spent_points + active,
+        pending + delayed,
+    )
+
+
+def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
+    account = _main_account(sale, create=True)
+    with _money_transaction():
+        account = accounts_for_update([account.pk]).get()
+        available = _spendable(account, now, sale.terminal, request.receipt_id)
+        result = evaluate(sale.snapshot, _context(sale, request, at, available, offline=False))
+        _hold_release(sale.terminal, request.receipt_id, Hold.Status.RELEASED, now)
+        if result.spent_points > 0:
+            Hold.objects.create(
+                account=account,
+                terminal=sale.terminal,
+                receipt_id=request.receipt_id,
+                points=result.spent_points,
+                expires_at=now + timedelta(minutes=sale.programme.hold_minutes),
+                created_at=now,
+            )
+            Account.objects.filter(pk=account.pk).update(held=F("held") + result.spent_points)
+        answer = _calculated(sale, request, result, account, at, now)
+        answer["hold"] = {
+            "points": str(result.spent_points),
+            "expires_at": (now + timedelta(minutes=sale.programme.hold_minutes)).isoformat()
+            if result.spent_points > 0
+            else None,
+        }
+        return answer
+
+
+def _hold_release(terminal: Terminal, receipt_id: str, status: str, now: datetime) -> Hold | None:
+    """Close the active hold of a receipt (its account must be locked by the caller)."""
+    hold = Hold.objects.filter(
+        terminal=terminal, receipt_id=receipt_id, status=Hold.Status.ACTIVE
+    ).first()
+    if hold is None:
+        return None
+    Hold.objects.filter(pk=hold.pk).update(status=status, closed_at=now)
+    Account.objects.filter(pk=hold.account_id).update(held=Greatest(F("held") - hold.points, 0))
+    return hold
+
+
+# --- Confirm -------------------------------------------------------------------------------
+
+
+class _Duplicate(Exception):
+    """A racing duplicate committed the same receipt first."""
+
+
+def _replay(terminal: Terminal, receipt_id: str, fingerprint: str) -> dict | None:
+    receipt = Receipt.objects.filter(terminal=terminal, receipt_id=receipt_id).first()
+    if receipt is None:
+        return None
+    if receipt.fingerprint != fingerprint:
+        raise ReceiptConflict(receipt_id=receipt_id)
+    return receipt.result
+
+
+def purchase_confirm(
+    terminal: Terminal, request: PurchaseRequest, *, offline: bool = False
+) -> dict:
+    """Commit a purchase once per (terminal, receipt id); a retry replays the first answer."""
+    terminal = _terminal(terminal)
+    fingerprint = request.fingerprint()
+    replayed = _replay(terminal, request.receipt_id, fingerprint)
+    if replayed is not None:
+        return replayed
+    sale = _sale(terminal, request)
+    now = timezone.now()
+    at = request.sold_at or now
+    if offline:
+        if at > now + FUTURE_TOLERANCE or at < now - timedelta(
+            days=sale.programme.offline_window_days
+        ):
+            raise SaleTimeOutOfWindow(datetime=at.isoformat())
+    elif request.sold_at and request.sold_at > now + FUTURE_TOLERANCE:
+        raise SaleTimeOutOfWindow(datetime=at.isoformat())
+
+    def attempt() -> dict:
+        try:
+            return _confirm(sale, request, fingerprint, at, offline)
+        except _Duplicate:
+            replayed = _replay(terminal, request.receipt_id, fingerprint)
+            if replayed is None:  # pragma: no cover - the duplicate rolled back; try again
+                raise RequestInProgress() from None
+            return replayed
+
+    return _retrying(attempt)
+
+
+def _open_accounts(sale: _Sale) -> list[Account]:
+    from loyalty.models import Currency
+
+    if sale.customer is None:
+        return []
+    ids = sale.snapshot.reward_currency_ids(sale.programme.id)
+    return [
+        customer_account(sale.customer, currency)
+        for currency in Currency.objects.filter(pk__in=ids)
+    ]
+
+
+def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offline: bool) -> dict:
+    terminal = sale.terminal
+    partner = terminal.store.partner
+    actor = Actor.for_terminal(terminal)
+    if sale.customer is None and sale.card is not None:
+        sale.customer = _customer_for_unbound_card(sale.card)
+    accounts = _open_accounts(sale)
+    with _money_transaction():
+        locked = {
+            account.currency_id: account for account in accounts_for_update(a.pk for a in accounts)
+        }
+        replayed = _replay(terminal, request.receipt_id, fingerprint)
+        if replayed is not None:
+            return replayed
+        now = timezone.now()
+        main = locked.get(sale.programme.main_currency_id)
+        if main is not None:
+            _mature([main.pk], now, actor, receipt=None)
+            main = accounts_for_update([main.pk]).get()
+            locked[main.currency_id] = main
+        available = _spendable(main, now, terminal, request.receipt_id)
+        result = evaluate(sale.snapshot, _context(sale, request, at, available, offline))
+        balance_before = main.balance if main else ZERO
+
+        receipt = Receipt(
+            terminal=terminal,
+            store_id=terminal.store_id,
+            partner=partner,
+            receipt_id=request.receipt_id,
+            customer=sale.customer,
+            card=sale.card,
+            currency_id=result.main_currency_id if sale.customer else None,
+            sold_at=at,
+            recorded_at=now,
+            is_offline=offline,
+            total=result.total,
+            discount=result.discount,
+            points_spent=result.points_spent,
+            to_pay=result.to_pay,
+            points_earned=result.points_earned,
+            spent_points=result.spent_points,
+            tier_amount=result.to_pay if sale.customer else ZERO,
+            fingerprint=fingerprint,
+        )
+        try:
+            with transaction.atomic():
+                receipt.save()
+        except IntegrityError as exc:
+            raise _Duplicate() from exc
+        by_no = {line.line_no: line for line in request.lines}
+        lines = ReceiptLine.objects.bulk_create(
+            [
+                ReceiptLine(
+                    receipt=receipt,
+                    line_no=line.line_no,
+                    sku=by_no[line.line_no].sku,
+                    product_id=inp.product_id,
+                    quantity=inp.quantity,
+                    price=inp.price,
+                    amount=line.amount,
+                    discount=line.discount,
+                    points_spent=line.points_spent,
+                    to_pay=line.to_pay,
+                    points_earned=line.points_earned,
+                    spent_points=line.spent_points,
+                )
+                for line, inp in zip(result.lines, _line_inputs(request, partner.pk), strict=True)
+            ]
+        )
+        line_by_no = {line.line_no: line for line in lines}
+        if sale.customer is not None:
+            _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, available)
+            _counters_step(sale, receipt, result)
+            _tier_progress(sale.customer, sale.programme.id, result.to_pay)
+        if sale.card is not None and sale.card.status == Card.Status.ISSUED:
+            Card.objects.filter(pk=sale.card.pk, status=Card.Status.ISSUED).update(
+                status=Card.Status.ACTIVE, activated_at=now
+            )
+        if main is not None:
+            _hold_release(terminal, request.receipt_id, Hold.Status.CONSUMED, now)
+            main.refresh_from_db(fields=["balance", "pending"])
+        answer = _render(
+            request.receipt_id,
+            Receipt.Status.CONFIRMED,
+            sale,
+            result,
+            balance_before,
+            main.balance if main else ZERO,
+            main.pending if main else ZERO,
+        )
+        receipt.result = answer
+        Receipt.objects.filter(pk=receipt.pk).update(
+            result=answer,
+            is_flagged=receipt.is_flagged,
+            offline_shortfall=receipt.offline_shortfall,
+        )
+        return answer
+
+
+def _customer_for_unbound_card(card: Card) -> Customer:
+    """An issued card sold without registration: its points need an owner, so make one."""
+    customer = Customer.objects.create(source=Customer.Source.POS)
+    bound = Card.objects.filter(pk=card.pk, customer__isnull=True).update(customer=customer)
+    if not bound:
+        customer.delete()
+        card.refresh_from_db()
+        return card.customer
+    card.customer = customer
+    return customer
+
+
+def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, available) -> None:
+    partner = sale.terminal.store.partner
+    specs: list[PostingSpec] = []
+    main = locked.get(result.main_currency_id)
+    if result.spent_points > 0 and main is not None:
+        legs, shortfall = _spend_legs(main, result.spent_points, now)
+        currency = main.currency
+        legs.append(Leg(account=partner_account(partner, currency), amount=result.spent_points))
+        if shortfall:
+            receipt.is_flagged = True
+            receipt.offline_shortfall = shortfall
+            if sale.programme.refund_shortfall_policy == "debt":
+                Account.objects.filter(pk=main.pk).update(
+                    debt_limit=Greatest(F("debt_limit"), -(main.balance - result.spent_points))
+                )
+                legs.append(Leg(account=main, amount=-shortfall))
+            else:
+                legs.append(
+                    Leg(
+                        account=programme_account(currency, Account.Purpose.SHORTFALL),
+                        amount=-shortfall,
+                    )
+                )
+        specs.append(
+            PostingSpec(
+                kind=Posting.Kind.SPEND,
+                cause=Posting.Cause.RECEIPT,
+                actor=actor,
+                legs=legs,
+                partner=partner,
+                receipt=receipt,
+                occurred_at=at,
+            )
+        )
+    earn_specs = []
+    for award in result.awards:
+        account = locked[award.currency_id]
+        active_at = at + award.activation_delay
+        expires_at = at + award.lifetime if award.lifetime else None
+        bucket = PENDING if active_at > now else ACTIVE
+        spec = PostingSpec(
+            kind=Posting.Kind.EARN,
+            cause=Posting.Cause.RECEIPT,
+            actor=actor,
+            legs=[
+                Leg(
+                    account=account,
+                    amount=award.amount,
+                    bucket=bucket,
+                    active_at=active_at,
+                    expires_at=expires_at,
+                ),
+                Leg(account=partner_account(partner, account.currency), amount=-award.amount),
+            ],
+            partner=partner,
+            receipt=receipt,
+            cause_ref=f"promotion:{award.promotion_id}",
+            occurred_at=at,
+        )
+        specs.append(spec)
+        earn_specs.append((award, spec))
+    postings_create(specs)
+    rewards = []
+    for award, spec in earn_specs:
+        lot_id = spec.entries[0].pk
+        for line_no, amount in award.per_line.items():
+            rewards.append(
+                ReceiptLineReward(
+                    line=line_by_no[line_no],
+                    promotion_id=award.promotion_id,
+                    effect=ReceiptLineReward.Effect.POINTS,
+                    currency_id=award.currency_id,
+                    amount=amount,
+                    lot_id=lot_id,
+                )
+            )
+    for award in result.discounts:
+        for line_no, amount in award.per_line.items():
+            rewards.append(
+                ReceiptLineReward(
+                    line=line_by_no[line_no],
+                    promotion_id=award.promotion_id,
+                    effect=ReceiptLineReward.Effect.DISCOUNT,
+                    amount=amount,
+                )
+            )
+    ReceiptLineReward.objects.bulk_create(rewards)
+    for account in locked.values():
+        _settle_debts(account, Actor.for_terminal(sale.terminal), receipt, now)
+
+
+def _spend_legs(account: Account, points: Decimal, now: datetime) -> tuple[list[Leg], Decimal]:
+    """Legs taking ``points`` from the account's lots, first-expiring first (invariant L6).
+
+    Returns the legs and the part no lot could cover (only an offline receipt has one).
+    """
+    legs = []
+    left = points
+    lots = (
+        Lot.objects.filter(
+            account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by(F("expires_at").asc(nulls_last=True), "entry_id")
+    )
+    for lot in lots:
+        if left <= 0:
+            break
+        take = min(lot.remaining, left)
+        legs.append(Leg(account=account, amount=-take, lot=lot))
+        left -= take
+    return legs, max(left, ZERO)
+
+
+def _settle_debts(account: Account, actor: Actor, receipt: Receipt | None, now: datetime) -> None:
+    """Pay the account's debt lots from its active earned lots (a refund's debt is repaid first)."""
+    debts = list(
+        Lot.objects.filter(account=account, kind=Lot.Kind.DEBT, remaining__lt=0).order_by(
+            "entry_id"
+        )
+    )
+    if not debts:
+        return
+    lots = list(
+        Lot.objects.filter(
+            account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by(F("expires_at").asc(nulls_last=True), "entry_id")
+    )
+    legs = []
+    for debt in debts:
+        owed = -debt.remaining
+        for lot in lots:
+            if owed <= 0:
+                break
+            take = min(owed, lot.remaining)
+            if take <= 0:
+                continue
+            lot.remaining -= take
+            owed -= take
+            legs.append(Leg(account=account, amount=-take, lot=lot))
+            legs.append(Leg(account=account, amount=take, lot=debt))
+    if legs:
+        postings_create(
+            [
+                PostingSpec(
+                    kind=Posting.Kind.TRANSFER,
+                    cause=Posting.Cause.RECEIPT if receipt else Posting.Cause.ACTIVATION_RUN,
+                    actor=actor,
+                    legs=legs,
+                    receipt=receipt,
+                    description="debt repaid from new points",
+                )
+            ]
+        )
+
+
+def _counters_step(sale: _Sale, receipt: Receipt, result: EngineResult) -> None:
+    effects = []
+    for step in result.counters:
+        value, _made = CounterValue.objects.get_or_create(
+            counter_id=step.counter_id, customer=sale.customer, period_start=step.period_start
+        )
+        CounterValue.objects.filter(pk=value.pk).update(value=F("value") + step.delta)
+        effects.append(ReceiptCounterEffect(receipt=receipt, value=value, delta=step.delta))
+    ReceiptCounterEffect.objects.bulk_create(effects)
+
+
+def _tier_progress(customer: Customer, programme_id: int, delta: Decimal) -> None:
+    """Move the customer's qualifying spend by ``delta`` and re-rank their tier."""
+    tiers = list(Tier.objects.filter(programme_id=programme_id).order_by("-threshold"))
+    if not tiers or not delta:
+        return
+    membership = (
+        TierMembership.objects.select_for_update()
+        .filter(customer=customer, programme_id=programme_id)
+        .first()
+    )
+    if membership is None:
+        membership = TierMembership(
+            customer=customer, programme_id=programme_id, tier=tiers[-1], qualifying_amount=ZERO
+        )
+    membership.qualifying_amount = max(membership.qualifying_amount + delta, ZERO)
+    if not membership.is_manual:
+        tier = next((t for t in tiers if membership.qualifying_amount >= t.threshold), tiers[-1])
+        if tier.pk != membership.tier_id:
+            membership.tier = tier
+            membership.since = timezone.now()
+    membership.save()
+
+
+# --- Activation and expiry -----------------------------------------------------------------
+
+
+def _mature(account_ids, now: datetime, actor: Actor, receipt=None) -> tuple[int, int]:
+    """Activate the due pending lots and expire the due active lots of locked accounts.
+
+    Returns (lots activated, lots expired). Idempotent: a lot that was handled has nothing due.
+    """
+    due = list(
+        Lot.objects.filter(account_id__in=list(account_ids))
+        .exclude(remaining=0)
+        .filter(
+            Q(state=Lot.State.PENDING, active_at__lte=now)
+            | Q(state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, expires_at__lte=now)
+        )
+        .select_related("account__currency")
+    )
+    if not due:
+        return 0, 0
+    specs = []
+    activated = [lot for lot in due if lot.state == Lot.State.PENDING]
+    by_account = defaultdict(list)
+    for lot in activated:
+        by_account[lot.account_id].append(lot)
+    for lots in by_account.values():
+        legs = []
+        for lot in lots:
+            legs.append(Leg(account=lot.account, amount=-lot.remaining, bucket=PENDING, lot=lot))
+            legs.append(Leg(account=lot.account, amount=lot.remaining, bucket=ACTIVE, lot=lot))
+        specs.append(
+            PostingSpec(
+                kind=Posting.Kind.ACTIVATE,
+                cause=Posting.Cause.ACTIVATION_RUN,
+                actor=actor,
+                legs=legs,
+                occurred_at=now,
+            )
+        )
+    if specs:
+        postings_create(specs)
+    expiring = [
+        lot
+        for lot in due
+        if lot.expires_at is not None and lot.expires_at <= now and lot.kind == Lot.Kind.EARN
+    ]
+    fresh = {lot.pk: lot for lot in Lot.objects.filter(pk__in=[lot.pk for lot in expiring])}
+    specs = []
+    by_account = defaultdict(list)
+    for lot in expiring:
+        current = fresh[lot.pk]
+        if current.remaining > 0 and current.state == Lot.State.ACTIVE:
+            by_account[lot.account_id].append((lot.account, current))
+    for pairs in by_account.values():
+        account = pairs[0][0]
+        legs = [Leg(account=account, amount=-lot.remaining, lot=lot) for _a, lot in pairs]
+        legs.append(
+            Leg(
+                account=programme_account(account.currency, Account.Purpose.EXPIRED),
+                amount=sum((lot.remaining for _a, lot in pairs), ZERO),
+            )
+        )
+        specs.append(
+            PostingSpec(
+                kind=Posting.Kind.EXPIRE,
+                cause=Posting.Cause.EXPIRY_RUN,
+                actor=actor,
+                legs=legs,
+                occurred_at=now,
+                cause_ref=now.date().isoformat(),
+            )
+        )
+    if specs:
+        postings_create(specs)
+    for account_id in {lot.account_id for lot in activated}:
+        _settle_debts(Account.objects.get(pk=account_id), actor, receipt, now)
+    return len(activated), sum(len(pairs) for pairs in by_account.values())
+
+
+def lots_mature(now: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """Activate every due pending lot and expire every due lot, one account per transaction.
+
+    Safe to run twice and concurrently with purchases: each account is locked, and what was
+    already handled is no longer due.
+    """
+    now = now or timezone.now()
+    actor = Actor.system("lots_mature")
+    totals = {"accounts": 0, "activated": 0, "expired": 0}
+    last = 0
+    while True:
+        account_ids = list(
+            Lot.objects.filter(account_id__gt=last)
+            .exclude(remaining=0)
+            .filter(
+                Q(state=Lot.State.PENDING, active_at__lte=now)
+                | Q(state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, expires_at__lte=now)
+            )
+            .order_by("account_id")
+            .values_list("account_id", flat=True)
+            .distinct()[:batch]
+        )
+        if not account_ids:
+            return totals
+        for account_id in account_ids:
+
+            def work(account_id=account_id):
+                with _money_transaction():
+                    list(accounts_for_update([account_id]))
+                    return _mature([account_id], now, actor)
+
+            activated, expired = _retrying(work)
+            totals["accounts"] += 1
+            totals["activated"] += activated
+            totals["expired"] += expired
+        last = account_ids[-1]
+
+
+def holds_expire(now: datetime | None = None) -> int:
+    """Close the holds whose time is up and give their points back to the balance."""
+    now = now or timezone.now()
+    count = 0
+    for hold in Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__lte=now).order_by("pk"):
+
+        def work(hold=hold):
+            with _money_transaction():
+                list(accounts_for_update([hold.account_id]))
+                closed = Hold.objects.filter(pk=hold.pk, status=Hold.Status.ACTIVE).update(
+                    status=Hold.Status.EXPIRED, closed_at=now
+                )
+                if closed:
+                    Account.objects.filter(pk=hold.account_id).update(
+                        held=Greatest(F("held") - hold.points, 0)
+                    )
+                return closed
+
+        count += _retrying(work)
+    return count
+
+
+# --- Reading a purchase --------------------------------------------------------------------
+
+
+def _receipt_find(terminal: Terminal, receipt_id: str) -> Receipt | None:
+    """The terminal's receipt, else the partner's only receipt with this id (a return made at
+    another register of the same partner). Another partner's receipts are never found."""
+    receipt = Receipt.objects.filter(terminal=terminal, receipt_id=receipt_id).first()
+    if receipt is not None:
+        return receipt
+    found = list(
+        Receipt.objects.filter(partner_id=terminal.store.partner_id, receipt_id=receipt_id)[:2]
+    )
+    return found[0] if len(found) == 1 else None
+
+
+def purchase_get(terminal: Terminal, receipt_id: str) -> dict:
+    """The committed purchase as confirm returned it, with its current status and refunds."""
+    terminal = _terminal(terminal)
+    receipt = _receipt_find(terminal, receipt_id)
+    if receipt is None:
+        raise ReceiptNotFound(receipt_id=receipt_id)
+    return _with_refunds(receipt)
+
+
+def _with_refunds(receipt: Receipt) -> dict:
+    answer = dict(receipt.result)
+    answer["status"] = receipt.status
+    answer["refunds"] = [refund.result for refund in receipt.refunds.order_by("pk")]
+    return answer
+
+
+# --- Refund and cancel ---------------------------------------------------------------------
+
+
+def purchase_cancel(terminal: Terminal, receipt_id: str) -> dict:
+    """Void a purchase: reverse everything its refunds have not, release its hold. Idempotent."""
+    terminal = _terminal(terminal)
+    receipt = _receipt_find(terminal, receipt_id)
+    if receipt is None:
+        released = _retrying(lambda: _cancel_hold_only(terminal, receipt_id))
+        if released:
+            return {"receipt_id": receipt_id, "status": "cancelled", "hold_released": True}
+        raise ReceiptNotYetKnown(receipt_id=receipt_id)
+    fingerprint = _digest({"cancel": receipt_id})
+    return _retrying(lambda: _refund(terminal, receipt, Refund.Kind.CANCEL, "", fingerprint, None))
+
+
+def _cancel_hold_only(terminal: Terminal, receipt_id: str) -> bool:
+    hold = Hold.objects.filter(
+        terminal=terminal, receipt_id=receipt_id, status=Hold.Status.ACTIVE
+    ).first()
+    if hold is None:
+        return False
+    with _money_transaction():
+        list(accounts_for_update([hold.account_id]))
+        return _hold_release(terminal, receipt_id, Hold.Status.RELEASED, timezone.now()) is not None
+
+
+def purchase_refund(
+    terminal: Terminal,
+    receipt_id: str,
+    refund_id: str,
+    lines: list[tuple[int, Decimal]] | None,
+) -> dict:
+    """Return ``lines`` (line number, quantity) of a purchase, or all that is left; once per id."""
+    terminal = _terminal(terminal)
+    fingerprint = _digest(
+        {
+            "receipt_id": receipt_id,
+            "lines": None
+            if lines is None
+            else sorted([no, str(Decimal(qty).normalize())] for no, qty in lines),
+        }
+    )
+    existing = Refund.objects.filter(
+        terminal=terminal, refund_id=refund_id, kind=Refund.Kind.REFUND
+    ).first()
+    if existing is not None:
+        if existing.fingerprint != fingerprint:
+            raise RefundConflict(refund_id=refund_id)
+        return existing.result
+    receipt = _receipt_find(terminal, receipt_id)
+    if receipt is None:
+        raise ReceiptNotYetKnown(receipt_id=receipt_id)
+    return _retrying(
+        lambda: _refund(terminal, receipt, Refund.Kind.REFUND, refund_id, fingerprint, lines)
+    )
+
+
+def _share(value: Decimal, done: Decimal, whole: Decimal, places: int) -> Decimal:
+    """The part of ``value`` that belongs to ``done`` of ``whole`` units (cumulative)."""
+    if done >= whole:
+        return value
+    return quantize(value * done / whole, places)
+
+
+def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
+    customer_accounts = (
+        list(
+            Account.objects.filter(kind=Account.Kind.CUSTOMER, customer_id=receipt.customer_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        if receipt.customer_id
+        else []
+    )
+    with _money_transaction():
+        locked = {a.pk: a for a in accounts_for_update(customer_accounts)}
+        receipt = Receipt.objects.select_for_update().get(pk=receipt.pk)
+        # Again under the locks: a racing duplicate may have committed while we waited.
+        if kind == Refund.Kind.CANCEL:
+            done = Refund.objects.filter(receipt=receipt, kind=Refund.Kind.CANCEL).first()
+            if done is not None:
+                return done.result
+        else:
+            done = Refund.objects.filter(
+                terminal=terminal, refund_id=refund_id, kind=Refund.Kind.REFUND
+            ).first()
+            if done is not None:
+                if done.fingerprint != fingerprint:
+                    raise RefundConflict(refund_id=refund_id)
+                return done.result
+            if receipt.status == Receipt.Status.CANCELLED:
+                raise ReceiptCancelled(receipt_id=receipt.receipt_id)
+        lines = {
+            line.line_no: line for line in receipt.lines.select_for_update().order_by("line_no")
+        }
+        plan = _refund_plan(lines, requested, kind)
+        now = timezone.now()
+        refund = Refund.objects.create(
+            receipt=receipt,
+            terminal=terminal,
+            kind=kind,
+            refund_id=refund_id,
+            fingerprint=fingerprint,
+            created_at=now,
+        )
+        movement = _refund_lines(receipt, refund, lines, plan)
+        legs, totals = _refund_legs(receipt, refund, movement, locked, now)
+        if legs:
+            postings_create(
+                [
+                    PostingSpec(
+                        kind=Posting.Kind.REFUND
+                        if kind == Refund.Kind.REFUND
+                        else Posting.Kind.REVERSAL,
+                        cause=Posting.Cause.REFUND,
+                        cause_ref=refund_id or "cancel",
+                        actor=Actor.for_terminal(terminal),
+                        legs=legs,
+                        partner=receipt.partner,
+                        receipt=receipt,
+                        occurred_at=now,
+                    )
+                ]
+            )
+        for account in locked.values():
+            _settle_debts(account, Actor.for_terminal(terminal), receipt, now)
+        _counters_undo(receipt, refund, lines)
+        fraction_money = movement["to_pay"]
+        if receipt.customer_id and receipt.tier_amount:
+            undone = _tier_undo(receipt, movement["to_pay"])
+            if undone:
+                _tier_progress(receipt.customer, _programme_of(receipt), -undone)
+        fully = all(line.refunded_quantity >= line.quantity for line in lines.values())
+        if kind == Refund.Kind.CANCEL:
+            receipt.status = Receipt.Status.CANCELLED
+            _hold_release(receipt.terminal, receipt.receipt_id, Hold.Status.RELEASED, now)
+        else:
+            receipt.status = Receipt.Status.REFUNDED if fully else Receipt.Status.PARTIALLY_REFUNDED
+        Receipt.objects.filter(pk=receipt.pk).update(status=receipt.status)
+        main = next((a for a in locked.values() if a.currency_id == receipt.currency_id), None)
+        if main is not None:
+            main.refresh_from_db(fields=["balance", "pending"])
+        refund.amount = movement["amount"]
+        refund.to_pay = fraction_money
+        refund.points_returned = totals["returned"]
+        refund.points_reversed = totals["reversed"]
+        refund.shortfall = totals["shortfall"]
+        refund.debt = totals["debt"]
+        refund.result = {
+            "receipt_id": receipt.receipt_id,
+            "refund_id": refund_id or None,
+            "kind": kind,
+            "status": receipt.status,
+            "amount": _money(refund.amount),
+            "to_pay": _money(refund.to_pay),
+            "points_returned": str(refund.points_returned),
+            "points_reversed": str(refund.points_reversed),
+            "shortfall": str(refund.shortfall),
+            "debt": str(refund.debt),
+            "lines": movement["lines"],
+            "balance": (
+                {"after": str(main.balance), "pending": str(main.pending)} if main else None
+            ),
+        }
+        refund.save()
+        return refund.result
+
+
+def _programme_of(receipt: Receipt) -> int:
+    if receipt.currency_id:
+        from loyalty.models import Currency
+
+        return Currency.objects.values_list("programme_id", flat=True).get(pk=receipt.currency_id)
+    sale_programme = snapshot_get().programme_for(receipt.partner_id)
+    return sale_programme.id
+
+
+def _refund_plan(lines, requested, kind) -> dict[int, Decimal]:
+    """Quantities to return per line number; raises on unknown lines and over-returns."""
+    if requested is None:
+        plan = {
+            no: line.quantity - line.refunded_quantity
+            for no, line in lines.items()
+            if line.quantity > line.refunded_quantity
+        }
+        if not plan and kind == Refund.Kind.REFUND:
+            raise NothingToRefund()
+        return plan
+    plan: dict[int, Decimal] = {}
+    for no, quantity in requested:
+        if no not in lines:
+            raise UnknownLine(line=no)
+        plan[no] = plan.get(no, ZERO) + Decimal(quantity)
+    for no, quantity in plan.items():
+        line = lines[no]
+        if quantity <= 0 or line.refunded_quantity + quantity > line.quantity:
+            raise RefundExceedsPurchase(
+                line=no,
+                bought=str(line.quantity),
+                returned=str(line.refunded_quantity),
+                asked=str(quantity),
+            )
+    return plan
+
+
+def _refund_lines(receipt, refund, lines, plan) -> dict:
+    """Write the refund's lines: each field's cumulative share minus what earlier refunds took."""
+    totals = {"amount": ZERO, "to_pay": ZERO, "lines": [], "rewards": []}
+    refund_lines = []
+    places = {c.id: c.decimal_places for c in snapshot_get().currencies.values()}
+    spent_places = places.get(receipt.currency_id, DECIMAL_PLACES)
+    rewards = defaultdict(list)
+    for reward in ReceiptLineReward.objects.filter(line__receipt=receipt).order_by("pk"):
+        rewards[reward.line_id].append(reward)
+    for no, quantity in sorted(plan.items()):
+        line = lines[no]
+        before, after = line.refunded_quantity, line.refunded_quantity + quantity
+
+        def delta(value, places=DECIMAL_PLACES, line=line, before=before, after=after):
+            return _share(value, after, line.quantity, places) - _share(
+                value, before, line.quantity, places
+            )
+
+        moved = RefundLine(
+            refund=refund,
+            line=line,
+            quantity=quantity,
+            amount=delta(line.amount),
+            discount=delta(line.discount),
+            points_spent=delta(line.points_spent),
+            to_pay=delta(line.to_pay),
+            spent_points=delta(line.spent_points, spent_places),
+            points_earned=ZERO,
+        )
+        for reward in rewards[line.pk]:
+            if reward.refund_id is not None or reward.amount <= 0:
+                continue
+            part = delta(reward.amount, places.get(reward.currency_id, DECIMAL_PLACES))
+            if not part:
+                continue
+            totals["rewards"].append((reward, part))
+            if reward.effect == ReceiptLineReward.Effect.POINTS and (
+                reward.currency_id == receipt.currency_id
+            ):
+                moved.points_earned += part
+        refund_lines.append(moved)
+        line.refunded_quantity = after
+        totals["amount"] += moved.amount
+        totals["to_pay"] += moved.to_pay
+        totals["lines"].append(
+            {
+                "line": no,
+                "quantity": str(quantity),
+                "amount": _money(moved.amount),
+                "discount": _money(moved.discount),
+                "points_spent": _money(moved.points_spent),
+                "to_pay": _money(moved.to_pay),
+                "points_earned": str(moved.points_earned),
+            }
+        )
+    RefundLine.objects.bulk_create(refund_lines)
+    for line in lines.values():
+        ReceiptLine.objects.filter(pk=line.pk).update(refunded_quantity=line.refunded_quantity)
+    ReceiptLineReward.objects.bulk_create(
+        [
+            ReceiptLineReward(
+                line=reward.line,
+                refund=refund,
+                promotion_id=reward.promotion_id,
+                effect=reward.effect,
+                currency_id=reward.currency_id,
+                amount=-part,
+                lot_id=reward.lot_id,
+            )
+            for reward, part in totals["rewards"]
+        ]
+    )
+    totals["spent_points"] = sum((line.spent_points for line in refund_lines), ZERO)
+    return totals
+
+
+def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dict]:
+    """Legs that take back the earned points and give back the spent ones."""
+    totals = {"returned": ZERO, "reversed": ZERO, "shortfall": ZERO, "debt": ZERO}
+    legs: list[Leg] = []
+    if not locked:
+        return legs, totals
+    by_currency = {account.currency_id: account for account in locked.values()}
+    policy = snapshot_get().programmes.get(_programme_of(receipt))
+    debt_policy = policy is not None and policy.refund_shortfall_policy == "debt"
+    partner = receipt.partner
+
+    # 1. Earned points: from the lot they opened, then from other lots, then shortfall or debt.
+    per_lot: dict[int, Decimal] = defaultdict(Decimal)
+    for reward, part in movement["rewards"]:
+        if reward.effect == ReceiptLineReward.Effect.POINTS and reward.lot_id:
+            per_lot[reward.lot_id] += part
+    lots = Lot.objects.in_bulk(list(per_lot))
+    taken_from: dict[int, Decimal] = defaultdict(Decimal)
+    for lot_id, wanted in sorted(per_lot.items()):
+        lot = lots[lot_id]
+        account = locked[lot.account_id]
+        currency = account.currency
+        take = min(wanted, lot.remaining)
+        if take > 0:
+            legs.append(
+                Leg(
+                    account=account,
+                    amount=-take,
+                    bucket=PENDING if lot.state == Lot.State.PENDING else ACTIVE,
+                    lot=lot,
+                )
+            )
+            taken_from[lot.pk] += take
+        left = wanted - take
+        if left > 0:
+            others = (
+                Lot.objects.filter(
+                    account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
+                )
+                .exclude(pk=lot.pk)
+                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+                .order_by(F("expires_at").asc(nulls_last=True), "entry_id")
+            )
+            for other in others:
+                room = other.remaining - taken_from[other.pk]
+                if left <= 0:
+                    break
+                if room <= 0:
+                    continue
+                take = min(room, left)
+                legs.append(Leg(account=account, amount=-take, lot=other))
+                taken_from[other.pk] += take
+                left -= take
+        moved = wanted - left
+        if left > 0 and debt_policy:
+            balance_after = (
+                account.balance
+                - sum(
+                    (
+                        -leg.amount
+                        for leg in legs
+                        if leg.account.pk == account.pk and leg.bucket == ACTIVE
+                    ),
+                    ZERO,
+                )
+                - left
+            )
+            Account.objects.filter(pk=account.pk).update(
+                debt_limit=Greatest(F("debt_limit"), -balance_after)
+            )
+            legs.append(Leg(account=account, amount=-left))
+            totals["debt"] += left
+            moved = wanted
+        elif left > 0:
+            legs.append(
+                Leg(
+                    account=programme_account(currency, Account.Purpose.SHORTFALL),
+                    amount=-left,
+                )
+            )
+            totals["shortfall"] += left
+            moved = wanted
+        legs.append(Leg(account=partner_account(partner, currency), amount=moved))
+        if account.currency_id == receipt.currency_id:
+            totals["reversed"] += wanted
+
+    # 2. Spent points go back to the lots they came from, latest-expiring first; the part an
+    # offline receipt spent beyond the balance goes back to whoever covered it.
+    to_return = movement["spent_points"]
+    main = by_currency.get(receipt.currency_id)
+    if to_return > 0 and main is not None:
+        currency = main.currency
+        sources = _spend_sources(receipt, main)
+        partner_leg = Leg(account=partner_account(partner, currency), amount=-to_return)
+        left = to_return
+        for target, room in sources:
+            if left <= 0:
+                break
+            give = min(room, left)
+            if give <= 0:
+                continue
+            if target == "shortfall":
+                legs.append(
+                    Leg(
+                        account=programme_account(currency, Account.Purpose.SHORTFALL),
+                        amount=give,
+                    )
+                )
+            else:
+                legs.append(Leg(account=main, amount=give, lot=target))
+            left -= give
+        if left > 0:  # pragma: no cover - the shares never exceed what was spent
+            raise RefundExceedsPurchase(points=str(left))
+        legs.append(partner_leg)
+        totals["returned"] += to_return
+    return legs, totals
+
+
+def _spend_sources(receipt: Receipt, account: Account) -> list[tuple[object, Decimal]]:
+    """Where the receipt's spent points came from, minus what refunds gave back, in the order
+    they are given back: the covered shortfall first, then the lots latest-expiring first."""
+    spent = LedgerEntry.objects.filter(
+        posting__receipt=receipt,
+        posting__kind=Posting.Kind.SPEND,
+        account=account,
+        amount__lt=0,
+    ).order_by("pk")
+    returned = defaultdict(Decimal)
+    for lot_id, amount in LedgerEntry.objects.filter(
+        posting__receipt=receipt,
+        posting__kind__in=[Posting.Kind.REFUND, Posting.Kind.REVERSAL],
+        account=account,
+        amount__gt=0,
+    ).values_list("lot_id", "amount"):
+        returned[lot_id] += amount
+    sources: list[tuple[object, Decimal]] = []
+    if receipt.offline_shortfall and receipt.currency_id:
+        covered = (
+            LedgerEntry.objects.filter(
+                posting__receipt=receipt,
+                posting__kind__in=[Posting.Kind.REFUND, Posting.Kind.REVERSAL],
+                account__kind=Account.Kind.PROGRAMME,
+                account__purpose=Account.Purpose.SHORTFALL,
+                amount__gt=0,
+            ).aggregate(total=Sum("amount"))["total"]
+            or ZERO
+        )
+        shortfall_paid_by_programme = LedgerEntry.objects.filter(
+            posting__receipt=receipt,
+            posting__kind=Posting.Kind.SPEND,
+            account__kind=Account.Kind.PROGRAMME,
+        ).exists()
+        if shortfall_paid_by_programme:
+            sources.append(("shortfall", receipt.offline_shortfall - quantize(covered, 4)))
+    lots = Lot.objects.in_bulk([entry.lot_id or entry.pk for entry in spent])
+    for entry in reversed(list(spent)):
+        lot = lots[entry.lot_id or entry.pk]
+        room = -entry.amount - returned[lot.pk]
+        if room > 0:
+            sources.append((lot, room))
+            returned[lot.pk] = ZERO
+    return sources
+
+
+def _counters_undo(receipt: Receipt, refund: Refund, lines) -> None:
+    effects = list(
+        ReceiptCounterEffect.objects.filter(receipt=receipt, refund__isnull=True).select_related(
+            "value__counter"
+        )
+    )
+    if not effects:
+        return
+    taken = defaultdict(Decimal)
+    for value_id, delta in ReceiptCounterEffect.objects.filter(
+        receipt=receipt, refund__isnull=False
+    ).values_list("value_id", "delta"):
+        taken[value_id] += -delta
+    quantity = sum((line.quantity for line in lines.values()), ZERO)
+    refunded_quantity = sum((line.refunded_quantity for line in lines.values()), ZERO)
+    refunded_money = (
+        RefundLine.objects.filter(refund__receipt=receipt).aggregate(total=Sum("to_pay"))["total"]
+        or ZERO
+    )
+    fully = refunded_quantity >= quantity
+    undo = []
+    for effect in effects:
+        unit = effect.value.counter.unit
+        if unit == Counter.Unit.PURCHASES:
+            target = effect.delta if fully else ZERO
+        elif unit == Counter.Unit.AMOUNT:
+            target = (
+                effect.delta
+                if fully
+                else _share(effect.delta, quantize(refunded_money), receipt.to_pay or Decimal(1), 4)
+            )
+        else:
+            target = _share(effect.delta, refunded_quantity, quantity, 4)
+        step = target - taken[effect.value_id]
+        if step > 0:
+            CounterValue.objects.filter(pk=effect.value_id).update(
+                value=Greatest(F("value") - step, 0)
+            )
+            undo.append(
+                ReceiptCounterEffect(
+                    receipt=receipt, refund=refund, value=effect.value, delta=-step
+                )
+            )
+    ReceiptCounterEffect.objects.bulk_create(undo)
+
+
+def _tier_undo(receipt: Receipt, this_refund: Decimal) -> Decimal:
+    """The part of the receipt's tier progress that this refund takes back (cumulative)."""
+    after = quantize(
+        RefundLine.objects.filter(refund__receipt=receipt).aggregate(total=Sum("to_pay"))["total"]
+        or ZERO
+    )
+    whole = receipt.to_pay or Decimal(1)
+    return _share(receipt.tier_amount, after, whole, 2) - _share(
+        receipt.tier_amount, after - this_refund, whole, 2
+    )
+
+
+# --- Offline -------------------------------------------------------------------------------
+
+
+def purchases_offline(
+    terminal: Terminal, requests: list[PurchaseRequest | LoyaltyError]
+) -> list[dict]:
+    """Confirm receipts sold while the register was offline, each once and on its own.
+
+    An item that fails answers its error and does not stop the others. Items arrive in sale
+    order; the rules in force at each time of sale apply; the balance never rejects a sale.
+    """
+    results = []
+    for item in requests:
+        if isinstance(item, LoyaltyError):
+            results.append(_item_error(getattr(item, "receipt_id", None), item))
+            continue
+        try:
+            result = purchase_confirm(terminal, item, offline=True)
+        except LoyaltyError as exc:
+            results.append(_item_error(item.receipt_id, exc))
+        else:
+            results.append({"receipt_id": item.receipt_id, "status": "ok", "result": result})
+    return results
+
+
+def _item_error(receipt_id, exc: LoyaltyError) -> dict:
+    return {
+        "receipt_id": receipt_id,
+        "status": "error",
+        "error": {
+            "code": exc.code,
+            "status": exc.status,
+            "detail": str(exc.detail),
+            **({"errors": exc.details["errors"]} if "errors" in exc.details else {}),
+        },
+    }

@@ -119,7 +119,14 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     list_select_related = ["referrer"]
     autocomplete_fields = ["referrer"]
-    readonly_fields = ["public_id", "created_at", "updated_at", "is_anonymised", "anonymised_at"]
+    readonly_fields = [
+        "public_id",
+        "points_history",
+        "created_at",
+        "updated_at",
+        "is_anonymised",
+        "anonymised_at",
+    ]
     date_hierarchy = "registered_at"
     inlines = [ConsentInline, FamilyMemberInline, CarInline, MemorableDateInline]
     base_fieldsets = [
@@ -128,6 +135,7 @@ class CustomerAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "public_id",
+                    "points_history",
                     "last_name",
                     "first_name",
                     "middle_name",
@@ -168,6 +176,34 @@ class CustomerAdmin(admin.ModelAdmin):
         # question added in the admin shows up on the next page load, without code changes.
         kwargs["form"] = self.form.with_questionnaire(self._questions(request))
         return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_urls(self):
+        from django.urls import path
+
+        from loyalty.history import customer_history_view
+
+        return [
+            path(
+                "<path:object_id>/points/",
+                self.admin_site.admin_view(customer_history_view),
+                {"admin_site": self.admin_site},
+                name="crm_customer_points",
+            ),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description=_("points"))
+    def points_history(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:crm_customer_points", args=[obj.pk]),
+            _("balances, receipts and ledger entries"),
+        )
 
     @admin.display(description=_("name"), ordering="last_name")
     def full_name(self, obj):

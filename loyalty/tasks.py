@@ -1,0 +1,33 @@
+"""Scheduled jobs of the processing core. Thin wrappers over services; safe to run twice or
+concurrently with purchases (every account is locked, and what is done is no longer due).
+
+The schedule lives in django-celery-beat's tables (editable in the admin under "Periodic
+tasks"); migration 0004 creates the default entries.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import close_old_connections
+
+from loyalty.services.processing import holds_expire, lots_mature
+
+
+@shared_task(name="loyalty.lots_mature", acks_late=True, ignore_result=True)
+def lots_mature_task(batch: int = 500) -> dict[str, int]:
+    """Activate pending points whose day has come and expire lots at their end."""
+    close_old_connections()
+    try:
+        return lots_mature(batch=batch)
+    finally:
+        close_old_connections()
+
+
+@shared_task(name="loyalty.holds_expire", acks_late=True, ignore_result=True)
+def holds_expire_task() -> int:
+    """Give back the points of holds that calculate made and no confirm consumed in time."""
+    close_old_connections()
+    try:
+        return holds_expire()
+    finally:
+        close_old_connections()

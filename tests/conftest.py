@@ -36,3 +36,13 @@ def assert_ledger_consistent():
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rules_snapshot():
+    """Every test starts from the rules in its own database, not a snapshot left by another."""
+    from promotions.engine import snapshot_invalidate
+
+    snapshot_invalidate()
+    yield
+    snapshot_invalidate()

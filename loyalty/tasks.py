@@ -8,26 +8,33 @@ tasks"); migration 0004 creates the default entries.
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 
 from loyalty.services.processing import holds_expire, lots_mature
+
+
+def _fresh_connection() -> None:
+    """Drop a connection the database closed meanwhile (not inside a caller's transaction,
+    which is where an eagerly run task finds itself)."""
+    if not connection.in_atomic_block:
+        close_old_connections()
 
 
 @shared_task(name="loyalty.lots_mature", acks_late=True, ignore_result=True)
 def lots_mature_task(batch: int = 500) -> dict[str, int]:
     """Activate pending points whose day has come and expire lots at their end."""
-    close_old_connections()
+    _fresh_connection()
     try:
         return lots_mature(batch=batch)
     finally:
-        close_old_connections()
+        _fresh_connection()
 
 
 @shared_task(name="loyalty.holds_expire", acks_late=True, ignore_result=True)
 def holds_expire_task() -> int:
     """Give back the points of holds that calculate made and no confirm consumed in time."""
-    close_old_connections()
+    _fresh_connection()
     try:
         return holds_expire()
     finally:
-        close_old_connections()
+        _fresh_connection()

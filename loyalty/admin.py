@@ -18,7 +18,9 @@ from loyalty.models import (
     Counter,
     CounterValue,
     Currency,
+    Hold,
     LedgerEntry,
+    Lot,
     Partner,
     Posting,
     Product,
@@ -26,6 +28,7 @@ from loyalty.models import (
     Programme,
     Receipt,
     ReceiptLine,
+    Refund,
     Store,
     Terminal,
     TerminalAPIKey,
@@ -336,6 +339,23 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["posting", "account__customer", "account__partner", "account__currency"]
 
 
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Refund
+    fields = [
+        "kind",
+        "refund_id",
+        "terminal",
+        "amount",
+        "points_returned",
+        "points_reversed",
+        "shortfall",
+        "debt",
+        "created_at",
+    ]
+    readonly_fields = fields
+    extra = 0
+
+
 class ReceiptLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ReceiptLine
     fields = [
@@ -369,11 +389,59 @@ class ReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "points_earned",
         "sold_at",
     ]
-    list_filter = ["status", "is_offline", "partner"]
+    list_filter = ["status", "is_offline", "is_flagged", "partner"]
     search_fields = ["receipt_id", "customer__phone", "card__number"]
     list_select_related = ["partner", "store", "terminal", "customer"]
     date_hierarchy = "sold_at"
-    inlines = [ReceiptLineInline]
+    inlines = [ReceiptLineInline, RefundInline]
+    exclude = ["result"]
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "kind",
+        "receipt",
+        "terminal",
+        "amount",
+        "points_returned",
+        "points_reversed",
+        "shortfall",
+        "debt",
+        "created_at",
+    ]
+    list_filter = ["kind"]
+    search_fields = ["refund_id", "receipt__receipt_id"]
+    list_select_related = ["receipt", "terminal"]
+    date_hierarchy = "created_at"
+    exclude = ["result"]
+
+
+@admin.register(Lot)
+class LotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "entry",
+        "account",
+        "kind",
+        "state",
+        "remaining",
+        "amount",
+        "active_at",
+        "expires_at",
+    ]
+    list_filter = ["kind", "state", "account__currency"]
+    search_fields = ["account__customer__phone", "account__customer__public_id"]
+    list_select_related = ["account__customer", "account__currency"]
+    date_hierarchy = "expires_at"
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["receipt_id", "terminal", "account", "points", "status", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["receipt_id", "account__customer__phone"]
+    list_select_related = ["terminal", "account__customer", "account__currency"]
 
 
 @admin.register(Tier)

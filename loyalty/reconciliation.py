@@ -31,11 +31,12 @@ def ledger_violations(account_ids: list[int] | None = None) -> list[str]:
         accounts = accounts.filter(pk__in=account_ids)
         entries = entries.filter(account_id__in=account_ids)
 
-    # 1 (L2). The cached balance and pending equal the sums of the entries, per bucket.
+    # 1 (L2). A customer's cached balance and pending equal the sums of its entries, per
+    # bucket. (Partner and programme accounts keep a rollup, refreshed by ledger_rollup.)
     sums: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     for row in entries.values("account_id", "bucket").annotate(total=Sum("amount")):
         sums[(row["account_id"], row["bucket"])] = exact(row["total"])
-    for account in accounts:
+    for account in accounts.filter(kind=Account.Kind.CUSTOMER):
         active = sums[(account.pk, LedgerEntry.Bucket.ACTIVE)]
         pending = sums[(account.pk, LedgerEntry.Bucket.PENDING)]
         if account.balance != active:
@@ -50,11 +51,23 @@ def ledger_violations(account_ids: list[int] | None = None) -> list[str]:
                 problems.append(f"account {account.pk}: pending {account.pending} below zero")
 
     # L2 (pgledger): each entry's balance_after is the running sum of its bucket, in version order.
+    for entry_id in entries.filter(
+        account__kind=Account.Kind.CUSTOMER, account_version__isnull=True
+    ).values_list("pk", flat=True):
+        problems.append(f"entry {entry_id}: a customer entry without a running balance")
+    for entry_id in (
+        entries.exclude(account__kind=Account.Kind.CUSTOMER)
+        .filter(account_version__isnull=False)
+        .values_list("pk", flat=True)
+    ):
+        problems.append(f"entry {entry_id}: a system account entry with a running balance")
     running: dict[tuple[int, str], Decimal] = defaultdict(Decimal)
     last_version: dict[int, int] = {}
-    for account_id, version, bucket, amount, after in entries.order_by(
-        "account_id", "account_version"
-    ).values_list("account_id", "account_version", "bucket", "amount", "balance_after"):
+    for account_id, version, bucket, amount, after in (
+        entries.filter(account__kind=Account.Kind.CUSTOMER)
+        .order_by("account_id", "account_version")
+        .values_list("account_id", "account_version", "bucket", "amount", "balance_after")
+    ):
         if version != last_version.get(account_id, 0) + 1:
             problems.append(f"account {account_id}: version {version} out of sequence")
         last_version[account_id] = version

@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections, connection
 
+from loyalty.services.ledger import ledger_rollup
 from loyalty.services.processing import holds_expire, lots_mature
 
 
@@ -36,5 +37,15 @@ def holds_expire_task() -> int:
     _fresh_connection()
     try:
         return holds_expire()
+    finally:
+        _fresh_connection()
+
+
+@shared_task(name="loyalty.ledger_rollup", ignore_result=True)
+def ledger_rollup_task() -> int:
+    """Refresh the cached balances of partner and programme accounts from their entries."""
+    _fresh_connection()
+    try:
+        return ledger_rollup()
     finally:
         _fresh_connection()

@@ -47,6 +47,7 @@ from loyalty.services.ledger import (
     Leg,
     PostingSpec,
     customer_accounts_open,
+    ledger_rollup,
     partner_account,
     postings_create,
 )
@@ -437,6 +438,7 @@ def load_demo(
                 now,
                 months,
             )
+            ledger_rollup()
     return DemoSummary(
         created=created,
         partners=len(partners),

@@ -6,6 +6,7 @@ TASKS = [
     # name, task, every (minutes)
     ("Activate and expire points", "loyalty.lots_mature", 15),
     ("Release expired holds", "loyalty.holds_expire", 1),
+    ("Refresh partner and programme balances", "loyalty.ledger_rollup", 5),
 ]
 
 

@@ -72,8 +72,11 @@ class Account(models.Model):
     a partner's or the programme's account on the other, so system accounts are the mirror image
     of what customers hold and the partner settlement is a query over them.
 
-    ``balance``, ``pending`` and ``held`` are caches of the ledger, written only by the ledger
-    service in the same transaction as the entries (invariant L2):
+    A customer's ``balance``, ``pending`` and ``held`` are caches of the ledger, written only by
+    the ledger service in the same transaction as the entries (invariant L2). A partner's or
+    the programme's account is never locked by a purchase (it is on the other side of every
+    purchase at that partner, and would make them queue); its ``balance`` and ``pending`` are
+    a rollup of its entries that ``ledger_rollup`` refreshes every few minutes.
     - ``balance``: the sum of posted entries in the active bucket (what can be spent);
     - ``pending``: the sum of entries in the pending bucket (earned, not active yet);
     - ``held``: the points reserved by active holds between calculate and confirm. A refund or
@@ -202,6 +205,11 @@ class Account(models.Model):
         else:
             owner = f"{_('programme')} ({self.get_purpose_display()})"
         return f"{owner} / {self.currency.code}"
+
+    @property
+    def tracks_balance(self) -> bool:
+        """Whether every posting locks this account and keeps its running balance."""
+        return self.kind == self.Kind.CUSTOMER
 
     @property
     def available(self) -> Decimal:

@@ -206,10 +206,17 @@ class LedgerEntry(AppendOnlyModel):
     amount = models.DecimalField(
         _("amount"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
     )
+    # Kept for customer accounts only: a partner's or the programme's account is on the other
+    # side of every purchase at that partner, and a running balance there would make all of
+    # its registers queue on one row. Their balances are a rollup (``ledger_rollup``).
     balance_after = models.DecimalField(
-        _("bucket balance after"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+        _("bucket balance after"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        null=True,
+        blank=True,
     )
-    account_version = models.PositiveBigIntegerField(_("account version"))
+    account_version = models.PositiveBigIntegerField(_("account version"), null=True, blank=True)
     lot = models.ForeignKey(
         "self",
         verbose_name=_("lot"),
@@ -230,6 +237,11 @@ class LedgerEntry(AppendOnlyModel):
             models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_amount_not_zero"),
             models.UniqueConstraint(
                 fields=["account", "account_version"], name="ledger_entry_one_per_account_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(account_version__isnull=True, balance_after__isnull=True)
+                | Q(account_version__isnull=False, balance_after__isnull=False),
+                name="ledger_entry_version_with_balance",
             ),
             models.CheckConstraint(
                 condition=Q(expires_at__isnull=True)

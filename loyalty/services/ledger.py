@@ -128,7 +128,10 @@ def postings_create(specs: Sequence[PostingSpec]) -> list[Posting]:
     """
     if not specs:
         return []
-    account_ids = {leg.account.pk for spec in specs for leg in spec.legs}
+    # Only customer accounts are locked and keep a running balance; see Account.
+    account_ids = {
+        leg.account.pk for spec in specs for leg in spec.legs if leg.account.tracks_balance
+    }
     currency_ids = {leg.account.currency_id for spec in specs for leg in spec.legs}
     currencies = Currency.objects.in_bulk(currency_ids)
     for spec in specs:
@@ -136,7 +139,12 @@ def postings_create(specs: Sequence[PostingSpec]) -> list[Posting]:
 
     with transaction.atomic():
         # Lock first, then read: the balances below are the ones no one else can change now.
-        accounts = {account.pk: account for account in accounts_for_update(account_ids)}
+        locked = {account.pk: account for account in accounts_for_update(account_ids)}
+        accounts = {
+            leg.account.pk: locked.get(leg.account.pk, leg.account)
+            for spec in specs
+            for leg in spec.legs
+        }
         now = timezone.now()
         postings: list[Posting] = []
         for spec in specs:
@@ -162,7 +170,7 @@ def postings_create(specs: Sequence[PostingSpec]) -> list[Posting]:
                 spec.entries.append(entry)
 
         # Check before writing anything (the database constraint is only the last defence).
-        for account in accounts.values():
+        for account in locked.values():
             if account.kind == Account.Kind.CUSTOMER and (
                 account.balance < -account.debt_limit or account.pending < 0
             ):
@@ -174,7 +182,7 @@ def postings_create(specs: Sequence[PostingSpec]) -> list[Posting]:
         # A posting's legs go into the same INSERT: the database checks the balance per statement.
         for batch in _batches_of_whole_postings(specs, 2000):
             LedgerEntry.objects.bulk_create(batch)
-        _accounts_save(accounts.values())
+        _accounts_save(locked.values())
         _lots_save(specs, accounts, lots, now)
     return postings
 
@@ -292,6 +300,18 @@ def _batches_of_whole_postings(specs: Sequence[PostingSpec], size: int):
 
 def _entry_for(account: Account, leg: Leg, posting: Posting, now: datetime) -> LedgerEntry:
     """Build the entry of ``leg`` and move the locked account's cached bucket with it."""
+    if not account.tracks_balance:
+        return LedgerEntry(
+            posting=posting,
+            account=account,
+            currency_id=account.currency_id,
+            bucket=leg.bucket,
+            amount=leg.amount,
+            lot_id=leg.lot.pk if leg.lot is not None else None,
+            active_at=leg.active_at,
+            expires_at=leg.expires_at,
+            recorded_at=now,
+        )
     if leg.bucket == ACTIVE:
         account.balance += leg.amount
         after = account.balance
@@ -386,3 +406,27 @@ def customer_accounts_open(customer_ids: Sequence[int], currency: Currency) -> d
         kind=Account.Kind.CUSTOMER, currency=currency, customer_id__in=customer_ids
     )
     return {account.customer_id: account for account in accounts}
+
+
+def ledger_rollup() -> int:
+    """Refresh the balances of partner and programme accounts from their entries.
+
+    Those accounts are not locked by postings (see ``Account``); this is their cached view for
+    the admin and reports. Returns the number of accounts refreshed.
+    """
+    from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    def total(bucket):
+        sums = (
+            LedgerEntry.objects.filter(account=OuterRef("pk"), bucket=bucket)
+            .order_by()
+            .values("account")
+            .annotate(total=Sum("amount"))
+            .values("total")
+        )
+        return Coalesce(Subquery(sums), Value(Decimal(0)), output_field=DecimalField())
+
+    return Account.objects.exclude(kind=Account.Kind.CUSTOMER).update(
+        balance=total(ACTIVE), pending=total(PENDING), updated_at=timezone.now()
+    )

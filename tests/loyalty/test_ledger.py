@@ -15,6 +15,7 @@ from loyalty.services.ledger import (
     Actor,
     Leg,
     customer_account,
+    ledger_rollup,
     partner_account,
     posting_create,
     programme_account,
@@ -69,8 +70,13 @@ def test_earn_posts_both_legs_and_moves_the_cached_balances(setup, assert_ledger
     account = Account.objects.get(pk=setup["account"].pk)
     issuer = Account.objects.get(pk=setup["issuer"].pk)
     assert (account.balance, account.version) == (Decimal("100.00"), 1)
+    # the partner's account is not locked by postings: its balance is a rollup
+    assert issuer.balance == Decimal("0")
+    assert ledger_rollup() >= 1
+    issuer.refresh_from_db()
     assert issuer.balance == Decimal("-100.00")
     legs = list(posting.entries.order_by("amount"))
+    assert (legs[0].balance_after, legs[0].account_version) == (None, None)
     assert [leg.amount for leg in legs] == [Decimal("-100.00"), Decimal("100.00")]
     assert legs[1].balance_after == Decimal("100.00")
     assert legs[1].currency_id == setup["currency"].pk

@@ -131,3 +131,18 @@ class RequestInProgress(LoyaltyError):
     status = 409
     retry_after = 1
     message = _("The same receipt is being processed right now; retry the same request.")
+
+
+# --- POS registration and coupons (loyalty/api) ---------------------------------------------
+
+
+class CardAlreadyBound(LoyaltyError):
+    code = "card_bound"
+    status = 409
+    message = _("The card already belongs to a customer.")
+
+
+class CouponNotFound(LoyaltyError):
+    code = "coupon_not_found"
+    status = 404
+    message = _("No coupon has this code.")

@@ -41,8 +41,11 @@ def is_postgres() -> bool:
 @pytest.fixture(autouse=True)
 def _fresh_rules_snapshot():
     """Every test starts from the rules in its own database, not a snapshot left by another."""
+    from loyalty.services.ledger import system_accounts_forget
     from promotions.engine import snapshot_invalidate
 
     snapshot_invalidate()
+    system_accounts_forget()
     yield
     snapshot_invalidate()
+    system_accounts_forget()

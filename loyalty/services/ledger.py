@@ -117,7 +117,7 @@ def _validate(spec: PostingSpec, currencies: dict[int, Currency]) -> None:
         raise PostingUnbalanced(totals={currencies[c].code: str(t) for c, t in unbalanced.items()})
 
 
-def postings_create(specs: Sequence[PostingSpec]) -> list[Posting]:
+def postings_create(specs: Sequence[PostingSpec], *, savepoint: bool = True) -> list[Posting]:
     """Write ``specs`` as postings, locking every account they touch in pk order.
 
     Raises ``PostingUnbalanced`` if a posting's legs do not sum to zero per currency,
@@ -137,7 +137,8 @@ def postings_create(specs: Sequence[PostingSpec]) -> list[Posting]:
     for spec in specs:
         _validate(spec, currencies)
 
-    with transaction.atomic():
+    # A caller that lets every error abort its whole transaction may skip the savepoint.
+    with transaction.atomic(savepoint=savepoint):
         # Lock first, then read: the balances below are the ones no one else can change now.
         locked = {account.pk: account for account in accounts_for_update(account_ids)}
         accounts = {
@@ -374,22 +375,36 @@ def customer_account(customer: Customer, currency: Currency) -> Account:
     return account
 
 
+# System accounts are never deleted and postings never lock or update their rows, so a process
+# may keep them: the hot path then needs no query to find the other side of a posting.
+_system_accounts: dict[tuple, Account] = {}
+
+
+def system_accounts_forget() -> None:
+    """Drop the process's cache of system accounts (tests whose database rolls back)."""
+    _system_accounts.clear()
+
+
 def partner_account(
     partner: Partner, currency: Currency, purpose: str = Account.Purpose.MAIN
 ) -> Account:
     """Return the partner's settlement account: points it issues are taken from here."""
-    account, _ = Account.objects.get_or_create(
-        kind=Account.Kind.PARTNER, partner=partner, currency=currency, purpose=purpose
-    )
-    return account
+    key = (Account.Kind.PARTNER, partner.pk, currency.pk, purpose)
+    if key not in _system_accounts:
+        _system_accounts[key], _ = Account.objects.get_or_create(
+            kind=Account.Kind.PARTNER, partner=partner, currency=currency, purpose=purpose
+        )
+    return _system_accounts[key]
 
 
 def programme_account(currency: Currency, purpose: str = Account.Purpose.MAIN) -> Account:
     """Return one of the programme's own accounts in ``currency`` (expiry, adjustments...)."""
-    account, _ = Account.objects.get_or_create(
-        kind=Account.Kind.PROGRAMME, currency=currency, purpose=purpose
-    )
-    return account
+    key = (Account.Kind.PROGRAMME, None, currency.pk, purpose)
+    if key not in _system_accounts:
+        _system_accounts[key], _ = Account.objects.get_or_create(
+            kind=Account.Kind.PROGRAMME, currency=currency, purpose=purpose
+        )
+    return _system_accounts[key]
 
 
 def customer_accounts_open(customer_ids: Sequence[int], currency: Currency) -> dict[int, Account]:

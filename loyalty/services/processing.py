@@ -71,7 +71,6 @@ from loyalty.models import (
     Refund,
     RefundLine,
     Terminal,
-    Tier,
     TierMembership,
 )
 from loyalty.models.tiers import Counter
@@ -306,6 +305,8 @@ def _spendable(account: Account | None, now: datetime, terminal: Terminal, recei
         Hold.objects.filter(account=account, status=Hold.Status.ACTIVE, expires_at__gt=now)
         .exclude(terminal=terminal, receipt_id=receipt_id)
         .aggregate(total=Sum("points"))["total"]
+        if account.held > 0
+        else ZERO
     )
     places = 4
     return max(quantize(lots or ZERO, places) - quantize(held or ZERO, places), ZERO)
@@ -371,14 +372,16 @@ def _render(
     balance_before: Decimal,
     balance_after: Decimal,
     pending_after: Decimal,
+    tier: str | None | bool = False,
 ) -> dict:
     places = (
         sale.snapshot.currencies[result.main_currency_id].decimal_places
         if result.main_currency_id
         else DECIMAL_PLACES
     )
-    tier = None
-    if sale.customer is not None:
+    if tier is False:
+        tier = None
+    if tier is None and sale.customer is not None:
         tier = (
             TierMembership.objects.filter(customer=sale.customer, programme_id=sale.programme.id)
             .values_list("tier__name", flat=True)
@@ -567,6 +570,12 @@ def purchase_confirm(
     def attempt() -> dict:
         try:
             return _confirm(sale, request, fingerprint, at, offline)
+        except IntegrityError:
+            # An anonymous receipt has no account to lock: its duplicate meets the unique key.
+            replayed = _replay(terminal, request.receipt_id, fingerprint)
+            if replayed is None:
+                raise
+            return replayed
         except _Duplicate:
             replayed = _replay(terminal, request.receipt_id, fingerprint)
             if replayed is None:  # pragma: no cover - the duplicate rolled back; try again
@@ -577,15 +586,21 @@ def purchase_confirm(
 
 
 def _open_accounts(sale: _Sale) -> list[Account]:
+    """The customer's accounts in every currency the programme moves, opened on first use."""
     from loyalty.models import Currency
 
     if sale.customer is None:
         return []
     ids = sale.snapshot.reward_currency_ids(sale.programme.id)
-    return [
-        customer_account(sale.customer, currency)
-        for currency in Currency.objects.filter(pk__in=ids)
-    ]
+    accounts = list(
+        Account.objects.filter(
+            kind=Account.Kind.CUSTOMER, customer=sale.customer, currency_id__in=ids
+        )
+    )
+    missing = ids - {account.currency_id for account in accounts}
+    for currency in Currency.objects.filter(pk__in=missing):
+        accounts.append(customer_account(sale.customer, currency))
+    return accounts
 
 
 def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offline: bool) -> dict:
@@ -604,15 +619,38 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             return replayed
         now = timezone.now()
         main = locked.get(sale.programme.main_currency_id)
-        if main is not None:
-            _mature([main.pk], now, actor, receipt=None)
+        if main is not None and any(_mature([main.pk], now, actor, receipt=None)):
             main = accounts_for_update([main.pk]).get()
             locked[main.currency_id] = main
         available = _spendable(main, now, terminal, request.receipt_id)
-        result = evaluate(sale.snapshot, _context(sale, request, at, available, offline))
-        balance_before = main.balance if main else ZERO
+        context = _context(sale, request, at, available, offline)
+        result = evaluate(sale.snapshot, context)
 
-        receipt = Receipt(
+        # The spend's legs first: an offline receipt may spend more than the lots hold.
+        spend = None
+        if result.spent_points > 0 and main is not None:
+            spend = _spend_posting(sale, main, result.spent_points, now, actor, at)
+        shortfall = spend[1] if spend else ZERO
+        debt_policy = sale.programme.refund_shortfall_policy == "debt"
+        active_earned, delayed_earned = _earned_split(result, at, now)
+        balance_before = main.balance if main else ZERO
+        taken = result.spent_points - (ZERO if debt_policy else shortfall)
+        tier = (
+            _tier_progress(sale.customer, sale.programme.id, result.to_pay)
+            if sale.customer
+            else None
+        )
+        answer = _render(
+            request.receipt_id,
+            Receipt.Status.CONFIRMED,
+            sale,
+            result,
+            balance_before,
+            balance_before - taken + active_earned,
+            (main.pending if main else ZERO) + delayed_earned,
+            tier=tier,
+        )
+        receipt = Receipt.objects.create(
             terminal=terminal,
             store_id=terminal.store_id,
             partner=partner,
@@ -630,20 +668,17 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             points_earned=result.points_earned,
             spent_points=result.spent_points,
             tier_amount=result.to_pay if sale.customer else ZERO,
+            is_flagged=shortfall > 0,
+            offline_shortfall=shortfall,
             fingerprint=fingerprint,
+            result=answer,
         )
-        try:
-            with transaction.atomic():
-                receipt.save()
-        except IntegrityError as exc:
-            raise _Duplicate() from exc
-        by_no = {line.line_no: line for line in request.lines}
         lines = ReceiptLine.objects.bulk_create(
             [
                 ReceiptLine(
                     receipt=receipt,
                     line_no=line.line_no,
-                    sku=by_no[line.line_no].sku,
+                    sku=inp.sku,
                     product_id=inp.product_id,
                     quantity=inp.quantity,
                     price=inp.price,
@@ -654,36 +689,21 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
                     points_earned=line.points_earned,
                     spent_points=line.spent_points,
                 )
-                for line, inp in zip(result.lines, _line_inputs(request, partner.pk), strict=True)
+                for line, inp in zip(result.lines, context.lines, strict=True)
             ]
         )
         line_by_no = {line.line_no: line for line in lines}
         if sale.customer is not None:
-            _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, available)
+            if spend is not None:
+                spend[0].receipt = receipt
+            _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend)
             _counters_step(sale, receipt, result)
-            _tier_progress(sale.customer, sale.programme.id, result.to_pay)
         if sale.card is not None and sale.card.status == Card.Status.ISSUED:
             Card.objects.filter(pk=sale.card.pk, status=Card.Status.ISSUED).update(
                 status=Card.Status.ACTIVE, activated_at=now
             )
-        if main is not None:
+        if main is not None and main.held > 0:
             _hold_release(terminal, request.receipt_id, Hold.Status.CONSUMED, now)
-            main.refresh_from_db(fields=["balance", "pending"])
-        answer = _render(
-            request.receipt_id,
-            Receipt.Status.CONFIRMED,
-            sale,
-            result,
-            balance_before,
-            main.balance if main else ZERO,
-            main.pending if main else ZERO,
-        )
-        receipt.result = answer
-        Receipt.objects.filter(pk=receipt.pk).update(
-            result=answer,
-            is_flagged=receipt.is_flagged,
-            offline_shortfall=receipt.offline_shortfall,
-        )
         return answer
 
 
@@ -699,40 +719,39 @@ def _customer_for_unbound_card(card: Card) -> Customer:
     return customer
 
 
-def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, available) -> None:
+def _spend_posting(sale, main, points, now, actor, at) -> tuple[PostingSpec, Decimal]:
+    """The spend posting of ``points`` from ``main``'s lots, and the part no lot covered."""
     partner = sale.terminal.store.partner
-    specs: list[PostingSpec] = []
-    main = locked.get(result.main_currency_id)
-    if result.spent_points > 0 and main is not None:
-        legs, shortfall = _spend_legs(main, result.spent_points, now)
-        currency = main.currency
-        legs.append(Leg(account=partner_account(partner, currency), amount=result.spent_points))
-        if shortfall:
-            receipt.is_flagged = True
-            receipt.offline_shortfall = shortfall
-            if sale.programme.refund_shortfall_policy == "debt":
-                Account.objects.filter(pk=main.pk).update(
-                    debt_limit=Greatest(F("debt_limit"), -(main.balance - result.spent_points))
-                )
-                legs.append(Leg(account=main, amount=-shortfall))
-            else:
-                legs.append(
-                    Leg(
-                        account=programme_account(currency, Account.Purpose.SHORTFALL),
-                        amount=-shortfall,
-                    )
-                )
-        specs.append(
-            PostingSpec(
-                kind=Posting.Kind.SPEND,
-                cause=Posting.Cause.RECEIPT,
-                actor=actor,
-                legs=legs,
-                partner=partner,
-                receipt=receipt,
-                occurred_at=at,
+    legs, shortfall = _spend_legs(main, points, now)
+    currency = main.currency
+    legs.append(Leg(account=partner_account(partner, currency), amount=points))
+    if shortfall:
+        if sale.programme.refund_shortfall_policy == "debt":
+            Account.objects.filter(pk=main.pk).update(
+                debt_limit=Greatest(F("debt_limit"), -(main.balance - points))
             )
-        )
+            legs.append(Leg(account=main, amount=-shortfall))
+        else:
+            legs.append(
+                Leg(
+                    account=programme_account(currency, Account.Purpose.SHORTFALL),
+                    amount=-shortfall,
+                )
+            )
+    spec = PostingSpec(
+        kind=Posting.Kind.SPEND,
+        cause=Posting.Cause.RECEIPT,
+        actor=actor,
+        legs=legs,
+        partner=partner,
+        occurred_at=at,
+    )
+    return spec, shortfall
+
+
+def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend) -> None:
+    partner = sale.terminal.store.partner
+    specs: list[PostingSpec] = [spend[0]] if spend is not None else []
     earn_specs = []
     for award in result.awards:
         account = locked[award.currency_id]
@@ -760,7 +779,7 @@ def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, av
         )
         specs.append(spec)
         earn_specs.append((award, spec))
-    postings_create(specs)
+    postings_create(specs, savepoint=False)
     rewards = []
     for award, spec in earn_specs:
         lot_id = spec.entries[0].pk
@@ -815,6 +834,8 @@ def _spend_legs(account: Account, points: Decimal, now: datetime) -> tuple[list[
 
 def _settle_debts(account: Account, actor: Actor, receipt: Receipt | None, now: datetime) -> None:
     """Pay the account's debt lots from its active earned lots (a refund's debt is repaid first)."""
+    if account.debt_limit <= 0 and account.balance >= 0:
+        return  # no debt was ever allowed on this account, so it has none
     debts = list(
         Lot.objects.filter(account=account, kind=Lot.Kind.DEBT, remaining__lt=0).order_by(
             "entry_id"
@@ -868,27 +889,34 @@ def _counters_step(sale: _Sale, receipt: Receipt, result: EngineResult) -> None:
     ReceiptCounterEffect.objects.bulk_create(effects)
 
 
-def _tier_progress(customer: Customer, programme_id: int, delta: Decimal) -> None:
-    """Move the customer's qualifying spend by ``delta`` and re-rank their tier."""
-    tiers = list(Tier.objects.filter(programme_id=programme_id).order_by("-threshold"))
-    if not tiers or not delta:
-        return
+def _tier_progress(customer: Customer, programme_id: int, delta: Decimal) -> str | None:
+    """Move the customer's qualifying spend by ``delta``, re-rank their tier, return its name."""
+    tiers = snapshot_get().tiers_of(programme_id)
+    if not tiers:
+        return None
     membership = (
-        TierMembership.objects.select_for_update()
+        TierMembership.objects.select_for_update(of=("self",))
+        .select_related("tier")
         .filter(customer=customer, programme_id=programme_id)
         .first()
     )
+    if not delta:
+        return membership.tier.name if membership else None
     if membership is None:
         membership = TierMembership(
-            customer=customer, programme_id=programme_id, tier=tiers[-1], qualifying_amount=ZERO
+            customer=customer, programme_id=programme_id, tier_id=tiers[-1].id
         )
+        membership.qualifying_amount = ZERO
     membership.qualifying_amount = max(membership.qualifying_amount + delta, ZERO)
+    name = membership.tier.name if membership.tier_id and membership.pk else tiers[-1].name
     if not membership.is_manual:
         tier = next((t for t in tiers if membership.qualifying_amount >= t.threshold), tiers[-1])
-        if tier.pk != membership.tier_id:
-            membership.tier = tier
+        if tier.id != membership.tier_id or membership.pk is None:
+            membership.tier_id = tier.id
             membership.since = timezone.now()
+        name = tier.name
     membership.save()
+    return name
 
 
 # --- Activation and expiry -----------------------------------------------------------------
@@ -930,7 +958,7 @@ def _mature(account_ids, now: datetime, actor: Actor, receipt=None) -> tuple[int
             )
         )
     if specs:
-        postings_create(specs)
+        postings_create(specs, savepoint=False)
     expiring = [
         lot
         for lot in due
@@ -963,7 +991,7 @@ def _mature(account_ids, now: datetime, actor: Actor, receipt=None) -> tuple[int
             )
         )
     if specs:
-        postings_create(specs)
+        postings_create(specs, savepoint=False)
     for account_id in {lot.account_id for lot in activated}:
         _settle_debts(Account.objects.get(pk=account_id), actor, receipt, now)
     return len(activated), sum(len(pairs) for pairs in by_account.values())

@@ -24,6 +24,7 @@ from promotions.engine.types import (
     PromotionRule,
     RewardRule,
     RulesSnapshot,
+    TierRule,
 )
 
 CACHE_KEY = "promotions:rules-version"
@@ -67,7 +68,7 @@ def snapshot_invalidate(**_kwargs) -> None:
 
 
 def snapshot_compile(version: str) -> RulesSnapshot:
-    from loyalty.models import Counter, Currency, Programme
+    from loyalty.models import Counter, Currency, Programme, Tier
     from promotions.models import Promotion
 
     currencies = {
@@ -135,8 +136,19 @@ def snapshot_compile(version: str) -> RulesSnapshot:
         )
         for counter in Counter.objects.filter(is_active=True)
     )
+    tiers = tuple(
+        TierRule(
+            id=tier.pk,
+            programme_id=tier.programme_id,
+            name=tier.name,
+            rank=tier.rank,
+            threshold=tier.threshold,
+        )
+        for tier in Tier.objects.all()
+    )
     return RulesSnapshot(
         version=version,
+        tiers=tiers,
         programmes=programmes,
         currencies=currencies,
         promotions=promotions,
@@ -145,10 +157,10 @@ def snapshot_compile(version: str) -> RulesSnapshot:
 
 
 def connect_signals() -> None:
-    from loyalty.models import Counter, Currency, Programme
+    from loyalty.models import Counter, Currency, Programme, Tier
     from promotions.models import Promotion, Reward
 
-    for model in (Promotion, Reward, Currency, Counter, Programme):
+    for model in (Promotion, Reward, Currency, Counter, Programme, Tier):
         post_save.connect(snapshot_invalidate, sender=model, dispatch_uid=f"rules-{model.__name__}")
         post_delete.connect(
             snapshot_invalidate, sender=model, dispatch_uid=f"rules-del-{model.__name__}"

@@ -55,6 +55,15 @@ class CounterRule:
 
 
 @dataclass(frozen=True)
+class TierRule:
+    id: int
+    programme_id: int
+    name: str
+    rank: int
+    threshold: Decimal
+
+
+@dataclass(frozen=True)
 class ProgrammeRule:
     id: int
     max_spend_percent: Decimal
@@ -78,6 +87,12 @@ class RulesSnapshot:
     currencies: Mapping[int, CurrencyRule]
     promotions: tuple[PromotionRule, ...]
     counters: tuple[CounterRule, ...]
+    tiers: tuple[TierRule, ...] = ()
+
+    def tiers_of(self, programme_id: int) -> list[TierRule]:
+        """The programme's tiers, highest threshold first."""
+        found = [tier for tier in self.tiers if tier.programme_id == programme_id]
+        return sorted(found, key=lambda tier: tier.threshold, reverse=True)
 
     def programme_for(self, partner_id: int | None, programme_id: int | None = None):
         """The programme of a card (``programme_id``), else the partner's own, else the coalition's."""

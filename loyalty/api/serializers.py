@@ -1,0 +1,656 @@
+"""Request validation of the POS API (pos-api.md) and the shapes of its answers.
+
+Input serializers check the *shape* of a request exactly as the contract states it (decimal
+strings, offsets on datetimes, unique line numbers, limits); the services check the business
+rules. Output serializers document the answers in the OpenAPI schema only: the services return
+JSON-ready dicts (a replayed confirm must be byte-for-byte the stored answer), which the views
+send as they are.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from crm.models import Consent
+from crm.phones import normalize_phone
+from loyalty.money import (
+    DECIMAL_PLACES,
+    MAX_DIGITS,
+    QUANTITY_DECIMAL_PLACES,
+    QUANTITY_MAX_DIGITS,
+    line_amount,
+)
+from loyalty.services.processing import PurchaseLine, PurchaseRequest
+
+ID_MAX_LENGTH = 64
+SKU_MAX_LENGTH = 64
+CARD_MAX_LENGTH = 32
+PHONE_MAX_LENGTH = 32
+COUPON_MAX_LENGTH = 64
+MAX_COUPONS = 50
+MAX_LINE_NUMBER = 2_147_483_647
+DEFAULT_MAX_LINES = 1000
+MAX_OFFLINE_RECEIPTS = 500
+# A price or a line amount never exceeds this (12 integer digits): far above any real sale,
+# and far below what the money columns hold, so no sum of a receipt can overflow them.
+MAX_AMOUNT = Decimal("999999999999.99")
+SPEND_MAX = "max"
+
+# Enumerations of the answers (named in SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"]).
+CARD_STATUSES = [
+    ("new", "new"),
+    ("issued", "issued"),
+    ("active", "active"),
+    ("blocked", "blocked"),
+    ("lost", "lost"),
+    ("replaced", "replaced"),
+]
+PURCHASE_STATUSES = [
+    ("calculated", "calculated"),
+    ("confirmed", "confirmed"),
+    ("cancelled", "cancelled"),
+    ("partially_refunded", "partially refunded"),
+    ("refunded", "refunded"),
+]
+REFUND_STATUSES = [
+    ("cancelled", "cancelled"),
+    ("partially_refunded", "partially refunded"),
+    ("refunded", "refunded"),
+]
+OFFLINE_ITEM_STATUSES = [("ok", "ok"), ("error", "error")]
+
+DECIMAL_STRING_SCHEMA = {
+    "type": "string",
+    "format": "decimal",
+    "pattern": r"^-?\d+(\.\d+)?$",
+    "example": "512.00",
+}
+
+
+# --- Fields ---------------------------------------------------------------------------------
+
+
+class DecimalStringField(serializers.DecimalField):
+    """A decimal given as a string (``"89.90"``) or an integer, never as a JSON float.
+
+    A JSON number with a fraction reaches Python as a binary float, which cannot hold most
+    kopeck amounts exactly; refusing it is the only way to never lose a kopeck.
+    """
+
+    default_error_messages = {
+        "float": _(
+            'Give this as a decimal string such as "89.90", not as a JSON number with a '
+            "fraction: binary floats lose kopecks."
+        ),
+    }
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("coerce_to_string", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, float):
+            self.fail("float")
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PositiveDecimalStringField(DecimalStringField):
+    default_error_messages = {"not_positive": _("Must be greater than 0.")}
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value <= 0:
+            self.fail("not_positive")
+        return value
+
+
+def money_field(**kwargs) -> DecimalStringField:
+    return DecimalStringField(
+        max_digits=14, decimal_places=DECIMAL_PLACES, min_value=Decimal("0"), **kwargs
+    )
+
+
+def quantity_field(**kwargs) -> PositiveDecimalStringField:
+    return PositiveDecimalStringField(
+        max_digits=QUANTITY_MAX_DIGITS, decimal_places=QUANTITY_DECIMAL_PLACES, **kwargs
+    )
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": r"^(max|\d{1,12}(\.\d{1,2})?)$",
+        "example": "300.00",
+        "description": "Points to pay with, as a decimal string, or `max` for as many as the "
+        "rules allow.",
+    }
+)
+class SpendPointsField(DecimalStringField):
+    """``"max"`` or a non-negative decimal string with at most 2 places."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            max_digits=14, decimal_places=DECIMAL_PLACES, min_value=Decimal("0"), **kwargs
+        )
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data.strip().lower() == SPEND_MAX:
+            return SPEND_MAX
+        return super().to_internal_value(data)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 datetime that carries its UTC offset; a naive one is refused, not guessed."""
+
+    default_error_messages = {
+        "invalid": _(
+            "Give an ISO 8601 date and time with its UTC offset, e.g. 2026-03-08T13:45:00+07:00."
+        ),
+        "naive": _(
+            "The time has no UTC offset; give it with one, e.g. 2026-03-08T13:45:00+07:00."
+        ),
+    }
+
+    def to_internal_value(self, value):
+        if not isinstance(value, str):
+            self.fail("invalid")
+        try:
+            parsed = parse_datetime(value.strip())
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            self.fail("naive")
+        try:
+            parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            self.fail("invalid")
+        return parsed
+
+
+class PhoneField(serializers.CharField):
+    """A phone number in any notation, returned in E.164 (``+79001234567``)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", PHONE_MAX_LENGTH)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        if text == "":
+            return text
+        try:
+            return normalize_phone(text)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages), code="invalid_phone") from exc
+
+
+def id_field(**kwargs) -> serializers.CharField:
+    return serializers.CharField(min_length=1, max_length=ID_MAX_LENGTH, **kwargs)
+
+
+def _max_lines(field: serializers.Field) -> int:
+    return field.context.get("max_lines") or DEFAULT_MAX_LINES
+
+
+class LineNumbersUnique:
+    """Mix-in for a list of line objects: report a repeated ``line`` at ``<index>.line``."""
+
+    duplicate_message = _("Line number %(line)s appears more than once.")
+
+    def check_unique_lines(self, items: list[dict]) -> None:
+        seen: set[int] = set()
+        errors = {}
+        for index, item in enumerate(items):
+            if item["line"] in seen:
+                errors[index] = {
+                    "line": [
+                        serializers.ErrorDetail(
+                            str(self.duplicate_message % {"line": item["line"]}),
+                            code="duplicate_line",
+                        )
+                    ]
+                }
+            seen.add(item["line"])
+        if errors:
+            raise serializers.ValidationError(errors)
+
+
+class LinesField(LineNumbersUnique, serializers.ListField):
+    """The receipt's lines: 1 to the programme's ``max_receipt_lines``, numbers unique.
+
+    The count is checked before any line is, so an oversized receipt costs no validation.
+    """
+
+    default_error_messages = {
+        "too_many_lines": _("A receipt has at most %(max)s lines; this one has %(count)s."),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and len(data) > _max_lines(self):
+            raise serializers.ValidationError(
+                self.error_messages["too_many_lines"]
+                % {"max": _max_lines(self), "count": len(data)},
+                code="too_many_lines",
+            )
+        items = super().to_internal_value(data)
+        self.check_unique_lines(items)
+        return items
+
+
+class RefundLinesField(LinesField):
+    pass
+
+
+# --- Requests -------------------------------------------------------------------------------
+
+
+class PurchaseLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField(
+        min_value=1, max_value=MAX_LINE_NUMBER, help_text="Line number, unique in the receipt."
+    )
+    sku = serializers.CharField(max_length=SKU_MAX_LENGTH)
+    quantity = quantity_field(help_text="Decimal string > 0, at most 3 places: `\"0.350\"`.")
+    price = money_field(help_text="Price of one unit: decimal string >= 0, at most 2 places.")
+
+    default_error_messages = {
+        "amount_too_large": _("The line amount (quantity × price) exceeds %(max)s."),
+    }
+
+    def validate(self, attrs):
+        if line_amount(attrs["quantity"], attrs["price"]) > MAX_AMOUNT:
+            raise serializers.ValidationError(
+                self.error_messages["amount_too_large"] % {"max": MAX_AMOUNT},
+                code="amount_too_large",
+            )
+        return attrs
+
+
+class PurchaseSerializer(serializers.Serializer):
+    """The purchase body of `confirm` (and of each `offline` item)."""
+
+    receipt_id = id_field(help_text="Unique per terminal; 1-64 characters.")
+    datetime = AwareDateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="Time of sale, ISO 8601 with an offset. Defaults to the server's now.",
+    )
+    card = serializers.CharField(
+        max_length=CARD_MAX_LENGTH, required=False, allow_null=True, allow_blank=True
+    )
+    phone = PhoneField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="Identifies the customer instead of a card; any notation.",
+    )
+    lines = LinesField(
+        child=PurchaseLineSerializer(),
+        allow_empty=False,
+        min_length=1,
+        help_text="1 to the programme's maximum (default 1000) lines, numbers unique.",
+    )
+    coupons = serializers.ListField(
+        child=serializers.CharField(max_length=COUPON_MAX_LENGTH),
+        required=False,
+        max_length=MAX_COUPONS,
+    )
+    spend_points = SpendPointsField(required=False, allow_null=True)
+
+    default_error_messages = {
+        "card_and_phone": _("Give either card or phone, not both."),
+        "total_too_large": _("The receipt total exceeds %(max)s."),
+    }
+
+    def validate(self, attrs):
+        if attrs.get("card") and attrs.get("phone"):
+            raise serializers.ValidationError(
+                {"card": [self.error_messages["card_and_phone"]]}, code="card_and_phone"
+            )
+        total = sum(
+            (line_amount(line["quantity"], line["price"]) for line in attrs["lines"]),
+            Decimal("0"),
+        )
+        if total > MAX_AMOUNT:
+            raise serializers.ValidationError(
+                {"lines": [self.error_messages["total_too_large"] % {"max": MAX_AMOUNT}]},
+                code="total_too_large",
+            )
+        return attrs
+
+    def purchase_request(self) -> PurchaseRequest:
+        data = self.validated_data
+        return PurchaseRequest(
+            receipt_id=data["receipt_id"],
+            sold_at=data.get("datetime"),
+            card=data.get("card") or None,
+            phone=data.get("phone") or None,
+            lines=tuple(
+                PurchaseLine(
+                    line_no=line["line"],
+                    sku=line["sku"],
+                    quantity=line["quantity"],
+                    price=line["price"],
+                )
+                for line in data["lines"]
+            ),
+            coupons=tuple(data.get("coupons") or ()),
+            spend_points=data.get("spend_points"),
+        )
+
+
+class PurchaseCalculateSerializer(PurchaseSerializer):
+    """The purchase body of `calculate`: the same, plus `hold`."""
+
+    hold = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Reserve the points to spend for this receipt id until confirm or cancel.",
+    )
+
+
+class PurchaseCancelSerializer(serializers.Serializer):
+    receipt_id = id_field()
+
+
+class RefundLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField(min_value=1, max_value=MAX_LINE_NUMBER)
+    quantity = quantity_field()
+
+
+class PurchaseRefundSerializer(serializers.Serializer):
+    receipt_id = id_field()
+    refund_id = id_field(help_text="Unique per terminal; a retry with the same id is safe.")
+    lines = RefundLinesField(
+        child=RefundLineSerializer(),
+        allow_empty=False,
+        min_length=1,
+        required=False,
+        allow_null=True,
+        help_text="Lines and quantities to return; leave out to return everything left.",
+    )
+
+    def refund_lines(self) -> list[tuple[int, Decimal]] | None:
+        lines = self.validated_data.get("lines")
+        if lines is None:
+            return None
+        return [(line["line"], line["quantity"]) for line in lines]
+
+
+@extend_schema_field(PurchaseSerializer(many=True))
+class OfflineReceiptsField(serializers.ListField):
+    """The raw items of an offline upload; each is validated on its own by the view."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=serializers.JSONField(),
+            allow_empty=False,
+            max_length=MAX_OFFLINE_RECEIPTS,
+            **kwargs,
+        )
+
+
+class PurchasesOfflineSerializer(serializers.Serializer):
+    receipts = OfflineReceiptsField(
+        help_text="Confirm bodies in sale order, at most 500; each item is answered on its own."
+    )
+
+
+class CustomerLookupSerializer(serializers.Serializer):
+    phone = PhoneField(help_text="Any notation: `8 900 123-45-67`, `+7 (900) 123-45-67`.")
+
+
+class CustomerRegisterSerializer(serializers.Serializer):
+    phone = PhoneField(help_text="Any notation; stored in E.164.")
+    first_name = serializers.CharField(max_length=100)
+    last_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
+    birth_date = serializers.DateField(required=False, allow_null=True)
+    card = serializers.CharField(
+        max_length=CARD_MAX_LENGTH,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="Number of the plastic card handed over; leave out for a virtual card.",
+    )
+    referral_code = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        help_text="The referral code (or phone) of the friend who brought the customer.",
+    )
+    consents = serializers.DictField(
+        child=serializers.BooleanField(),
+        required=False,
+        help_text="Consent per channel: " + ", ".join(Consent.Channel.values) + ".",
+    )
+
+    default_error_messages = {
+        "unknown_channel": _("Unknown consent channel; use one of: %(channels)s."),
+    }
+
+    def validate_consents(self, value: dict) -> dict:
+        errors = {
+            channel: [
+                self.error_messages["unknown_channel"]
+                % {"channels": ", ".join(Consent.Channel.values)}
+            ]
+            for channel in value
+            if channel not in Consent.Channel.values
+        }
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+    def service_arguments(self) -> dict:
+        data = self.validated_data
+        return {
+            "phone": data["phone"],
+            "first_name": data["first_name"],
+            "last_name": data.get("last_name") or "",
+            "email": data.get("email") or None,
+            "birth_date": data.get("birth_date"),
+            "card_number": data.get("card") or None,
+            "referral_code": data.get("referral_code") or None,
+            "consents": data.get("consents") or {},
+        }
+
+
+# --- Answers (schema only) ------------------------------------------------------------------
+
+
+@extend_schema_field(DECIMAL_STRING_SCHEMA)
+class DecimalString(serializers.CharField):
+    """A decimal string in an answer: money with 2 places, points with their currency's."""
+
+
+class ProblemSerializer(serializers.Serializer):
+    type = serializers.CharField(help_text="URI naming the problem type.")
+    title = serializers.CharField(help_text="Short summary of the problem type (translated).")
+    status = serializers.IntegerField(help_text="The HTTP status.")
+    code = serializers.CharField(help_text="Stable machine-readable slug, e.g. `card_blocked`.")
+    detail = serializers.CharField(help_text="What went wrong this time (translated).")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Validation only: messages by dotted path into the body, e.g. "
+        "`lines.2.price` (list positions count from 0).",
+    )
+
+
+class CardPartSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=CARD_STATUSES)
+    type = serializers.ChoiceField(choices=["loyalty", "gift"])
+
+
+class CustomerPartSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The customer's public id.")
+    first_name = serializers.CharField()
+    tier = serializers.CharField(allow_null=True)
+    referral_code = serializers.CharField(allow_null=True)
+
+
+class ExpiringSerializer(serializers.Serializer):
+    amount = DecimalString()
+    date = serializers.DateField()
+
+
+class BalanceSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    active = DecimalString(help_text="Points that can be spent now.")
+    pending = DecimalString(help_text="Earned, not active yet.")
+    held = DecimalString(help_text="Reserved by holds between calculate and confirm.")
+    expiring = ExpiringSerializer(many=True, help_text="Active points expiring within 30 days.")
+
+
+class CardSummarySerializer(serializers.Serializer):
+    card = CardPartSerializer(allow_null=True)
+    customer = CustomerPartSerializer(allow_null=True)
+    balances = BalanceSerializer(many=True)
+
+
+class CustomerExistsProblemSerializer(ProblemSerializer):
+    """409 `customer_exists`: the problem plus the summary of the customer who has the phone."""
+
+    card = CardPartSerializer(allow_null=True)
+    customer = CustomerPartSerializer(allow_null=True)
+    balances = BalanceSerializer(many=True)
+
+
+class ResultCustomerSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    tier = serializers.CharField(allow_null=True)
+
+
+class ResultBalanceSerializer(serializers.Serializer):
+    before = DecimalString()
+    after = DecimalString()
+    pending = DecimalString()
+
+
+class ResultLineSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    amount = DecimalString()
+    discount = DecimalString()
+    points_spent = DecimalString()
+    to_pay = DecimalString()
+    points_earned = DecimalString()
+
+
+class ResultPromotionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    effect = serializers.ChoiceField(choices=["discount", "points"])
+    amount = DecimalString()
+    currency = serializers.CharField(required=False, help_text="For points: their currency.")
+
+
+class ResultCouponSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    status = serializers.CharField(help_text="`applied` or `rejected`.")
+    reason = serializers.CharField(required=False, allow_null=True)
+
+
+class HoldSerializer(serializers.Serializer):
+    points = DecimalString()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class PurchaseResultSerializer(serializers.Serializer):
+    receipt_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=PURCHASE_STATUSES)
+    customer = ResultCustomerSerializer(allow_null=True)
+    total = DecimalString()
+    discount = DecimalString()
+    points_spent = DecimalString(help_text="Money paid with points.")
+    to_pay = DecimalString()
+    points_earned = DecimalString()
+    balance = ResultBalanceSerializer()
+    lines = ResultLineSerializer(many=True)
+    promotions = ResultPromotionSerializer(many=True)
+    coupons = ResultCouponSerializer(many=True)
+    messages = serializers.ListField(child=serializers.CharField())
+
+
+class PurchaseCalculateResultSerializer(PurchaseResultSerializer):
+    hold = HoldSerializer(required=False, help_text="With `hold: true`: what is reserved.")
+
+
+class RefundResultLineSerializer(ResultLineSerializer):
+    quantity = DecimalString()
+
+
+class RefundBalanceSerializer(serializers.Serializer):
+    after = DecimalString()
+    pending = DecimalString()
+
+
+class RefundResultSerializer(serializers.Serializer):
+    receipt_id = serializers.CharField()
+    refund_id = serializers.CharField(allow_null=True)
+    kind = serializers.ChoiceField(choices=["refund", "cancel"])
+    status = serializers.ChoiceField(choices=REFUND_STATUSES)
+    amount = DecimalString()
+    to_pay = DecimalString()
+    points_returned = DecimalString(help_text="Points given back (they paid for the lines).")
+    points_reversed = DecimalString(help_text="Points taken back (the lines earned them).")
+    shortfall = DecimalString()
+    debt = DecimalString()
+    lines = RefundResultLineSerializer(many=True)
+    balance = RefundBalanceSerializer(allow_null=True)
+
+
+class PurchaseCancelResultSerializer(serializers.Serializer):
+    """The cancellation (as a refund of everything left), or only a released hold."""
+
+    receipt_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=REFUND_STATUSES)
+    hold_released = serializers.BooleanField(
+        required=False, help_text="True when only a hold existed (nothing was confirmed)."
+    )
+    refund_id = serializers.CharField(allow_null=True, required=False)
+    kind = serializers.ChoiceField(choices=["refund", "cancel"], required=False)
+    amount = DecimalString(required=False)
+    to_pay = DecimalString(required=False)
+    points_returned = DecimalString(required=False)
+    points_reversed = DecimalString(required=False)
+    shortfall = DecimalString(required=False)
+    debt = DecimalString(required=False)
+    lines = RefundResultLineSerializer(many=True, required=False)
+    balance = RefundBalanceSerializer(allow_null=True, required=False)
+
+
+class PurchaseRecordSerializer(PurchaseResultSerializer):
+    refunds = RefundResultSerializer(many=True)
+
+
+class OfflineErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class OfflineItemResultSerializer(serializers.Serializer):
+    receipt_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=OFFLINE_ITEM_STATUSES)
+    result = PurchaseResultSerializer(required=False)
+    error = OfflineErrorSerializer(required=False)
+
+
+class PurchasesOfflineResultSerializer(serializers.Serializer):
+    results = OfflineItemResultSerializer(many=True, help_text="One per item, in upload order.")

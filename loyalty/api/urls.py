@@ -1,0 +1,20 @@
+"""Routes of the POS API, mounted at ``/api/v1/`` (pos-api.md, "Endpoints")."""
+
+from django.urls import path
+
+from loyalty.api import views
+
+app_name = "pos_api"
+
+urlpatterns = [
+    path("purchases/calculate", views.PurchaseCalculateApi.as_view(), name="purchase-calculate"),
+    path("purchases/confirm", views.PurchaseConfirmApi.as_view(), name="purchase-confirm"),
+    path("purchases/cancel", views.PurchaseCancelApi.as_view(), name="purchase-cancel"),
+    path("purchases/refund", views.PurchaseRefundApi.as_view(), name="purchase-refund"),
+    path("purchases/offline", views.PurchasesOfflineApi.as_view(), name="purchases-offline"),
+    path("purchases/<path:receipt_id>", views.PurchaseGetApi.as_view(), name="purchase-get"),
+    path("cards/<path:number>", views.CardGetApi.as_view(), name="card-get"),
+    path("customers/lookup", views.CustomerLookupApi.as_view(), name="customer-lookup"),
+    path("customers", views.CustomerRegisterApi.as_view(), name="customer-register"),
+    path("coupons/<path:code>", views.CouponGetApi.as_view(), name="coupon-get"),
+]

@@ -1,0 +1,411 @@
+"""The POS API views (pos-api.md): authenticate the terminal, validate, call one service, answer.
+
+Every error, here or in the services, leaves through ``loyalty.api.problems`` as an RFC 9457
+problem; no view writes through the ORM.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ParseError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.mediatypes import media_type_matches
+from rest_framework.views import APIView
+
+from crm.errors import CustomerExists
+from crm.selectors import customer_get_by_phone
+from loyalty.api import serializers as s
+from loyalty.api.auth import TerminalKeyAuthentication
+from loyalty.api.problems import (
+    PROBLEM_CONTENT_TYPE,
+    EmptyBody,
+    InvalidRequest,
+    problem_response,
+    validation_errors,
+)
+from loyalty.api.throttles import TerminalRateThrottle
+from loyalty.errors import CardNotFound, CouponNotFound, CustomerNotFound, ReceiptNotFound
+from loyalty.models import Terminal
+from loyalty.selectors import card_get, card_summary, customer_summary
+from loyalty.services import processing
+from loyalty.services.cards import customer_register
+from promotions.engine import snapshot_get
+
+# --- Plumbing -------------------------------------------------------------------------------
+
+
+class PosJSONParser(JSONParser):
+    """DRF's JSON parser, which also refuses JSON nested too deeply for the decoder."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise ParseError("JSON parse error - nested too deeply") from exc
+
+
+class PosContentNegotiation(BaseContentNegotiation):
+    """JSON only: a body without a Content-Type is read as JSON; every answer is JSON."""
+
+    def select_parser(self, request, parsers):
+        if not request.content_type:
+            return parsers[0]
+        for parser in parsers:
+            if media_type_matches(parser.media_type, request.content_type):
+                return parser
+        return None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def _max_receipt_lines(terminal: Terminal) -> int:
+    programme = snapshot_get().programme_for(terminal.store.partner_id)
+    return programme.max_receipt_lines if programme is not None else s.DEFAULT_MAX_LINES
+
+
+def _content_length(request: Request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def _lookup_key(value: str, max_length: int) -> bool:
+    """Whether a path segment can be an identifier at all (no NUL byte, not too long)."""
+    return 0 < len(value) <= max_length and "\x00" not in value
+
+
+class PosApi(APIView):
+    """Base of every POS view: terminal key, per-terminal throttle, JSON in and out."""
+
+    authentication_classes = [TerminalKeyAuthentication]
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [TerminalRateThrottle]
+    parser_classes = [PosJSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = PosContentNegotiation
+    throttle_scope = "purchase"
+
+    @property
+    def terminal(self) -> Terminal:
+        return self.request.auth
+
+    def serializer_context(self) -> dict:
+        return {"request": self.request, "max_lines": _max_receipt_lines(self.terminal)}
+
+    def body(self, serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+        """The validated body; an empty body and an invalid one are 400 problems."""
+        if _content_length(self.request) == 0:
+            raise EmptyBody()
+        serializer = serializer_class(data=self.request.data, context=self.serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+
+# --- OpenAPI helpers ------------------------------------------------------------------------
+
+PROBLEM_DESCRIPTIONS = {
+    400: "Malformed JSON, empty body, invalid fields (`errors` names them), too many lines.",
+    401: "`invalid_api_key`: missing, unknown, revoked or expired key.",
+    403: "`terminal_inactive` or `store_closed`.",
+    404: "Not found.",
+    409: "Conflict.",
+    413: "`body_too_large`: more than 1 MiB.",
+    422: "The request is well-formed but cannot be carried out.",
+    429: "`throttled`: per-terminal rate limit; retry after `Retry-After` seconds.",
+    503: "`service_unavailable`: the database is down; retry after `Retry-After` seconds.",
+}
+COMMON = (401, 403, 429, 503)
+BODY = (400, 413)
+
+
+def _problems(*statuses: int, **descriptions: str) -> dict:
+    responses = {}
+    for code in statuses:
+        responses[(code, PROBLEM_CONTENT_TYPE)] = OpenApiResponse(
+            response=s.ProblemSerializer,
+            description=descriptions.get(f"d{code}", PROBLEM_DESCRIPTIONS[code]),
+        )
+    return responses
+
+
+def _ok(serializer, description: str, code: int = 200) -> dict:
+    return {(code, "application/json"): OpenApiResponse(serializer, description=description)}
+
+
+RECEIPT_ID = OpenApiParameter(
+    "receipt_id", OpenApiTypes.STR, OpenApiParameter.PATH, description="The register's receipt id."
+)
+CARD_NUMBER = OpenApiParameter(
+    "number", OpenApiTypes.STR, OpenApiParameter.PATH, description="The card number."
+)
+COUPON_CODE = OpenApiParameter(
+    "code", OpenApiTypes.STR, OpenApiParameter.PATH, description="The coupon code."
+)
+CARD_ERRORS = (
+    "`card_not_found` (404), `card_blocked` / `card_inactive` (409), "
+    "`customer_not_found` for an unknown phone (404)."
+)
+
+
+# --- Purchases ------------------------------------------------------------------------------
+
+
+class PurchaseCalculateApi(PosApi):
+    @extend_schema(
+        operation_id="purchase_calculate",
+        tags=["purchases"],
+        summary="Preview a receipt",
+        description="Discounts, points that may be spent and would be earned, promotions and "
+        'coupons applied, messages for the cashier. Nothing is written, except with `"hold": '
+        "true`, which reserves the points to spend for this `receipt_id`.",
+        request=s.PurchaseCalculateSerializer,
+        responses={
+            **_ok(s.PurchaseCalculateResultSerializer, "The calculated receipt."),
+            **_problems(*BODY, 404, 409, 422, *COMMON, d404=CARD_ERRORS, d409=CARD_ERRORS),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = self.body(s.PurchaseCalculateSerializer)
+        result = processing.purchase_calculate(
+            self.terminal, body.purchase_request(), hold=body.validated_data["hold"]
+        )
+        return Response(result)
+
+
+class PurchaseConfirmApi(PosApi):
+    @extend_schema(
+        operation_id="purchase_confirm",
+        tags=["purchases"],
+        summary="Commit a purchase",
+        description="Recalculates on the server and commits, once per `receipt_id`. The same id "
+        "with the same body answers the original result (200) and moves nothing; another body "
+        "is 409 `receipt_conflict`; a duplicate being processed right now is 409 "
+        "`request_in_progress` with `Retry-After`.",
+        request=s.PurchaseSerializer,
+        responses={
+            **_ok(s.PurchaseResultSerializer, "The confirmed purchase (first time or replay)."),
+            **_problems(*BODY, 404, 409, 422, *COMMON, d404=CARD_ERRORS),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = self.body(s.PurchaseSerializer)
+        return Response(processing.purchase_confirm(self.terminal, body.purchase_request()))
+
+
+class PurchaseCancelApi(PosApi):
+    @extend_schema(
+        operation_id="purchase_cancel",
+        tags=["purchases"],
+        summary="Void a purchase",
+        description="Reverses every movement the purchase made and its refunds have not, or "
+        "releases the hold of a receipt that was only calculated. Safe to repeat. 409 "
+        "`receipt_not_yet_known` when neither exists yet.",
+        request=s.PurchaseCancelSerializer,
+        responses={
+            **_ok(s.PurchaseCancelResultSerializer, "The cancellation."),
+            **_problems(*BODY, 409, *COMMON),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = self.body(s.PurchaseCancelSerializer)
+        return Response(processing.purchase_cancel(self.terminal, body.validated_data["receipt_id"]))
+
+
+class PurchaseRefundApi(PosApi):
+    @extend_schema(
+        operation_id="purchase_refund",
+        tags=["purchases"],
+        summary="Return lines of a purchase",
+        description="Proportional reversal of what the returned units earned and were paid "
+        "with, once per `refund_id`. Without `lines`, everything not yet returned. 422 "
+        "`unknown_line` / `refund_exceeds_purchase`; 409 `refund_conflict`, "
+        "`receipt_not_yet_known`, `receipt_cancelled`, `nothing_to_refund`.",
+        request=s.PurchaseRefundSerializer,
+        responses={
+            **_ok(s.RefundResultSerializer, "The refund (first time or replay)."),
+            **_problems(*BODY, 409, 422, *COMMON),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = self.body(s.PurchaseRefundSerializer)
+        data = body.validated_data
+        result = processing.purchase_refund(
+            self.terminal, data["receipt_id"], data["refund_id"], body.refund_lines()
+        )
+        return Response(result)
+
+
+class PurchasesOfflineApi(PosApi):
+    throttle_scope = "offline"
+
+    @extend_schema(
+        operation_id="purchases_offline",
+        tags=["purchases"],
+        summary="Upload receipts sold offline",
+        description="Confirm bodies in sale order, at most 500. Each item is processed once and "
+        "on its own: an invalid or failing item is answered with its error and does not stop "
+        "the others. Uploading the same batch again is safe.",
+        request=s.PurchasesOfflineSerializer,
+        responses={
+            **_ok(s.PurchasesOfflineResultSerializer, "One result per item."),
+            **_problems(*BODY, *COMMON),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = self.body(s.PurchasesOfflineSerializer)
+        context = self.serializer_context()
+        items = []
+        for raw in body.validated_data["receipts"]:
+            item = s.PurchaseSerializer(data=raw, context=context)
+            if item.is_valid():
+                items.append(item.purchase_request())
+            else:
+                code, errors = validation_errors(item.errors)
+                items.append(InvalidRequest(errors, code=code, receipt_id=_echoed_id(raw)))
+        return Response({"results": processing.purchases_offline(self.terminal, items)})
+
+
+def _echoed_id(raw) -> str | None:
+    receipt_id = raw.get("receipt_id") if isinstance(raw, dict) else None
+    if isinstance(receipt_id, str) and 0 < len(receipt_id) <= s.ID_MAX_LENGTH:
+        return receipt_id
+    return None
+
+
+class PurchaseGetApi(PosApi):
+    @extend_schema(
+        operation_id="purchase_get",
+        tags=["purchases"],
+        summary="Read a committed purchase",
+        description="The purchase as confirm answered it, with its current status and refunds. "
+        "Ask this after a timeout before sending anything else. Another partner's receipt is "
+        "404 `receipt_not_found`.",
+        parameters=[RECEIPT_ID],
+        responses={
+            **_ok(s.PurchaseRecordSerializer, "The purchase."),
+            **_problems(404, *COMMON, d404="`receipt_not_found`."),
+        },
+    )
+    def get(self, request: Request, receipt_id: str) -> Response:
+        if not _lookup_key(receipt_id, s.ID_MAX_LENGTH):
+            raise ReceiptNotFound(receipt_id=receipt_id[: s.ID_MAX_LENGTH])
+        return Response(processing.purchase_get(self.terminal, receipt_id))
+
+
+# --- Cards, customers, coupons --------------------------------------------------------------
+
+
+class CardGetApi(PosApi):
+    throttle_scope = "lookup"
+
+    @extend_schema(
+        operation_id="card_get",
+        tags=["cards"],
+        summary="Card status, customer and balances",
+        description="The card's status and type, its holder (public id, first name, tier, "
+        "referral code) and, per currency, the active, pending and held points and what "
+        "expires within 30 days. A card that belongs to nobody has `customer` null.",
+        parameters=[CARD_NUMBER],
+        responses={
+            **_ok(s.CardSummarySerializer, "The card summary."),
+            **_problems(404, *COMMON, d404="`card_not_found`."),
+        },
+    )
+    def get(self, request: Request, number: str) -> Response:
+        card = card_get(number) if _lookup_key(number, s.CARD_MAX_LENGTH) else None
+        if card is None:
+            raise CardNotFound(card=number[: s.CARD_MAX_LENGTH])
+        return Response(card_summary(card))
+
+
+class CustomerLookupApi(PosApi):
+    throttle_scope = "lookup"
+
+    @extend_schema(
+        operation_id="customer_lookup",
+        tags=["customers"],
+        summary="Find a customer by phone",
+        description="The card summary of the customer who has this phone, in any notation.",
+        parameters=[s.CustomerLookupSerializer],
+        responses={
+            **_ok(s.CardSummarySerializer, "The customer's summary."),
+            **_problems(
+                400,
+                404,
+                *COMMON,
+                d400="`invalid_request`: no phone, or not a phone number.",
+                d404="`customer_not_found`.",
+            ),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        query = s.CustomerLookupSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        customer = customer_get_by_phone(query.validated_data["phone"])
+        if customer is None:
+            raise CustomerNotFound()
+        return Response(customer_summary(customer))
+
+
+class CustomerRegisterApi(PosApi):
+    throttle_scope = "lookup"
+
+    @extend_schema(
+        operation_id="customer_register",
+        tags=["customers"],
+        summary="Register a customer at the till",
+        description="Creates the customer with their consents and binds the `card` handed "
+        "over, or issues a virtual card when none is named. A phone that already has a "
+        "customer is 409 `customer_exists`, whose body also carries that customer's summary.",
+        request=s.CustomerRegisterSerializer,
+        responses={
+            **_ok(s.CardSummarySerializer, "The new customer's summary.", code=201),
+            **_problems(*BODY, 404, 422, *COMMON, d404="`card_not_found`."),
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                s.CustomerExistsProblemSerializer,
+                description="`customer_exists` (with the summary), `email_taken`, "
+                "`card_bound`, `card_blocked`.",
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = self.body(s.CustomerRegisterSerializer)
+        try:
+            registration = customer_register(terminal=self.terminal, **body.service_arguments())
+        except CustomerExists as exc:
+            return problem_response(
+                409,
+                exc.code,
+                exc.detail,
+                title=CustomerExists.message,
+                extra=customer_summary(exc.customer),
+            )
+        return Response(
+            customer_summary(registration.customer, registration.card),
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class CouponGetApi(PosApi):
+    throttle_scope = "lookup"
+
+    @extend_schema(
+        operation_id="coupon_get",
+        tags=["coupons"],
+        summary="Coupon status (not served yet)",
+        description="Coupons arrive in a later release; until then every code answers 404 "
+        "`coupon_not_found`.",
+        parameters=[COUPON_CODE],
+        responses=_problems(404, *COMMON, d404="`coupon_not_found`."),
+    )
+    def get(self, request: Request, code: str) -> Response:
+        raise CouponNotFound(coupon=code[: s.COUPON_MAX_LENGTH])

@@ -1,0 +1,13 @@
+"""Domain events of the processing core, for the outer apps to subscribe to (architecture.md).
+
+Each is sent once the transaction that caused it has committed.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# A customer registered at a terminal (POS API ``POST /customers``).
+# Arguments: ``customer``, ``card``, ``terminal``, ``referrer`` (a Customer or None).
+# Welcome and referral rewards hang on this event.
+customer_registered = Signal()

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_celery_beat",
     "import_export",
@@ -57,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Under /api/: refuses bodies over API_MAX_BODY_BYTES unread, answers errors as problems.
+    "loyalty.api.problems.ProblemMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -170,12 +173,36 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "COERCE_DECIMAL_TO_STRING": True,
+    "EXCEPTION_HANDLER": "loyalty.api.problems.exception_handler",
+}
+# The POS API (loyalty/api): body size limit and per-terminal rate limits by scope. Rates are
+# "<requests>/<sec|min|hour|day>"; they count per process unless CACHE_URL names a shared Redis.
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+API_THROTTLE_RATES = {
+    "purchase": env_str("API_THROTTLE_PURCHASE", "6000/min"),
+    "lookup": env_str("API_THROTTLE_LOOKUP", "600/min"),
+    "offline": env_str("API_THROTTLE_OFFLINE", "60/min"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty processing API",
-    "DESCRIPTION": "The API that cash registers, webshops and apps call. See docs/pos-api.md.",
+    "DESCRIPTION": (
+        "The API that cash registers, webshops and apps call (docs/pos-api.md, "
+        "docs/pos-integration.md). Authenticate with `Authorization: Api-Key <key>`. Money, "
+        "points and quantities are decimal strings; datetimes carry an offset. Errors are "
+        "RFC 9457 problem details (`application/problem+json`) with a stable `code`."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CardStatusEnum": "loyalty.api.serializers.CARD_STATUSES",
+        "PurchaseStatusEnum": "loyalty.api.serializers.PURCHASE_STATUSES",
+        "RefundStatusEnum": "loyalty.api.serializers.REFUND_STATUSES",
+        "OfflineItemStatusEnum": "loyalty.api.serializers.OFFLINE_ITEM_STATUSES",
+    },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 

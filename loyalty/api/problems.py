@@ -228,11 +228,8 @@ class InvalidRequest(LoyaltyError):
     message = _("The request has invalid fields; see errors.")
 
     def __init__(self, errors: dict[str, list[str]], *, code: str | None = None, receipt_id=None):
-        super().__init__(errors=errors)
-        if code:
-            self.code = code
-            if code == "too_many_lines":
-                self.detail = TITLES["too_many_lines"]
+        super().__init__(validation_detail(code or self.code, errors), errors=errors)
+        self.code = code or self.code
         self.receipt_id = receipt_id
 
 
@@ -268,6 +265,13 @@ def validation_errors(detail) -> tuple[str, dict[str, list[str]]]:
     walk(detail, "")
     code = next((c for c in PROMOTED_VALIDATION_CODES if c in codes), "invalid_request")
     return code, errors
+
+
+def validation_detail(code: str, errors: Mapping[str, list[str]]) -> str:
+    """The ``detail`` of a validation problem: the limit that was hit, or a pointer to errors."""
+    if code == "too_many_lines" and errors.get("lines"):
+        return str(errors["lines"][0])
+    return str(InvalidRequest.message)
 
 
 def _django_validation_errors(exc: DjangoValidationError) -> dict[str, list[str]]:
@@ -349,8 +353,7 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
     headers = {}
     if isinstance(exc, exceptions.ValidationError):
         code, errors = validation_errors(exc.detail)
-        detail = TITLES["too_many_lines"] if code == "too_many_lines" else InvalidRequest.message
-        return problem_response(400, code, detail, errors=errors)
+        return problem_response(400, code, validation_detail(code, errors), errors=errors)
     if isinstance(exc, exceptions.ParseError):
         return problem_response(
             400,

@@ -22,7 +22,6 @@ from crm.models import Consent
 from crm.phones import normalize_phone
 from loyalty.money import (
     DECIMAL_PLACES,
-    MAX_DIGITS,
     QUANTITY_DECIMAL_PLACES,
     QUANTITY_MAX_DIGITS,
     line_amount,
@@ -142,10 +141,11 @@ class SpendPointsField(DecimalStringField):
             max_digits=14, decimal_places=DECIMAL_PLACES, min_value=Decimal("0"), **kwargs
         )
 
-    def to_internal_value(self, data):
+    def run_validation(self, data=serializers.empty):
+        # Before the validators: "max" is not a number for min_value to compare.
         if isinstance(data, str) and data.strip().lower() == SPEND_MAX:
             return SPEND_MAX
-        return super().to_internal_value(data)
+        return super().run_validation(data)
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -155,9 +155,7 @@ class AwareDateTimeField(serializers.DateTimeField):
         "invalid": _(
             "Give an ISO 8601 date and time with its UTC offset, e.g. 2026-03-08T13:45:00+07:00."
         ),
-        "naive": _(
-            "The time has no UTC offset; give it with one, e.g. 2026-03-08T13:45:00+07:00."
-        ),
+        "naive": _("The time has no UTC offset; give it with one, e.g. 2026-03-08T13:45:00+07:00."),
     }
 
     def to_internal_value(self, value):
@@ -178,7 +176,16 @@ class AwareDateTimeField(serializers.DateTimeField):
         return parsed
 
 
-class PhoneField(serializers.CharField):
+class StringField(serializers.CharField):
+    """A string, or an integer read as its digits; a float or a bool is refused, not rounded."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PhoneField(StringField):
     """A phone number in any notation, returned in E.164 (``+79001234567``)."""
 
     def __init__(self, **kwargs):
@@ -195,8 +202,8 @@ class PhoneField(serializers.CharField):
             raise serializers.ValidationError(list(exc.messages), code="invalid_phone") from exc
 
 
-def id_field(**kwargs) -> serializers.CharField:
-    return serializers.CharField(min_length=1, max_length=ID_MAX_LENGTH, **kwargs)
+def id_field(**kwargs) -> StringField:
+    return StringField(min_length=1, max_length=ID_MAX_LENGTH, **kwargs)
 
 
 def _max_lines(field: serializers.Field) -> int:
@@ -259,8 +266,8 @@ class PurchaseLineSerializer(serializers.Serializer):
     line = serializers.IntegerField(
         min_value=1, max_value=MAX_LINE_NUMBER, help_text="Line number, unique in the receipt."
     )
-    sku = serializers.CharField(max_length=SKU_MAX_LENGTH)
-    quantity = quantity_field(help_text="Decimal string > 0, at most 3 places: `\"0.350\"`.")
+    sku = StringField(max_length=SKU_MAX_LENGTH)
+    quantity = quantity_field(help_text='Decimal string > 0, at most 3 places: `"0.350"`.')
     price = money_field(help_text="Price of one unit: decimal string >= 0, at most 2 places.")
 
     default_error_messages = {
@@ -285,7 +292,7 @@ class PurchaseSerializer(serializers.Serializer):
         allow_null=True,
         help_text="Time of sale, ISO 8601 with an offset. Defaults to the server's now.",
     )
-    card = serializers.CharField(
+    card = StringField(
         max_length=CARD_MAX_LENGTH, required=False, allow_null=True, allow_blank=True
     )
     phone = PhoneField(
@@ -301,7 +308,7 @@ class PurchaseSerializer(serializers.Serializer):
         help_text="1 to the programme's maximum (default 1000) lines, numbers unique.",
     )
     coupons = serializers.ListField(
-        child=serializers.CharField(max_length=COUPON_MAX_LENGTH),
+        child=StringField(max_length=COUPON_MAX_LENGTH),
         required=False,
         max_length=MAX_COUPONS,
     )
@@ -414,9 +421,11 @@ class CustomerRegisterSerializer(serializers.Serializer):
     phone = PhoneField(help_text="Any notation; stored in E.164.")
     first_name = serializers.CharField(max_length=100)
     last_name = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
-    email = serializers.EmailField(required=False, allow_null=True, allow_blank=True)
+    email = serializers.EmailField(
+        max_length=254, required=False, allow_null=True, allow_blank=True
+    )
     birth_date = serializers.DateField(required=False, allow_null=True)
-    card = serializers.CharField(
+    card = StringField(
         max_length=CARD_MAX_LENGTH,
         required=False,
         allow_null=True,

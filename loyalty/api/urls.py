@@ -1,6 +1,6 @@
 """Routes of the POS API, mounted at ``/api/v1/`` (pos-api.md, "Endpoints")."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from loyalty.api import views
 
@@ -12,9 +12,14 @@ urlpatterns = [
     path("purchases/cancel", views.PurchaseCancelApi.as_view(), name="purchase-cancel"),
     path("purchases/refund", views.PurchaseRefundApi.as_view(), name="purchase-refund"),
     path("purchases/offline", views.PurchasesOfflineApi.as_view(), name="purchases-offline"),
-    path("purchases/<path:receipt_id>", views.PurchaseGetApi.as_view(), name="purchase-get"),
-    path("cards/<path:number>", views.CardGetApi.as_view(), name="card-get"),
+    # A receipt id may hold slashes (sent as %2F or bare), but never ends with one.
+    re_path(
+        r"^purchases/(?P<receipt_id>[^/]+(?:/[^/]+)*)$",
+        views.PurchaseGetApi.as_view(),
+        name="purchase-get",
+    ),
+    path("cards/<str:number>", views.CardGetApi.as_view(), name="card-get"),
     path("customers/lookup", views.CustomerLookupApi.as_view(), name="customer-lookup"),
     path("customers", views.CustomerRegisterApi.as_view(), name="customer-register"),
-    path("coupons/<path:code>", views.CouponGetApi.as_view(), name="coupon-get"),
+    path("coupons/<str:code>", views.CouponGetApi.as_view(), name="coupon-get"),
 ]

@@ -217,7 +217,9 @@ class PurchaseCancelApi(PosApi):
     )
     def post(self, request: Request) -> Response:
         body = self.body(s.PurchaseCancelSerializer)
-        return Response(processing.purchase_cancel(self.terminal, body.validated_data["receipt_id"]))
+        return Response(
+            processing.purchase_cancel(self.terminal, body.validated_data["receipt_id"])
+        )
 
 
 class PurchaseRefundApi(PosApi):

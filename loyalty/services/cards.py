@@ -32,9 +32,9 @@ def terminal_programme(terminal: Terminal) -> Programme:
     """The programme a terminal's sales belong to: its partner's own, else the coalition's."""
     partner_id = terminal.store.partner_id
     active = Programme.objects.filter(is_active=True).order_by("pk")
-    programme = active.filter(partner_id=partner_id).first() or active.filter(
-        partner__isnull=True
-    ).first()
+    programme = (
+        active.filter(partner_id=partner_id).first() or active.filter(partner__isnull=True).first()
+    )
     if programme is None:
         raise NoProgramme()
     return programme

@@ -1,0 +1,1 @@
+"""Load benchmark of the POS API (see docs/benchmarks.md)."""

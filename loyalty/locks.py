@@ -17,6 +17,7 @@ from loyalty.models import Account
 def accounts_for_update(account_ids: Iterable[int]) -> QuerySet[Account]:
     return (
         Account.objects.filter(pk__in=set(account_ids))
+        .select_related("currency")
         .order_by("pk")
         .select_for_update(no_key=True, of=("self",))
     )

@@ -308,7 +308,7 @@ def exception_handler(exc, context) -> Response:
     if isinstance(exc, RequestDataTooBig):
         return _too_large_response(problem_response)
     if isinstance(exc, OperationalError | InterfaceError):
-        logger.warning("database unavailable: %s", exc.__class__.__name__)
+        logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
         return problem_response(
             503, "service_unavailable", headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER)}
         )

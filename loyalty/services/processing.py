@@ -158,8 +158,11 @@ def _money_transaction():
     with transaction.atomic(durable=True):
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
-                cursor.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true),"
+                    " set_config('statement_timeout', %s, true)",
+                    [str(LOCK_TIMEOUT_MS), str(STATEMENT_TIMEOUT_MS)],
+                )
         yield
 
 
@@ -196,6 +199,7 @@ class _Sale:
     snapshot: RulesSnapshot
     customer: Customer | None
     card: Card | None
+    facts: CustomerFacts | None = None
 
 
 def _terminal(terminal: Terminal) -> Terminal:
@@ -320,6 +324,7 @@ def _context(
     offline: bool,
 ) -> ReceiptContext:
     terminal = sale.terminal
+    sale.facts = _customer_facts(sale.customer, sale.card, sale.programme.id)
     return ReceiptContext(
         programme_id=sale.programme.id,
         partner_id=terminal.store.partner_id,
@@ -329,7 +334,7 @@ def _context(
         at=at,
         local_date=_local_date(terminal, at),
         lines=_line_inputs(request, terminal.store.partner_id),
-        customer=_customer_facts(sale.customer, sale.card, sale.programme.id),
+        customer=sale.facts,
         spend_requested=request.spend_points,
         points_available=available,
         offline=offline,
@@ -382,11 +387,18 @@ def _render(
     if tier is False:
         tier = None
     if tier is None and sale.customer is not None:
-        tier = (
-            TierMembership.objects.filter(customer=sale.customer, programme_id=sale.programme.id)
-            .values_list("tier__name", flat=True)
-            .first()
-        )
+        facts = sale.facts
+        if facts is not None:
+            names = {t.id: t.name for t in sale.snapshot.tiers_of(sale.programme.id)}
+            tier = names.get(facts.tier_id)
+        else:
+            tier = (
+                TierMembership.objects.filter(
+                    customer=sale.customer, programme_id=sale.programme.id
+                )
+                .values_list("tier__name", flat=True)
+                .first()
+            )
     promotions = [
         {
             "id": award.promotion_id,

@@ -15,6 +15,8 @@ import os
 
 import pytest
 import schemathesis
+from django.core import signals
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode, checks
 from schemathesis.specs.openapi import checks as openapi_checks
@@ -38,6 +40,18 @@ def api_schema():
 
 def operations():
     return {result.ok().label: result.ok() for result in api_schema().get_all_operations()}
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection():
+    """Django closes "old" connections at the start and end of every request it serves, which
+    on PostgreSQL would close the test's transaction; its test client switches that off, and
+    so must a test that calls the WSGI application directly."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

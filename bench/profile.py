@@ -32,22 +32,22 @@ from pathlib import Path
 GROUPS = {
     "auth (key lookup, throttle)": ["auth", "throttle"],
     "parsing (JSON, serializer, fingerprint)": ["parse+validate", "fingerprint"],
-    "loading (terminal, card, customer, accounts, lots, catalogue, tier)": [
-        "load: replay check",
-        "load: card+customer",
-        "load: account",
-        "load: lots (spendable, mature)",
-        "load: catalogue+tier (context)",
-        "load: lock accounts, SET LOCAL (in confirm)",
+    "loading (card, holder, accounts, tiers, products, lots; locks in confirm)": [
+        "load: before the lock (replay, card, accounts, tiers, products, lots)",
+        "load: sale checks, programme",
+        "load: lock accounts, replay, lots, tier (in confirm)",
+        "load: spendable, mature",
+        "load: context (lines, customer facts)",
+        "load: open accounts",
     ],
     "engine evaluate": ["evaluate"],
     "ledger write (receipt, lines, postings, entries, lots, rewards, tier)": [
-        "write: spend legs (reads lots)",
+        "write: spend legs",
         "write: tier progress",
-        "write: receipt",
-        "write: receipt lines",
-        "write: postings+entries+lots+rewards",
+        "write: ids",
+        "write: rows (receipt, lines, postings, entries, lots, accounts, rewards, tier)",
         "write: counters, holds",
+        "confirm: the rest (receipt fields, earn specs)",
     ],
     "rendering (result dict, JSON)": ["render: result", "render: JSON"],
     "commit": ["commit"],
@@ -129,48 +129,39 @@ def _wrap(owner, attr: str, name: str) -> None:
 def instrument() -> None:
     """Wrap the hot path's functions (module attributes, looked up at call time)."""
     from django.db import connection
-    from django.db.models import query
     from rest_framework.renderers import JSONRenderer
 
     from loyalty.api import auth, throttles, views
-    from loyalty.models import Receipt, ReceiptLine
-    from loyalty.services import processing
+    from loyalty.services import processing, purchase_sql
     from promotions import engine
 
     _wrap(auth.TerminalKeyAuthentication, "authenticate", "auth")
     _wrap(throttles.TerminalRateThrottle, "allow_request", "throttle")
     _wrap(views.PosApi, "body", "parse+validate")
     _wrap(processing.PurchaseRequest, "fingerprint", "fingerprint")
-    _wrap(processing, "_replay", "load: replay check")
-    _wrap(processing, "_sale", "load: card+customer")
-    _wrap(processing, "_main_account", "load: account")
-    _wrap(processing, "_open_accounts", "load: account")
-    _wrap(processing, "_spendable", "load: lots (spendable, mature)")
-    _wrap(processing, "_mature", "load: lots (spendable, mature)")
-    _wrap(processing, "_context", "load: catalogue+tier (context)")
-    _wrap(processing, "_confirm", "load: lock accounts, SET LOCAL (in confirm)")
+    _wrap(
+        processing, "_load", "load: before the lock (replay, card, accounts, tiers, products, lots)"
+    )
+    _wrap(processing, "_sale", "load: sale checks, programme")
+    _wrap(processing, "_open_accounts", "load: open accounts")
+    _wrap(processing, "_lock", "load: lock accounts, replay, lots, tier (in confirm)")
+    _wrap(processing, "_spendable", "load: spendable, mature")
+    _wrap(processing, "_mature", "load: spendable, mature")
+    _wrap(processing, "_context", "load: context (lines, customer facts)")
+    _wrap(processing, "_confirm", "confirm: the rest (receipt fields, earn specs)")
     _wrap(processing, "evaluate", "evaluate")
     _wrap(engine, "evaluate", "evaluate")
-    _wrap(processing, "_spend_posting", "write: spend legs (reads lots)")
+    _wrap(processing, "_spend_posting", "write: spend legs")
     _wrap(processing, "_tier_progress", "write: tier progress")
-    _wrap(processing, "_post_purchase", "write: postings+entries+lots+rewards")
+    _wrap(processing, "_tier_step", "write: tier progress")
+    _wrap(purchase_sql, "ids_take", "write: ids")
+    rows = "write: rows (receipt, lines, postings, entries, lots, accounts, rewards, tier)"
+    _wrap(processing, "_write_sql", rows)
+    _wrap(processing, "_write_orm", rows)
     _wrap(processing, "_counters_step", "write: counters, holds")
     _wrap(processing, "_hold_release", "write: counters, holds")
     _wrap(processing, "_render", "render: result")
     _wrap(JSONRenderer, "render", "render: JSON")
-
-    by_model = {Receipt: "write: receipt", ReceiptLine: "write: receipt lines"}
-    for method in ("create", "bulk_create"):
-        original = getattr(query.QuerySet, method)
-
-        def wrapper(self, *args, _original=original, **kwargs):
-            name = by_model.get(self.model)
-            if name is None:
-                return _original(self, *args, **kwargs)
-            with PHASES.phase(name):
-                return _original(self, *args, **kwargs)
-
-        setattr(query.QuerySet, method, wrapper)
 
     original_commit = connection.commit
 

@@ -3,15 +3,27 @@
 The key (djangorestframework-api-key, stored hashed) identifies a terminal; the request's
 ``auth`` is that ``Terminal`` with its store and partner loaded, so views, throttles and the
 processing services key on it. Keys and their hashes are never logged.
+
+A verified key is remembered by each process (under the SHA-256 of the raw key, never the key
+itself) for ``KEY_CACHE_SECONDS``, so a register's calls skip the four-table lookup and the
+hash check. Saving or deleting a key, a terminal, a store or a partner (revoking a key,
+switching a terminal off, closing a store) bumps a version stamp in the shared cache and
+forgets the process's keys at once; other processes see the stamp on their next call (with
+Redis) or within ``KEY_CACHE_SECONDS`` (per-process memory cache).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import time
+import uuid
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.db import OperationalError
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -28,6 +40,38 @@ KEYWORD = "Api-Key"
 KEY_RE = re.compile(r"[A-Za-z0-9]{1,8}\.[A-Za-z0-9]{1,128}")
 # Last-use stamps are written at most this often per key and per terminal, not on every call.
 TOUCH_INTERVAL = timedelta(minutes=1)
+# How long a process trusts a key it verified without asking the database again.
+KEY_CACHE_SECONDS = 60.0
+KEY_CACHE_MAX = 100_000
+VERSION_KEY = "api:terminal-keys-version"
+
+# sha256(raw key) -> (monotonic time verified, version stamp, the key with its terminal)
+_verified: dict[str, tuple[float, str, TerminalAPIKey]] = {}
+
+
+def _keys_version() -> str:
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        version = cache.get(VERSION_KEY) or ""
+    return version
+
+
+def keys_forget(**_kwargs) -> None:
+    """Forget every verified key, in this process now and in the others on their next call."""
+    _verified.clear()
+    try:
+        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    except Exception:  # a cache outage must not stop a revocation; the TTL still bounds it
+        logger.warning("could not bump the terminal keys version", exc_info=True)
+
+
+def connect_signals() -> None:
+    from loyalty.models import Partner, Store
+
+    for model in (TerminalAPIKey, Terminal, Store, Partner):
+        post_save.connect(keys_forget, sender=model, dispatch_uid=f"keys-{model.__name__}")
+        post_delete.connect(keys_forget, sender=model, dispatch_uid=f"keys-del-{model.__name__}")
 
 
 class TerminalPrincipal:
@@ -88,8 +132,33 @@ class TerminalKeyAuthentication(BaseAuthentication):
     def authenticate_header(self, request) -> str:
         return f'{KEYWORD} realm="api"'
 
+    @classmethod
+    def _live_key(cls, raw_key: str) -> TerminalAPIKey:
+        digest = hashlib.sha256(raw_key.encode()).hexdigest()
+        try:
+            version = _keys_version()
+        except Exception:  # no shared cache: trust the process's own memory for the TTL
+            logger.warning("terminal keys version unavailable", exc_info=True)
+            version = ""
+        remembered = _verified.get(digest)
+        now = time.monotonic()
+        if remembered is not None:
+            verified_at, seen_version, api_key = remembered
+            if (
+                seen_version == version
+                and now - verified_at < KEY_CACHE_SECONDS
+                and not api_key.has_expired
+            ):
+                return api_key
+            _verified.pop(digest, None)
+        api_key = cls._checked_key(raw_key)
+        if len(_verified) >= KEY_CACHE_MAX:
+            _verified.clear()
+        _verified[digest] = (now, version, api_key)
+        return api_key
+
     @staticmethod
-    def _live_key(raw_key: str) -> TerminalAPIKey:
+    def _checked_key(raw_key: str) -> TerminalAPIKey:
         prefix = raw_key.partition(".")[0]
         api_key = (
             TerminalAPIKey.objects.get_usable_keys()

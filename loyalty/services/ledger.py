@@ -141,43 +141,7 @@ def postings_create(specs: Sequence[PostingSpec], *, savepoint: bool = True) -> 
     with transaction.atomic(savepoint=savepoint):
         # Lock first, then read: the balances below are the ones no one else can change now.
         locked = {account.pk: account for account in accounts_for_update(account_ids)}
-        accounts = {
-            leg.account.pk: locked.get(leg.account.pk, leg.account)
-            for spec in specs
-            for leg in spec.legs
-        }
-        now = timezone.now()
-        postings: list[Posting] = []
-        for spec in specs:
-            posting = Posting(
-                kind=spec.kind,
-                cause=spec.cause,
-                cause_ref=spec.cause_ref,
-                receipt=spec.receipt,
-                actor_type=spec.actor.type,
-                terminal=spec.actor.terminal,
-                user=spec.actor.user,
-                actor_name=spec.actor.name,
-                partner=spec.partner,
-                reverses=spec.reverses,
-                description=spec.description,
-                occurred_at=spec.occurred_at or now,
-                recorded_at=now,
-            )
-            postings.append(posting)
-            spec.entries = []
-            for leg in spec.legs:
-                entry = _entry_for(accounts[leg.account.pk], leg, posting, now)
-                spec.entries.append(entry)
-
-        # Check before writing anything (the database constraint is only the last defence).
-        for account in locked.values():
-            if account.kind == Account.Kind.CUSTOMER and (
-                account.balance < -account.debt_limit or account.pending < 0
-            ):
-                raise InsufficientPoints(account=account.pk, balance=str(account.balance))
-            account.updated_at = now
-        lots = _lots_move(specs, accounts)
+        postings, accounts, lots, now = _prepare(specs, locked, None)
 
         Posting.objects.bulk_create(postings, batch_size=2000)
         # A posting's legs go into the same INSERT: the database checks the balance per statement.
@@ -188,8 +152,99 @@ def postings_create(specs: Sequence[PostingSpec], *, savepoint: bool = True) -> 
     return postings
 
 
-def _lots_move(specs: Sequence[PostingSpec], accounts: dict[int, Account]) -> dict[int, Lot]:
-    """Apply the legs that name a lot to the locked lots' remainders; check their bounds."""
+def _prepare(
+    specs: Sequence[PostingSpec], locked: dict[int, Account], known_lots: dict[int, Lot] | None
+) -> tuple[list[Posting], dict[int, Account], dict[int, Lot], datetime]:
+    """Build the postings and entries of ``specs`` on the ``locked`` accounts, move the
+    accounts' caches and the named lots, and check every bound; nothing is written here."""
+    accounts = {
+        leg.account.pk: locked.get(leg.account.pk, leg.account)
+        for spec in specs
+        for leg in spec.legs
+    }
+    now = timezone.now()
+    postings: list[Posting] = []
+    for spec in specs:
+        posting = Posting(
+            kind=spec.kind,
+            cause=spec.cause,
+            cause_ref=spec.cause_ref,
+            receipt=spec.receipt,
+            actor_type=spec.actor.type,
+            terminal=spec.actor.terminal,
+            user=spec.actor.user,
+            actor_name=spec.actor.name,
+            partner=spec.partner,
+            reverses=spec.reverses,
+            description=spec.description,
+            occurred_at=spec.occurred_at or now,
+            recorded_at=now,
+        )
+        postings.append(posting)
+        spec.entries = []
+        for leg in spec.legs:
+            entry = _entry_for(accounts[leg.account.pk], leg, posting, now)
+            spec.entries.append(entry)
+
+    # Check before writing anything (the database constraint is only the last defence).
+    for account in locked.values():
+        if account.kind == Account.Kind.CUSTOMER and (
+            account.balance < -account.debt_limit or account.pending < 0
+        ):
+            raise InsufficientPoints(account=account.pk, balance=str(account.balance))
+        account.updated_at = now
+    lots = _lots_move(specs, accounts, known_lots)
+    return postings, accounts, lots, now
+
+
+def postings_statements(
+    specs: Sequence[PostingSpec],
+    *,
+    locked: dict[int, Account],
+    lots: dict[int, Lot],
+    currencies: dict,
+    posting_ids: Sequence[int],
+    entry_ids: Sequence[int],
+) -> list[tuple[str, list]]:
+    """The SQL that writes ``specs``, for a caller that sends it with its own statements.
+
+    The same checks and the same rows as ``postings_create``, for the purchase hot path on
+    PostgreSQL (``loyalty.services.purchase_sql``): the caller has locked every customer
+    account of the legs (``locked``) and read every lot they name (``lots``), and gives the
+    ids to use, taken from the tables' sequences. ``currencies`` maps ids to anything with
+    ``code`` and ``decimal_places`` (the rules snapshot's). Raises what ``postings_create``
+    raises, before any statement is built; sets the postings' and entries' ids on the specs.
+    """
+    for spec in specs:
+        if any(leg.account.tracks_balance and leg.account.pk not in locked for leg in spec.legs):
+            raise ValueError("postings_statements needs every customer account locked")
+        _validate(spec, currencies)
+    postings, accounts, moved, now = _prepare(specs, locked, lots)
+    posting_ids, entry_ids = iter(posting_ids), iter(entry_ids)
+    for posting in postings:
+        posting.pk = next(posting_ids)
+    for spec in specs:
+        for entry in spec.entries:
+            entry.pk = next(entry_ids)
+            entry.posting_id = entry.posting.pk
+    from loyalty.services import purchase_sql
+
+    return purchase_sql.ledger_statements(
+        postings,
+        [e for spec in specs for e in spec.entries],
+        locked.values(),
+        _opened_lots(specs, accounts, now),
+        moved.values(),
+    )
+
+
+def _lots_move(
+    specs: Sequence[PostingSpec], accounts: dict[int, Account], known: dict[int, Lot] | None
+) -> dict[int, Lot]:
+    """Apply the legs that name a lot to the locked lots' remainders; check their bounds.
+
+    ``known``: the lots as the caller read them under the account locks, if it did.
+    """
     lot_ids = {
         leg.lot.pk
         for spec in specs
@@ -199,7 +254,10 @@ def _lots_move(specs: Sequence[PostingSpec], accounts: dict[int, Account]) -> di
     if not lot_ids:
         return {}
     # The lots' account rows are locked: no one else can move these lots now.
-    lots = Lot.objects.in_bulk(lot_ids)
+    if known is not None and lot_ids <= known.keys():
+        lots = {pk: known[pk] for pk in lot_ids}
+    else:
+        lots = Lot.objects.in_bulk(lot_ids)
     for spec in specs:
         for leg in spec.legs:
             if leg.lot is None or leg.lot.pk not in lots:
@@ -222,10 +280,8 @@ def _lots_move(specs: Sequence[PostingSpec], accounts: dict[int, Account]) -> di
     return lots
 
 
-def _lots_save(
-    specs: Sequence[PostingSpec], accounts: dict[int, Account], lots: dict[int, Lot], now
-) -> None:
-    """Open a lot for every customer leg that names none; write the moved lots' remainders."""
+def _opened_lots(specs: Sequence[PostingSpec], accounts: dict[int, Account], now) -> list[Lot]:
+    """A lot for every customer leg that names none (its entries must have their ids)."""
     opened = []
     for spec in specs:
         for leg, entry in zip(spec.legs, spec.entries, strict=True):
@@ -242,9 +298,17 @@ def _lots_save(
                     remaining=leg.amount,
                     active_at=leg.active_at or now,
                     expires_at=leg.expires_at,
-                    receipt=spec.receipt,
+                    receipt_id=spec.receipt.pk if spec.receipt is not None else None,
                 )
             )
+    return opened
+
+
+def _lots_save(
+    specs: Sequence[PostingSpec], accounts: dict[int, Account], lots: dict[int, Lot], now
+) -> None:
+    """Open a lot for every customer leg that names none; write the moved lots' remainders."""
+    opened = _opened_lots(specs, accounts, now)
     if opened:
         Lot.objects.bulk_create(opened, batch_size=2000)
     if lots:
@@ -385,24 +449,32 @@ def system_accounts_forget() -> None:
     _system_accounts.clear()
 
 
+def _currency_id(currency: Currency | int) -> int:
+    return currency if isinstance(currency, int) else currency.pk
+
+
 def partner_account(
-    partner: Partner, currency: Currency, purpose: str = Account.Purpose.MAIN
+    partner: Partner, currency: Currency | int, purpose: str = Account.Purpose.MAIN
 ) -> Account:
-    """Return the partner's settlement account: points it issues are taken from here."""
-    key = (Account.Kind.PARTNER, partner.pk, currency.pk, purpose)
+    """Return the partner's settlement account: points it issues are taken from here.
+
+    ``currency``: a ``Currency`` or its id."""
+    currency_id = _currency_id(currency)
+    key = (Account.Kind.PARTNER, partner.pk, currency_id, purpose)
     if key not in _system_accounts:
         _system_accounts[key], _ = Account.objects.get_or_create(
-            kind=Account.Kind.PARTNER, partner=partner, currency=currency, purpose=purpose
+            kind=Account.Kind.PARTNER, partner=partner, currency_id=currency_id, purpose=purpose
         )
     return _system_accounts[key]
 
 
-def programme_account(currency: Currency, purpose: str = Account.Purpose.MAIN) -> Account:
+def programme_account(currency: Currency | int, purpose: str = Account.Purpose.MAIN) -> Account:
     """Return one of the programme's own accounts in ``currency`` (expiry, adjustments...)."""
-    key = (Account.Kind.PROGRAMME, None, currency.pk, purpose)
+    currency_id = _currency_id(currency)
+    key = (Account.Kind.PROGRAMME, None, currency_id, purpose)
     if key not in _system_accounts:
         _system_accounts[key], _ = Account.objects.get_or_create(
-            kind=Account.Kind.PROGRAMME, currency=currency, purpose=purpose
+            kind=Account.Kind.PROGRAMME, currency_id=currency_id, purpose=purpose
         )
     return _system_accounts[key]
 

@@ -75,6 +75,7 @@ from loyalty.models import (
 )
 from loyalty.models.tiers import Counter
 from loyalty.money import DECIMAL_PLACES, ZERO, line_amount, quantize
+from loyalty.services import purchase_sql
 from loyalty.services.ledger import (
     Actor,
     Leg,
@@ -82,6 +83,7 @@ from loyalty.services.ledger import (
     customer_account,
     partner_account,
     postings_create,
+    postings_statements,
     programme_account,
 )
 from promotions.engine import (
@@ -153,10 +155,13 @@ def _digest(body) -> str:
 
 
 @contextmanager
-def _money_transaction():
-    """The outermost transaction of a money-moving service, with bounded lock waits."""
+def _money_transaction(timeouts: bool = True):
+    """The outermost transaction of a money-moving service, with bounded lock waits.
+
+    ``timeouts=False``: the caller sets them itself with its first statements (purchase_sql).
+    """
     with transaction.atomic(durable=True):
-        if connection.vendor == "postgresql":
+        if timeouts and connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT set_config('lock_timeout', %s, true),"
@@ -199,7 +204,9 @@ class _Sale:
     snapshot: RulesSnapshot
     customer: Customer | None
     card: Card | None
+    holder: purchase_sql.Holder
     facts: CustomerFacts | None = None
+    fast: bool = False  # reads and writes through purchase_sql (PostgreSQL)
 
 
 def _terminal(terminal: Terminal) -> Terminal:
@@ -208,25 +215,81 @@ def _terminal(terminal: Terminal) -> Terminal:
     return terminal
 
 
-def _sale(terminal: Terminal, request: PurchaseRequest) -> _Sale:
-    terminal = _terminal(terminal)
+def _load(
+    terminal: Terminal, request: PurchaseRequest, *, replay: bool, lots: bool
+) -> tuple[purchase_sql.Holder, bool]:
+    """Everything a sale needs to know before any lock, and whether it took the SQL path:
+    the receipt already stored under this id (``replay``), the card, its holder, their
+    accounts and tiers, the receipt's products and (``lots``) the holder's open lots."""
+    phone = None
+    if not request.card and request.phone:
+        try:
+            phone = normalize_phone(request.phone)
+        except Exception as exc:
+            raise CustomerNotFound(phone=request.phone) from exc
+    skus = {line.sku for line in request.lines}
+    partner_id = terminal.store.partner_id
+    if purchase_sql.enabled():
+        holder = purchase_sql.holder_load(
+            card=request.card,
+            phone=phone,
+            skus=skus,
+            partner_id=partner_id,
+            replay=(terminal.pk, request.receipt_id) if replay else None,
+            lots=lots,
+        )
+        return holder, True
+    holder = purchase_sql.Holder()
+    if replay:
+        holder.replay = (
+            Receipt.objects.filter(terminal=terminal, receipt_id=request.receipt_id)
+            .values_list("fingerprint", "result")
+            .first()
+        )
+    customer = None
+    if request.card:
+        holder.card = Card.objects.select_related("customer").filter(number=request.card).first()
+        holder.card_found = holder.card is not None
+        customer = holder.card.customer if holder.card is not None else None
+    elif phone:
+        customer = Customer.objects.filter(phone=phone).first()
+    holder.customer = customer
+    if customer is not None:
+        holder.accounts = list(
+            Account.objects.filter(kind=Account.Kind.CUSTOMER, customer=customer).order_by("pk")
+        )
+        holder.tiers = dict(
+            TierMembership.objects.filter(customer=customer).values_list("programme_id", "tier_id")
+        )
+        if lots:
+            holder.lots = list(
+                Lot.objects.filter(account__in=[a.pk for a in holder.accounts]).exclude(remaining=0)
+            )
+    elif lots:
+        holder.lots = []
+    holder.products = list(
+        Product.objects.filter(sku__in=skus)
+        .filter(Q(partner__isnull=True) | Q(partner_id=partner_id))
+        .order_by()
+        .values_list("sku", "id", "partner_id", "category_id", "brand_id")
+    )
+    return holder, False
+
+
+def _sale(terminal: Terminal, request: PurchaseRequest, holder: purchase_sql.Holder, fast: bool):
     snapshot = snapshot_get()
     customer, card = None, None
     if request.card:
-        card = Card.objects.select_related("customer").filter(number=request.card).first()
+        card = holder.card
         if card is None:
             raise CardNotFound(card=request.card)
         if card.status in (Card.Status.BLOCKED, Card.Status.LOST, Card.Status.REPLACED):
             raise CardBlocked(card=request.card, status=card.status)
         if card.status == Card.Status.NEW:
             raise CardInactive(card=request.card)
-        customer = card.customer
+        customer = holder.customer
     elif request.phone:
-        try:
-            phone = normalize_phone(request.phone)
-        except Exception as exc:
-            raise CustomerNotFound(phone=request.phone) from exc
-        customer = Customer.objects.filter(phone=phone).first()
+        customer = holder.customer
         if customer is None:
             raise CustomerNotFound()
     programme = snapshot.programme_for(
@@ -234,21 +297,22 @@ def _sale(terminal: Terminal, request: PurchaseRequest) -> _Sale:
     )
     if programme is None:
         raise NoProgramme()
-    return _Sale(terminal, programme, snapshot, customer, card)
+    return _Sale(terminal, programme, snapshot, customer, card, holder, fast=fast)
 
 
-def _line_inputs(request: PurchaseRequest, partner_id: int) -> tuple[LineInput, ...]:
-    skus = {line.sku for line in request.lines}
-    products: dict[str, Product] = {}
-    for product in Product.objects.filter(sku__in=skus).filter(
-        Q(partner__isnull=True) | Q(partner_id=partner_id)
-    ):
-        # A partner's own product wins over the shared catalogue's.
-        if product.sku not in products or product.partner_id is not None:
-            products[product.sku] = product
+def _line_inputs(request: PurchaseRequest, products: list[tuple]) -> tuple[LineInput, ...]:
+    """The receipt's lines with what the catalogue knows of their products.
+
+    ``products``: (sku, id, partner id, category id, brand id) of the shared catalogue and of
+    the selling partner; a partner's own product wins over the shared catalogue's.
+    """
+    found: dict[str, tuple] = {}
+    for product in products:
+        if product[0] not in found or product[2] is not None:
+            found[product[0]] = product
     inputs = []
     for line in sorted(request.lines, key=lambda line: line.line_no):
-        product = products.get(line.sku)
+        product = found.get(line.sku)
         inputs.append(
             LineInput(
                 line_no=line.line_no,
@@ -256,29 +320,25 @@ def _line_inputs(request: PurchaseRequest, partner_id: int) -> tuple[LineInput, 
                 quantity=line.quantity,
                 price=line.price,
                 amount=line_amount(line.quantity, line.price),
-                product_id=product.pk if product else None,
-                category_ids=frozenset([product.category_id])
-                if product and product.category_id
-                else frozenset(),
-                brand_id=product.brand_id if product else None,
+                product_id=product[1] if product else None,
+                category_ids=frozenset([product[3]]) if product and product[3] else frozenset(),
+                brand_id=product[4] if product else None,
             )
         )
     return tuple(inputs)
 
 
-def _customer_facts(customer: Customer | None, card: Card | None, programme_id: int):
-    if customer is None:
+def _customer_facts(sale: _Sale, tier_id: int | None | bool = False) -> CustomerFacts | None:
+    """What the engine knows of the customer; ``tier_id`` as read under the lock, if it was."""
+    if sale.customer is None:
         return None
-    membership = (
-        TierMembership.objects.filter(customer=customer, programme_id=programme_id)
-        .values_list("tier_id", flat=True)
-        .first()
-    )
+    if tier_id is False:
+        tier_id = sale.holder.tiers.get(sale.programme.id)
     return CustomerFacts(
-        id=customer.pk,
-        tier_id=membership,
-        card_type=card.card_type if card else None,
-        registered_at=customer.registered_at,
+        id=sale.customer.pk,
+        tier_id=tier_id,
+        card_type=sale.card.card_type if sale.card else None,
+        registered_at=sale.customer.registered_at,
     )
 
 
@@ -288,23 +348,65 @@ def _local_date(terminal: Terminal, at: datetime):
     return at.astimezone(zoneinfo.ZoneInfo(terminal.store.timezone)).date()
 
 
-def _spendable(account: Account | None, now: datetime, terminal: Terminal, receipt_id: str):
+def _is_spendable(lot: Lot, now: datetime) -> bool:
+    """Whether a lot counts towards what can be spent now (active, or due for activation)."""
+    if lot.remaining == 0:
+        return False
+    unexpired = lot.expires_at is None or lot.expires_at > now
+    if lot.state == Lot.State.ACTIVE:
+        return lot.kind == Lot.Kind.DEBT or unexpired
+    return lot.state == Lot.State.PENDING and lot.active_at <= now and unexpired
+
+
+def _is_due(lot: Lot, now: datetime) -> bool:
+    """Whether ``_mature`` has work on this lot: activation or expiry is due."""
+    if lot.remaining == 0:
+        return False
+    if lot.state == Lot.State.PENDING:
+        return lot.active_at <= now
+    return (
+        lot.state == Lot.State.ACTIVE
+        and lot.kind == Lot.Kind.EARN
+        and lot.expires_at is not None
+        and lot.expires_at <= now
+    )
+
+
+def _spendable(
+    account: Account | None,
+    now: datetime,
+    terminal: Terminal,
+    receipt_id: str,
+    lots: list[Lot] | None = None,
+):
     """Points of ``account`` that this receipt may spend now: unexpired active lots (and debts)
-    plus lots due for activation, less what other receipts' live holds reserve."""
+    plus lots due for activation, less what other receipts' live holds reserve.
+
+    ``lots``: the account's open lots, if the caller read them (else they are queried)."""
     if account is None:
         return ZERO
-    lots = (
-        Lot.objects.filter(account=account)
-        .exclude(remaining=0)
-        .filter(
-            Q(state=Lot.State.ACTIVE, kind=Lot.Kind.DEBT)
-            | Q(state=Lot.State.ACTIVE, expires_at__isnull=True)
-            | Q(state=Lot.State.ACTIVE, expires_at__gt=now)
-            | Q(state=Lot.State.PENDING, active_at__lte=now)
-            & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    if lots is not None:
+        total = sum(
+            (
+                lot.remaining
+                for lot in lots
+                if lot.account_id == account.pk and _is_spendable(lot, now)
+            ),
+            ZERO,
         )
-        .aggregate(total=Sum("remaining"))["total"]
-    )
+    else:
+        total = (
+            Lot.objects.filter(account=account)
+            .exclude(remaining=0)
+            .filter(
+                Q(state=Lot.State.ACTIVE, kind=Lot.Kind.DEBT)
+                | Q(state=Lot.State.ACTIVE, expires_at__isnull=True)
+                | Q(state=Lot.State.ACTIVE, expires_at__gt=now)
+                | Q(state=Lot.State.PENDING, active_at__lte=now)
+                & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            )
+            .aggregate(total=Sum("remaining"))["total"]
+        )
     held = (
         Hold.objects.filter(account=account, status=Hold.Status.ACTIVE, expires_at__gt=now)
         .exclude(terminal=terminal, receipt_id=receipt_id)
@@ -313,7 +415,7 @@ def _spendable(account: Account | None, now: datetime, terminal: Terminal, recei
         else ZERO
     )
     places = 4
-    return max(quantize(lots or ZERO, places) - quantize(held or ZERO, places), ZERO)
+    return max(quantize(total or ZERO, places) - quantize(held or ZERO, places), ZERO)
 
 
 def _context(
@@ -322,9 +424,10 @@ def _context(
     at: datetime,
     available: Decimal,
     offline: bool,
+    tier_id: int | None | bool = False,
 ) -> ReceiptContext:
     terminal = sale.terminal
-    sale.facts = _customer_facts(sale.customer, sale.card, sale.programme.id)
+    sale.facts = _customer_facts(sale, tier_id)
     return ReceiptContext(
         programme_id=sale.programme.id,
         partner_id=terminal.store.partner_id,
@@ -333,7 +436,7 @@ def _context(
         channel=terminal.store.channel,
         at=at,
         local_date=_local_date(terminal, at),
-        lines=_line_inputs(request, terminal.store.partner_id),
+        lines=_line_inputs(request, sale.holder.products),
         customer=sale.facts,
         spend_requested=request.spend_points,
         points_available=available,
@@ -345,17 +448,16 @@ def _context(
 def _main_account(sale: _Sale, create: bool) -> Account | None:
     if sale.customer is None or sale.programme.main_currency_id is None:
         return None
+    for account in sale.holder.accounts:
+        if account.currency_id == sale.programme.main_currency_id:
+            return account
     if create:
         from loyalty.models import Currency
 
         return customer_account(
             sale.customer, Currency.objects.get(pk=sale.programme.main_currency_id)
         )
-    return Account.objects.filter(
-        kind=Account.Kind.CUSTOMER,
-        customer=sale.customer,
-        currency_id=sale.programme.main_currency_id,
-    ).first()
+    return None
 
 
 # --- Rendering -----------------------------------------------------------------------------
@@ -478,13 +580,15 @@ def _earned_split(result: EngineResult, at: datetime, now: datetime) -> tuple[De
 
 def purchase_calculate(terminal: Terminal, request: PurchaseRequest, *, hold: bool = False) -> dict:
     """Preview a receipt; with ``hold`` also reserve the points it spends for this receipt id."""
-    sale = _sale(terminal, request)
+    terminal = _terminal(terminal)
+    holder, fast = _load(terminal, request, replay=False, lots=not hold)
+    sale = _sale(terminal, request, holder, fast)
     now = timezone.now()
     at = request.sold_at or now
     if hold and sale.customer is not None:
         return _retrying(lambda: _calculate_and_hold(sale, request, at, now))
     account = _main_account(sale, create=False)
-    available = _spendable(account, now, sale.terminal, request.receipt_id)
+    available = _spendable(account, now, sale.terminal, request.receipt_id, holder.lots)
     result = evaluate(sale.snapshot, _context(sale, request, at, available, offline=False))
     return _calculated(sale, request, result, account, at, now)
 
@@ -565,10 +669,11 @@ def purchase_confirm(
     """Commit a purchase once per (terminal, receipt id); a retry replays the first answer."""
     terminal = _terminal(terminal)
     fingerprint = request.fingerprint()
-    replayed = _replay(terminal, request.receipt_id, fingerprint)
+    holder, fast = _load(terminal, request, replay=True, lots=False)
+    replayed = _replayed(holder.replay, request.receipt_id, fingerprint)
     if replayed is not None:
         return replayed
-    sale = _sale(terminal, request)
+    sale = _sale(terminal, request, holder, fast)
     now = timezone.now()
     at = request.sold_at or now
     if offline:
@@ -597,6 +702,15 @@ def purchase_confirm(
     return _retrying(attempt)
 
 
+def _replayed(found: tuple[str, dict] | None, receipt_id: str, fingerprint: str) -> dict | None:
+    """The stored answer of a receipt (fingerprint, result) read earlier, or a conflict."""
+    if found is None:
+        return None
+    if found[0] != fingerprint:
+        raise ReceiptConflict(receipt_id=receipt_id)
+    return found[1]
+
+
 def _open_accounts(sale: _Sale) -> list[Account]:
     """The customer's accounts in every currency the programme moves, opened on first use."""
     from loyalty.models import Currency
@@ -604,54 +718,118 @@ def _open_accounts(sale: _Sale) -> list[Account]:
     if sale.customer is None:
         return []
     ids = sale.snapshot.reward_currency_ids(sale.programme.id)
-    accounts = list(
-        Account.objects.filter(
-            kind=Account.Kind.CUSTOMER, customer=sale.customer, currency_id__in=ids
-        )
-    )
+    accounts = [a for a in sale.holder.accounts if a.currency_id in ids]
     missing = ids - {account.currency_id for account in accounts}
-    for currency in Currency.objects.filter(pk__in=missing):
-        accounts.append(customer_account(sale.customer, currency))
+    if missing:
+        for currency in Currency.objects.filter(pk__in=missing):
+            accounts.append(customer_account(sale.customer, currency))
     return accounts
+
+
+@dataclass
+class _Locked:
+    """The state of a confirm under its locks."""
+
+    accounts: dict[int, Account]  # by currency id
+    lots: list[Lot] | None  # the open lots of the locked accounts, when read with the locks
+    membership: TierMembership | None = None
+    membership_read: bool = False  # the membership row was read and locked (SQL path)
+
+
+def _lock(sale: _Sale, request: PurchaseRequest, fingerprint: str, accounts, actor, now):
+    """Lock the accounts, replay a duplicate that committed meanwhile, mature the due lots."""
+    terminal = sale.terminal
+    tiers = sale.snapshot.tiers_of(sale.programme.id)
+    if sale.fast:
+        found = purchase_sql.lock(
+            account_ids=[a.pk for a in accounts],
+            terminal_id=terminal.pk,
+            receipt_id=request.receipt_id,
+            lock_timeout_ms=LOCK_TIMEOUT_MS,
+            statement_timeout_ms=STATEMENT_TIMEOUT_MS,
+            membership=(sale.customer.pk, sale.programme.id)
+            if sale.customer is not None and tiers
+            else None,
+        )
+        replayed = _replayed(found.replay, request.receipt_id, fingerprint)
+        state = _Locked(
+            {a.currency_id: a for a in found.accounts.values()},
+            found.lots,
+            found.membership,
+            found.membership_read,
+        )
+    else:
+        state = _Locked(
+            {
+                account.currency_id: account
+                for account in accounts_for_update(a.pk for a in accounts)
+            },
+            None,
+        )
+        replayed = _replay(terminal, request.receipt_id, fingerprint)
+    if replayed is not None:
+        return None, replayed
+    main = state.accounts.get(sale.programme.main_currency_id)
+    if main is None:
+        return state, None
+    if state.lots is not None:
+        due = any(lot.account_id == main.pk and _is_due(lot, now) for lot in state.lots)
+        if due:
+            _mature([main.pk], now, actor, receipt=None)
+    else:
+        due = any(_mature([main.pk], now, actor, receipt=None))
+    if due:
+        state.accounts[main.currency_id] = accounts_for_update([main.pk]).get()
+        state.lots = None
+    return state, None
 
 
 def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offline: bool) -> dict:
     terminal = sale.terminal
-    partner = terminal.store.partner
     actor = Actor.for_terminal(terminal)
     if sale.customer is None and sale.card is not None:
         sale.customer = _customer_for_unbound_card(sale.card)
+        sale.fast = False
     accounts = _open_accounts(sale)
-    with _money_transaction():
-        locked = {
-            account.currency_id: account for account in accounts_for_update(a.pk for a in accounts)
-        }
-        replayed = _replay(terminal, request.receipt_id, fingerprint)
+    with _money_transaction(timeouts=not sale.fast):
+        now = timezone.now()
+        state, replayed = _lock(sale, request, fingerprint, accounts, actor, now)
         if replayed is not None:
             return replayed
-        now = timezone.now()
+        locked = state.accounts
         main = locked.get(sale.programme.main_currency_id)
-        if main is not None and any(_mature([main.pk], now, actor, receipt=None)):
-            main = accounts_for_update([main.pk]).get()
-            locked[main.currency_id] = main
-        available = _spendable(main, now, terminal, request.receipt_id)
-        context = _context(sale, request, at, available, offline)
+        main_lots = (
+            [lot for lot in state.lots if lot.account_id == main.pk]
+            if main is not None and state.lots is not None
+            else None
+        )
+        available = _spendable(main, now, terminal, request.receipt_id, main_lots)
+        tier_id = (
+            (state.membership.tier_id if state.membership is not None else None)
+            if state.membership_read
+            else False
+        )
+        context = _context(sale, request, at, available, offline, tier_id)
         result = evaluate(sale.snapshot, context)
 
         # The spend's legs first: an offline receipt may spend more than the lots hold.
         spend = None
         if result.spent_points > 0 and main is not None:
-            spend = _spend_posting(sale, main, result.spent_points, now, actor, at)
+            spend = _spend_posting(sale, main, result.spent_points, now, actor, at, main_lots)
         shortfall = spend[1] if spend else ZERO
         debt_policy = sale.programme.refund_shortfall_policy == "debt"
         active_earned, delayed_earned = _earned_split(result, at, now)
         balance_before = main.balance if main else ZERO
         taken = result.spent_points - (ZERO if debt_policy else shortfall)
-        tier = (
-            _tier_progress(sale.customer, sale.programme.id, result.to_pay)
-            if sale.customer
-            else None
-        )
+        sql_writes = sale.fast and not shortfall and (main is None or main_lots is not None)
+        membership = None
+        if sale.customer is None:
+            tier = None
+        elif sql_writes and state.membership is not None:
+            membership = state.membership
+            tier = _tier_step(membership, sale.snapshot.tiers_of(sale.programme.id), result.to_pay)
+        else:
+            tier = _tier_progress(sale.customer, sale.programme.id, result.to_pay)
         answer = _render(
             request.receipt_id,
             Receipt.Status.CONFIRMED,
@@ -662,61 +840,134 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             (main.pending if main else ZERO) + delayed_earned,
             tier=tier,
         )
-        receipt = Receipt.objects.create(
-            terminal=terminal,
-            store_id=terminal.store_id,
-            partner=partner,
-            receipt_id=request.receipt_id,
-            customer=sale.customer,
-            card=sale.card,
-            currency_id=result.main_currency_id if sale.customer else None,
-            sold_at=at,
-            recorded_at=now,
-            is_offline=offline,
-            total=result.total,
-            discount=result.discount,
-            points_spent=result.points_spent,
-            to_pay=result.to_pay,
-            points_earned=result.points_earned,
-            spent_points=result.spent_points,
-            tier_amount=result.to_pay if sale.customer else ZERO,
-            is_flagged=shortfall > 0,
-            offline_shortfall=shortfall,
-            fingerprint=fingerprint,
-            result=answer,
-        )
-        lines = ReceiptLine.objects.bulk_create(
-            [
-                ReceiptLine(
-                    receipt=receipt,
-                    line_no=line.line_no,
-                    sku=inp.sku,
-                    product_id=inp.product_id,
-                    quantity=inp.quantity,
-                    price=inp.price,
-                    amount=line.amount,
-                    discount=line.discount,
-                    points_spent=line.points_spent,
-                    to_pay=line.to_pay,
-                    points_earned=line.points_earned,
-                    spent_points=line.spent_points,
-                )
-                for line, inp in zip(result.lines, context.lines, strict=True)
-            ]
-        )
-        line_by_no = {line.line_no: line for line in lines}
-        if sale.customer is not None:
-            if spend is not None:
-                spend[0].receipt = receipt
-            _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend)
-            _counters_step(sale, receipt, result)
-        if sale.card is not None and sale.card.status == Card.Status.ISSUED:
-            Card.objects.filter(pk=sale.card.pk, status=Card.Status.ISSUED).update(
-                status=Card.Status.ACTIVE, activated_at=now
+        receipt_fields = {
+            "terminal_id": terminal.pk,
+            "store_id": terminal.store_id,
+            "partner_id": terminal.store.partner_id,
+            "receipt_id": request.receipt_id,
+            "status": Receipt.Status.CONFIRMED,
+            "customer_id": sale.customer.pk if sale.customer else None,
+            "card_id": sale.card.pk if sale.card else None,
+            "currency_id": result.main_currency_id if sale.customer else None,
+            "sold_at": at,
+            "recorded_at": now,
+            "is_offline": offline,
+            "total": result.total,
+            "discount": result.discount,
+            "points_spent": result.points_spent,
+            "to_pay": result.to_pay,
+            "points_earned": result.points_earned,
+            "spent_points": result.spent_points,
+            "tier_amount": result.to_pay if sale.customer else ZERO,
+            "is_flagged": shortfall > 0,
+            "offline_shortfall": shortfall,
+            "fingerprint": fingerprint,
+            "result": answer,
+        }
+        line_fields = [
+            {
+                "line_no": line.line_no,
+                "sku": inp.sku,
+                "product_id": inp.product_id,
+                "quantity": inp.quantity,
+                "price": inp.price,
+                "amount": line.amount,
+                "discount": line.discount,
+                "points_spent": line.points_spent,
+                "to_pay": line.to_pay,
+                "points_earned": line.points_earned,
+                "spent_points": line.spent_points,
+                "refunded_quantity": ZERO,
+            }
+            for line, inp in zip(result.lines, context.lines, strict=True)
+        ]
+        if sql_writes:
+            receipt = _write_sql(
+                sale, result, receipt_fields, line_fields, state, membership, spend, actor, at, now
             )
+        else:
+            receipt = _write_orm(
+                sale, result, receipt_fields, line_fields, locked, spend, actor, at, now
+            )
+        if sale.customer is not None:
+            _counters_step(sale, receipt, result)
         if main is not None and main.held > 0:
             _hold_release(terminal, request.receipt_id, Hold.Status.CONSUMED, now)
         return answer
+
+
+def _write_orm(sale, result, receipt_fields, line_fields, locked, spend, actor, at, now):
+    """Write a confirmed purchase through the ORM (SQLite, and the rare turns on PostgreSQL)."""
+    receipt = Receipt.objects.create(**receipt_fields)
+    lines = ReceiptLine.objects.bulk_create(
+        [ReceiptLine(receipt=receipt, **fields) for fields in line_fields]
+    )
+    line_by_no = {line.line_no: line for line in lines}
+    if sale.customer is not None:
+        if spend is not None:
+            spend[0].receipt = receipt
+        _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend)
+    if sale.card is not None and sale.card.status == Card.Status.ISSUED:
+        Card.objects.filter(pk=sale.card.pk, status=Card.Status.ISSUED).update(
+            status=Card.Status.ACTIVE, activated_at=now
+        )
+    return receipt
+
+
+def _write_sql(sale, result, receipt_fields, line_fields, state, membership, spend, actor, at, now):
+    """Write a confirmed purchase in two round trips (ids, then every row): see purchase_sql."""
+    locked = state.accounts
+    specs = [spend[0]] if spend is not None else []
+    earn_specs = _earn_specs(sale, None, result, locked, actor, at, now)
+    specs += [spec for _award, spec in earn_specs]
+    entries = sum(len(spec.legs) for spec in specs)
+    ids = purchase_sql.ids_take(lines=len(line_fields), postings=len(specs), entries=entries)
+    receipt = Receipt(pk=ids.receipt, customer_id=receipt_fields["customer_id"])
+    for spec in specs:
+        spec.receipt = receipt
+    statements = purchase_sql.receipt_statements(
+        {"id": ids.receipt, **receipt_fields},
+        [
+            {"id": line_id, "receipt_id": ids.receipt, **fields}
+            for line_id, fields in zip(ids.lines, line_fields, strict=True)
+        ],
+    )
+    line_ids = {
+        fields["line_no"]: line_id for line_id, fields in zip(ids.lines, line_fields, strict=True)
+    }
+    if specs:
+        lots = {lot.pk: lot for lot in state.lots}
+        by_pk = {account.pk: account for account in locked.values()}
+        statements += postings_statements(
+            specs,
+            locked=by_pk,
+            lots=lots,
+            currencies=sale.snapshot.currencies,
+            posting_ids=ids.postings,
+            entry_ids=ids.entries,
+        )
+    statements += purchase_sql.rewards_statement(
+        [
+            (
+                line_ids[reward.line_no],
+                None,
+                reward.promotion_id,
+                reward.effect,
+                reward.currency_id,
+                reward.amount,
+                reward.lot_id,
+            )
+            for reward in _line_rewards(result, earn_specs)
+        ]
+    )
+    if membership is not None:
+        statements.append(purchase_sql.membership_statement(membership))
+    if sale.card is not None and sale.card.status == Card.Status.ISSUED:
+        statements.append(purchase_sql.card_activation_statement(sale.card.pk, now))
+    purchase_sql.run(statements)
+    for account in locked.values():
+        _settle_debts(account, actor, receipt, now)
+    return receipt
 
 
 def _customer_for_unbound_card(card: Card) -> Customer:
@@ -731,11 +982,11 @@ def _customer_for_unbound_card(card: Card) -> Customer:
     return customer
 
 
-def _spend_posting(sale, main, points, now, actor, at) -> tuple[PostingSpec, Decimal]:
+def _spend_posting(sale, main, points, now, actor, at, lots=None) -> tuple[PostingSpec, Decimal]:
     """The spend posting of ``points`` from ``main``'s lots, and the part no lot covered."""
     partner = sale.terminal.store.partner
-    legs, shortfall = _spend_legs(main, points, now)
-    currency = main.currency
+    legs, shortfall = _spend_legs(main, points, now, lots)
+    currency = main.currency_id
     legs.append(Leg(account=partner_account(partner, currency), amount=points))
     if shortfall:
         if sale.programme.refund_shortfall_policy == "debt":
@@ -761,15 +1012,16 @@ def _spend_posting(sale, main, points, now, actor, at) -> tuple[PostingSpec, Dec
     return spec, shortfall
 
 
-def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend) -> None:
+def _earn_specs(sale, receipt, result, locked, actor, at, now) -> list[tuple[object, PostingSpec]]:
+    """One earn posting per award: a lot on the customer's account against the partner's."""
     partner = sale.terminal.store.partner
-    specs: list[PostingSpec] = [spend[0]] if spend is not None else []
     earn_specs = []
     for award in result.awards:
         account = locked[award.currency_id]
         active_at = at + award.activation_delay
         expires_at = at + award.lifetime if award.lifetime else None
         bucket = PENDING if active_at > now else ACTIVE
+        currency = award.currency_id
         spec = PostingSpec(
             kind=Posting.Kind.EARN,
             cause=Posting.Cause.RECEIPT,
@@ -782,60 +1034,112 @@ def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, sp
                     active_at=active_at,
                     expires_at=expires_at,
                 ),
-                Leg(account=partner_account(partner, account.currency), amount=-award.amount),
+                Leg(account=partner_account(partner, currency), amount=-award.amount),
             ],
             partner=partner,
             receipt=receipt,
             cause_ref=f"promotion:{award.promotion_id}",
             occurred_at=at,
         )
-        specs.append(spec)
         earn_specs.append((award, spec))
-    postings_create(specs, savepoint=False)
+    return earn_specs
+
+
+@dataclass(frozen=True)
+class _LineReward:
+    line_no: int
+    promotion_id: int
+    effect: str
+    currency_id: int | None
+    amount: Decimal
+    lot_id: int | None
+
+
+def _line_rewards(result, earn_specs) -> list[_LineReward]:
+    """Per line and per promotion, what the purchase gave (the earn specs must be written)."""
     rewards = []
     for award, spec in earn_specs:
         lot_id = spec.entries[0].pk
         for line_no, amount in award.per_line.items():
             rewards.append(
-                ReceiptLineReward(
-                    line=line_by_no[line_no],
-                    promotion_id=award.promotion_id,
-                    effect=ReceiptLineReward.Effect.POINTS,
-                    currency_id=award.currency_id,
-                    amount=amount,
-                    lot_id=lot_id,
+                _LineReward(
+                    line_no,
+                    award.promotion_id,
+                    ReceiptLineReward.Effect.POINTS,
+                    award.currency_id,
+                    amount,
+                    lot_id,
                 )
             )
     for award in result.discounts:
         for line_no, amount in award.per_line.items():
             rewards.append(
-                ReceiptLineReward(
-                    line=line_by_no[line_no],
-                    promotion_id=award.promotion_id,
-                    effect=ReceiptLineReward.Effect.DISCOUNT,
-                    amount=amount,
+                _LineReward(
+                    line_no,
+                    award.promotion_id,
+                    ReceiptLineReward.Effect.DISCOUNT,
+                    None,
+                    amount,
+                    None,
                 )
             )
-    ReceiptLineReward.objects.bulk_create(rewards)
+    return rewards
+
+
+def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend) -> None:
+    specs: list[PostingSpec] = [spend[0]] if spend is not None else []
+    earn_specs = _earn_specs(sale, receipt, result, locked, actor, at, now)
+    specs += [spec for _award, spec in earn_specs]
+    postings_create(specs, savepoint=False)
+    ReceiptLineReward.objects.bulk_create(
+        [
+            ReceiptLineReward(
+                line=line_by_no[reward.line_no],
+                promotion_id=reward.promotion_id,
+                effect=reward.effect,
+                currency_id=reward.currency_id,
+                amount=reward.amount,
+                lot_id=reward.lot_id,
+            )
+            for reward in _line_rewards(result, earn_specs)
+        ]
+    )
     for account in locked.values():
         _settle_debts(account, Actor.for_terminal(sale.terminal), receipt, now)
 
 
-def _spend_legs(account: Account, points: Decimal, now: datetime) -> tuple[list[Leg], Decimal]:
+def _spend_legs(
+    account: Account, points: Decimal, now: datetime, lots: list[Lot] | None = None
+) -> tuple[list[Leg], Decimal]:
     """Legs taking ``points`` from the account's lots, first-expiring first (invariant L6).
 
     Returns the legs and the part no lot could cover (only an offline receipt has one).
+    ``lots``: the account's open lots read under its lock, if the caller has them.
     """
     legs = []
     left = points
-    lots = (
-        Lot.objects.filter(
-            account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
+    if lots is not None:
+        candidates = sorted(
+            (
+                lot
+                for lot in lots
+                if lot.account_id == account.pk
+                and lot.state == Lot.State.ACTIVE
+                and lot.kind == Lot.Kind.EARN
+                and lot.remaining > 0
+                and (lot.expires_at is None or lot.expires_at > now)
+            ),
+            key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.entry_id),
         )
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by(F("expires_at").asc(nulls_last=True), "entry_id")
-    )
-    for lot in lots:
+    else:
+        candidates = (
+            Lot.objects.filter(
+                account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
+            )
+            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+            .order_by(F("expires_at").asc(nulls_last=True), "entry_id")
+        )
+    for lot in candidates:
         if left <= 0:
             break
         take = min(lot.remaining, left)
@@ -901,6 +1205,22 @@ def _counters_step(sale: _Sale, receipt: Receipt, result: EngineResult) -> None:
     ReceiptCounterEffect.objects.bulk_create(effects)
 
 
+def _tier_step(membership: TierMembership, tiers, delta: Decimal) -> str | None:
+    """Move a membership's qualifying spend by ``delta`` and re-rank it (unless the tier was
+    set by hand); return the tier's name. Changes the instance only: the caller saves it."""
+    if not delta:
+        return next((t.name for t in tiers if t.id == membership.tier_id), None)
+    membership.qualifying_amount = max(membership.qualifying_amount + delta, ZERO)
+    name = next((t.name for t in tiers if t.id == membership.tier_id), tiers[-1].name)
+    if not membership.is_manual:
+        tier = next((t for t in tiers if membership.qualifying_amount >= t.threshold), tiers[-1])
+        if tier.id != membership.tier_id or membership.pk is None:
+            membership.tier_id = tier.id
+            membership.since = timezone.now()
+        name = tier.name
+    return name
+
+
 def _tier_progress(customer: Customer, programme_id: int, delta: Decimal) -> str | None:
     """Move the customer's qualifying spend by ``delta``, re-rank their tier, return its name."""
     tiers = snapshot_get().tiers_of(programme_id)
@@ -908,25 +1228,17 @@ def _tier_progress(customer: Customer, programme_id: int, delta: Decimal) -> str
         return None
     membership = (
         TierMembership.objects.select_for_update(of=("self",))
-        .select_related("tier")
         .filter(customer=customer, programme_id=programme_id)
         .first()
     )
     if not delta:
-        return membership.tier.name if membership else None
+        return _tier_step(membership, tiers, delta) if membership else None
     if membership is None:
         membership = TierMembership(
             customer=customer, programme_id=programme_id, tier_id=tiers[-1].id
         )
         membership.qualifying_amount = ZERO
-    membership.qualifying_amount = max(membership.qualifying_amount + delta, ZERO)
-    name = membership.tier.name if membership.tier_id and membership.pk else tiers[-1].name
-    if not membership.is_manual:
-        tier = next((t for t in tiers if membership.qualifying_amount >= t.threshold), tiers[-1])
-        if tier.id != membership.tier_id or membership.pk is None:
-            membership.tier_id = tier.id
-            membership.since = timezone.now()
-        name = tier.name
+    name = _tier_step(membership, tiers, delta)
     membership.save()
     return name
 

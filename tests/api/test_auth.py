@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from loyalty.api import auth
 from loyalty.models import Terminal, TerminalAPIKey
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
 from tests.api.conftest import API, assert_problem
@@ -124,10 +127,60 @@ def test_last_use_is_stamped_at_most_once_a_minute(world, raw_key, client):
     key.refresh_from_db()
     assert key.last_used_at == first
     # a call after a minute stamps again
-    TerminalAPIKey.objects.filter(pk=key.pk).update(last_used_at=first - timedelta(minutes=2))
-    client.get(CARD_URL.format(world.card.number))
+    later = first + timedelta(minutes=2)
+    with mock.patch("loyalty.api.auth.timezone.now", return_value=later):
+        client.get(CARD_URL.format(world.card.number))
     key.refresh_from_db()
-    assert key.last_used_at > first - timedelta(minutes=2)
+    assert key.last_used_at == later
+
+
+def test_a_verified_key_is_not_looked_up_again(world, client, django_assert_num_queries):
+    # given a register that has called once
+    assert client.get(CARD_URL.format(world.card.number)).status_code == 200
+    # when it calls again, only the summary's own queries run (no key or terminal lookup)
+    with django_assert_num_queries(3):
+        assert client.get(CARD_URL.format(world.card.number)).status_code == 200
+
+
+def test_a_key_revoked_by_another_process_stops_on_its_version_stamp(world, raw_key, client):
+    # given a key this process has verified
+    assert client.get(CARD_URL.format(world.card.number)).status_code == 200
+    # when another process revokes it (its signal bumps the shared stamp; ours is not called)
+    TerminalAPIKey.objects.filter(prefix=raw_key.partition(".")[0]).update(revoked=True)
+    assert client.get(CARD_URL.format(world.card.number)).status_code == 200  # not seen yet
+    cache.set(auth.VERSION_KEY, "bumped-elsewhere", timeout=None)
+    # then the next call checks the key again and is refused
+    assert_problem(client.get(CARD_URL.format(world.card.number)), 401, "invalid_api_key")
+
+
+def test_a_remembered_key_is_checked_again_after_its_ttl(world, raw_key, client, monkeypatch):
+    # given a key revoked behind the process's back (no signal, no stamp: a bulk SQL update)
+    assert client.get(CARD_URL.format(world.card.number)).status_code == 200
+    TerminalAPIKey.objects.filter(prefix=raw_key.partition(".")[0]).update(revoked=True)
+    # when the time a process trusts a verified key has passed
+    monkeypatch.setattr(auth, "KEY_CACHE_SECONDS", 0.0)
+    # then the key is looked up again and refused
+    assert_problem(client.get(CARD_URL.format(world.card.number)), 401, "invalid_api_key")
+
+
+def test_a_remembered_key_that_expires_is_refused_at_once(world):
+    key, raw = terminal_key_issue(terminal=world.terminal)
+    client = _client(f"Api-Key {raw}")
+    assert client.get(CARD_URL.format(world.card.number)).status_code == 200
+    # when its expiry date passes while the process remembers it
+    past = timezone.now() - timedelta(seconds=1)
+    TerminalAPIKey.objects.filter(pk=key.pk).update(expiry_date=past)
+    (_verified_at, _version, remembered) = next(iter(auth._verified.values()))
+    remembered.expiry_date = past
+    # then it is refused at once, not after the TTL
+    assert_problem(client.get(CARD_URL.format(world.card.number)), 401, "invalid_api_key")
+
+
+def test_deactivating_a_terminal_in_the_admin_applies_at_once(world, client):
+    assert client.get(CARD_URL.format(world.card.number)).status_code == 200
+    world.terminal.is_active = False
+    world.terminal.save(update_fields=["is_active"])
+    assert_problem(client.get(CARD_URL.format(world.card.number)), 403, "terminal_inactive")
 
 
 def test_the_terminal_is_loaded_in_few_queries(world, client, django_assert_max_num_queries):

@@ -1,0 +1,497 @@
+"""The SQL of the purchase hot path on PostgreSQL: each phase of a sale in one round trip.
+
+``processing`` decides what a sale does; on PostgreSQL it reads and writes through here
+instead of the ORM, because on a 15-line receipt the ORM's Python (compiling each query,
+building model instances) costs several times what the database does. Each phase's
+statements go to the server in one ``execute()``: psycopg's client-side binding, which Django
+uses, sends them as one simple query and hands back one result set per statement
+(``nextset()``). A confirm is then six round trips:
+
+1. before any lock: the replay check, the card and its holder, the holder's accounts and tier
+   memberships, the receipt's products;
+2. ``BEGIN`` (psycopg's own);
+3. the transaction's timeouts, the accounts locked in pk order (``FOR NO KEY UPDATE``), the
+   replay check again, the open lots of the locked accounts, the tier membership locked;
+4. the ids of the new rows, from the tables' sequences;
+5. every write: receipt, lines, postings, entries, lots opened and moved, account caches, line
+   rewards, tier progress, card activation;
+6. ``COMMIT``.
+
+The statements here are the plain equivalents of the ORM calls in ``processing`` and
+``ledger`` (the same rows, the same locks in the same order); tests compare the two paths row
+for row (tests/loyalty/test_purchase_sql.py). Elsewhere (SQLite) and for the rare turns of a
+sale (lots due for activation, holds, debts, counters, offline shortfalls) the ORM runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+
+from loyalty.models import Account, Card, Lot, TierMembership
+from loyalty.models.ledger import LedgerEntry, Posting
+
+Statement = tuple[str, list]
+
+ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
+LOT_FIELDS = [f.attname for f in Lot._meta.concrete_fields]
+CARD_FIELDS = ["id", "number", "card_type", "status", "programme_id", "customer_id"]
+CUSTOMER_FIELDS = ["id", "public_id", "registered_at"]
+TIER_FIELDS = [
+    "id",
+    "customer_id",
+    "programme_id",
+    "tier_id",
+    "qualifying_amount",
+    "since",
+    "is_manual",
+]
+RECEIPT_COLUMNS = [
+    "id",
+    "terminal_id",
+    "store_id",
+    "partner_id",
+    "receipt_id",
+    "status",
+    "customer_id",
+    "card_id",
+    "currency_id",
+    "sold_at",
+    "recorded_at",
+    "is_offline",
+    "total",
+    "discount",
+    "points_spent",
+    "to_pay",
+    "points_earned",
+    "spent_points",
+    "tier_amount",
+    "is_flagged",
+    "offline_shortfall",
+    "fingerprint",
+    "result",
+]
+LINE_COLUMNS = [
+    "id",
+    "receipt_id",
+    "line_no",
+    "sku",
+    "product_id",
+    "quantity",
+    "price",
+    "amount",
+    "discount",
+    "points_spent",
+    "to_pay",
+    "points_earned",
+    "spent_points",
+    "refunded_quantity",
+]
+POSTING_COLUMNS = [f.attname for f in Posting._meta.concrete_fields]
+ENTRY_COLUMNS = [f.attname for f in LedgerEntry._meta.concrete_fields]
+REWARD_COLUMNS = [
+    "line_id",
+    "refund_id",
+    "promotion_id",
+    "effect",
+    "currency_id",
+    "amount",
+    "lot_id",
+]
+
+
+def enabled() -> bool:
+    """Whether the purchase services take this path (PostgreSQL, unless switched off)."""
+    return connection.vendor == "postgresql" and getattr(settings, "POS_SQL_PATH", True)
+
+
+def run(statements: Sequence[Statement]) -> list[list[tuple]]:
+    """Send ``statements`` in one round trip; return each one's rows (``[]`` for no rows)."""
+    sql = ";\n".join(text for text, _params in statements)
+    params = [value for _text, values in statements for value in values]
+    results: list[list[tuple]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while True:
+            results.append(cursor.fetchall() if cursor.description else [])
+            if not cursor.nextset():
+                break
+    return results
+
+
+def _marks(count: int) -> str:
+    return ", ".join(["%s"] * count)
+
+
+def _values(rows: Sequence[Sequence], casts: Sequence[str] = ()) -> tuple[str, list]:
+    """``(%s, %s), (%s, %s)`` for ``rows`` and their flattened parameters."""
+    width = len(rows[0])
+    marks = [f"%s::{casts[i]}" if i < len(casts) and casts[i] else "%s" for i in range(width)]
+    one = "(" + ", ".join(marks) + ")"
+    return ", ".join([one] * len(rows)), [value for row in rows for value in row]
+
+
+def _from_db(model, fields: list[str], row: Sequence):
+    return model.from_db(connection.alias, fields, tuple(row))
+
+
+# --- Phase 1: what the sale is about, before any lock -----------------------------------------
+
+
+@dataclass
+class Holder:
+    """What the first round trip read about a sale."""
+
+    replay: tuple[str, dict] | None = None
+    card: Card | None = None
+    card_found: bool = False
+    customer: object | None = None  # crm.Customer with id, public_id, registered_at loaded
+    accounts: list[Account] = field(default_factory=list)
+    tiers: dict[int, int] = field(default_factory=dict)  # programme id -> tier id
+    products: list[tuple] = field(default_factory=list)  # (sku, id, partner_id, category, brand)
+    lots: list[Lot] | None = None
+
+
+def _decode(result) -> dict:
+    return json.loads(result) if isinstance(result, str | bytes) else result
+
+
+def holder_load(
+    *,
+    card: str | None,
+    phone: str | None,
+    skus: Iterable[str],
+    partner_id: int,
+    replay: tuple[int, str] | None = None,
+    lots: bool = False,
+) -> Holder:
+    """Read the card, its holder, their accounts and tiers, the products (and, for a
+    calculate, the open lots; for a confirm, the receipt already stored under its id)."""
+    from crm.models import Customer
+
+    statements: list[Statement] = []
+    if replay is not None:
+        statements.append(
+            (
+                "SELECT fingerprint, result FROM loyalty_receipt"
+                " WHERE terminal_id = %s AND receipt_id = %s",
+                list(replay),
+            )
+        )
+    if card:
+        who, key = "(SELECT customer_id FROM loyalty_card WHERE number = %s)", card
+        statements.append(
+            (
+                "SELECT c.id, c.number, c.card_type, c.status, c.programme_id, c.customer_id,"
+                " cu.id, cu.public_id, cu.registered_at FROM loyalty_card c"
+                " LEFT JOIN crm_customer cu ON cu.id = c.customer_id WHERE c.number = %s",
+                [card],
+            )
+        )
+    elif phone:
+        who, key = "(SELECT id FROM crm_customer WHERE phone = %s)", phone
+        statements.append(
+            (
+                "SELECT cu.id, cu.public_id, cu.registered_at FROM crm_customer cu"
+                " WHERE cu.phone = %s",
+                [phone],
+            )
+        )
+    else:
+        who, key = None, None
+    if who is not None:
+        statements.append(
+            (
+                f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM loyalty_account"
+                f" WHERE kind = 'customer' AND customer_id = {who} ORDER BY id",
+                [key],
+            )
+        )
+        statements.append(
+            (
+                "SELECT programme_id, tier_id FROM loyalty_tiermembership"
+                f" WHERE customer_id = {who}",
+                [key],
+            )
+        )
+        if lots:
+            statements.append(
+                (
+                    f"SELECT {', '.join('l.' + name for name in LOT_FIELDS)} FROM loyalty_lot l"
+                    " JOIN loyalty_account a ON a.id = l.account_id"
+                    f" WHERE a.kind = 'customer' AND a.customer_id = {who} AND l.remaining <> 0",
+                    [key],
+                )
+            )
+    skus = sorted(set(skus))
+    statements.append(
+        (
+            "SELECT sku, id, partner_id, category_id, brand_id FROM loyalty_product"
+            f" WHERE sku IN ({_marks(len(skus))}) AND (partner_id IS NULL OR partner_id = %s)",
+            [*skus, partner_id],
+        )
+    )
+    results = iter(run(statements))
+    holder = Holder()
+    if replay is not None:
+        rows = next(results)
+        if rows:
+            holder.replay = (rows[0][0], _decode(rows[0][1]))
+    if card:
+        rows = next(results)
+        if rows:
+            row = rows[0]
+            holder.card_found = True
+            holder.card = _from_db(Card, CARD_FIELDS, row[:6])
+            if row[6] is not None:
+                holder.customer = _from_db(Customer, CUSTOMER_FIELDS, row[6:9])
+                holder.card._state.fields_cache["customer"] = holder.customer
+            else:
+                holder.card._state.fields_cache["customer"] = None
+    elif phone:
+        rows = next(results)
+        if rows:
+            holder.customer = _from_db(Customer, CUSTOMER_FIELDS, rows[0])
+    if who is not None:
+        holder.accounts = [_from_db(Account, ACCOUNT_FIELDS, row) for row in next(results)]
+        holder.tiers = dict(next(results))
+        if lots:
+            holder.lots = [_from_db(Lot, LOT_FIELDS, row) for row in next(results)]
+    holder.products = next(results)
+    if holder.customer is None:
+        holder.accounts, holder.tiers = [], {}
+        holder.lots = [] if lots else None
+    return holder
+
+
+# --- Phase 3: under the locks -------------------------------------------------------------------
+
+
+@dataclass
+class Locked:
+    accounts: dict[int, Account]  # by pk, locked
+    replay: tuple[str, dict] | None
+    lots: list[Lot]  # the open lots of the locked accounts
+    membership: TierMembership | None
+    membership_read: bool
+
+
+def lock(
+    *,
+    account_ids: Iterable[int],
+    terminal_id: int,
+    receipt_id: str,
+    lock_timeout_ms: int,
+    statement_timeout_ms: int,
+    membership: tuple[int, int] | None,
+) -> Locked:
+    """Set the transaction's timeouts, lock the accounts in pk order, look the receipt up
+    again, read the accounts' open lots and lock the tier membership (customer, programme)."""
+    ids = sorted(set(account_ids))
+    statements: list[Statement] = [
+        (
+            "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
+            [str(lock_timeout_ms), str(statement_timeout_ms)],
+        ),
+    ]
+    if ids:
+        statements.append(
+            (
+                f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM loyalty_account"
+                f" WHERE id IN ({_marks(len(ids))}) ORDER BY id FOR NO KEY UPDATE",
+                ids,
+            )
+        )
+    statements.append(
+        (
+            "SELECT fingerprint, result FROM loyalty_receipt"
+            " WHERE terminal_id = %s AND receipt_id = %s",
+            [terminal_id, receipt_id],
+        )
+    )
+    if ids:
+        statements.append(
+            (
+                f"SELECT {', '.join(LOT_FIELDS)} FROM loyalty_lot"
+                f" WHERE account_id IN ({_marks(len(ids))}) AND remaining <> 0",
+                ids,
+            )
+        )
+    if membership is not None:
+        statements.append(
+            (
+                f"SELECT {', '.join(TIER_FIELDS)} FROM loyalty_tiermembership"
+                " WHERE customer_id = %s AND programme_id = %s FOR UPDATE",
+                list(membership),
+            )
+        )
+    results = iter(run(statements))
+    next(results)
+    accounts = (
+        {row[0]: _from_db(Account, ACCOUNT_FIELDS, row) for row in next(results)} if ids else {}
+    )
+    rows = next(results)
+    replay = (rows[0][0], _decode(rows[0][1])) if rows else None
+    lots = [_from_db(Lot, LOT_FIELDS, row) for row in next(results)] if ids else []
+    found = None
+    if membership is not None:
+        rows = next(results)
+        found = _from_db(TierMembership, TIER_FIELDS, rows[0]) if rows else None
+    return Locked(accounts, replay, lots, found, membership is not None)
+
+
+# --- Phase 4: ids -------------------------------------------------------------------------------
+
+_sequences: dict[str, str] = {}
+SEQUENCE_TABLES = (
+    "loyalty_receipt",
+    "loyalty_receiptline",
+    "loyalty_posting",
+    "loyalty_ledgerentry",
+)
+
+
+def _sequence_names() -> dict[str, str]:
+    if not _sequences:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT " + ", ".join("pg_get_serial_sequence(%s, 'id')" for _ in SEQUENCE_TABLES),
+                list(SEQUENCE_TABLES),
+            )
+            _sequences.update(zip(SEQUENCE_TABLES, cursor.fetchone(), strict=True))
+    return _sequences
+
+
+@dataclass
+class Ids:
+    receipt: int
+    lines: list[int]
+    postings: list[int]
+    entries: list[int]
+
+
+def ids_take(*, lines: int, postings: int, entries: int) -> Ids:
+    """New primary keys for a receipt, its lines, postings and entries (one round trip)."""
+    names = _sequence_names()
+    many = "ARRAY(SELECT nextval(%s) FROM generate_series(1, %s))"
+    sql = f"SELECT nextval(%s), {many}, {many}, {many}"
+    params = [
+        names["loyalty_receipt"],
+        names["loyalty_receiptline"],
+        lines,
+        names["loyalty_posting"],
+        postings,
+        names["loyalty_ledgerentry"],
+        entries,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        receipt, line_ids, posting_ids, entry_ids = cursor.fetchone()
+    return Ids(receipt, list(line_ids), list(posting_ids), list(entry_ids))
+
+
+# --- Phase 5: the writes ------------------------------------------------------------------------
+
+
+def insert(table: str, columns: Sequence[str], rows: Sequence[Sequence], casts=()) -> Statement:
+    values, params = _values(rows, casts)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", params
+
+
+def receipt_statements(receipt: dict, lines: Sequence[dict]) -> list[Statement]:
+    """The receipt row (``result`` as jsonb) and its lines."""
+    row = [receipt[name] for name in RECEIPT_COLUMNS]
+    row[-1] = json.dumps(receipt["result"])
+    casts = [""] * (len(RECEIPT_COLUMNS) - 1) + ["jsonb"]
+    statements = [insert("loyalty_receipt", RECEIPT_COLUMNS, [row], casts)]
+    if lines:
+        statements.append(
+            insert(
+                "loyalty_receiptline",
+                LINE_COLUMNS,
+                [[line[name] for name in LINE_COLUMNS] for line in lines],
+            )
+        )
+    return statements
+
+
+def ledger_statements(
+    postings: Sequence[Posting],
+    entries: Sequence[LedgerEntry],
+    accounts: Iterable[Account],
+    opened: Sequence[Lot],
+    moved: Iterable[Lot],
+) -> list[Statement]:
+    """Postings, their entries in one statement (the balance trigger checks per statement),
+    the lots opened and moved, the locked accounts' caches."""
+    statements = [
+        insert(
+            "loyalty_posting",
+            POSTING_COLUMNS,
+            [[getattr(p, name) for name in POSTING_COLUMNS] for p in postings],
+        ),
+        insert(
+            "loyalty_ledgerentry",
+            ENTRY_COLUMNS,
+            [[getattr(e, name) for name in ENTRY_COLUMNS] for e in entries],
+        ),
+    ]
+    if opened:
+        statements.append(
+            insert(
+                "loyalty_lot", LOT_FIELDS, [[getattr(lot, n) for n in LOT_FIELDS] for lot in opened]
+            )
+        )
+    moved = list(moved)
+    if moved:
+        values, params = _values(
+            [[lot.pk, lot.remaining, lot.state] for lot in moved], ["bigint", "numeric", "text"]
+        )
+        statements.append(
+            (
+                "UPDATE loyalty_lot AS l SET remaining = v.remaining, state = v.state"
+                f" FROM (VALUES {values}) AS v(entry_id, remaining, state)"
+                " WHERE l.entry_id = v.entry_id",
+                params,
+            )
+        )
+    for account in accounts:
+        statements.append(
+            (
+                "UPDATE loyalty_account SET balance = %s, pending = %s, version = %s,"
+                " updated_at = %s WHERE id = %s",
+                [account.balance, account.pending, account.version, account.updated_at, account.pk],
+            )
+        )
+    return statements
+
+
+def rewards_statement(rows: Sequence[Sequence]) -> list[Statement]:
+    """Line rewards: (line id, refund id, promotion id, effect, currency id, amount, lot id)."""
+    return [insert("loyalty_receiptlinereward", REWARD_COLUMNS, rows)] if rows else []
+
+
+def membership_statement(membership: TierMembership) -> Statement:
+    return (
+        "UPDATE loyalty_tiermembership SET qualifying_amount = %s, tier_id = %s, since = %s"
+        " WHERE id = %s",
+        [membership.qualifying_amount, membership.tier_id, membership.since, membership.pk],
+    )
+
+
+def card_activation_statement(card_id: int, now: datetime) -> Statement:
+    return (
+        "UPDATE loyalty_card SET status = 'active', activated_at = %s"
+        " WHERE id = %s AND status = 'issued'",
+        [now, card_id],
+    )
+
+
+def decimal(value) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))

@@ -460,7 +460,7 @@ def main() -> None:
     parser.add_argument(
         "--ramp",
         type=lambda s: [float(x) for x in s.split(",")],
-        default=[10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 120, 150],
+        default=[25, 50, 100, 150, 200, 250, 300, 350, 400],
     )
     parser.add_argument("--confirm-duration", type=float, default=30)
     parser.add_argument(

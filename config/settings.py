@@ -205,6 +205,9 @@ SPECTACULAR_SETTINGS = {
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
+# On PostgreSQL, calculate and confirm read and write in a few round trips of plain SQL
+# (loyalty/services/purchase_sql.py) instead of the ORM; false falls back to the ORM path.
+POS_SQL_PATH = env_bool("POS_SQL_PATH", True)
 
 # --- Phone numbers ------------------------------------------------------------------------
 # Numbers written without a country code ("8 900 123-45-67") are read in this region.

@@ -109,6 +109,20 @@ class PosApi(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer
 
+    def purchase_body(self, *, calculate: bool) -> tuple[processing.PurchaseRequest, bool]:
+        """The purchase request and its ``hold``: the common body is read without DRF's
+        serializer (``purchase_fast``), anything else goes through it."""
+        if _content_length(self.request) == 0:
+            raise EmptyBody()
+        fast = s.purchase_fast(
+            self.request.data, _max_receipt_lines(self.terminal), calculate=calculate
+        )
+        if fast is not None:
+            return fast
+        serializer_class = s.PurchaseCalculateSerializer if calculate else s.PurchaseSerializer
+        body = self.body(serializer_class)
+        return body.purchase_request(), body.validated_data.get("hold", False)
+
 
 # --- OpenAPI helpers ------------------------------------------------------------------------
 
@@ -174,11 +188,8 @@ class PurchaseCalculateApi(PosApi):
         },
     )
     def post(self, request: Request) -> Response:
-        body = self.body(s.PurchaseCalculateSerializer)
-        result = processing.purchase_calculate(
-            self.terminal, body.purchase_request(), hold=body.validated_data["hold"]
-        )
-        return Response(result)
+        request_, hold = self.purchase_body(calculate=True)
+        return Response(processing.purchase_calculate(self.terminal, request_, hold=hold))
 
 
 class PurchaseConfirmApi(PosApi):
@@ -197,8 +208,8 @@ class PurchaseConfirmApi(PosApi):
         },
     )
     def post(self, request: Request) -> Response:
-        body = self.body(s.PurchaseSerializer)
-        return Response(processing.purchase_confirm(self.terminal, body.purchase_request()))
+        request_, _hold = self.purchase_body(calculate=False)
+        return Response(processing.purchase_confirm(self.terminal, request_))
 
 
 class PurchaseCancelApi(PosApi):

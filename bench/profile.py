@@ -137,6 +137,7 @@ def instrument() -> None:
 
     _wrap(auth.TerminalKeyAuthentication, "authenticate", "auth")
     _wrap(throttles.TerminalRateThrottle, "allow_request", "throttle")
+    _wrap(views.PosApi, "purchase_body", "parse+validate")
     _wrap(views.PosApi, "body", "parse+validate")
     _wrap(processing.PurchaseRequest, "fingerprint", "fingerprint")
     _wrap(

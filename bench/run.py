@@ -460,7 +460,7 @@ def main() -> None:
     parser.add_argument(
         "--ramp",
         type=lambda s: [float(x) for x in s.split(",")],
-        default=[25, 50, 100, 150, 200, 250, 300, 350, 400],
+        default=[25, 50, 100, 150, 200, 250, 300, 350, 400, 450, 500, 600],
     )
     parser.add_argument("--confirm-duration", type=float, default=30)
     parser.add_argument(

@@ -804,11 +804,19 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             else None
         )
         available = _spendable(main, now, terminal, request.receipt_id, main_lots)
-        tier_id = (
-            (state.membership.tier_id if state.membership is not None else None)
-            if state.membership_read
-            else False
-        )
+        if state.membership_read:
+            tier_id = state.membership.tier_id if state.membership is not None else None
+        elif sale.customer is not None and not sale.fast:
+            # Read under the account locks: a purchase that moved the tier has committed.
+            tier_id = (
+                TierMembership.objects.filter(
+                    customer=sale.customer, programme_id=sale.programme.id
+                )
+                .values_list("tier_id", flat=True)
+                .first()
+            )
+        else:
+            tier_id = False  # the programme has no tiers: as read before the lock
         context = _context(sale, request, at, available, offline, tier_id)
         result = evaluate(sale.snapshot, context)
 

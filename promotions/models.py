@@ -1,6 +1,12 @@
-"""Promotions. This is the first part of the engine's data model: a promotion with its scope,
-period, status and point rewards. Conditions, compatibility groups and the other rewards of
-mechanics.md arrive with the promotion engine (issue #4) on the same tables.
+"""Promotions, built from general parts (mechanics.md): who, where, when, on what basis, what
+reward. No mechanic has a class of its own: a promotion is a row with its scope and schedule,
+``Condition`` rows (ANDed within an ``or_group``, the groups ORed) and ``Reward`` rows, and the
+engine (``promotions.engine``) reads them all from the compiled rules snapshot.
+
+- ``CompatibilityGroup``: what happens when several of its promotions apply to the same line or
+  receipt (``first``, ``best``, ``all``).
+- ``ProductSet``: the products a condition or a reward is about: products, categories (with
+  their subcategories), brands and product lists, less exclusions.
 """
 
 from __future__ import annotations
@@ -27,6 +33,81 @@ class PromotionQuerySet(models.QuerySet):
 
     def for_partner(self, partner):
         return self.filter(Q(partner__isnull=True) | Q(partner=partner))
+
+
+class CompatibilityGroup(models.Model):
+    """Promotions that compete: only the first (by priority), only the best, or all of them."""
+
+    class Mode(models.TextChoices):
+        FIRST = "first", _("first: only the highest priority one")
+        BEST = "best", _("best: only the one worth most to the customer")
+        ALL = "all", _("all: every one of them")
+
+    programme = models.ForeignKey(
+        "loyalty.Programme",
+        verbose_name=_("programme"),
+        on_delete=models.PROTECT,
+        related_name="promotion_groups",
+    )
+    name = models.CharField(_("name"), max_length=200)
+    mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices, default=Mode.FIRST)
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        verbose_name = _("compatibility group")
+        verbose_name_plural = _("compatibility groups")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mode})"
+
+
+class ProductSet(models.Model):
+    """Products a condition or a reward is about: any of the products, categories (with all
+    their subcategories), brands and lists named, except the excluded products and categories.
+    A set that names nothing to include takes every product, even one not in the catalogue."""
+
+    programme = models.ForeignKey(
+        "loyalty.Programme",
+        verbose_name=_("programme"),
+        on_delete=models.PROTECT,
+        related_name="product_sets",
+    )
+    partner = models.ForeignKey(
+        "loyalty.Partner",
+        verbose_name=_("partner"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="product_sets",
+    )
+    name = models.CharField(_("name"), max_length=200)
+    products = models.ManyToManyField(
+        "loyalty.Product", verbose_name=_("products"), blank=True, related_name="+"
+    )
+    categories = models.ManyToManyField(
+        "loyalty.Category", verbose_name=_("categories"), blank=True, related_name="+"
+    )
+    brands = models.ManyToManyField(
+        "loyalty.Brand", verbose_name=_("brands"), blank=True, related_name="+"
+    )
+    lists = models.ManyToManyField(
+        "loyalty.ProductList", verbose_name=_("product lists"), blank=True, related_name="+"
+    )
+    excluded_products = models.ManyToManyField(
+        "loyalty.Product", verbose_name=_("except products"), blank=True, related_name="+"
+    )
+    excluded_categories = models.ManyToManyField(
+        "loyalty.Category", verbose_name=_("except categories"), blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("product set")
+        verbose_name_plural = _("product sets")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Promotion(models.Model):
@@ -60,8 +141,54 @@ class Promotion(models.Model):
     priority = models.IntegerField(
         _("priority"), default=0, help_text=_("Higher is evaluated first.")
     )
+    group = models.ForeignKey(
+        CompatibilityGroup,
+        verbose_name=_("compatibility group"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="promotions",
+    )
+    exclusive = models.BooleanField(
+        _("exclusive"),
+        default=False,
+        help_text=_("Stops every lower-priority promotion, in any group, on the lines it touched."),
+    )
+    # Where
+    stores = models.ManyToManyField(
+        "loyalty.Store",
+        verbose_name=_("stores"),
+        blank=True,
+        related_name="promotions",
+        help_text=_("Empty: every store."),
+    )
+    channels = models.JSONField(
+        _("sales channels"),
+        default=list,
+        blank=True,
+        help_text=_("Empty: every channel (store, webshop, app)."),
+    )
+    # Who
+    tiers = models.ManyToManyField(
+        "loyalty.Tier",
+        verbose_name=_("tiers"),
+        blank=True,
+        related_name="promotions",
+        help_text=_("Empty: customers of any tier, and anonymous receipts for discounts."),
+    )
+    # When: the period, then days of the week and hours of the day in the store's time
     starts_at = models.DateTimeField(_("starts"), default=timezone.now)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    weekdays = models.JSONField(
+        _("days of the week"),
+        default=list,
+        blank=True,
+        help_text=_("1 = Monday ... 7 = Sunday. Empty: every day."),
+    )
+    time_from = models.TimeField(_("from (store time)"), null=True, blank=True)
+    time_to = models.TimeField(
+        _("until (store time)"), null=True, blank=True, help_text=_("Exclusive.")
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -92,25 +219,123 @@ class Promotion(models.Model):
             )
 
 
+class Condition(models.Model):
+    """One condition of a promotion. Rows with the same ``or_group`` must all hold; the
+    promotion applies when any of its groups holds (no rows: always)."""
+
+    class Kind(models.TextChoices):
+        RECEIPT_TOTAL = "receipt_total", _("receipt: amount to pay")
+        LINE_COUNT = "line_count", _("receipt: number of lines")
+        CONTAINS = "contains", _("receipt contains products of a set")
+        CUSTOMER_TIER = "customer_tier", _("customer: tier")
+
+    class Operator(models.TextChoices):
+        GTE = "gte", _("at least")
+        LT = "lt", _("less than")
+
+    promotion = models.ForeignKey(
+        Promotion, verbose_name=_("promotion"), on_delete=models.CASCADE, related_name="conditions"
+    )
+    or_group = models.PositiveSmallIntegerField(
+        _("group"),
+        default=1,
+        help_text=_("Conditions of one group must all hold; any group holding is enough."),
+    )
+    kind = models.CharField(_("condition"), max_length=32, choices=Kind.choices)
+    operator = models.CharField(
+        _("operator"), max_length=8, choices=Operator.choices, default=Operator.GTE
+    )
+    amount = models.DecimalField(
+        _("amount"), max_digits=MAX_DIGITS, decimal_places=2, null=True, blank=True
+    )
+    quantity = models.DecimalField(
+        _("quantity or count"), max_digits=15, decimal_places=3, null=True, blank=True
+    )
+    product_set = models.ForeignKey(
+        ProductSet,
+        verbose_name=_("product set"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="conditions",
+    )
+    tiers = models.ManyToManyField(
+        "loyalty.Tier", verbose_name=_("tiers"), blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("condition")
+        verbose_name_plural = _("conditions")
+        ordering = ["or_group", "pk"]
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+    def clean(self) -> None:
+        errors = {}
+        if self.kind in (self.Kind.RECEIPT_TOTAL,) and self.amount is None:
+            errors["amount"] = _("Give the amount the receipt is compared with.")
+        if self.kind == self.Kind.LINE_COUNT and self.quantity is None:
+            errors["quantity"] = _("Give the number of lines the receipt is compared with.")
+        if self.kind == self.Kind.CONTAINS and self.product_set_id is None:
+            errors["product_set"] = _("Choose the products the receipt must contain.")
+        if errors:
+            raise ValidationError(errors)
+
+
 class Reward(models.Model):
-    """What a promotion gives. Points are in the reward's currency."""
+    """What a promotion gives: a discount in money or points in the reward's currency, on the
+    whole receipt or on the lines of a product set."""
 
     class Kind(models.TextChoices):
         POINTS_PERCENT = "points_percent", _("points: percent of the amount paid")
         POINTS_FIXED = "points_fixed", _("points: a fixed number per receipt")
+        POINTS_MULTIPLIER = "points_multiplier", _("points: a multiple of another promotion's")
+        DISCOUNT_PERCENT = "discount_percent", _("discount: percent")
+        DISCOUNT_FIXED = "discount_fixed", _("discount: a fixed amount")
+        SPECIAL_PRICE = "special_price", _("discount: a special price per unit")
+        EVERY_NTH = "every_nth", _("discount: every Nth unit at a percent off (100: free)")
+
+    POINTS = ("points_percent", "points_fixed", "points_multiplier")
 
     promotion = models.ForeignKey(
         Promotion, verbose_name=_("promotion"), on_delete=models.CASCADE, related_name="rewards"
     )
     kind = models.CharField(_("reward"), max_length=32, choices=Kind.choices)
     value = models.DecimalField(
-        _("percent or points"),
+        _("percent, amount, points or factor"),
         max_digits=MAX_DIGITS,
         decimal_places=POINTS_DECIMAL_PLACES,
         validators=[MinValueValidator(Decimal("0"))],
     )
+    product_set = models.ForeignKey(
+        ProductSet,
+        verbose_name=_("on the lines of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rewards",
+        help_text=_("Empty: the whole receipt."),
+    )
+    every_n = models.PositiveSmallIntegerField(
+        _("every Nth unit"), null=True, blank=True, help_text=_("For “every Nth unit”.")
+    )
+    multiplier_of = models.ForeignKey(
+        Promotion,
+        verbose_name=_("multiplies the points of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     currency = models.ForeignKey(
-        "loyalty.Currency", verbose_name=_("currency"), on_delete=models.PROTECT, related_name="+"
+        "loyalty.Currency",
+        verbose_name=_("currency"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For points."),
     )
     activation_delay_days = models.PositiveIntegerField(
         _("points become active after, days"), default=0
@@ -125,12 +350,26 @@ class Reward(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(value__gt=0), name="reward_value_positive"),
             models.CheckConstraint(
-                condition=~Q(kind="points_percent") | Q(value__lte=100),
+                condition=~Q(kind__in=["points_percent", "discount_percent", "every_nth"])
+                | Q(value__lte=100),
                 name="reward_percent_at_most_100",
             ),
             models.CheckConstraint(
                 condition=Q(lifetime_days__isnull=True) | Q(lifetime_days__gt=0),
                 name="reward_lifetime_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["points_percent", "points_fixed", "points_multiplier"])
+                | Q(currency__isnull=False),
+                name="reward_points_have_a_currency",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="every_nth") | Q(every_n__gte=2),
+                name="reward_every_nth_from_2",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="points_multiplier") | Q(multiplier_of__isnull=False),
+                name="reward_multiplier_names_its_promotion",
             ),
         ]
 
@@ -140,7 +379,26 @@ class Reward(models.Model):
                 "value": self.value.normalize(),
                 "currency": self.currency,
             }
-        return _("%(value)s %(currency)s") % {
-            "value": self.value.normalize(),
-            "currency": self.currency,
-        }
+        if self.kind == self.Kind.POINTS_FIXED:
+            return _("%(value)s %(currency)s") % {
+                "value": self.value.normalize(),
+                "currency": self.currency,
+            }
+        return f"{self.get_kind_display()}: {self.value.normalize()}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.kind in self.POINTS and self.currency_id is None:
+            errors["currency"] = _("Points need a currency.")
+        if self.kind == self.Kind.EVERY_NTH and (self.every_n or 0) < 2:
+            errors["every_n"] = _("Give N, 2 or more: “every 3rd unit”.")
+        if self.kind == self.Kind.POINTS_MULTIPLIER:
+            if self.multiplier_of_id is None:
+                errors["multiplier_of"] = _("Choose the promotion whose points are multiplied.")
+            elif self.multiplier_of_id == self.promotion_id:
+                errors["multiplier_of"] = _("A promotion cannot multiply its own points.")
+        percent = (self.Kind.POINTS_PERCENT, self.Kind.DISCOUNT_PERCENT, self.Kind.EVERY_NTH)
+        if self.kind in percent and self.value is not None and self.value > 100:
+            errors["value"] = _("A percent is at most 100.")
+        if errors:
+            raise ValidationError(errors)

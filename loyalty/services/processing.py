@@ -342,10 +342,11 @@ def _customer_facts(sale: _Sale, tier_id: int | None | bool = False) -> Customer
     )
 
 
-def _local_date(terminal: Terminal, at: datetime):
+def _local(terminal: Terminal, at: datetime) -> datetime:
+    """The time of sale on the store's clock (promotion days and hours are store-local)."""
     import zoneinfo
 
-    return at.astimezone(zoneinfo.ZoneInfo(terminal.store.timezone)).date()
+    return at.astimezone(zoneinfo.ZoneInfo(terminal.store.timezone))
 
 
 def _is_spendable(lot: Lot, now: datetime) -> bool:
@@ -428,6 +429,7 @@ def _context(
 ) -> ReceiptContext:
     terminal = sale.terminal
     sale.facts = _customer_facts(sale, tier_id)
+    local = _local(terminal, at)
     return ReceiptContext(
         programme_id=sale.programme.id,
         partner_id=terminal.store.partner_id,
@@ -435,7 +437,8 @@ def _context(
         terminal_id=terminal.pk,
         channel=terminal.store.channel,
         at=at,
-        local_date=_local_date(terminal, at),
+        local_date=local.date(),
+        local_time=local.time(),
         lines=_line_inputs(request, sale.holder.products),
         customer=sale.facts,
         spend_requested=request.spend_points,

@@ -4,9 +4,12 @@ Order of money on a receipt (mechanics.md): discounts first, then points spent, 
 earned on what is left to pay in money. Every receipt-level value is rounded half-up once and
 spread over the lines by the largest-remainder method, so lines add up exactly to the totals.
 
-This first version knows the base accrual rewards (a percent of the amount paid, a fixed
-number per receipt) and the redemption rules of the programme; the promotion engine of issue #4
-fills in conditions, discounts and compatibility behind the same function.
+Promotions are walked in priority order (higher first, then by id), once for discounts and
+once for points. Compatibility groups: ``first`` lets each line be rewarded by one member only
+(the highest priority one that applies), ``best`` evaluates all applicable members on the same
+state and keeps the one worth most to the customer, ``all`` lets each apply on what the others
+left. An ``exclusive`` promotion stops every later promotion, in any group and in both phases
+after it, on the lines it touched. Every promotion in scope that gives nothing gets a reason.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from promotions.engine.types import (
     SPEND_MAX,
     Award,
     CounterStep,
+    DiscountAward,
     EngineResult,
     LineResult,
     PromotionRule,
@@ -39,19 +43,18 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     )
     lines = [LineResult(line_no=line.line_no, amount=line.amount) for line in ctx.lines]
     total = sum((line.amount for line in lines), ZERO)
-    blocked: list[tuple[int, str]] = []
-    messages: list[str] = []
-
-    applicable: list[PromotionRule] = []
-    for promotion in snapshot.promotions:
+    walk = _Walk(snapshot, ctx, programme, lines)
+    for promotion in snapshot.promotions:  # compiled in walk order: priority desc, id asc
         reason = _out_of_scope(promotion, ctx)
         if reason is None:
-            applicable.append(promotion)
+            walk.candidates.append(promotion)
         elif reason != "other_programme":
-            blocked.append((promotion.id, reason))
+            walk.blocked.append((promotion.id, reason))
 
-    # 1. Discounts (issue #4). 2. Points spent.
+    # 1. Discounts, each on the amount the previous ones left.
+    discounts = walk.phase(DISCOUNTS)
     discount = sum((line.discount for line in lines), ZERO)
+    # 2. Points spent.
     spent_points = ZERO
     points_spent = ZERO
     if ctx.customer is not None and main_currency is not None:
@@ -71,49 +74,10 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         line.to_pay = line.amount - line.discount - line.points_spent
     to_pay = sum((line.to_pay for line in lines), ZERO)
 
-    # 3. Points earned on what is left to pay in money.
-    awards: list[Award] = []
-    for promotion in sorted(applicable, key=lambda p: (-p.priority, p.id)):
-        if ctx.customer is None:
-            blocked.append((promotion.id, "anonymous_customer"))
-            continue
-        for reward in promotion.rewards:
-            currency = snapshot.currencies[reward.currency_id]
-            places = currency.decimal_places
-            weights = [line.to_pay for line in lines]
-            if reward.kind == "points_percent":
-                amount = quantize(to_pay * reward.value / HUNDRED, places)
-            elif reward.kind == "points_fixed":
-                amount = quantize(reward.value, places)
-                if not any(weights):
-                    weights = [line.amount for line in lines]
-                if not any(weights):
-                    weights = [Decimal(1)] + [ZERO] * (len(lines) - 1)
-            else:
-                continue
-            if amount <= 0 or not lines:
-                continue
-            per_line = dict(
-                zip(
-                    (line.line_no for line in lines),
-                    allocate(amount, weights, places),
-                    strict=True,
-                )
-            )
-            awards.append(
-                Award(
-                    promotion_id=promotion.id,
-                    reward_id=reward.id,
-                    name=promotion.name,
-                    currency_id=reward.currency_id,
-                    amount=amount,
-                    per_line={k: v for k, v in per_line.items() if v},
-                    activation_delay=reward.activation_delay,
-                    lifetime=reward.lifetime,
-                )
-            )
-        if promotion.cashier_message:
-            messages.append(promotion.cashier_message)
+    # 3. Points earned on what is left to pay in money; multipliers after what they multiply.
+    awards = walk.phase(POINTS) if ctx.customer is not None else walk.anonymous(POINTS)
+    if ctx.customer is not None:
+        awards += walk.multipliers(awards)
 
     earned = ZERO
     if main_currency is not None:
@@ -135,12 +99,361 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         points_earned=earned,
         lines=lines,
         awards=awards,
-        discounts=[],
+        discounts=discounts,
         counters=counters,
-        blocked=blocked,
-        messages=messages,
+        blocked=walk.blocked,
+        messages=walk.messages,
         main_currency_id=main_currency.id if main_currency else None,
     )
+
+
+DISCOUNTS = frozenset(["discount_percent", "discount_fixed", "special_price", "every_nth"])
+POINTS = frozenset(["points_percent", "points_fixed"])
+MULTIPLIER = "points_multiplier"
+
+
+class _Walk:
+    """The priority walk over the promotions in scope: conditions, compatibility groups,
+    exclusive promotions, and the reasons of everything that did not fire."""
+
+    def __init__(self, snapshot: RulesSnapshot, ctx: ReceiptContext, programme, lines):
+        self.snapshot = snapshot
+        self.ctx = ctx
+        self.programme = programme
+        self.lines = lines
+        self.inputs = {line.line_no: line for line in ctx.lines}
+        self.candidates: list[PromotionRule] = []
+        self.blocked: list[tuple[int, str]] = []
+        self.messages: list[str] = []
+        self.fired: set[int] = set()
+        # line number -> walk position of the exclusive promotion that touched it first
+        self.exclusive_at: dict[int, int] = {}
+
+    # -- one phase: discounts, or points ------------------------------------------------------
+
+    def phase(self, kinds: frozenset[str]) -> list:
+        results: list = []
+        taken: dict[int, set[int]] = {}  # group of mode first -> lines one of them rewarded
+        decided: set[int] = set()  # promotions a best group already settled
+        for index, promotion in enumerate(self.candidates):
+            if promotion.id in decided or not _has(promotion, kinds):
+                continue
+            if promotion.group_id is not None and promotion.group_mode == "best":
+                members = [
+                    (i, p)
+                    for i, p in enumerate(self.candidates)
+                    if i >= index and p.group_id == promotion.group_id and _has(p, kinds)
+                ]
+                decided.update(p.id for _i, p in members)
+                trials = []
+                for i, member in members:
+                    trial = self._try(member, i, kinds, set())
+                    if isinstance(trial, str):
+                        self.blocked.append((member.id, trial))
+                    else:
+                        trials.append((self._worth(trial), -i, i, member, trial))
+                if not trials:
+                    continue
+                trials.sort(key=lambda t: (t[0], t[1]), reverse=True)
+                _worth, _neg, i, winner, trial = trials[0]
+                for _w, _n, _i, loser, _t in trials[1:]:
+                    self.blocked.append((loser.id, f"lost_in_group_best:{winner.id}"))
+                results += self._apply(winner, i, trial)
+                continue
+            group_taken = (
+                taken.setdefault(promotion.group_id, set())
+                if promotion.group_id is not None and promotion.group_mode == "first"
+                else set()
+            )
+            trial = self._try(promotion, index, kinds, group_taken)
+            if isinstance(trial, str):
+                self.blocked.append((promotion.id, trial))
+                continue
+            results += self._apply(promotion, index, trial)
+            if promotion.group_id is not None and promotion.group_mode == "first":
+                group_taken.update(_touched(trial))
+        return results
+
+    def anonymous(self, kinds: frozenset[str]) -> list:
+        for promotion in self.candidates:
+            if _has(promotion, kinds) or _has(promotion, frozenset([MULTIPLIER])):
+                self.blocked.append((promotion.id, "anonymous_customer"))
+        return []
+
+    def multipliers(self, awards: list[Award]) -> list[Award]:
+        """``points_multiplier`` rewards: (factor - 1) times the points of their target."""
+        extra = []
+        for index, promotion in enumerate(self.candidates):
+            rewards = [r for r in promotion.rewards if r.kind == MULTIPLIER]
+            if not rewards:
+                continue
+            reason = self._refused(promotion, index)
+            if reason is not None:
+                self.blocked.append((promotion.id, reason))
+                continue
+            for reward in rewards:
+                targets = [a for a in awards if a.promotion_id == reward.multiplier_of]
+                if not targets:
+                    self.blocked.append((promotion.id, f"target_not_fired:{reward.multiplier_of}"))
+                    continue
+                currency = self.snapshot.currencies[reward.currency_id]
+                for target in targets:
+                    allowed = {
+                        no: part
+                        for no, part in target.per_line.items()
+                        if self.exclusive_at.get(no, index) >= index
+                    }
+                    base = sum(allowed.values(), ZERO)
+                    amount = quantize(base * (reward.value - 1), currency.decimal_places)
+                    if amount <= 0:
+                        continue
+                    nos = list(allowed)
+                    parts = allocate(amount, [allowed[no] for no in nos], currency.decimal_places)
+                    extra.append(
+                        self._award(promotion, reward, amount, dict(zip(nos, parts, strict=True)))
+                    )
+                    self._fire(promotion, index, nos)
+        return extra
+
+    # -- one promotion ---------------------------------------------------------------------
+
+    def _refused(self, promotion: PromotionRule, index: int) -> str | None:
+        """Why the promotion cannot apply to this receipt at all, or None."""
+        customer = self.ctx.customer
+        if promotion.tier_ids and (customer is None or customer.tier_id not in promotion.tier_ids):
+            return "audience"
+        if promotion.conditions and not self._conditions_hold(promotion):
+            return "conditions_not_met"
+        return None
+
+    def _conditions_hold(self, promotion: PromotionRule) -> bool:
+        groups: dict[int, bool] = {}
+        for condition in promotion.conditions:
+            holds = groups.get(condition.or_group, True) and self._holds(condition)
+            groups[condition.or_group] = holds
+        return any(groups.values())
+
+    def _holds(self, condition) -> bool:
+        kind = condition.kind
+        if kind == "customer_tier":
+            customer = self.ctx.customer
+            return customer is not None and customer.tier_id in condition.tier_ids
+        if kind == "receipt_total":
+            value = sum((line.amount - line.discount for line in self.lines), ZERO)
+            return _compare(value, condition.operator, condition.amount)
+        if kind == "line_count":
+            return _compare(Decimal(len(self.lines)), condition.operator, condition.quantity)
+        if kind == "contains":
+            matching = [
+                line
+                for line in self.lines
+                if condition.product_set is None
+                or condition.product_set.matches(self.inputs[line.line_no])
+            ]
+            if condition.amount is not None:
+                value = sum((line.amount - line.discount for line in matching), ZERO)
+                return _compare(value, condition.operator, condition.amount)
+            quantity = sum((self.inputs[line.line_no].quantity for line in matching), ZERO)
+            return _compare(quantity, condition.operator, condition.quantity or Decimal(1))
+        return False
+
+    def _try(self, promotion, index, kinds, group_taken: set[int]):
+        """What the promotion would give now (reward, per-line amounts), or why it gives
+        nothing. Changes nothing."""
+        reason = self._refused(promotion, index)
+        if reason is not None:
+            return reason
+        open_lines = [
+            line
+            for line in self.lines
+            if line.line_no not in group_taken
+            and self.exclusive_at.get(line.line_no, index) >= index
+        ]
+        if not open_lines:
+            return "lost_in_group_first" if group_taken else "blocked_by_exclusive"
+        given = []
+        room = self._discount_room()
+        pending: dict[int, Decimal] = {}  # what this promotion's earlier rewards took per line
+        for reward in promotion.rewards:
+            if reward.kind not in kinds:
+                continue
+            eligible = [
+                line
+                for line in open_lines
+                if reward.product_set is None
+                or reward.product_set.matches(self.inputs[line.line_no])
+            ]
+            if not eligible:
+                continue
+            if reward.kind in DISCOUNTS:
+                per_line = self._discount(reward, eligible, room, pending)
+                room -= sum(per_line.values(), ZERO)
+                for no, part in per_line.items():
+                    pending[no] = pending.get(no, ZERO) + part
+            else:
+                per_line = self._points(reward, eligible)
+            if any(per_line.values()):
+                given.append((reward, {no: v for no, v in per_line.items() if v}))
+        if not given:
+            return "nothing_to_give"
+        return given
+
+    def _worth(self, trial) -> Decimal:
+        worth = ZERO
+        for reward, per_line in trial:
+            amount = sum(per_line.values(), ZERO)
+            if reward.is_points:
+                worth += amount * self.snapshot.currencies[reward.currency_id].rub_rate
+            else:
+                worth += amount
+        return worth
+
+    def _apply(self, promotion, index, trial) -> list:
+        results = []
+        touched: list[int] = []
+        discount_lines: dict[int, Decimal] = {}
+        by_no = {line.line_no: line for line in self.lines}
+        for reward, per_line in trial:
+            touched += list(per_line)
+            if reward.kind in DISCOUNTS:
+                for no, part in per_line.items():
+                    by_no[no].discount += part
+                    discount_lines[no] = discount_lines.get(no, ZERO) + part
+            else:
+                amount = sum(per_line.values(), ZERO)
+                results.append(self._award(promotion, reward, amount, per_line))
+        if discount_lines:
+            results.insert(
+                0,
+                DiscountAward(
+                    promotion_id=promotion.id,
+                    name=promotion.name,
+                    amount=sum(discount_lines.values(), ZERO),
+                    per_line=discount_lines,
+                ),
+            )
+        self._fire(promotion, index, touched)
+        return results
+
+    def _fire(self, promotion, index, touched) -> None:
+        if promotion.exclusive:
+            for no in touched:
+                self.exclusive_at.setdefault(no, index)
+        if promotion.id not in self.fired:
+            self.fired.add(promotion.id)
+            if promotion.cashier_message:
+                self.messages.append(promotion.cashier_message)
+
+    def _award(self, promotion, reward, amount, per_line) -> Award:
+        return Award(
+            promotion_id=promotion.id,
+            reward_id=reward.id,
+            name=promotion.name,
+            currency_id=reward.currency_id,
+            amount=amount,
+            per_line=per_line,
+            activation_delay=reward.activation_delay,
+            lifetime=reward.lifetime,
+        )
+
+    # -- amounts ---------------------------------------------------------------------------
+
+    def _discount_room(self) -> Decimal:
+        """How much more discount the receipt takes: what is left to pay above the programme's
+        minimum money payment."""
+        left = sum((line.amount - line.discount for line in self.lines), ZERO)
+        return max(left - self.programme.min_money_payment, ZERO)
+
+    def _discount(self, reward, eligible, room: Decimal, pending) -> dict[int, Decimal]:
+        current = {
+            line.line_no: line.amount - line.discount - pending.get(line.line_no, ZERO)
+            for line in eligible
+        }
+        nos = list(current)
+        if reward.kind == "discount_percent":
+            amount = quantize(sum(current.values(), ZERO) * reward.value / HUNDRED)
+            return _spread(min(amount, room), nos, current)
+        if reward.kind == "discount_fixed":
+            amount = min(quantize(reward.value), sum(current.values(), ZERO))
+            return _spread(min(amount, room), nos, current)
+        if reward.kind == "special_price":
+            wanted = {
+                no: max(current[no] - quantize(reward.value * self.inputs[no].quantity), ZERO)
+                for no in nos
+            }
+        elif reward.kind == "every_nth":
+            wanted = self._every_nth(reward, nos, current)
+        else:
+            return {}
+        amount = sum(wanted.values(), ZERO)
+        if amount <= room:
+            return wanted
+        return _spread(room, nos, wanted)
+
+    def _every_nth(self, reward, nos, current) -> dict[int, Decimal]:
+        """Every Nth unit of the eligible lines, the cheapest first, at the reward's percent off.
+        Weighted goods (a fractional quantity) never count as units."""
+        units = []
+        for position, no in enumerate(nos):
+            quantity = self.inputs[no].quantity
+            if quantity != quantity.to_integral_value() or quantity <= 0:
+                continue
+            unit_price = current[no] / quantity
+            units += [(unit_price, position, no)] * int(quantity)
+        units.sort()
+        free = units[: len(units) // reward.every_n]
+        counts: dict[int, int] = {}
+        for _price, _position, no in free:
+            counts[no] = counts.get(no, 0) + 1
+        wanted = {}
+        for no in nos:
+            if no in counts:
+                unit_price = current[no] / self.inputs[no].quantity
+                wanted[no] = min(
+                    quantize(unit_price * counts[no] * reward.value / HUNDRED), current[no]
+                )
+        return wanted
+
+    def _points(self, reward, eligible) -> dict[int, Decimal]:
+        currency = self.snapshot.currencies[reward.currency_id]
+        places = currency.decimal_places
+        nos = [line.line_no for line in eligible]
+        weights = {line.line_no: line.to_pay for line in eligible}
+        if reward.kind == "points_percent":
+            amount = quantize(sum(weights.values(), ZERO) * reward.value / HUNDRED, places)
+        elif reward.kind == "points_fixed":
+            amount = quantize(reward.value, places)
+            if not any(weights.values()):
+                weights = {line.line_no: line.amount for line in eligible}
+            if not any(weights.values()):
+                weights = {no: Decimal(int(i == 0)) for i, no in enumerate(nos)}
+        else:
+            return {}
+        if amount <= 0:
+            return {}
+        return _spread(amount, nos, weights, places)
+
+
+def _has(promotion: PromotionRule, kinds: frozenset[str]) -> bool:
+    return any(reward.kind in kinds for reward in promotion.rewards)
+
+
+def _touched(trial) -> set[int]:
+    return {no for _reward, per_line in trial for no in per_line}
+
+
+def _spread(amount: Decimal, nos, weights: dict, places: int = 2) -> dict[int, Decimal]:
+    """``amount`` over the lines ``nos`` in proportion to ``weights`` (largest remainder)."""
+    if amount <= 0 or not nos or not any(weights[no] for no in nos):
+        return {}
+    parts = allocate(amount, [weights[no] for no in nos], places)
+    return dict(zip(nos, parts, strict=True))
+
+
+def _compare(value: Decimal, operator: str, threshold: Decimal | None) -> bool:
+    if threshold is None:
+        return False
+    return value < threshold if operator == "lt" else value >= threshold
 
 
 def _out_of_scope(promotion: PromotionRule, ctx: ReceiptContext) -> str | None:
@@ -152,6 +465,21 @@ def _out_of_scope(promotion: PromotionRule, ctx: ReceiptContext) -> str | None:
         return "not_active"
     if ctx.at < promotion.starts_at or (promotion.ends_at and ctx.at >= promotion.ends_at):
         return "outside_period"
+    if promotion.store_ids and ctx.store_id not in promotion.store_ids:
+        return "other_store"
+    if promotion.channels and ctx.channel not in promotion.channels:
+        return "other_channel"
+    if promotion.weekdays and ctx.local_date.isoweekday() not in promotion.weekdays:
+        return "other_weekday"
+    if promotion.time_from is not None or promotion.time_to is not None:
+        moment = ctx.local_time or ctx.at.time()
+        start, end = promotion.time_from, promotion.time_to
+        if start is not None and end is not None and start > end:  # across midnight
+            inside = moment >= start or moment < end
+        else:
+            inside = (start is None or moment >= start) and (end is None or moment < end)
+        if not inside:
+            return "outside_hours"
     return None
 
 

@@ -15,11 +15,13 @@ import uuid
 from datetime import timedelta
 
 from django.core.cache import cache
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from promotions.engine.types import (
+    ConditionRule,
     CounterRule,
     CurrencyRule,
+    ProductSetRule,
     ProgrammeRule,
     PromotionRule,
     RewardRule,
@@ -97,33 +99,12 @@ def snapshot_compile(version: str) -> RulesSnapshot:
         )
         for programme in Programme.objects.all()
     }
+    product_sets = _product_sets()
     promotions = tuple(
-        PromotionRule(
-            id=promotion.pk,
-            name=promotion.name,
-            programme_id=promotion.programme_id,
-            partner_id=promotion.partner_id,
-            status=promotion.status,
-            priority=promotion.priority,
-            starts_at=promotion.starts_at,
-            ends_at=promotion.ends_at,
-            cashier_message=promotion.cashier_message,
-            rewards=tuple(
-                RewardRule(
-                    id=reward.pk,
-                    kind=reward.kind,
-                    value=reward.value,
-                    currency_id=reward.currency_id,
-                    activation_delay=timedelta(days=reward.activation_delay_days),
-                    lifetime=(
-                        timedelta(days=reward.lifetime_days) if reward.lifetime_days else None
-                    ),
-                )
-                for reward in promotion.rewards.all()
-            ),
-        )
+        _promotion_rule(promotion, product_sets)
         for promotion in Promotion.objects.exclude(status=Promotion.Status.DRAFT)
-        .prefetch_related("rewards")
+        .select_related("group")
+        .prefetch_related("rewards", "conditions__tiers", "stores", "tiers")
         .order_by("-priority", "pk")
     )
     counters = tuple(
@@ -156,11 +137,137 @@ def snapshot_compile(version: str) -> RulesSnapshot:
     )
 
 
-def connect_signals() -> None:
-    from loyalty.models import Counter, Currency, Programme, Tier
-    from promotions.models import Promotion, Reward
+def _descendants(parents: dict[int, int | None]) -> dict[int, frozenset[int]]:
+    """Each category with all its subcategories (cycles, which validation forbids, are cut)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in parents.items():
+        if parent is not None:
+            children.setdefault(parent, []).append(child)
+    found = {}
+    for root in parents:
+        seen, stack = {root}, [root]
+        while stack:
+            for child in children.get(stack.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
+        found[root] = frozenset(seen)
+    return found
 
-    for model in (Promotion, Reward, Currency, Counter, Programme, Tier):
+
+def _product_sets() -> dict[int, ProductSetRule]:
+    from loyalty.models import Category
+    from promotions.models import ProductSet
+
+    below = _descendants(dict(Category.objects.values_list("pk", "parent_id")))
+
+    def expand(ids) -> frozenset[int]:
+        return frozenset().union(*(below.get(pk, {pk}) for pk in ids)) if ids else frozenset()
+
+    rules = {}
+    for product_set in ProductSet.objects.prefetch_related(
+        "products",
+        "categories",
+        "brands",
+        "lists__products",
+        "excluded_products",
+        "excluded_categories",
+    ):
+        # A product list is expanded into its products here: a sale's lines need only ids.
+        listed = [p.pk for x in product_set.lists.all() for p in x.products.all()]
+        rules[product_set.pk] = ProductSetRule(
+            id=product_set.pk,
+            product_ids=frozenset([p.pk for p in product_set.products.all()] + listed),
+            category_ids=expand([c.pk for c in product_set.categories.all()]),
+            brand_ids=frozenset(b.pk for b in product_set.brands.all()),
+            excluded_product_ids=frozenset(p.pk for p in product_set.excluded_products.all()),
+            excluded_category_ids=expand([c.pk for c in product_set.excluded_categories.all()]),
+        )
+    return rules
+
+
+def _promotion_rule(promotion, product_sets: dict[int, ProductSetRule]) -> PromotionRule:
+    return PromotionRule(
+        id=promotion.pk,
+        name=promotion.name,
+        programme_id=promotion.programme_id,
+        partner_id=promotion.partner_id,
+        status=promotion.status,
+        priority=promotion.priority,
+        starts_at=promotion.starts_at,
+        ends_at=promotion.ends_at,
+        cashier_message=promotion.cashier_message,
+        group_id=promotion.group_id,
+        group_mode=promotion.group.mode if promotion.group_id else "all",
+        exclusive=promotion.exclusive,
+        store_ids=frozenset(store.pk for store in promotion.stores.all()),
+        channels=frozenset(promotion.channels or ()),
+        tier_ids=frozenset(tier.pk for tier in promotion.tiers.all()),
+        weekdays=frozenset(int(day) for day in promotion.weekdays or ()),
+        time_from=promotion.time_from,
+        time_to=promotion.time_to,
+        conditions=tuple(
+            ConditionRule(
+                id=condition.pk,
+                or_group=condition.or_group,
+                kind=condition.kind,
+                operator=condition.operator,
+                amount=condition.amount,
+                quantity=condition.quantity,
+                product_set=product_sets.get(condition.product_set_id),
+                tier_ids=frozenset(tier.pk for tier in condition.tiers.all()),
+            )
+            for condition in sorted(promotion.conditions.all(), key=lambda c: (c.or_group, c.pk))
+        ),
+        rewards=tuple(
+            RewardRule(
+                id=reward.pk,
+                kind=reward.kind,
+                value=reward.value,
+                currency_id=reward.currency_id,
+                activation_delay=timedelta(days=reward.activation_delay_days),
+                lifetime=timedelta(days=reward.lifetime_days) if reward.lifetime_days else None,
+                product_set=product_sets.get(reward.product_set_id),
+                every_n=reward.every_n,
+                multiplier_of=reward.multiplier_of_id,
+            )
+            for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
+        ),
+    )
+
+
+def connect_signals() -> None:
+    from loyalty.models import Category, Counter, Currency, ProductList, Programme, Tier
+    from promotions.models import CompatibilityGroup, Condition, ProductSet, Promotion, Reward
+
+    for through in (
+        Promotion.stores.through,
+        Promotion.tiers.through,
+        Condition.tiers.through,
+        ProductSet.products.through,
+        ProductSet.categories.through,
+        ProductSet.brands.through,
+        ProductSet.lists.through,
+        ProductSet.excluded_products.through,
+        ProductSet.excluded_categories.through,
+        ProductList.products.through,
+    ):
+        m2m_changed.connect(
+            snapshot_invalidate, sender=through, dispatch_uid=f"rules-m2m-{through.__name__}"
+        )
+    for model in (
+        Promotion,
+        Reward,
+        Condition,
+        CompatibilityGroup,
+        ProductSet,
+        ProductList,
+        Category,
+        Currency,
+        Counter,
+        Programme,
+        Tier,
+    ):
         post_save.connect(snapshot_invalidate, sender=model, dispatch_uid=f"rules-{model.__name__}")
         post_delete.connect(
             snapshot_invalidate, sender=model, dispatch_uid=f"rules-del-{model.__name__}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 # ``spend_requested`` may be this instead of a number: as much as the rules allow.
@@ -22,13 +22,59 @@ class CurrencyRule:
 
 
 @dataclass(frozen=True)
+class ProductSetRule:
+    """Products by id (a set's product lists are expanded into it), categories (with their
+    subcategories) and brands, less the excluded products and categories; a set that
+    includes nothing means every product."""
+
+    id: int
+    product_ids: frozenset[int] = frozenset()
+    category_ids: frozenset[int] = frozenset()
+    brand_ids: frozenset[int] = frozenset()
+    excluded_product_ids: frozenset[int] = frozenset()
+    excluded_category_ids: frozenset[int] = frozenset()
+
+    def matches(self, line: LineInput) -> bool:
+        if line.product_id is not None and line.product_id in self.excluded_product_ids:
+            return False
+        if line.category_ids & self.excluded_category_ids:
+            return False
+        if not (self.product_ids or self.category_ids or self.brand_ids):
+            return True
+        return (
+            (line.product_id is not None and line.product_id in self.product_ids)
+            or bool(line.category_ids & self.category_ids)
+            or (line.brand_id is not None and line.brand_id in self.brand_ids)
+        )
+
+
+@dataclass(frozen=True)
+class ConditionRule:
+    id: int
+    or_group: int
+    kind: str  # receipt_total | line_count | contains | customer_tier
+    operator: str = "gte"  # gte | lt
+    amount: Decimal | None = None
+    quantity: Decimal | None = None
+    product_set: ProductSetRule | None = None
+    tier_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
 class RewardRule:
     id: int
-    kind: str  # "points_percent" | "points_fixed" (issue #4 adds the rest)
+    kind: str  # points_percent | points_fixed | points_multiplier | discount_* | special_price
     value: Decimal
-    currency_id: int
+    currency_id: int | None
     activation_delay: timedelta
     lifetime: timedelta | None
+    product_set: ProductSetRule | None = None
+    every_n: int | None = None
+    multiplier_of: int | None = None
+
+    @property
+    def is_points(self) -> bool:
+        return self.kind.startswith("points_")
 
 
 @dataclass(frozen=True)
@@ -43,6 +89,16 @@ class PromotionRule:
     ends_at: datetime | None
     rewards: tuple[RewardRule, ...]
     cashier_message: str = ""
+    group_id: int | None = None
+    group_mode: str = "all"  # first | best | all
+    exclusive: bool = False
+    store_ids: frozenset[int] = frozenset()
+    channels: frozenset[str] = frozenset()
+    tier_ids: frozenset[int] = frozenset()
+    weekdays: frozenset[int] = frozenset()  # 1 = Monday ... 7 = Sunday
+    time_from: time | None = None
+    time_to: time | None = None
+    conditions: tuple[ConditionRule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -154,6 +210,7 @@ class ReceiptContext:
     points_available: Decimal = Decimal("0")
     offline: bool = False
     coupons: tuple[str, ...] = ()
+    local_time: time | None = None  # the time of sale on the store's clock
 
 
 @dataclass

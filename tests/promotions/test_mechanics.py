@@ -1,0 +1,332 @@
+"""The worked examples of mechanics.md (items 1-4 and 13-15), built from the general parts a
+marketer uses (promotion rows, conditions, rewards, product sets, groups) and checked through
+``calculate`` and ``confirm`` to the kopeck, with the ledger invariants after each."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from loyalty.models import Receipt, ReceiptLineReward
+from loyalty.services.processing import (
+    PurchaseLine,
+    PurchaseRequest,
+    purchase_calculate,
+    purchase_confirm,
+)
+from promotions.models import Promotion
+from tests.factories.loyalty import BrandFactory, CategoryFactory, ProductFactory
+from tests.factories.processing import coalition
+from tests.factories.promotions import group, product_set, promotion
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+NOVOSIBIRSK_UTC_OFFSET = timedelta(hours=7)  # the factories' stores are in Asia/Novosibirsk
+
+
+@pytest.fixture
+def world():
+    """A programme whose promotions each test builds itself (the factory's base is finished)."""
+    world = coalition(percent="5")
+    Promotion.objects.filter(pk=world.promotion.pk).update(status=Promotion.Status.FINISHED)
+    return world
+
+
+def _sale(world, receipt_id, lines, **kw) -> PurchaseRequest:
+    return PurchaseRequest(
+        receipt_id=receipt_id,
+        card=kw.pop("card", world.card.number),
+        lines=tuple(
+            PurchaseLine(line_no=n, sku=sku, quantity=D(str(q)), price=D(price))
+            for n, (sku, q, price) in enumerate(lines, start=1)
+        ),
+        **kw,
+    )
+
+
+def _both(world, receipt_id, lines, **kw) -> dict:
+    """calculate, then confirm: the same numbers; returns confirm's answer."""
+    calculated = purchase_calculate(world.terminal, _sale(world, receipt_id, lines, **kw))
+    confirmed = purchase_confirm(world.terminal, _sale(world, receipt_id, lines, **kw))
+    for key in ("total", "discount", "points_spent", "to_pay", "points_earned", "lines"):
+        assert calculated[key] == confirmed[key], key
+    assert calculated["promotions"] == confirmed["promotions"]
+    return confirmed
+
+
+def _store_time(hour: int, minute: int = 0, day: datetime | None = None) -> datetime:
+    """A moment today (or on ``day``) at hour:minute on the store's clock, as an aware time."""
+    day = day or timezone.now()
+    local = day.astimezone(UTC) + NOVOSIBIRSK_UTC_OFFSET
+    return datetime(local.year, local.month, local.day, hour, minute, tzinfo=UTC) - (
+        NOVOSIBIRSK_UTC_OFFSET
+    )
+
+
+def test_1_constant_percent(world, assert_ledger_consistent):
+    promotion(world, "5%", rewards=[{"kind": "points_percent", "value": "5"}])
+    assert _both(world, "R1", [("X", 1, "100.00")])["points_earned"] == "5.00"
+    assert _both(world, "R2", [("X", 1, "99.99")])["points_earned"] == "5.00"  # 4.9995
+    assert_ledger_consistent()
+
+
+def test_2_floating_percent_by_receipt_total(world, assert_ledger_consistent):
+    below = [{"kind": "receipt_total", "operator": "lt", "amount": "100.00"}]
+    middle = [
+        {"kind": "receipt_total", "operator": "gte", "amount": "100.00"},
+        {"kind": "receipt_total", "operator": "lt", "amount": "500.00"},
+    ]
+    above = [{"kind": "receipt_total", "operator": "gte", "amount": "500.00"}]
+    for name, percent, conditions in (("5%", 5, below), ("7%", 7, middle), ("10%", 10, above)):
+        promotion(
+            world,
+            name,
+            conditions=conditions,
+            rewards=[{"kind": "points_percent", "value": percent}],
+        )
+    assert _both(world, "R1", [("X", 1, "499.99")])["points_earned"] == "35.00"
+    assert _both(world, "R2", [("X", 1, "500.00")])["points_earned"] == "50.00"
+    assert _both(world, "R3", [("X", 1, "99.99")])["points_earned"] == "5.00"
+    assert_ledger_consistent()
+
+
+def test_3_percent_per_product_in_a_first_group(world, assert_ledger_consistent):
+    a = ProductFactory(sku="A", partner=None)
+    category_b = CategoryFactory()
+    ProductFactory(sku="B", partner=None, category=category_b)
+    first = group(world, "Accrual", "first")
+    promotion(
+        world,
+        "SKU A 3%",
+        priority=30,
+        group=first,
+        rewards=[
+            {
+                "kind": "points_percent",
+                "value": 3,
+                "product_set": product_set(world, "A", products=[a]),
+            }
+        ],
+    )
+    promotion(
+        world,
+        "Category B 5%",
+        priority=20,
+        group=first,
+        rewards=[
+            {
+                "kind": "points_percent",
+                "value": 5,
+                "product_set": product_set(world, "B", categories=[category_b]),
+            }
+        ],
+    )
+    base = promotion(
+        world, "Base 2%", priority=10, group=first, rewards=[{"kind": "points_percent", "value": 2}]
+    )
+    lines = [("A", 1, "100.00"), ("B", 1, "200.00"), ("OTHER", 1, "300.00")]
+    answer = _both(world, "R1", lines)
+    assert answer["points_earned"] == "19.00"  # 3.00 + 10.00 + 6.00
+    assert [line["points_earned"] for line in answer["lines"]] == ["3.00", "10.00", "6.00"]
+    # ... and a fixed +100 points when product A is in the receipt, outside the group
+    promotion(
+        world,
+        "+100 with A",
+        conditions=[
+            {"kind": "contains", "product_set": product_set(world, "A again", products=[a])}
+        ],
+        rewards=[{"kind": "points_fixed", "value": 100}],
+    )
+    assert _both(world, "R2", lines)["points_earned"] == "119.00"
+    assert _both(world, "R3", [("OTHER", 1, "300.00")])["points_earned"] == "6.00"
+    receipt = Receipt.objects.get(receipt_id="R1")
+    rewards = ReceiptLineReward.objects.filter(line__receipt=receipt, promotion=base)
+    assert [(r.line.line_no, r.amount) for r in rewards] == [(3, D("6.0000"))]
+    assert_ledger_consistent()
+
+
+def test_4_time_and_sum_with_a_multiplier(world, assert_ledger_consistent):
+    base = promotion(
+        world, "Base 2%", priority=10, rewards=[{"kind": "points_percent", "value": 2}]
+    )
+    promotion(
+        world,
+        "+50 at lunch",
+        time_from=time(13, 0),
+        time_to=time(15, 0),
+        rewards=[{"kind": "points_fixed", "value": 50}],
+    )
+    promotion(
+        world,
+        "x2 over 2000",
+        conditions=[{"kind": "receipt_total", "operator": "gte", "amount": "2000.01"}],
+        rewards=[{"kind": "points_multiplier", "value": 2, "multiplier_of": base}],
+    )
+    at_lunch = _store_time(14, 10)
+    answer = _both(world, "R1", [("X", 1, "2500.00")], sold_at=at_lunch)
+    assert answer["points_earned"] == "150.00"  # 50.00 x2 + 50.00
+    evening = _store_time(19, 0)
+    assert _both(world, "R2", [("X", 1, "2500.00")], sold_at=evening)["points_earned"] == "100.00"
+    assert _both(world, "R3", [("X", 1, "2000.00")], sold_at=evening)["points_earned"] == "40.00"
+    assert_ledger_consistent()
+
+
+def test_13_gift_by_quantity(world, assert_ledger_consistent):
+    lemonade = ProductFactory(sku="LEMON", partner=None)
+    promotion(
+        world,
+        "3rd lemonade free",
+        rewards=[
+            {
+                "kind": "every_nth",
+                "value": 100,
+                "every_n": 3,
+                "product_set": product_set(world, "Lemonade", products=[lemonade]),
+            }
+        ],
+    )
+    answer = _both(world, "R1", [("LEMON", 3, "60.00"), ("BREAD", 1, "40.00")])
+    assert answer["discount"] == "60.00"
+    assert answer["to_pay"] == "160.00"
+    assert [line["discount"] for line in answer["lines"]] == ["60.00", "0.00"]
+    assert _both(world, "R2", [("LEMON", 2, "60.00")])["discount"] == "0.00"
+    assert_ledger_consistent()
+
+
+def test_13_every_nth_unit_goes_to_the_cheapest_units(world):
+    xxl = BrandFactory()
+    for sku in ("U10", "U8", "U6", "U4", "U2", "U1"):
+        ProductFactory(sku=sku, partner=None, brand=xxl)
+    free = promotion(
+        world,
+        "every 3rd free",
+        rewards=[
+            {
+                "kind": "every_nth",
+                "value": 100,
+                "every_n": 3,
+                "product_set": product_set(world, "XXL", brands=[xxl]),
+            }
+        ],
+    )
+    units = [("U10", 1, "10.00"), ("U8", 1, "8.00"), ("U6", 1, "6.00")]
+    units += [("U4", 1, "4.00"), ("U2", 1, "2.00"), ("U1", 1, "1.00")]
+    answer = _both(world, "R1", units)
+    assert answer["discount"] == "3.00"  # the 1.00 and 2.00 units
+    # weighted goods never count as units; at half price the same units give half
+    assert _both(world, "R2", [("U10", "2.5", "10.00"), ("U8", 2, "8.00")])["discount"] == "0.00"
+    free.rewards.update(value=D("50"))
+    from promotions.engine import snapshot_invalidate
+
+    snapshot_invalidate()
+    assert _both(world, "R3", units)["discount"] == "1.50"
+
+
+def test_14_receipt_composition(world, assert_ledger_consistent):
+    brand_a = BrandFactory()
+    beds, mattresses = CategoryFactory(), CategoryFactory()
+    bed = ProductFactory(sku="BED-A", partner=None, brand=brand_a, category=beds)
+    ProductFactory(sku="MATTRESS-A", partner=None, brand=brand_a, category=mattresses)
+    ProductFactory(sku="MATTRESS-Z", partner=None, category=mattresses)
+    mattresses_a = product_set(world, "Mattresses A", categories=[mattresses])
+    mattresses_a.excluded_products.set(
+        [p for p in mattresses.products.all() if p.brand_id != brand_a.pk]
+    )
+    promotion(
+        world,
+        "Bed A: 30% off mattresses A",
+        conditions=[
+            {"kind": "contains", "product_set": product_set(world, "Bed A", products=[bed])}
+        ],
+        rewards=[{"kind": "discount_percent", "value": 30, "product_set": mattresses_a}],
+    )
+    promotion(world, "Base 5%", rewards=[{"kind": "points_percent", "value": 5}])
+    lines = [("BED-A", 1, "50000.00"), ("MATTRESS-A", 1, "20000.00"), ("MATTRESS-Z", 1, "9000.00")]
+    answer = _both(world, "R1", lines)
+    assert [line["discount"] for line in answer["lines"]] == ["0.00", "6000.00", "0.00"]
+    assert answer["to_pay"] == "73000.00"
+    assert answer["points_earned"] == "3650.00"  # 5% of what is paid, after the discount
+    without_bed = _both(world, "R2", lines[1:])
+    assert without_bed["discount"] == "0.00"
+    assert_ledger_consistent()
+
+
+def test_15_receipt_sum_in_march(world, assert_ledger_consistent):
+    now = timezone.now()
+    promotion(
+        world,
+        "5000 in March: +200",
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=30),
+        conditions=[{"kind": "receipt_total", "operator": "gte", "amount": "5000.00"}],
+        rewards=[{"kind": "points_fixed", "value": 200}],
+    )
+    assert _both(world, "R1", [("X", 1, "5000.00")])["points_earned"] == "200.00"
+    assert _both(world, "R2", [("X", 1, "4999.99")])["points_earned"] == "0.00"
+    later = now + timedelta(days=31)
+    late = _sale(world, "R3", [("X", 1, "6000.00")], sold_at=later)
+    assert purchase_calculate(world.terminal, late)["points_earned"] == "0.00"
+    assert_ledger_consistent()
+
+
+def test_sequential_discounts_compound(world, assert_ledger_consistent):
+    promotion(world, "-4%", priority=20, rewards=[{"kind": "discount_percent", "value": 4}])
+    promotion(world, "-10%", priority=10, rewards=[{"kind": "discount_percent", "value": 10}])
+    answer = _both(world, "R1", [("X", 1, "1000.00")])
+    assert answer["to_pay"] == "864.00"
+    assert [p["amount"] for p in answer["promotions"]] == ["40.00", "96.00"]
+    assert_ledger_consistent()
+
+
+def test_a_best_group_keeps_the_one_worth_most(world):
+    best = group(world, "Either", "best")
+    promotion(
+        world, "-5%", priority=20, group=best, rewards=[{"kind": "discount_percent", "value": 5}]
+    )
+    promotion(
+        world, "-100", priority=10, group=best, rewards=[{"kind": "discount_fixed", "value": 100}]
+    )
+    assert _both(world, "R1", [("X", 1, "1000.00")])["discount"] == "100.00"
+    assert _both(world, "R2", [("X", 1, "3000.00")])["discount"] == "150.00"
+
+
+def test_an_exclusive_promotion_stops_lower_ones_on_its_lines(world):
+    a = ProductFactory(sku="A", partner=None)
+    promotion(
+        world,
+        "A at half price, exclusive",
+        priority=50,
+        exclusive=True,
+        rewards=[
+            {
+                "kind": "discount_percent",
+                "value": 50,
+                "product_set": product_set(world, "A", products=[a]),
+            }
+        ],
+    )
+    promotion(
+        world, "-10% on all", priority=10, rewards=[{"kind": "discount_percent", "value": 10}]
+    )
+    promotion(world, "5% points", priority=10, rewards=[{"kind": "points_percent", "value": 5}])
+    answer = _both(world, "R1", [("A", 1, "100.00"), ("B", 1, "100.00")])
+    assert [line["discount"] for line in answer["lines"]] == ["50.00", "10.00"]
+    assert [line["points_earned"] for line in answer["lines"]] == ["0.00", "4.50"]
+
+
+def test_discounts_leave_the_minimum_money_payment(world):
+    promotion(world, "everything free", rewards=[{"kind": "discount_percent", "value": 100}])
+    answer = _both(world, "R1", [("X", 1, "30.00"), ("Y", 1, "20.00")])
+    assert answer["to_pay"] == "1.00"
+    assert answer["discount"] == "49.00"
+
+
+def test_an_anonymous_receipt_gets_discounts_but_no_points(world):
+    promotion(world, "-10%", rewards=[{"kind": "discount_percent", "value": 10}])
+    promotion(world, "5%", rewards=[{"kind": "points_percent", "value": 5}])
+    answer = _both(world, "R1", [("X", 1, "100.00")], card=None)
+    assert answer["discount"] == "10.00"
+    assert answer["points_earned"] == "0.00"

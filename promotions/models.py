@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
+from loyalty.validators import validate_code
 
 
 class PromotionQuerySet(models.QuerySet):
@@ -57,6 +59,9 @@ class CompatibilityGroup(models.Model):
         verbose_name = _("compatibility group")
         verbose_name_plural = _("compatibility groups")
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "name"], name="group_name_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.mode})"
@@ -105,6 +110,9 @@ class ProductSet(models.Model):
         verbose_name = _("product set")
         verbose_name_plural = _("product sets")
         ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "name"], name="product_set_name_unique")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -133,6 +141,13 @@ class Promotion(models.Model):
         help_text=_("Empty: the promotion runs at every partner of the programme."),
     )
     name = models.CharField(_("name"), max_length=200)
+    code = models.CharField(
+        _("code"),
+        max_length=64,
+        blank=True,
+        validators=[validate_code],
+        help_text=_("Identifies the promotion in exports and imports (e.g. from an ERP)."),
+    )
     description = models.TextField(_("description"), blank=True)
     cashier_message = models.CharField(_("message for the cashier"), max_length=300, blank=True)
     status = models.CharField(
@@ -202,6 +217,11 @@ class Promotion(models.Model):
             models.CheckConstraint(
                 condition=Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
                 name="promotion_ends_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["programme", "code"],
+                condition=~Q(code=""),
+                name="promotion_code_unique",
             ),
         ]
 
@@ -402,3 +422,37 @@ class Reward(models.Model):
             errors["value"] = _("A percent is at most 100.")
         if errors:
             raise ValidationError(errors)
+
+
+class PromotionVersion(models.Model):
+    """A promotion as it was saved, in the exchange format (docs/promotion-format.md).
+
+    Written after every change made in the admin, by an action or by an import: the history
+    of who changed what, and the rules a past receipt was evaluated with. Never changed."""
+
+    promotion = models.ForeignKey(
+        Promotion, verbose_name=_("promotion"), on_delete=models.CASCADE, related_name="versions"
+    )
+    number = models.PositiveIntegerField(_("version"))
+    created_at = models.DateTimeField(_("saved"), default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    source = models.CharField(_("through"), max_length=16)
+    data = models.JSONField(_("the promotion"))
+
+    class Meta:
+        verbose_name = _("promotion version")
+        verbose_name_plural = _("promotion versions")
+        ordering = ["promotion", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["promotion", "number"], name="promotion_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promotion} v{self.number}"

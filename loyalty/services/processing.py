@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -594,6 +594,33 @@ def purchase_calculate(terminal: Terminal, request: PurchaseRequest, *, hold: bo
     available = _spendable(account, now, sale.terminal, request.receipt_id, holder.lots)
     result = evaluate(sale.snapshot, _context(sale, request, at, available, offline=False))
     return _calculated(sale, request, result, account, at, now)
+
+
+def purchase_preview(
+    terminal: Terminal,
+    request: PurchaseRequest,
+    *,
+    snapshot: RulesSnapshot | None = None,
+    customer: CustomerFacts | None = None,
+) -> tuple[dict, EngineResult]:
+    """What ``calculate`` answers for ``request``, and the engine's result with its reasons,
+    for the simulator: with another ``snapshot`` (drafts included) and, without a card or a
+    phone, a described ``customer`` (their tier; no balance). Writes nothing."""
+    terminal = _terminal(terminal)
+    holder, fast = _load(terminal, request, replay=False, lots=True)
+    sale = _sale(terminal, request, holder, fast)
+    if snapshot is not None:
+        sale.snapshot = snapshot
+    now = timezone.now()
+    at = request.sold_at or now
+    account = _main_account(sale, create=False)
+    available = _spendable(account, now, sale.terminal, request.receipt_id, holder.lots)
+    context = _context(sale, request, at, available, offline=False)
+    if sale.customer is None and customer is not None:
+        context = replace(context, customer=customer)
+        sale.facts = customer
+    result = evaluate(sale.snapshot, context)
+    return _calculated(sale, request, result, account, at, now), result
 
 
 def _calculated(sale, request, result, account, at, now) -> dict:

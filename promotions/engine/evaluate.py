@@ -128,6 +128,38 @@ class _Walk:
         self.fired: set[int] = set()
         # line number -> walk position of the exclusive promotion that touched it first
         self.exclusive_at: dict[int, int] = {}
+        # A product set named only by products is matched through the receipt's product ids
+        # (a set intersection), not line by line: most promotions touch no line of a receipt.
+        self.by_product: dict[int, list[LineResult]] = {}
+        for line in lines:
+            product_id = self.inputs[line.line_no].product_id
+            if product_id is not None:
+                self.by_product.setdefault(product_id, []).append(line)
+        self.product_ids = frozenset(self.by_product)
+        self.matched: dict[int, list[LineResult]] = {}
+
+    def _matching(self, product_set) -> list[LineResult]:
+        """The receipt's lines in ``product_set`` (all lines for none), in receipt order."""
+        if product_set is None:
+            return self.lines
+        found = self.matched.get(id(product_set))
+        if found is not None:
+            return found
+        if (
+            product_set.product_ids
+            and not product_set.category_ids
+            and not product_set.brand_ids
+            and not product_set.excluded_category_ids
+        ):
+            hits = (self.product_ids & product_set.product_ids) - product_set.excluded_product_ids
+            found = [line for pid in hits for line in self.by_product[pid]]
+            if len(found) > 1:
+                order = {line.line_no: n for n, line in enumerate(self.lines)}
+                found.sort(key=lambda line: order[line.line_no])
+        else:
+            found = [line for line in self.lines if product_set.matches(self.inputs[line.line_no])]
+        self.matched[id(product_set)] = found
+        return found
 
     # -- one phase: discounts, or points ------------------------------------------------------
 
@@ -244,12 +276,7 @@ class _Walk:
         if kind == "line_count":
             return _compare(Decimal(len(self.lines)), condition.operator, condition.quantity)
         if kind == "contains":
-            matching = [
-                line
-                for line in self.lines
-                if condition.product_set is None
-                or condition.product_set.matches(self.inputs[line.line_no])
-            ]
+            matching = self._matching(condition.product_set)
             if condition.amount is not None:
                 value = sum((line.amount - line.discount for line in matching), ZERO)
                 return _compare(value, condition.operator, condition.amount)
@@ -271,6 +298,7 @@ class _Walk:
         ]
         if not open_lines:
             return "lost_in_group_first" if group_taken else "blocked_by_exclusive"
+        open_nos = {line.line_no for line in open_lines}
         given = []
         room = self._discount_room()
         pending: dict[int, Decimal] = {}  # what this promotion's earlier rewards took per line
@@ -278,10 +306,7 @@ class _Walk:
             if reward.kind not in kinds:
                 continue
             eligible = [
-                line
-                for line in open_lines
-                if reward.product_set is None
-                or reward.product_set.matches(self.inputs[line.line_no])
+                line for line in self._matching(reward.product_set) if line.line_no in open_nos
             ]
             if not eligible:
                 continue

@@ -12,9 +12,11 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.core.cache import cache
+from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from promotions.engine.types import (
@@ -69,7 +71,9 @@ def snapshot_invalidate(**_kwargs) -> None:
     _current = None
 
 
-def snapshot_compile(version: str) -> RulesSnapshot:
+def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
+    """Compile the rules; ``drafts``: ids of draft promotions to include as if active (the
+    simulator tests them before they go live)."""
     from loyalty.models import Counter, Currency, Programme, Tier
     from promotions.models import Promotion
 
@@ -100,9 +104,12 @@ def snapshot_compile(version: str) -> RulesSnapshot:
         for programme in Programme.objects.all()
     }
     product_sets = _product_sets()
+    drafts = set(drafts)
     promotions = tuple(
-        _promotion_rule(promotion, product_sets)
-        for promotion in Promotion.objects.exclude(status=Promotion.Status.DRAFT)
+        _promotion_rule(promotion, product_sets, as_active=promotion.pk in drafts)
+        for promotion in Promotion.objects.filter(
+            ~Q(status=Promotion.Status.DRAFT) | Q(pk__in=drafts)
+        )
         .select_related("group")
         .prefetch_related("rewards", "conditions__tiers", "stores", "tiers")
         .order_by("-priority", "pk")
@@ -186,13 +193,15 @@ def _product_sets() -> dict[int, ProductSetRule]:
     return rules
 
 
-def _promotion_rule(promotion, product_sets: dict[int, ProductSetRule]) -> PromotionRule:
+def _promotion_rule(
+    promotion, product_sets: dict[int, ProductSetRule], *, as_active: bool = False
+) -> PromotionRule:
     return PromotionRule(
         id=promotion.pk,
         name=promotion.name,
         programme_id=promotion.programme_id,
         partner_id=promotion.partner_id,
-        status=promotion.status,
+        status="active" if as_active else promotion.status,
         priority=promotion.priority,
         starts_at=promotion.starts_at,
         ends_at=promotion.ends_at,

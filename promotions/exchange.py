@@ -1,0 +1,502 @@
+"""Promotions as a documented, versioned JSON document (docs/promotion-format.md).
+
+``promotions_export`` writes promotions with the compatibility groups and product sets they
+use; ``promotions_import`` reads such a document, checks every part of it first (references,
+values, the models' own validation) and writes it in one transaction only when nothing is
+wrong, so an error changes nothing. Everything is referred to by its natural key (programme,
+partner, store, tier, currency and category codes, brand names, product SKUs), never by a
+database id, so a document moves between environments and can come from an ERP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, time
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime, parse_time
+
+from promotions.models import (
+    CompatibilityGroup,
+    Condition,
+    ProductSet,
+    Promotion,
+    PromotionVersion,
+    Reward,
+)
+
+FORMAT = "openloyalty.promotions"
+VERSION = 1
+
+
+class ImportFailed(Exception):
+    """The document has errors; nothing was written. ``errors``: (path, message) pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]]):
+        self.errors = errors
+        super().__init__("; ".join(f"{path}: {message}" for path, message in errors[:20]))
+
+
+# --- Export ----------------------------------------------------------------------------------
+
+
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def _product_key(product) -> dict:
+    return {"sku": product.sku, "partner": product.partner.code if product.partner_id else None}
+
+
+def product_set_data(product_set: ProductSet) -> dict:
+    return {
+        "name": product_set.name,
+        "programme": product_set.programme.code,
+        "partner": product_set.partner.code if product_set.partner_id else None,
+        "products": [_product_key(p) for p in product_set.products.order_by("sku")],
+        "categories": sorted(c.code for c in product_set.categories.all()),
+        "brands": sorted(b.name for b in product_set.brands.all()),
+        "lists": sorted(x.code for x in product_set.lists.all()),
+        "excluded_products": [
+            _product_key(p) for p in product_set.excluded_products.order_by("sku")
+        ],
+        "excluded_categories": sorted(c.code for c in product_set.excluded_categories.all()),
+    }
+
+
+def group_data(group: CompatibilityGroup) -> dict:
+    return {
+        "name": group.name,
+        "programme": group.programme.code,
+        "mode": group.mode,
+        "description": group.description,
+    }
+
+
+def promotion_data(promotion: Promotion) -> dict:
+    """One promotion in the exchange format (also what a ``PromotionVersion`` keeps)."""
+    return {
+        "code": promotion.code,
+        "programme": promotion.programme.code,
+        "partner": promotion.partner.code if promotion.partner_id else None,
+        "name": promotion.name,
+        "description": promotion.description,
+        "cashier_message": promotion.cashier_message,
+        "status": promotion.status,
+        "priority": promotion.priority,
+        "group": promotion.group.name if promotion.group_id else None,
+        "exclusive": promotion.exclusive,
+        "stores": sorted(store.code for store in promotion.stores.all()),
+        "channels": list(promotion.channels or []),
+        "tiers": sorted(tier.code for tier in promotion.tiers.all()),
+        "starts_at": promotion.starts_at.isoformat(),
+        "ends_at": promotion.ends_at.isoformat() if promotion.ends_at else None,
+        "weekdays": list(promotion.weekdays or []),
+        "time_from": promotion.time_from.isoformat() if promotion.time_from else None,
+        "time_to": promotion.time_to.isoformat() if promotion.time_to else None,
+        "conditions": [
+            {
+                "or_group": c.or_group,
+                "kind": c.kind,
+                "operator": c.operator,
+                "amount": _dec(c.amount),
+                "quantity": _dec(c.quantity),
+                "product_set": c.product_set.name if c.product_set_id else None,
+                "tiers": sorted(t.code for t in c.tiers.all()),
+            }
+            for c in promotion.conditions.order_by("or_group", "pk")
+        ],
+        "rewards": [
+            {
+                "kind": r.kind,
+                "value": _dec(r.value),
+                "product_set": r.product_set.name if r.product_set_id else None,
+                "every_n": r.every_n,
+                "multiplier_of": (r.multiplier_of.code or r.multiplier_of.name)
+                if r.multiplier_of_id
+                else None,
+                "currency": r.currency.code if r.currency_id else None,
+                "activation_delay_days": r.activation_delay_days,
+                "lifetime_days": r.lifetime_days,
+            }
+            for r in promotion.rewards.order_by("pk")
+        ],
+    }
+
+
+def promotions_export(promotions: Iterable[Promotion]) -> dict:
+    promotions = list(promotions)
+    groups = {p.group_id: p.group for p in promotions if p.group_id}
+    sets: dict[int, ProductSet] = {}
+    for promotion in promotions:
+        for row in [*promotion.conditions.all(), *promotion.rewards.all()]:
+            if row.product_set_id:
+                sets[row.product_set_id] = row.product_set
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": timezone.now().isoformat(),
+        "groups": [group_data(g) for g in sorted(groups.values(), key=lambda g: g.name)],
+        "product_sets": [product_set_data(s) for s in sorted(sets.values(), key=lambda s: s.name)],
+        "promotions": [promotion_data(p) for p in promotions],
+    }
+
+
+def version_record(promotion: Promotion, *, user=None, source: str) -> PromotionVersion:
+    """Keep the promotion as it is now as its next version."""
+    last = promotion.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    return PromotionVersion.objects.create(
+        promotion=promotion,
+        number=last + 1,
+        user=user if getattr(user, "pk", None) else None,
+        source=source,
+        data=promotion_data(promotion),
+    )
+
+
+# --- Import ----------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Resolves natural keys and collects every error with its path in the document."""
+
+    def __init__(self):
+        from loyalty.models import (
+            Brand,
+            Category,
+            Currency,
+            Partner,
+            Product,
+            ProductList,
+            Programme,
+            Store,
+            Tier,
+        )
+
+        self.errors: list[tuple[str, str]] = []
+        self.programmes = {p.code: p for p in Programme.objects.all()}
+        self.partners = {p.code: p for p in Partner.objects.all()}
+        self.stores = {s.code: s for s in Store.objects.all()}
+        self.currencies = {c.code: c for c in Currency.objects.all()}
+        self.categories = {c.code: c for c in Category.objects.all()}
+        self.brands = {b.name: b for b in Brand.objects.all()}
+        self.lists = {x.code: x for x in ProductList.objects.all()}
+        self.tiers = {(t.programme_id, t.code): t for t in Tier.objects.all()}
+        self.product_model = Product
+
+    def fail(self, path: str, message: str) -> None:
+        self.errors.append((path, message))
+
+    def one(self, table: dict, key, path: str, what: str):
+        if key is None:
+            return None
+        found = table.get(key)
+        if found is None:
+            self.fail(path, f"unknown {what} {key!r}")
+        return found
+
+    def many(self, table: dict, keys, path: str, what: str) -> list:
+        if keys is None:
+            return []
+        if not isinstance(keys, list):
+            self.fail(path, "must be a list")
+            return []
+        return [x for i, k in enumerate(keys) if (x := self.one(table, k, f"{path}[{i}]", what))]
+
+    def products(self, keys, path: str) -> list:
+        if not isinstance(keys, list):
+            if keys is not None:
+                self.fail(path, "must be a list")
+            return []
+        found = []
+        for i, key in enumerate(keys):
+            if not isinstance(key, dict) or "sku" not in key:
+                self.fail(f"{path}[{i}]", 'must be {"sku": ..., "partner": ...}')
+                continue
+            partner = self.one(self.partners, key.get("partner"), f"{path}[{i}].partner", "partner")
+            product = self.product_model.objects.filter(
+                sku=key["sku"], partner=partner if key.get("partner") else None
+            ).first()
+            if product is None:
+                self.fail(f"{path}[{i}]", f"unknown product {key['sku']!r}")
+            else:
+                found.append(product)
+        return found
+
+    def decimal(self, value, path: str) -> Decimal | None:
+        if value is None:
+            return None
+        if isinstance(value, float) or isinstance(value, bool):
+            self.fail(path, 'give a decimal as a string, e.g. "5.00"')
+            return None
+        try:
+            return Decimal(str(value))
+        except InvalidOperation:
+            self.fail(path, f"not a decimal: {value!r}")
+            return None
+
+    def moment(self, value, path: str, parse) -> datetime | time | None:
+        if value is None:
+            return None
+        parsed = parse(value) if isinstance(value, str) else None
+        if parsed is None:
+            self.fail(path, f"not a valid ISO 8601 value: {value!r}")
+        return parsed
+
+    def clean(self, obj, path: str, exclude: Iterable[str] = ()) -> None:
+        try:
+            obj.full_clean(exclude=list(exclude), validate_unique=False)
+        except ValidationError as exc:
+            for field, messages in exc.message_dict.items():
+                for message in messages:
+                    self.fail(f"{path}.{field}" if field != "__all__" else path, message)
+
+
+@transaction.atomic
+def promotions_import(document, *, user=None, source: str = "import") -> list[Promotion]:
+    """Create or update the document's groups, product sets and promotions (by code within
+    their programme); raise ``ImportFailed`` listing every error, having written nothing."""
+    reader = _Reader()
+    if not isinstance(document, dict):
+        raise ImportFailed([("$", "the document must be a JSON object")])
+    if document.get("format") != FORMAT or document.get("version") != VERSION:
+        raise ImportFailed([("$", f"expected format {FORMAT!r} version {VERSION}")])
+    plan_groups, plan_sets, plan_promotions = [], [], []
+    for i, row in enumerate(document.get("groups") or []):
+        path = f"groups[{i}]"
+        programme = reader.one(
+            reader.programmes, row.get("programme"), f"{path}.programme", "programme"
+        )
+        group = CompatibilityGroup.objects.filter(programme=programme, name=row.get("name")).first()
+        group = group or CompatibilityGroup(programme=programme)
+        group.name = row.get("name") or ""
+        group.mode = row.get("mode") or ""
+        group.description = row.get("description") or ""
+        if programme is not None:
+            reader.clean(group, path, exclude=["programme"])
+        plan_groups.append(group)
+    for i, row in enumerate(document.get("product_sets") or []):
+        path = f"product_sets[{i}]"
+        programme = reader.one(
+            reader.programmes, row.get("programme"), f"{path}.programme", "programme"
+        )
+        found = ProductSet.objects.filter(programme=programme, name=row.get("name")).first()
+        product_set = found or ProductSet(programme=programme)
+        product_set.name = row.get("name") or ""
+        product_set.partner = reader.one(
+            reader.partners, row.get("partner"), f"{path}.partner", "partner"
+        )
+        if programme is not None:
+            reader.clean(product_set, path, exclude=["programme"])
+        relations = {
+            "products": reader.products(row.get("products"), f"{path}.products"),
+            "categories": reader.many(
+                reader.categories, row.get("categories"), f"{path}.categories", "category"
+            ),
+            "brands": reader.many(reader.brands, row.get("brands"), f"{path}.brands", "brand"),
+            "lists": reader.many(reader.lists, row.get("lists"), f"{path}.lists", "product list"),
+            "excluded_products": reader.products(
+                row.get("excluded_products"), f"{path}.excluded_products"
+            ),
+            "excluded_categories": reader.many(
+                reader.categories,
+                row.get("excluded_categories"),
+                f"{path}.excluded_categories",
+                "category",
+            ),
+        }
+        plan_sets.append((product_set, relations))
+    set_names = {(s.programme_id, s.name): s for s, _r in plan_sets}
+    group_names = {(g.programme_id, g.name): g for g in plan_groups}
+    promotion_keys = {}
+    for i, row in enumerate(document.get("promotions") or []):
+        if not isinstance(row, dict):
+            reader.fail(f"promotions[{i}]", "must be an object")
+            continue
+        programme = reader.programmes.get(row.get("programme"))
+        key = row.get("code") or row.get("name")
+        if programme is not None and key:
+            promotion_keys[(programme.pk, key)] = i
+    for i, row in enumerate(document.get("promotions") or []):
+        if isinstance(row, dict):
+            plan_promotions.append(
+                _read_promotion(
+                    reader, row, f"promotions[{i}]", set_names, group_names, promotion_keys
+                )
+            )
+    if reader.errors:
+        raise ImportFailed(reader.errors)
+    # Nothing is wrong: write.
+    for group in plan_groups:
+        group.save()
+    for product_set, relations in plan_sets:
+        product_set.save()
+        for name, objects in relations.items():
+            getattr(product_set, name).set(objects)
+    saved = []
+    by_key = {}
+    for promotion, relations, conditions, rewards in plan_promotions:
+        if promotion.group is not None and promotion.group.pk is None:
+            promotion.group = group_names[(promotion.programme_id, promotion.group.name)]
+        promotion.group_id = promotion.group.pk if promotion.group is not None else None
+        promotion.save()
+        promotion.stores.set(relations["stores"])
+        promotion.tiers.set(relations["tiers"])
+        promotion.conditions.all().delete()
+        promotion.rewards.all().delete()
+        for condition, tiers in conditions:
+            condition.promotion = promotion
+            if condition.product_set is not None:
+                condition.product_set_id = condition.product_set.pk
+            condition.save()
+            condition.tiers.set(tiers)
+        by_key[(promotion.programme_id, promotion.code or promotion.name)] = promotion
+        saved.append((promotion, rewards))
+    for promotion, rewards in saved:
+        for reward, multiplier_key in rewards:
+            reward.promotion = promotion
+            if reward.product_set is not None:
+                reward.product_set_id = reward.product_set.pk
+            if multiplier_key is not None:
+                target = by_key.get((promotion.programme_id, multiplier_key)) or (
+                    Promotion.objects.filter(
+                        programme=promotion.programme, code=multiplier_key
+                    ).first()
+                    or Promotion.objects.filter(
+                        programme=promotion.programme, name=multiplier_key
+                    ).first()
+                )
+                reward.multiplier_of = target
+            reward.full_clean(exclude=["promotion"])
+            reward.save()
+    promotions = [promotion for promotion, _rewards in saved]
+    for promotion in promotions:
+        version_record(promotion, user=user, source=source)
+    return promotions
+
+
+def promotion_copy(promotion: Promotion, *, user=None) -> Promotion:
+    """A draft copy of the promotion with its conditions and rewards (through the format)."""
+    data = promotion_data(promotion)
+    base = promotion.code or "promotion"
+    number = 1
+    while Promotion.objects.filter(
+        programme=promotion.programme, code=f"{base}-copy-{number}"
+    ).exists():
+        number += 1
+    data.update(
+        code=f"{base}-copy-{number}"[:64],
+        name=f"{promotion.name} ({number})"[:200] if number > 1 else f"{promotion.name} (copy)",
+        status=Promotion.Status.DRAFT,
+    )
+    document = {"format": FORMAT, "version": VERSION, "promotions": [data]}
+    return promotions_import(document, user=user, source="copy")[0]
+
+
+def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_names, promotion_keys):
+    programme = reader.one(
+        reader.programmes, row.get("programme"), f"{path}.programme", "programme"
+    )
+    if programme is None and row.get("programme") is None:
+        reader.fail(f"{path}.programme", "required")
+    code = row.get("code") or ""
+    found = (
+        Promotion.objects.filter(programme=programme, code=code).first()
+        if programme is not None and code
+        else None
+    )
+    promotion = found or Promotion(programme=programme)
+    promotion.code = code
+    promotion.name = row.get("name") or ""
+    promotion.description = row.get("description") or ""
+    promotion.cashier_message = row.get("cashier_message") or ""
+    promotion.status = row.get("status") or Promotion.Status.DRAFT
+    promotion.priority = row.get("priority", 0)
+    promotion.exclusive = bool(row.get("exclusive", False))
+    promotion.channels = row.get("channels") or []
+    promotion.weekdays = row.get("weekdays") or []
+    promotion.partner = reader.one(
+        reader.partners, row.get("partner"), f"{path}.partner", "partner"
+    )
+    promotion.starts_at = reader.moment(row.get("starts_at"), f"{path}.starts_at", parse_datetime)
+    promotion.ends_at = reader.moment(row.get("ends_at"), f"{path}.ends_at", parse_datetime)
+    promotion.time_from = reader.moment(row.get("time_from"), f"{path}.time_from", parse_time)
+    promotion.time_to = reader.moment(row.get("time_to"), f"{path}.time_to", parse_time)
+    if row.get("starts_at") is None:
+        reader.fail(f"{path}.starts_at", "required")
+    if not isinstance(promotion.priority, int) or isinstance(promotion.priority, bool):
+        reader.fail(f"{path}.priority", "must be an integer")
+        promotion.priority = 0
+    if any(not isinstance(d, int) or not 1 <= d <= 7 for d in promotion.weekdays):
+        reader.fail(f"{path}.weekdays", "days are 1 (Monday) to 7 (Sunday)")
+    programme_id = programme.pk if programme is not None else None
+    group_name = row.get("group")
+    promotion.group = None
+    if group_name is not None:
+        promotion.group = group_names.get((programme_id, group_name)) or (
+            CompatibilityGroup.objects.filter(programme=programme, name=group_name).first()
+        )
+        if promotion.group is None:
+            reader.fail(f"{path}.group", f"unknown compatibility group {group_name!r}")
+    if programme is not None and promotion.starts_at is not None:
+        reader.clean(promotion, path, exclude=["programme", "group", "partner"])
+    tiers = {code: t for (pid, code), t in reader.tiers.items() if pid == programme_id}
+    relations = {
+        "stores": reader.many(reader.stores, row.get("stores"), f"{path}.stores", "store"),
+        "tiers": reader.many(tiers, row.get("tiers"), f"{path}.tiers", "tier"),
+    }
+
+    def product_set(name, where):
+        if name is None:
+            return None
+        found = (
+            set_names.get((programme_id, name))
+            or ProductSet.objects.filter(programme=programme, name=name).first()
+        )
+        if found is None:
+            reader.fail(where, f"unknown product set {name!r}")
+        return found
+
+    conditions = []
+    for j, c in enumerate(row.get("conditions") or []):
+        where = f"{path}.conditions[{j}]"
+        condition = Condition(
+            or_group=c.get("or_group", 1),
+            kind=c.get("kind") or "",
+            operator=c.get("operator") or Condition.Operator.GTE,
+            amount=reader.decimal(c.get("amount"), f"{where}.amount"),
+            quantity=reader.decimal(c.get("quantity"), f"{where}.quantity"),
+        )
+        condition.product_set = product_set(c.get("product_set"), f"{where}.product_set")
+        reader.clean(condition, where, exclude=["promotion", "product_set"])
+        conditions.append((condition, reader.many(tiers, c.get("tiers"), f"{where}.tiers", "tier")))
+    rewards = []
+    for j, r in enumerate(row.get("rewards") or []):
+        where = f"{path}.rewards[{j}]"
+        reward = Reward(
+            kind=r.get("kind") or "",
+            value=reader.decimal(r.get("value"), f"{where}.value"),
+            every_n=r.get("every_n"),
+            activation_delay_days=r.get("activation_delay_days") or 0,
+            lifetime_days=r.get("lifetime_days"),
+            currency=reader.one(
+                reader.currencies, r.get("currency"), f"{where}.currency", "currency"
+            ),
+        )
+        reward.product_set = product_set(r.get("product_set"), f"{where}.product_set")
+        multiplier_key = r.get("multiplier_of")
+        if multiplier_key is not None:
+            known = (programme_id, multiplier_key) in promotion_keys or (
+                Promotion.objects.filter(programme=programme, code=multiplier_key).exists()
+                or Promotion.objects.filter(programme=programme, name=multiplier_key).exists()
+            )
+            if not known:
+                reader.fail(f"{where}.multiplier_of", f"unknown promotion {multiplier_key!r}")
+            reward.multiplier_of_id = 0  # a stand-in for the model's checks; set when written
+        reader.clean(reward, where, exclude=["promotion", "product_set", "multiplier_of"])
+        reward.multiplier_of_id = None
+        rewards.append((reward, multiplier_key))
+    return promotion, relations, conditions, rewards

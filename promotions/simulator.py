@@ -1,0 +1,140 @@
+"""The receipt simulator of the admin: a test receipt through the same code as ``calculate``.
+
+A marketer picks a terminal (hence a store and its clock), a moment, a customer (a card, or a
+described customer: their tier) and lines, optionally with draft promotions to try; the
+answer is exactly what ``calculate`` would return, plus the engine's reasons for every
+promotion that gave nothing. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from loyalty.models import Receipt, Terminal
+from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_preview
+from promotions.engine import CustomerFacts, EngineResult, snapshot_get
+from promotions.engine.snapshot import snapshot_compile
+
+REASONS = {
+    "other_partner": gettext_lazy("another partner's promotion"),
+    "not_active": gettext_lazy("not active (paused or finished)"),
+    "outside_period": gettext_lazy("outside its period"),
+    "other_store": gettext_lazy("not for this store"),
+    "other_channel": gettext_lazy("not for this sales channel"),
+    "other_weekday": gettext_lazy("not on this day of the week"),
+    "outside_hours": gettext_lazy("outside its hours"),
+    "audience": gettext_lazy("not for this customer (tier)"),
+    "conditions_not_met": gettext_lazy("its conditions do not hold"),
+    "nothing_to_give": gettext_lazy("nothing to give on this receipt"),
+    "lost_in_group_first": gettext_lazy(
+        "its lines went to a higher-priority promotion of its group"
+    ),
+    "blocked_by_exclusive": gettext_lazy("an exclusive promotion took its lines"),
+    "anonymous_customer": gettext_lazy("points need a customer"),
+}
+
+
+@dataclass
+class Simulation:
+    answer: dict  # what calculate returns
+    result: EngineResult
+    blocked: list[tuple[int, str, str]]  # promotion id, name, why
+    lines: list[dict]  # per line: the request's sku, quantity, price and the answer's numbers
+
+
+def parse_lines(text: str) -> list[PurchaseLine]:
+    """Lines typed as ``SKU quantity price``, one per line (``#`` starts a comment)."""
+    lines, errors = [], []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        raw = raw.split("#", 1)[0].strip()
+        if not raw:
+            continue
+        parts = raw.split()
+        if len(parts) != 3:
+            errors.append(
+                _("Line %(number)s: write SKU, quantity and price, e.g. “A-1 2 89.90”.")
+                % {"number": number}
+            )
+            continue
+        try:
+            quantity, price = Decimal(parts[1]), Decimal(parts[2])
+        except InvalidOperation:
+            errors.append(
+                _("Line %(number)s: the quantity and the price must be numbers.")
+                % {"number": number}
+            )
+            continue
+        if quantity <= 0 or price < 0:
+            errors.append(
+                _("Line %(number)s: the quantity must be above 0 and the price not negative.")
+                % {"number": number}
+            )
+            continue
+        lines.append(
+            PurchaseLine(len(lines) + 1, parts[0], quantity, price.quantize(Decimal("0.01")))
+        )
+    if errors:
+        raise ValidationError(errors)
+    if not lines:
+        raise ValidationError(_("Give at least one line."))
+    return lines
+
+
+def receipt_lines_text(receipt: Receipt) -> str:
+    """A past receipt's lines in the simulator's notation."""
+    return "\n".join(
+        f"{line.sku} {line.quantity.normalize()} {line.price}"
+        for line in receipt.lines.order_by("line_no")
+    )
+
+
+def simulate(
+    *,
+    terminal: Terminal,
+    lines: list[PurchaseLine],
+    sold_at: datetime | None = None,
+    card: str | None = None,
+    tier_id: int | None = None,
+    spend_points: Decimal | str | None = None,
+    drafts: list[int] = (),
+) -> Simulation:
+    request = PurchaseRequest(
+        receipt_id=f"simulator-{uuid.uuid4().hex[:12]}",
+        lines=tuple(lines),
+        sold_at=sold_at,
+        card=card or None,
+        spend_points=spend_points,
+    )
+    snapshot = snapshot_compile("simulator", drafts) if drafts else snapshot_get()
+    described = None if card else CustomerFacts(id=0, tier_id=tier_id)
+    answer, result = purchase_preview(terminal, request, snapshot=snapshot, customer=described)
+    names = {p.id: p.name for p in snapshot.promotions}
+    blocked = [
+        (pid, names.get(pid, str(pid)), _why(reason, names)) for pid, reason in result.blocked
+    ]
+    by_no = {line["line"]: line for line in answer["lines"]}
+    table = [
+        {"sku": line.sku, "quantity": line.quantity, "price": line.price, **by_no[line.line_no]}
+        for line in lines
+    ]
+    return Simulation(answer, result, blocked, table)
+
+
+def _why(reason: str, names: dict[int, str]) -> str:
+    code, _sep, other = reason.partition(":")
+    if code == "lost_in_group_best":
+        return _("a better promotion of its group won: %(name)s") % {
+            "name": names.get(int(other), other)
+        }
+    if code == "target_not_fired":
+        return _("the promotion it multiplies gave nothing: %(name)s") % {
+            "name": names.get(int(other), other)
+        }
+    return str(REASONS.get(code, reason))

@@ -1,0 +1,251 @@
+"""The exchange format: export, import (all or nothing), the commands, the admin, versions."""
+
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_calculate
+from promotions.engine import snapshot_invalidate
+from promotions.exchange import FORMAT, ImportFailed, promotions_export, promotions_import
+from promotions.models import (
+    CompatibilityGroup,
+    Condition,
+    ProductSet,
+    Promotion,
+    PromotionVersion,
+    Reward,
+)
+from tests.factories.loyalty import ProductFactory
+from tests.factories.processing import coalition
+from tests.factories.promotions import group, product_set, promotion
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def world():
+    world = coalition(percent="2")
+    Promotion.objects.filter(pk=world.promotion.pk).update(code="base")
+    lemon = ProductFactory(sku="LEMON", partner=None)
+    first = group(world, "Accrual", "first")
+    promotion(
+        world,
+        "Lemonade 5%",
+        code="lemon5",
+        priority=20,
+        group=first,
+        conditions=[{"kind": "receipt_total", "operator": "gte", "amount": "100.00"}],
+        rewards=[
+            {
+                "kind": "points_percent",
+                "value": 5,
+                "product_set": product_set(world, "Lemonade", products=[lemon]),
+                "lifetime_days": 30,
+            }
+        ],
+    )
+    promotion(
+        world,
+        "x2 base",
+        code="double",
+        rewards=[{"kind": "points_multiplier", "value": 2, "multiplier_of": world.promotion}],
+    )
+    return world
+
+
+def _numbers(world, receipt_id="R1") -> dict:
+    answer = purchase_calculate(
+        world.terminal,
+        PurchaseRequest(
+            receipt_id=receipt_id,
+            card=world.card.number,
+            lines=(
+                PurchaseLine(1, "LEMON", D("2"), D("60.00")),
+                PurchaseLine(2, "BREAD", D("1"), D("40.00")),
+            ),
+        ),
+    )
+    return {k: answer[k] for k in ("points_earned", "lines", "promotions")}
+
+
+def _document(world) -> dict:
+    return json.loads(json.dumps(promotions_export(Promotion.objects.order_by("pk"))))
+
+
+def _wipe():
+    Reward.objects.all().delete()
+    Condition.objects.all().delete()
+    Promotion.objects.all().delete()
+    ProductSet.objects.all().delete()
+    CompatibilityGroup.objects.all().delete()
+    snapshot_invalidate()
+
+
+def test_an_exported_document_rebuilds_the_same_promotions_elsewhere(world):
+    before = _numbers(world)
+    document = _document(world)
+    assert document["format"] == FORMAT
+    assert document["version"] == 1
+    assert [g["name"] for g in document["groups"]] == ["Accrual"]
+    assert document["product_sets"][0]["products"] == [{"sku": "LEMON", "partner": None}]
+    _wipe()
+    assert _numbers(world, "R0")["points_earned"] == "0.00"
+    imported = promotions_import(document)
+    snapshot_invalidate()
+    assert len(imported) == 3
+    after = _numbers(world, "R2")
+    # 2 % of 160.00 doubled (3.20 + 3.20) and 5 % of the 120.00 of lemonade (6.00)
+    assert after["points_earned"] == before["points_earned"] == "12.40"
+    assert after["lines"] == before["lines"]
+    again = _document(world)
+    for key in ("groups", "product_sets"):
+        assert again[key] == document[key]
+    assert [p["code"] for p in again["promotions"]] == ["base", "lemon5", "double"]
+    assert again["promotions"][1] == document["promotions"][1]
+
+
+def test_importing_the_same_document_twice_updates_and_keeps_versions(world):
+    document = _document(world)
+    promotions_import(document)
+    document["promotions"][1]["priority"] = 99
+    promotions_import(document)
+    assert Promotion.objects.count() == 3
+    lemon = Promotion.objects.get(code="lemon5")
+    assert lemon.priority == 99
+    assert lemon.conditions.count() == 1
+    assert lemon.rewards.count() == 1
+    versions = list(lemon.versions.order_by("number"))
+    assert [v.number for v in versions] == [1, 2]
+    assert versions[0].data["priority"] == 20
+    assert versions[1].data["priority"] == 99
+    assert versions[1].source == "import"
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda d: d["promotions"][1]["rewards"][0].update(currency="nope"), "rewards[0].currency"),
+        (
+            lambda d: d["promotions"][1]["rewards"][0].update(product_set="missing"),
+            "rewards[0].product_set",
+        ),
+        (lambda d: d["promotions"][1]["rewards"][0].update(value=5.5), "rewards[0].value"),
+        (lambda d: d["promotions"][1].update(status="live"), "promotions[1].status"),
+        (lambda d: d["promotions"][1].update(programme="other"), "promotions[1].programme"),
+        (lambda d: d["promotions"][1].update(group="Nobody"), "promotions[1].group"),
+        (lambda d: d["promotions"][1].update(weekdays=[0, 8]), "promotions[1].weekdays"),
+        (
+            lambda d: d["promotions"][1].update(ends_at="2000-01-01T00:00:00+00:00"),
+            "promotions[1]",
+        ),
+        (
+            lambda d: d["promotions"][1]["conditions"][0].update(kind="moon_phase"),
+            "conditions[0].kind",
+        ),
+        (lambda d: d["promotions"][2]["rewards"][0].update(multiplier_of="ghost"), "multiplier_of"),
+        (lambda d: d["product_sets"][0]["products"].append({"sku": "NOPE"}), "products[1]"),
+        (lambda d: d.update(version=2), "$"),
+    ],
+)
+def test_a_document_with_an_error_changes_nothing(world, change, where):
+    document = _document(world)
+    document["promotions"][1]["name"] = "Renamed"  # would be written, were the rest right
+    change(document)
+    counts = (Promotion.objects.count(), Reward.objects.count(), PromotionVersion.objects.count())
+    with pytest.raises(ImportFailed) as failure:
+        promotions_import(document)
+    assert any(where in path for path, _message in failure.value.errors), failure.value.errors
+    assert not Promotion.objects.filter(name="Renamed").exists()
+    assert counts == (
+        Promotion.objects.count(),
+        Reward.objects.count(),
+        PromotionVersion.objects.count(),
+    )
+
+
+def test_every_error_of_a_document_is_listed(world):
+    document = _document(world)
+    document["promotions"][0]["status"] = "live"
+    document["promotions"][1]["rewards"][0]["currency"] = "nope"
+    with pytest.raises(ImportFailed) as failure:
+        promotions_import(document)
+    assert len(failure.value.errors) >= 2
+
+
+def test_the_commands_export_and_import(world, tmp_path):
+    out = tmp_path / "promotions.json"
+    call_command("export_promotions", "--output", str(out))
+    document = json.loads(out.read_text())
+    assert {p["code"] for p in document["promotions"]} == {"base", "lemon5", "double"}
+    _wipe()
+    stdout = io.StringIO()
+    call_command("import_promotions", str(out), stdout=stdout)
+    assert "imported 3 promotions" in stdout.getvalue()
+    document["promotions"][0]["status"] = "live"
+    out.write_text(json.dumps(document))
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_promotions", str(out), stderr=io.StringIO())
+    (tmp_path / "broken.json").write_text("{not json")
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command("import_promotions", str(tmp_path / "broken.json"))
+
+
+def test_the_admin_imports_exports_and_keeps_versions(world, admin_client):
+    document = _document(world)
+    document["promotions"][1]["name"] = "Lemonade 6%"
+    url = reverse("admin:promotions_promotion_import")
+    assert admin_client.get(url).status_code == 200
+    upload = io.BytesIO(json.dumps(document).encode())
+    upload.name = "p.json"
+    response = admin_client.post(url, {"document": upload})
+    assert response.status_code == 302
+    assert Promotion.objects.filter(name="Lemonade 6%").exists()
+    document["promotions"][1]["rewards"][0]["currency"] = "nope"
+    upload = io.BytesIO(json.dumps(document).encode())
+    upload.name = "p.json"
+    response = admin_client.post(url, {"document": upload})
+    assert response.status_code == 200
+    assert b"import-errors" in response.content
+    assert b"rewards[0].currency" in response.content
+    changelist = reverse("admin:promotions_promotion_changelist")
+    ids = list(Promotion.objects.values_list("pk", flat=True))
+    exported = admin_client.post(changelist, {"action": "export", "_selected_action": ids})
+    assert exported["Content-Type"].startswith("application/json")
+    assert len(json.loads(exported.content)["promotions"]) == 3
+    paused = admin_client.post(changelist, {"action": "pause", "_selected_action": ids[:1]})
+    assert paused.status_code == 302
+    version = PromotionVersion.objects.filter(promotion_id=ids[0]).order_by("-number").first()
+    assert version.source == "action"
+    assert version.data["status"] == "paused"
+    assert version.user.is_superuser
+
+
+def test_copying_a_promotion_makes_a_draft_with_its_rules(world, admin_client):
+    original = Promotion.objects.get(code="lemon5")
+    changelist = reverse("admin:promotions_promotion_changelist")
+    for _ in range(2):
+        response = admin_client.post(
+            changelist, {"action": "copy", "_selected_action": [original.pk]}
+        )
+        assert response.status_code == 302
+    copies = Promotion.objects.filter(code__startswith="lemon5-copy-").order_by("code")
+    assert [c.code for c in copies] == ["lemon5-copy-1", "lemon5-copy-2"]
+    copy = copies[0]
+    assert copy.status == Promotion.Status.DRAFT
+    assert copy.name == "Lemonade 5% (copy)"
+    assert copy.group_id == original.group_id
+    assert [(c.kind, c.amount) for c in copy.conditions.all()] == [
+        (c.kind, c.amount) for c in original.conditions.all()
+    ]
+    assert [(r.kind, r.value, r.product_set_id) for r in copy.rewards.all()] == [
+        (r.kind, r.value, r.product_set_id) for r in original.rewards.all()
+    ]
+    assert copy.versions.get().source == "copy"
+    assert Promotion.objects.get(pk=original.pk).status == Promotion.Status.ACTIVE

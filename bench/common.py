@@ -74,8 +74,8 @@ def machine(pg_version: str | None = None) -> dict:
 
 
 def machine_line(info: dict) -> str:
+    database = f"PostgreSQL {info['postgresql']}, " if info.get("postgresql") else ""
     return (
         f"{info['cpu']}, {info['cores']} cores, {info['ram_gib']} GiB RAM, "
-        f"PostgreSQL {info.get('postgresql') or '?'}, Python {info['python']}, "
-        f"kernel {info['kernel']}"
+        f"{database}Python {info['python']}, kernel {info['kernel']}"
     )

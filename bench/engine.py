@@ -29,6 +29,11 @@ SET_SIZE = 20
 AT = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
+def price_of(product_id: int) -> int:
+    """Each product's one price, in whole rubles (Oscar reads prices from its stock records)."""
+    return 1 + (product_id * 7919) % 500
+
+
 def scenario(promotions: int, lines: int, seed: int = 1) -> dict:
     """Plain data shared with the Oscar side: offers (products, percent) and baskets."""
     rng = random.Random(seed * 1000 + promotions * 7 + lines)
@@ -52,7 +57,7 @@ def scenario(promotions: int, lines: int, seed: int = 1) -> dict:
             extra = rng.randint(1, PRODUCTS)
             if extra not in unique:
                 unique.append(extra)
-        baskets.append([(pid, rng.randint(1, 3), rng.randint(1, 500)) for pid in unique])
+        baskets.append([(pid, rng.randint(1, 3), price_of(pid)) for pid in unique])
     return {"offers": offers, "baskets": baskets}
 
 

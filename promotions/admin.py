@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from loyalty.errors import LoyaltyError
-from loyalty.models import Receipt, Terminal, Tier
+from loyalty.models import Receipt, Store, Terminal, Tier
 from promotions.exchange import (
     ImportFailed,
     promotion_copy,
@@ -32,6 +32,40 @@ from promotions.models import (
     Reward,
 )
 from promotions.simulator import parse_lines, receipt_lines_text, simulate
+
+WEEKDAYS = [
+    (1, _("Monday")),
+    (2, _("Tuesday")),
+    (3, _("Wednesday")),
+    (4, _("Thursday")),
+    (5, _("Friday")),
+    (6, _("Saturday")),
+    (7, _("Sunday")),
+]
+
+
+class PromotionForm(forms.ModelForm):
+    """Days and channels as check boxes (stored as lists: empty means every one)."""
+
+    channels = forms.MultipleChoiceField(
+        label=_("sales channels"),
+        choices=Store.Channel.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every channel."),
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("days of the week"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every day (on the store's clock)."),
+    )
+
+    class Meta:
+        model = Promotion
+        fields = ["channels", "weekdays"]  # the admin's fieldsets add the others
 
 
 class SimulatorForm(forms.Form):
@@ -139,6 +173,7 @@ class RewardInline(admin.TabularInline):
 
 @admin.register(Promotion)
 class PromotionAdmin(admin.ModelAdmin):
+    form = PromotionForm
     list_display = [
         "name",
         "status",

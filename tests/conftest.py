@@ -60,7 +60,20 @@ def browser_page():
             yield page
         finally:
             browser.close()
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    _close_live_server_sessions()
+
+
+def _close_live_server_sessions() -> None:
+    """End the database sessions the live server's request threads left open (a browser's
+    kept-alive connection outlives the server), so the test database can be dropped."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 @pytest.fixture

@@ -299,8 +299,20 @@ class Condition(models.Model):
             errors["quantity"] = _("Give the number of lines the receipt is compared with.")
         if self.kind == self.Kind.CONTAINS and self.product_set_id is None:
             errors["product_set"] = _("Choose the products the receipt must contain.")
+        elif self.product_set_id and self.promotion_id:
+            programme = (
+                Promotion.objects.filter(pk=self.promotion_id)
+                .values_list("programme_id", flat=True)
+                .first()
+            )
+            if programme is not None and self.product_set.programme_id != programme:
+                errors["product_set"] = _("The product set must be of the promotion's programme.")
         if errors:
             raise ValidationError(errors)
+
+
+def _programme_of(obj) -> int | None:
+    return getattr(obj, "programme_id", None)
 
 
 class Reward(models.Model):
@@ -406,6 +418,28 @@ class Reward(models.Model):
             }
         return f"{self.get_kind_display()}: {self.value.normalize()}"
 
+    def _other_programme(self, obj) -> bool:
+        promotion = Promotion.objects.filter(pk=self.promotion_id).only("programme").first()
+        return promotion is not None and _programme_of(obj) != promotion.programme_id
+
+    def _multiplies_back(self) -> bool:
+        """Whether the promotion multiplied (or one it multiplies, and so on) multiplies this
+        reward's promotion: a circle the engine could not order."""
+        seen, todo = set(), [self.multiplier_of_id]
+        while todo:
+            current = todo.pop()
+            if current == self.promotion_id:
+                return True
+            if current in seen:
+                continue
+            seen.add(current)
+            todo += list(
+                Reward.objects.filter(promotion_id=current, kind=self.Kind.POINTS_MULTIPLIER)
+                .exclude(pk=self.pk)
+                .values_list("multiplier_of_id", flat=True)
+            )
+        return False
+
     def clean(self) -> None:
         errors = {}
         if self.kind in self.POINTS and self.currency_id is None:
@@ -417,6 +451,16 @@ class Reward(models.Model):
                 errors["multiplier_of"] = _("Choose the promotion whose points are multiplied.")
             elif self.multiplier_of_id == self.promotion_id:
                 errors["multiplier_of"] = _("A promotion cannot multiply its own points.")
+            elif self.promotion_id and self._multiplies_back():
+                errors["multiplier_of"] = _(
+                    "These promotions would multiply each other's points in a circle."
+                )
+            elif self.promotion_id and self._other_programme(self.multiplier_of):
+                errors["multiplier_of"] = _(
+                    "The promotion multiplied must be of the same programme."
+                )
+        if self.product_set_id and self.promotion_id and self._other_programme(self.product_set):
+            errors["product_set"] = _("The product set must be of the promotion's programme.")
         percent = (self.Kind.POINTS_PERCENT, self.Kind.DISCOUNT_PERCENT, self.Kind.EVERY_NTH)
         if self.kind in percent and self.value is not None and self.value > 100:
             errors["value"] = _("A percent is at most 100.")

@@ -311,7 +311,8 @@ def promotions_import(document, *, user=None, source: str = "import") -> list[Pr
         plan_sets.append((product_set, relations))
     set_names = {(s.programme_id, s.name): s for s, _r in plan_sets}
     group_names = {(g.programme_id, g.name): g for g in plan_groups}
-    promotion_keys = {}
+    # The document's own promotions, which a multiplier may name by code (or name).
+    promotion_keys = set()
     for i, row in enumerate(document.get("promotions") or []):
         if not isinstance(row, dict):
             reader.fail(f"promotions[{i}]", "must be an object")
@@ -319,7 +320,7 @@ def promotions_import(document, *, user=None, source: str = "import") -> list[Pr
         programme = reader.programmes.get(row.get("programme"))
         key = row.get("code") or row.get("name")
         if programme is not None and key:
-            promotion_keys[(programme.pk, key)] = i
+            promotion_keys.add((programme.pk, key))
     for i, row in enumerate(document.get("promotions") or []):
         if isinstance(row, dict):
             plan_promotions.append(
@@ -338,10 +339,8 @@ def promotions_import(document, *, user=None, source: str = "import") -> list[Pr
             getattr(product_set, name).set(objects)
     saved = []
     by_key = {}
+    # Groups and product sets are saved: saving a row that names one takes its new id.
     for promotion, relations, conditions, rewards in plan_promotions:
-        if promotion.group is not None and promotion.group.pk is None:
-            promotion.group = group_names[(promotion.programme_id, promotion.group.name)]
-        promotion.group_id = promotion.group.pk if promotion.group is not None else None
         promotion.save()
         promotion.stores.set(relations["stores"])
         promotion.tiers.set(relations["tiers"])
@@ -349,8 +348,6 @@ def promotions_import(document, *, user=None, source: str = "import") -> list[Pr
         promotion.rewards.all().delete()
         for condition, tiers in conditions:
             condition.promotion = promotion
-            if condition.product_set is not None:
-                condition.product_set_id = condition.product_set.pk
             condition.save()
             condition.tiers.set(tiers)
         by_key[(promotion.programme_id, promotion.code or promotion.name)] = promotion
@@ -358,19 +355,16 @@ def promotions_import(document, *, user=None, source: str = "import") -> list[Pr
     for promotion, rewards in saved:
         for reward, multiplier_key in rewards:
             reward.promotion = promotion
-            if reward.product_set is not None:
-                reward.product_set_id = reward.product_set.pk
             if multiplier_key is not None:
-                target = by_key.get((promotion.programme_id, multiplier_key)) or (
-                    Promotion.objects.filter(
-                        programme=promotion.programme, code=multiplier_key
-                    ).first()
-                    or Promotion.objects.filter(
-                        programme=promotion.programme, name=multiplier_key
-                    ).first()
-                )
-                reward.multiplier_of = target
-            reward.full_clean(exclude=["promotion"])
+                reward.multiplier_of = by_key.get(
+                    (promotion.programme_id, multiplier_key)
+                ) or _promotion_by_key(promotion.programme, multiplier_key)
+            try:  # now that the promotions exist: circles of multipliers
+                reward.full_clean(exclude=["promotion"])
+            except ValidationError as exc:
+                raise ImportFailed(
+                    [(f"{promotion.code or promotion.name}.rewards", m) for m in exc.messages]
+                ) from exc
             reward.save()
     promotions = [promotion for promotion, _rewards in saved]
     for promotion in promotions:
@@ -394,6 +388,12 @@ def promotion_copy(promotion: Promotion, *, user=None) -> Promotion:
     )
     document = {"format": FORMAT, "version": VERSION, "promotions": [data]}
     return promotions_import(document, user=user, source="copy")[0]
+
+
+def _promotion_by_key(programme, key: str) -> Promotion | None:
+    """A promotion of ``programme`` named by its code, or else by its name."""
+    promotions = Promotion.objects.filter(programme=programme)
+    return promotions.filter(code=key).first() or promotions.filter(name=key).first()
 
 
 def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_names, promotion_keys):
@@ -489,9 +489,8 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
         reward.product_set = product_set(r.get("product_set"), f"{where}.product_set")
         multiplier_key = r.get("multiplier_of")
         if multiplier_key is not None:
-            known = (programme_id, multiplier_key) in promotion_keys or (
-                Promotion.objects.filter(programme=programme, code=multiplier_key).exists()
-                or Promotion.objects.filter(programme=programme, name=multiplier_key).exists()
+            known = (programme_id, multiplier_key) in promotion_keys or _promotion_by_key(
+                programme, multiplier_key
             )
             if not known:
                 reader.fail(f"{where}.multiplier_of", f"unknown promotion {multiplier_key!r}")

@@ -18,10 +18,8 @@ import hashlib
 import logging
 import re
 import time
-import uuid
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import OperationalError
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
@@ -31,6 +29,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from loyalty.api.problems import InvalidApiKey, StoreClosed, TerminalInactive
 from loyalty.models import Terminal, TerminalAPIKey
+from loyalty.stamps import stamp_bump, stamp_get
 
 logger = logging.getLogger(__name__)
 
@@ -49,19 +48,11 @@ VERSION_KEY = "api:terminal-keys-version"
 _verified: dict[str, tuple[float, str, TerminalAPIKey]] = {}
 
 
-def _keys_version() -> str:
-    version = cache.get(VERSION_KEY)
-    if version is None:
-        cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
-        version = cache.get(VERSION_KEY) or ""
-    return version
-
-
 def keys_forget(**_kwargs) -> None:
     """Forget every verified key, in this process now and in the others on their next call."""
     _verified.clear()
     try:
-        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+        stamp_bump(VERSION_KEY)
     except Exception:  # a cache outage must not stop a revocation; the TTL still bounds it
         logger.warning("could not bump the terminal keys version", exc_info=True)
 
@@ -136,7 +127,7 @@ class TerminalKeyAuthentication(BaseAuthentication):
     def _live_key(cls, raw_key: str) -> TerminalAPIKey:
         digest = hashlib.sha256(raw_key.encode()).hexdigest()
         try:
-            version = _keys_version()
+            version = stamp_get(VERSION_KEY)
         except Exception:  # no shared cache: trust the process's own memory for the TTL
             logger.warning("terminal keys version unavailable", exc_info=True)
             version = ""

@@ -35,6 +35,7 @@ from loyalty.models import (
     Terminal,
 )
 from loyalty.money import quantize
+from loyalty.services import purchase_sql
 
 ACTIVE = LedgerEntry.Bucket.ACTIVE
 PENDING = LedgerEntry.Bucket.PENDING
@@ -227,8 +228,6 @@ def postings_statements(
         for entry in spec.entries:
             entry.pk = next(entry_ids)
             entry.posting_id = entry.posting.pk
-    from loyalty.services import purchase_sql
-
     return purchase_sql.ledger_statements(
         postings,
         [e for spec in specs for e in spec.entries],

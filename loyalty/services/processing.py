@@ -249,7 +249,6 @@ def _load(
     customer = None
     if request.card:
         holder.card = Card.objects.select_related("customer").filter(number=request.card).first()
-        holder.card_found = holder.card is not None
         customer = holder.card.customer if holder.card is not None else None
     elif phone:
         customer = Customer.objects.filter(phone=phone).first()
@@ -373,6 +372,10 @@ def _is_due(lot: Lot, now: datetime) -> bool:
     )
 
 
+def _open_lots(account: Account) -> list[Lot]:
+    return list(Lot.objects.filter(account=account).exclude(remaining=0))
+
+
 def _spendable(
     account: Account | None,
     now: datetime,
@@ -386,28 +389,12 @@ def _spendable(
     ``lots``: the account's open lots, if the caller read them (else they are queried)."""
     if account is None:
         return ZERO
-    if lots is not None:
-        total = sum(
-            (
-                lot.remaining
-                for lot in lots
-                if lot.account_id == account.pk and _is_spendable(lot, now)
-            ),
-            ZERO,
-        )
-    else:
-        total = (
-            Lot.objects.filter(account=account)
-            .exclude(remaining=0)
-            .filter(
-                Q(state=Lot.State.ACTIVE, kind=Lot.Kind.DEBT)
-                | Q(state=Lot.State.ACTIVE, expires_at__isnull=True)
-                | Q(state=Lot.State.ACTIVE, expires_at__gt=now)
-                | Q(state=Lot.State.PENDING, active_at__lte=now)
-                & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-            )
-            .aggregate(total=Sum("remaining"))["total"]
-        )
+    if lots is None:
+        lots = _open_lots(account)
+    total = sum(
+        (lot.remaining for lot in lots if lot.account_id == account.pk and _is_spendable(lot, now)),
+        ZERO,
+    )
     held = (
         Hold.objects.filter(account=account, status=Hold.Status.ACTIVE, expires_at__gt=now)
         .exclude(terminal=terminal, receipt_id=receipt_id)
@@ -416,7 +403,7 @@ def _spendable(
         else ZERO
     )
     places = 4
-    return max(quantize(total or ZERO, places) - quantize(held or ZERO, places), ZERO)
+    return max(quantize(total, places) - quantize(held or ZERO, places), ZERO)
 
 
 def _context(
@@ -586,14 +573,11 @@ def purchase_calculate(terminal: Terminal, request: PurchaseRequest, *, hold: bo
     terminal = _terminal(terminal)
     holder, fast = _load(terminal, request, replay=False, lots=not hold)
     sale = _sale(terminal, request, holder, fast)
-    now = timezone.now()
-    at = request.sold_at or now
     if hold and sale.customer is not None:
+        now = timezone.now()
+        at = request.sold_at or now
         return _retrying(lambda: _calculate_and_hold(sale, request, at, now))
-    account = _main_account(sale, create=False)
-    available = _spendable(account, now, sale.terminal, request.receipt_id, holder.lots)
-    result = evaluate(sale.snapshot, _context(sale, request, at, available, offline=False))
-    return _calculated(sale, request, result, account, at, now)
+    return _preview(sale, request)[0]
 
 
 def purchase_preview(
@@ -611,10 +595,14 @@ def purchase_preview(
     sale = _sale(terminal, request, holder, fast)
     if snapshot is not None:
         sale.snapshot = snapshot
+    return _preview(sale, request, customer)
+
+
+def _preview(sale: _Sale, request: PurchaseRequest, customer: CustomerFacts | None = None):
     now = timezone.now()
     at = request.sold_at or now
     account = _main_account(sale, create=False)
-    available = _spendable(account, now, sale.terminal, request.receipt_id, holder.lots)
+    available = _spendable(account, now, sale.terminal, request.receipt_id, sale.holder.lots)
     context = _context(sale, request, at, available, offline=False)
     if sale.customer is None and customer is not None:
         context = replace(context, customer=customer)
@@ -762,14 +750,15 @@ class _Locked:
 
     accounts: dict[int, Account]  # by currency id
     lots: list[Lot] | None  # the open lots of the locked accounts, when read with the locks
-    membership: TierMembership | None = None
-    membership_read: bool = False  # the membership row was read and locked (SQL path)
+    membership: TierMembership | None = None  # read and locked with them (SQL path)
+    tier_id: int | None | bool = False  # the tier under the locks; False: not read
 
 
 def _lock(sale: _Sale, request: PurchaseRequest, fingerprint: str, accounts, actor, now):
     """Lock the accounts, replay a duplicate that committed meanwhile, mature the due lots."""
     terminal = sale.terminal
     tiers = sale.snapshot.tiers_of(sale.programme.id)
+    membership = sale.customer is not None and bool(tiers)
     if sale.fast:
         found = purchase_sql.lock(
             account_ids=[a.pk for a in accounts],
@@ -777,17 +766,14 @@ def _lock(sale: _Sale, request: PurchaseRequest, fingerprint: str, accounts, act
             receipt_id=request.receipt_id,
             lock_timeout_ms=LOCK_TIMEOUT_MS,
             statement_timeout_ms=STATEMENT_TIMEOUT_MS,
-            membership=(sale.customer.pk, sale.programme.id)
-            if sale.customer is not None and tiers
-            else None,
+            membership=(sale.customer.pk, sale.programme.id) if membership else None,
         )
         replayed = _replayed(found.replay, request.receipt_id, fingerprint)
         state = _Locked(
-            {a.currency_id: a for a in found.accounts.values()},
-            found.lots,
-            found.membership,
-            found.membership_read,
+            {a.currency_id: a for a in found.accounts.values()}, found.lots, found.membership
         )
+        if membership:
+            state.tier_id = found.membership.tier_id if found.membership else None
     else:
         state = _Locked(
             {
@@ -797,6 +783,15 @@ def _lock(sale: _Sale, request: PurchaseRequest, fingerprint: str, accounts, act
             None,
         )
         replayed = _replay(terminal, request.receipt_id, fingerprint)
+        if sale.customer is not None:
+            # Read under the account locks: a purchase that moved the tier has committed.
+            state.tier_id = (
+                TierMembership.objects.filter(
+                    customer=sale.customer, programme_id=sale.programme.id
+                )
+                .values_list("tier_id", flat=True)
+                .first()
+            )
     if replayed is not None:
         return None, replayed
     main = state.accounts.get(sale.programme.main_currency_id)
@@ -834,20 +829,7 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             else None
         )
         available = _spendable(main, now, terminal, request.receipt_id, main_lots)
-        if state.membership_read:
-            tier_id = state.membership.tier_id if state.membership is not None else None
-        elif sale.customer is not None and not sale.fast:
-            # Read under the account locks: a purchase that moved the tier has committed.
-            tier_id = (
-                TierMembership.objects.filter(
-                    customer=sale.customer, programme_id=sale.programme.id
-                )
-                .values_list("tier_id", flat=True)
-                .first()
-            )
-        else:
-            tier_id = False  # the programme has no tiers: as read before the lock
-        context = _context(sale, request, at, available, offline, tier_id)
+        context = _context(sale, request, at, available, offline, state.tier_id)
         result = evaluate(sale.snapshot, context)
 
         # The spend's legs first: an offline receipt may spend more than the lots hold.
@@ -1154,29 +1136,22 @@ def _spend_legs(
     Returns the legs and the part no lot could cover (only an offline receipt has one).
     ``lots``: the account's open lots read under its lock, if the caller has them.
     """
+    if lots is None:
+        lots = _open_lots(account)
+    candidates = sorted(
+        (
+            lot
+            for lot in lots
+            if lot.account_id == account.pk
+            and lot.state == Lot.State.ACTIVE
+            and lot.kind == Lot.Kind.EARN
+            and lot.remaining > 0
+            and (lot.expires_at is None or lot.expires_at > now)
+        ),
+        key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.entry_id),
+    )
     legs = []
     left = points
-    if lots is not None:
-        candidates = sorted(
-            (
-                lot
-                for lot in lots
-                if lot.account_id == account.pk
-                and lot.state == Lot.State.ACTIVE
-                and lot.kind == Lot.Kind.EARN
-                and lot.remaining > 0
-                and (lot.expires_at is None or lot.expires_at > now)
-            ),
-            key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.entry_id),
-        )
-    else:
-        candidates = (
-            Lot.objects.filter(
-                account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
-            )
-            .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-            .order_by(F("expires_at").asc(nulls_last=True), "entry_id")
-        )
     for lot in candidates:
         if left <= 0:
             break

@@ -29,7 +29,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
@@ -172,7 +171,6 @@ class Holder:
 
     replay: tuple[str, dict] | None = None
     card: Card | None = None
-    card_found: bool = False
     customer: object | None = None  # crm.Customer with id, public_id, registered_at loaded
     accounts: list[Account] = field(default_factory=list)
     tiers: dict[int, int] = field(default_factory=dict)  # programme id -> tier id
@@ -269,7 +267,6 @@ def holder_load(
         rows = next(results)
         if rows:
             row = rows[0]
-            holder.card_found = True
             holder.card = _from_db(Card, CARD_FIELDS, row[:6])
             if row[6] is not None:
                 holder.customer = _from_db(Customer, CUSTOMER_FIELDS, row[6:9])
@@ -300,8 +297,7 @@ class Locked:
     accounts: dict[int, Account]  # by pk, locked
     replay: tuple[str, dict] | None
     lots: list[Lot]  # the open lots of the locked accounts
-    membership: TierMembership | None
-    membership_read: bool
+    membership: TierMembership | None  # when asked for: None if the customer has none
 
 
 def lock(
@@ -365,7 +361,7 @@ def lock(
     if membership is not None:
         rows = next(results)
         found = _from_db(TierMembership, TIER_FIELDS, rows[0]) if rows else None
-    return Locked(accounts, replay, lots, found, membership is not None)
+    return Locked(accounts, replay, lots, found)
 
 
 # --- Phase 4: ids -------------------------------------------------------------------------------
@@ -513,7 +509,3 @@ def card_activation_statement(card_id: int, now: datetime) -> Statement:
         " WHERE id = %s AND status = 'issued'",
         [now, card_id],
     )
-
-
-def decimal(value) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value))

@@ -136,6 +136,7 @@ class _Walk:
             if product_id is not None:
                 self.by_product.setdefault(product_id, []).append(line)
         self.product_ids = frozenset(self.by_product)
+        self.position = {line.line_no: n for n, line in enumerate(lines)}
         self.matched: dict[int, list[LineResult]] = {}
 
     def _matching(self, product_set) -> list[LineResult]:
@@ -154,8 +155,7 @@ class _Walk:
             hits = (self.product_ids & product_set.product_ids) - product_set.excluded_product_ids
             found = [line for pid in hits for line in self.by_product[pid]]
             if len(found) > 1:
-                order = {line.line_no: n for n, line in enumerate(self.lines)}
-                found.sort(key=lambda line: order[line.line_no])
+                found.sort(key=lambda line: self.position[line.line_no])
         else:
             found = [line for line in self.lines if product_set.matches(self.inputs[line.line_no])]
         self.matched[id(product_set)] = found
@@ -219,7 +219,7 @@ class _Walk:
             rewards = [r for r in promotion.rewards if r.kind == MULTIPLIER]
             if not rewards:
                 continue
-            reason = self._refused(promotion, index)
+            reason = self._refused(promotion)
             if reason is not None:
                 self.blocked.append((promotion.id, reason))
                 continue
@@ -249,7 +249,7 @@ class _Walk:
 
     # -- one promotion ---------------------------------------------------------------------
 
-    def _refused(self, promotion: PromotionRule, index: int) -> str | None:
+    def _refused(self, promotion: PromotionRule) -> str | None:
         """Why the promotion cannot apply to this receipt at all, or None."""
         customer = self.ctx.customer
         if promotion.tier_ids and (customer is None or customer.tier_id not in promotion.tier_ids):
@@ -287,7 +287,7 @@ class _Walk:
     def _try(self, promotion, index, kinds, group_taken: set[int]):
         """What the promotion would give now (reward, per-line amounts), or why it gives
         nothing. Changes nothing."""
-        reason = self._refused(promotion, index)
+        reason = self._refused(promotion)
         if reason is not None:
             return reason
         open_lines = [

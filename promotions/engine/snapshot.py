@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db.models import Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
+from loyalty.stamps import stamp_bump, stamp_get
 from promotions.engine.types import (
     ConditionRule,
     CounterRule,
@@ -38,19 +37,10 @@ _lock = threading.Lock()
 _current: tuple[RulesSnapshot, float] | None = None
 
 
-def _version() -> str:
-    version = cache.get(CACHE_KEY)
-    if version is None:
-        version = uuid.uuid4().hex
-        cache.add(CACHE_KEY, version, timeout=None)
-        version = cache.get(CACHE_KEY) or version
-    return version
-
-
 def snapshot_get() -> RulesSnapshot:
     """The current snapshot (compiled on first use and after every change)."""
     global _current
-    version = _version()
+    version = stamp_get(CACHE_KEY)
     current = _current
     if (
         current is not None
@@ -67,7 +57,7 @@ def snapshot_get() -> RulesSnapshot:
 def snapshot_invalidate(**_kwargs) -> None:
     """Make every process recompile its snapshot on its next use."""
     global _current
-    cache.set(CACHE_KEY, uuid.uuid4().hex, timeout=None)
+    stamp_bump(CACHE_KEY)
     _current = None
 
 

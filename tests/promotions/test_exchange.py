@@ -249,3 +249,17 @@ def test_copying_a_promotion_makes_a_draft_with_its_rules(world, admin_client):
     ]
     assert copy.versions.get().source == "copy"
     assert Promotion.objects.get(pk=original.pk).status == Promotion.Status.ACTIVE
+
+
+def test_multipliers_going_round_in_a_circle_are_refused_and_nothing_changes(world):
+    document = _document(world)
+    base = document["promotions"][0]
+    base["rewards"].append(
+        {"kind": "points_multiplier", "value": "2", "multiplier_of": "double", "currency": "bonus"}
+    )
+    versions = PromotionVersion.objects.count()
+    with pytest.raises(ImportFailed) as failure:
+        promotions_import(document)
+    assert any("circle" in message for _path, message in failure.value.errors)
+    assert PromotionVersion.objects.count() == versions
+    assert Reward.objects.filter(promotion__code="base").count() == 1

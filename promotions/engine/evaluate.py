@@ -413,7 +413,7 @@ class _Walk:
         amount = sum(wanted.values(), ZERO)
         if amount <= room:
             return wanted
-        return _spread(room, nos, wanted)
+        return _spread(room, list(wanted), wanted)
 
     def _every_nth(self, reward, nos, current) -> dict[int, Decimal]:
         """Every Nth unit of the eligible lines, the cheapest first, at the reward's percent off.

@@ -221,3 +221,47 @@ def test_evaluating_a_receipt_makes_no_query(django_assert_num_queries):
         result = evaluate(snapshot, ctx)
     assert result.discount == Decimal("10.00")
     assert result.points_earned == Decimal("4.50")
+
+
+def test_every_nth_capped_by_the_minimum_payment_spreads_over_the_free_units_only():
+    """Found by the property above in CI: an "every 2nd free" whose wanted discount exceeds the
+    room left above the minimum money payment, on a receipt where only some lines get a free
+    unit, used to look up a weight for a line that had none."""
+    free = RewardRule(1, "every_nth", Decimal("100"), None, timedelta(0), None, None, every_n=2)
+    rule = PromotionRule(
+        id=1,
+        name="2nd free",
+        programme_id=1,
+        partner_id=None,
+        status="active",
+        priority=0,
+        starts_at=AT - timedelta(days=1),
+        ends_at=None,
+        rewards=(free,),
+    )
+    snapshot = RulesSnapshot(
+        version="t",
+        programmes={1: PROGRAMME},
+        currencies={1: CURRENCY},
+        promotions=(rule,),
+        counters=(),
+    )
+    lines = (
+        LineInput(1, "A", Decimal("2"), Decimal("0.50"), Decimal("1.00")),
+        LineInput(2, "B", Decimal("0.5"), Decimal("0.10"), Decimal("0.05")),
+    )
+    ctx = ReceiptContext(
+        programme_id=1,
+        partner_id=1,
+        store_id=1,
+        terminal_id=1,
+        channel="store",
+        at=AT,
+        local_date=AT.date(),
+        lines=lines,
+    )
+    result = evaluate(snapshot, ctx)
+    # 1.05 on the receipt, 1.00 must be paid in money: of the 0.50 wanted (one free unit of A,
+    # the weighed B never counts) only 0.05 fits, all of it on A.
+    assert [line.discount for line in result.lines] == [Decimal("0.05"), Decimal("0.00")]
+    assert result.to_pay == Decimal("1.00")

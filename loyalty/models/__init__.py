@@ -2,7 +2,15 @@ from loyalty.models.accounts import Account, Currency
 from loyalty.models.cards import Card, CardBatch, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
-from loyalty.models.partners import Partner, Programme, Store, Terminal, TerminalAPIKey
+from loyalty.models.partners import (
+    Partner,
+    Programme,
+    StaffProfile,
+    Store,
+    Terminal,
+    TerminalAPIKey,
+    staff_partner_id,
+)
 from loyalty.models.processing import (
     Hold,
     Lot,
@@ -15,6 +23,7 @@ from loyalty.models.receipts import Receipt, ReceiptLine
 from loyalty.models.tiers import Counter, CounterValue, Tier, TierMembership
 
 __all__ = [
+    "staff_partner_id",
     "Account",
     "Brand",
     "Card",
@@ -38,6 +47,7 @@ __all__ = [
     "ProductList",
     "Programme",
     "Receipt",
+    "StaffProfile",
     "ReceiptLine",
     "Store",
     "Terminal",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -246,3 +247,39 @@ class TerminalAPIKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = _("terminal API key")
         verbose_name_plural = _("terminal API keys")
+
+
+class StaffProfile(models.Model):
+    """What the back office knows of a staff user beyond Django's user: the partner they work
+    for. Partner staff see and change only their own partner's objects in the admin."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="staff_profile",
+    )
+    partner = models.ForeignKey(
+        Partner,
+        verbose_name=_("partner"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="staff",
+        help_text=_("Empty: coalition staff, who see every partner."),
+    )
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+
+def staff_partner_id(user) -> int | None:
+    """The partner a staff user is limited to, or None for coalition staff (and superusers)."""
+    if user is None or not user.is_authenticated or user.is_superuser:
+        return None
+    profile = getattr(user, "staff_profile", None)
+    return profile.partner_id if profile is not None else None

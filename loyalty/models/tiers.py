@@ -134,6 +134,7 @@ class Counter(models.Model):
         AMOUNT = "amount", _("money spent")
         QUANTITY = "quantity", _("units bought")
         EVENTS = "events", _("events")
+        STEPS = "steps", _("steps given by promotions")
 
     class Period(models.TextChoices):
         LIFETIME = "lifetime", _("all time")

@@ -199,6 +199,18 @@ class PromotionAdmin(admin.ModelAdmin):
         (_("Where"), {"fields": ["partner", "stores", "channels"]}),
         (_("When"), {"fields": ["starts_at", "ends_at", "weekdays", "time_from", "time_to"]}),
         (_("Priority and compatibility"), {"fields": ["priority", "group", "exclusive"]}),
+        (
+            _("Budget and limits"),
+            {
+                "fields": [
+                    "budget",
+                    "max_per_receipt",
+                    "uses_per_customer",
+                    "uses_per_customer_day",
+                    "uses_per_day",
+                ]
+            },
+        ),
         (_("How to tell the customer"), {"fields": ["cashier_message"]}),
     ]
 

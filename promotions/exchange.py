@@ -97,6 +97,11 @@ def promotion_data(promotion: Promotion) -> dict:
         "weekdays": list(promotion.weekdays or []),
         "time_from": promotion.time_from.isoformat() if promotion.time_from else None,
         "time_to": promotion.time_to.isoformat() if promotion.time_to else None,
+        "budget": _dec(promotion.budget),
+        "max_per_receipt": _dec(promotion.max_per_receipt),
+        "uses_per_customer": promotion.uses_per_customer,
+        "uses_per_customer_day": promotion.uses_per_customer_day,
+        "uses_per_day": promotion.uses_per_day,
         "conditions": [
             {
                 "or_group": c.or_group,
@@ -425,6 +430,16 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
     promotion.ends_at = reader.moment(row.get("ends_at"), f"{path}.ends_at", parse_datetime)
     promotion.time_from = reader.moment(row.get("time_from"), f"{path}.time_from", parse_time)
     promotion.time_to = reader.moment(row.get("time_to"), f"{path}.time_to", parse_time)
+    promotion.budget = reader.decimal(row.get("budget"), f"{path}.budget")
+    promotion.max_per_receipt = reader.decimal(
+        row.get("max_per_receipt"), f"{path}.max_per_receipt"
+    )
+    for field in ("uses_per_customer", "uses_per_customer_day", "uses_per_day"):
+        value = row.get(field)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            reader.fail(f"{path}.{field}", "must be a whole number or null")
+            value = None
+        setattr(promotion, field, value)
     if row.get("starts_at") is None:
         reader.fail(f"{path}.starts_at", "required")
     if not isinstance(promotion.priority, int) or isinstance(promotion.priority, bool):

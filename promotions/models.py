@@ -204,6 +204,49 @@ class Promotion(models.Model):
     time_to = models.TimeField(
         _("until (store time)"), null=True, blank=True, help_text=_("Exclusive.")
     )
+    # Budget and limits
+    budget = models.DecimalField(
+        _("budget, RUB"),
+        max_digits=MAX_DIGITS,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_(
+            "The most the promotion may give in total: discounts plus points at their "
+            "currency's rate. Empty: no budget."
+        ),
+    )
+    max_per_receipt = models.DecimalField(
+        _("at most per receipt, RUB"),
+        max_digits=MAX_DIGITS,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Discounts plus points at their rate. Empty: no cap."),
+    )
+    uses_per_customer = models.PositiveIntegerField(
+        _("receipts per customer"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("How many purchases of one customer it may reward. Empty: any."),
+    )
+    uses_per_customer_day = models.PositiveIntegerField(
+        _("receipts per customer a day"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Per day of the store's calendar. Empty: any."),
+    )
+    uses_per_day = models.PositiveIntegerField(
+        _("receipts a day, all customers"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: any."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -222,6 +265,19 @@ class Promotion(models.Model):
                 fields=["programme", "code"],
                 condition=~Q(code=""),
                 name="promotion_code_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(budget__isnull=True) | Q(budget__gt=0), name="promotion_budget_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_per_receipt__isnull=True) | Q(max_per_receipt__gt=0),
+                name="promotion_cap_positive",
+            ),
+            models.CheckConstraint(
+                condition=(Q(uses_per_customer__isnull=True) | Q(uses_per_customer__gt=0))
+                & (Q(uses_per_customer_day__isnull=True) | Q(uses_per_customer_day__gt=0))
+                & (Q(uses_per_day__isnull=True) | Q(uses_per_day__gt=0)),
+                name="promotion_limits_positive",
             ),
         ]
 
@@ -500,3 +556,62 @@ class PromotionVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.promotion} v{self.number}"
+
+
+class PromotionUsage(models.Model):
+    """What a promotion with a budget or limits has given, per scope: ``total`` (the budget),
+    ``c:<customer>``, ``d:<day>`` and ``cd:<customer>:<day>``. Confirm locks the rows it
+    needs, so concurrent purchases never give more than the budget or the limits allow."""
+
+    promotion = models.ForeignKey(
+        Promotion, verbose_name=_("promotion"), on_delete=models.CASCADE, related_name="usage"
+    )
+    key = models.CharField(_("scope"), max_length=64)
+    uses = models.IntegerField(_("receipts rewarded"), default=0)
+    given = models.DecimalField(
+        _("given, RUB"), max_digits=MAX_DIGITS, decimal_places=2, default=Decimal("0")
+    )
+
+    class Meta:
+        verbose_name = _("promotion usage")
+        verbose_name_plural = _("promotion usage")
+        constraints = [
+            models.UniqueConstraint(fields=["promotion", "key"], name="promotion_usage_unique"),
+            models.CheckConstraint(
+                condition=Q(uses__gte=0) & Q(given__gte=0), name="promotion_usage_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promotion_id} {self.key}: {self.uses} / {self.given}"
+
+
+class PromotionUsageEffect(models.Model):
+    """What one receipt added to a usage row (a refund's rows take it back)."""
+
+    usage = models.ForeignKey(
+        PromotionUsage, verbose_name=_("usage"), on_delete=models.CASCADE, related_name="effects"
+    )
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        related_name="promotion_usage",
+    )
+    refund = models.ForeignKey(
+        "loyalty.Refund",
+        verbose_name=_("refund"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="promotion_usage",
+    )
+    uses = models.IntegerField(_("receipts"))
+    given = models.DecimalField(_("given, RUB"), max_digits=MAX_DIGITS, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("usage change")
+        verbose_name_plural = _("usage changes")
+
+    def __str__(self) -> str:
+        return f"{self.usage_id} {self.uses:+} {self.given:+}"

@@ -38,6 +38,12 @@ REASONS = {
     ),
     "blocked_by_exclusive": gettext_lazy("an exclusive promotion took its lines"),
     "anonymous_customer": gettext_lazy("points need a customer"),
+    "budget_spent": gettext_lazy("its budget is spent"),
+    "limit_per_receipt": gettext_lazy("it gave its most for one receipt"),
+    "limit_per_customer": gettext_lazy("the customer had it as many times as allowed"),
+    "limit_per_customer_day": gettext_lazy("the customer had it as many times today as allowed"),
+    "limit_per_day": gettext_lazy("it rewarded as many receipts today as allowed"),
+    "limit_needs_customer": gettext_lazy("its limits per customer need a known customer"),
 }
 
 

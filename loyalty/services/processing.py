@@ -97,6 +97,7 @@ from promotions.engine import (
     snapshot_get,
 )
 from promotions.engine.types import ProgrammeRule
+from promotions.usage import usage_read, usage_record, usage_settle, usage_undo
 
 PENDING = LedgerEntry.Bucket.PENDING
 ACTIVE = LedgerEntry.Bucket.ACTIVE
@@ -607,7 +608,7 @@ def _preview(sale: _Sale, request: PurchaseRequest, customer: CustomerFacts | No
     if sale.customer is None and customer is not None:
         context = replace(context, customer=customer)
         sale.facts = customer
-    result = evaluate(sale.snapshot, context)
+    result = evaluate(sale.snapshot, usage_read(sale.snapshot, context))
     return _calculated(sale, request, result, account, at, now), result
 
 
@@ -631,7 +632,8 @@ def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
     with _money_transaction():
         account = accounts_for_update([account.pk]).get()
         available = _spendable(account, now, sale.terminal, request.receipt_id)
-        result = evaluate(sale.snapshot, _context(sale, request, at, available, offline=False))
+        context = _context(sale, request, at, available, offline=False)
+        result = evaluate(sale.snapshot, usage_read(sale.snapshot, context))
         _hold_release(sale.terminal, request.receipt_id, Hold.Status.RELEASED, now)
         if result.spent_points > 0:
             Hold.objects.create(
@@ -829,8 +831,11 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             else None
         )
         available = _spendable(main, now, terminal, request.receipt_id, main_lots)
-        context = _context(sale, request, at, available, offline, state.tier_id)
+        context = usage_read(
+            sale.snapshot, _context(sale, request, at, available, offline, state.tier_id)
+        )
         result = evaluate(sale.snapshot, context)
+        context, result, usage = usage_settle(sale.snapshot, context, result)
 
         # The spend's legs first: an offline receipt may spend more than the lots hold.
         spend = None
@@ -911,6 +916,7 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             )
         if sale.customer is not None:
             _counters_step(sale, receipt, result)
+        usage_record(receipt, sale.snapshot, context, result, usage)
         if main is not None and main.held > 0:
             _hold_release(terminal, request.receipt_id, Hold.Status.CONSUMED, now)
         return answer
@@ -1559,6 +1565,7 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
             if undone:
                 _tier_progress(receipt.customer, _programme_of(receipt), -undone)
         fully = all(line.refunded_quantity >= line.quantity for line in lines.values())
+        usage_undo(receipt, refund, fully or kind == Refund.Kind.CANCEL)
         if kind == Refund.Kind.CANCEL:
             receipt.status = Receipt.Status.CANCELLED
             _hold_release(receipt.terminal, receipt.receipt_id, Hold.Status.RELEASED, now)

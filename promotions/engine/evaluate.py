@@ -19,6 +19,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from loyalty.money import ZERO, allocate, quantize
 from promotions.engine.types import (
+    NO_USAGE,
     SPEND_MAX,
     Award,
     CounterStep,
@@ -104,6 +105,7 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         blocked=walk.blocked,
         messages=walk.messages,
         main_currency_id=main_currency.id if main_currency else None,
+        given=walk.given,
     )
 
 
@@ -138,6 +140,7 @@ class _Walk:
         self.product_ids = frozenset(self.by_product)
         self.position = {line.line_no: n for n, line in enumerate(lines)}
         self.matched: dict[int, list[LineResult]] = {}
+        self.given: dict[int, Decimal] = {}  # promotion id -> worth it gave on this receipt
 
     def _matching(self, product_set) -> list[LineResult]:
         """The receipt's lines in ``product_set`` (all lines for none), in receipt order."""
@@ -223,6 +226,7 @@ class _Walk:
             if reason is not None:
                 self.blocked.append((promotion.id, reason))
                 continue
+            trial = []
             for reward in rewards:
                 targets = [a for a in awards if a.promotion_id == reward.multiplier_of]
                 if not targets:
@@ -241,10 +245,16 @@ class _Walk:
                         continue
                     nos = list(allowed)
                     parts = allocate(amount, [allowed[no] for no in nos], currency.decimal_places)
-                    extra.append(
-                        self._award(promotion, reward, amount, dict(zip(nos, parts, strict=True)))
-                    )
-                    self._fire(promotion, index, nos)
+                    trial.append((reward, dict(zip(nos, parts, strict=True))))
+            capped = self._capped(promotion, trial)
+            if isinstance(capped, str):
+                if trial:
+                    self.blocked.append((promotion.id, capped))
+                continue
+            for reward, per_line in capped:
+                extra.append(self._award(promotion, reward, sum(per_line.values(), ZERO), per_line))
+                self._count(promotion, reward, per_line)
+                self._fire(promotion, index, list(per_line))
         return extra
 
     # -- one promotion ---------------------------------------------------------------------
@@ -252,11 +262,86 @@ class _Walk:
     def _refused(self, promotion: PromotionRule) -> str | None:
         """Why the promotion cannot apply to this receipt at all, or None."""
         customer = self.ctx.customer
+        if promotion.limited:
+            reason = self._over_limit(promotion)
+            if reason is not None:
+                return reason
         if promotion.tier_ids and (customer is None or customer.tier_id not in promotion.tier_ids):
             return "audience"
         if promotion.conditions and not self._conditions_hold(promotion):
             return "conditions_not_met"
         return None
+
+    def _over_limit(self, promotion: PromotionRule) -> str | None:
+        usage = self.ctx.usage.get(promotion.id, NO_USAGE)
+        per_customer = (promotion.uses_per_customer, promotion.uses_per_customer_day)
+        if self.ctx.customer is None and any(limit is not None for limit in per_customer):
+            return "limit_needs_customer"
+        if promotion.uses_per_customer is not None:
+            if usage.customer_uses >= promotion.uses_per_customer:
+                return "limit_per_customer"
+        if promotion.uses_per_customer_day is not None:
+            if usage.customer_day_uses >= promotion.uses_per_customer_day:
+                return "limit_per_customer_day"
+        if promotion.uses_per_day is not None and usage.day_uses >= promotion.uses_per_day:
+            return "limit_per_day"
+        if promotion.budget is not None:
+            if usage.given + self.given.get(promotion.id, ZERO) >= promotion.budget:
+                return "budget_spent"
+        return None
+
+    def _room(self, promotion: PromotionRule) -> tuple[Decimal, str] | None:
+        """How much more worth the promotion may give on this receipt, and the reason when it
+        may give nothing; None: no cap."""
+        so_far = self.given.get(promotion.id, ZERO)
+        caps = []
+        if promotion.budget is not None:
+            usage = self.ctx.usage.get(promotion.id, NO_USAGE)
+            caps.append((promotion.budget - usage.given - so_far, "budget_spent"))
+        if promotion.max_per_receipt is not None:
+            caps.append((promotion.max_per_receipt - so_far, "limit_per_receipt"))
+        return min(caps) if caps else None
+
+    def _capped(self, promotion: PromotionRule, trial: list):
+        """``trial`` cut down to the promotion's budget left and its cap per receipt, reward by
+        reward in their order; the reason when nothing is left."""
+        room = self._room(promotion)
+        if room is None or not trial:
+            return trial
+        left, reason = room
+        capped = []
+        for reward, per_line in trial:
+            if left <= 0:
+                break
+            amount = sum(per_line.values(), ZERO)
+            worth = self._worth_of(reward, amount)
+            if worth > left:
+                if reward.is_points:
+                    currency = self.snapshot.currencies[reward.currency_id]
+                    unit = Decimal(1).scaleb(-currency.decimal_places)
+                    points = (left / currency.rub_rate).quantize(unit, rounding=ROUND_DOWN)
+                    while points > 0 and quantize(points * currency.rub_rate) > left:
+                        points -= unit
+                    per_line = _spread(points, list(per_line), per_line, currency.decimal_places)
+                    worth = self._worth_of(reward, points)
+                else:
+                    per_line = _spread(left, list(per_line), per_line)
+                    worth = left
+                per_line = {no: part for no, part in per_line.items() if part}
+            if per_line:
+                capped.append((reward, per_line))
+                left -= worth
+        return capped or reason
+
+    def _worth_of(self, reward, amount: Decimal) -> Decimal:
+        """What a reward is worth to the budget: money for a discount, points at their rate."""
+        if reward.is_points:
+            return quantize(amount * self.snapshot.currencies[reward.currency_id].rub_rate)
+        return amount
+
+    def _count(self, promotion, reward, per_line) -> None:
+        worth = self._worth_of(reward, sum(per_line.values(), ZERO))
+        self.given[promotion.id] = self.given.get(promotion.id, ZERO) + worth
 
     def _conditions_hold(self, promotion: PromotionRule) -> bool:
         groups: dict[int, bool] = {}
@@ -321,7 +406,7 @@ class _Walk:
                 given.append((reward, {no: v for no, v in per_line.items() if v}))
         if not given:
             return "nothing_to_give"
-        return given
+        return self._capped(promotion, given)
 
     def _worth(self, trial) -> Decimal:
         worth = ZERO
@@ -340,6 +425,7 @@ class _Walk:
         by_no = {line.line_no: line for line in self.lines}
         for reward, per_line in trial:
             touched += list(per_line)
+            self._count(promotion, reward, per_line)
             if reward.kind in DISCOUNTS:
                 for no, part in per_line.items():
                     by_no[no].discount += part
@@ -479,6 +565,12 @@ def _compare(value: Decimal, operator: str, threshold: Decimal | None) -> bool:
     if threshold is None:
         return False
     return value < threshold if operator == "lt" else value >= threshold
+
+
+def in_scope(promotion: PromotionRule, ctx: ReceiptContext) -> bool:
+    """Whether the promotion's programme, partner, status, period, stores, channels, days
+    and hours admit the sale (its audience and conditions are not looked at)."""
+    return _out_of_scope(promotion, ctx) is None
 
 
 def _out_of_scope(promotion: PromotionRule, ctx: ReceiptContext) -> str | None:

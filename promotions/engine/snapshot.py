@@ -205,6 +205,11 @@ def _promotion_rule(
         weekdays=frozenset(int(day) for day in promotion.weekdays or ()),
         time_from=promotion.time_from,
         time_to=promotion.time_to,
+        budget=promotion.budget,
+        max_per_receipt=promotion.max_per_receipt,
+        uses_per_customer=promotion.uses_per_customer,
+        uses_per_customer_day=promotion.uses_per_customer_day,
+        uses_per_day=promotion.uses_per_day,
         conditions=tuple(
             ConditionRule(
                 id=condition.pk,

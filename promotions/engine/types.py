@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 # ``spend_requested`` may be this instead of a number: as much as the rules allow.
 SPEND_MAX = "max"
@@ -99,6 +100,34 @@ class PromotionRule:
     time_from: time | None = None
     time_to: time | None = None
     conditions: tuple[ConditionRule, ...] = ()
+    # Budget and limits (None: none). Worth is money: discounts plus points at their rate.
+    budget: Decimal | None = None
+    max_per_receipt: Decimal | None = None
+    uses_per_customer: int | None = None
+    uses_per_customer_day: int | None = None
+    uses_per_day: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        return (
+            self.budget is not None
+            or self.uses_per_customer is not None
+            or self.uses_per_customer_day is not None
+            or self.uses_per_day is not None
+        )
+
+
+@dataclass(frozen=True)
+class UsageFacts:
+    """What a promotion has given so far, as its budget and limits count it."""
+
+    given: Decimal = Decimal("0")  # worth given in total (the budget's measure)
+    customer_uses: int = 0  # receipts of this customer it rewarded
+    customer_day_uses: int = 0  # ... on the day of the sale
+    day_uses: int = 0  # receipts of anyone it rewarded on the day of the sale
+
+
+NO_USAGE = UsageFacts()
 
 
 @dataclass(frozen=True)
@@ -144,6 +173,11 @@ class RulesSnapshot:
     promotions: tuple[PromotionRule, ...]
     counters: tuple[CounterRule, ...]
     tiers: tuple[TierRule, ...] = ()
+
+    @cached_property
+    def limited_promotions(self) -> tuple[PromotionRule, ...]:
+        """The promotions with a budget or limits, which confirm must count."""
+        return tuple(p for p in self.promotions if p.limited)
 
     def tiers_of(self, programme_id: int) -> list[TierRule]:
         """The programme's tiers, highest threshold first."""
@@ -211,6 +245,7 @@ class ReceiptContext:
     offline: bool = False
     coupons: tuple[str, ...] = ()
     local_time: time | None = None  # the time of sale on the store's clock
+    usage: Mapping[int, UsageFacts] = field(default_factory=dict)  # promotion id -> so far
 
 
 @dataclass
@@ -268,3 +303,7 @@ class EngineResult:
     blocked: list[tuple[int, str]]
     messages: list[str]
     main_currency_id: int | None
+    given: dict[int, Decimal] = field(default_factory=dict)  # promotion id -> worth it gave
+
+    def fired(self) -> set[int]:
+        return set(self.given)

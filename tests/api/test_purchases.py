@@ -75,6 +75,7 @@ def test_a_replay_in_another_phone_notation_or_decimal_spelling_is_the_same(worl
         world,
         card=None,
         phone="8" + world.customer.phone[2:],
+        datetime=body["datetime"],  # not a second later: that would be another body
         lines=[
             {"line": 1, "sku": "4601234567890", "quantity": "2.000", "price": "89.9"},
             {"line": 2, "sku": "MATTRESS-A", "quantity": 1, "price": 15990},

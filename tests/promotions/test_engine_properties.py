@@ -5,6 +5,7 @@ Evaluating a receipt makes no database query."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -26,6 +27,7 @@ from promotions.engine.types import (
     ReceiptContext,
     RewardRule,
     RulesSnapshot,
+    UsageFacts,
 )
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
@@ -78,6 +80,7 @@ rewards = st.one_of(
         product_sets,
     ),
 )
+caps = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2)
 conditions = st.lists(
     st.builds(
         lambda group, op, amount: ConditionRule(
@@ -113,6 +116,8 @@ def promotion_sets(draw):
                 group_mode=groups[group] if group else "all",
                 exclusive=draw(st.booleans()),
                 conditions=tuple(draw(conditions)),
+                budget=draw(st.one_of(st.none(), caps)),
+                max_per_receipt=draw(st.one_of(st.none(), caps)),
             )
         )
     found.sort(key=lambda p: (-p.priority, p.id))
@@ -159,8 +164,8 @@ def receipts(draw):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(promotions=promotion_sets(), ctx=receipts())
-def test_the_numbers_always_add_up(promotions, ctx):
+@given(promotions=promotion_sets(), ctx=receipts(), data=st.data())
+def test_the_numbers_always_add_up(promotions, ctx, data):
     snapshot = RulesSnapshot(
         version="t",
         programmes={1: PROGRAMME},
@@ -168,8 +173,16 @@ def test_the_numbers_always_add_up(promotions, ctx):
         promotions=promotions,
         counters=(),
     )
+    usage = {p.id: UsageFacts(given=data.draw(money)) for p in promotions if p.budget}
+    ctx = replace(ctx, usage=usage)
     result = evaluate(snapshot, ctx)
     assert result == evaluate(snapshot, ctx)  # deterministic
+    for rule in promotions:
+        given = result.given.get(rule.id, ZERO)
+        if rule.budget is not None:
+            assert given <= max(rule.budget - usage[rule.id].given, ZERO)
+        if rule.max_per_receipt is not None:
+            assert given <= rule.max_per_receipt
     lines = result.lines
     assert sum((x.amount for x in lines), ZERO) == result.total
     assert sum((x.discount for x in lines), ZERO) == result.discount

@@ -1,0 +1,213 @@
+"""Budgets and limits of promotions: what they have given, read for a preview, locked and
+written at confirm, given back by refunds.
+
+A promotion with a budget or a limit keeps one ``PromotionUsage`` row per scope it counts:
+``total`` (the budget), ``c:<customer>`` (receipts per customer), ``cd:<customer>:<day>``
+(receipts per customer a day) and ``d:<day>`` (receipts a day, all customers); the day is the
+store's calendar day of the sale.
+
+``calculate`` and the simulator read the rows without locks. ``confirm`` evaluates, locks the
+rows of every limited promotion that fired or was stopped by a limit (ordered by promotion and
+scope, after the customer's accounts, so concurrent confirms never deadlock on them), and
+evaluates again with the locked figures: two registers selling at the same moment can never
+give more than the budget or the limits allow. Promotions without a budget or limits cost
+nothing here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+from decimal import Decimal
+
+from django.db.models import Q
+
+from loyalty.money import ZERO, quantize
+from promotions.engine import evaluate
+from promotions.engine.evaluate import in_scope
+from promotions.engine.types import (
+    EngineResult,
+    PromotionRule,
+    ReceiptContext,
+    RulesSnapshot,
+    UsageFacts,
+)
+
+LIMIT_REASONS = frozenset(
+    [
+        "budget_spent",
+        "limit_per_customer",
+        "limit_per_customer_day",
+        "limit_per_day",
+    ]
+)
+
+
+def usage_keys(promotion: PromotionRule, ctx: ReceiptContext) -> list[str]:
+    """The scopes of ``promotion`` a sale of ``ctx`` counts in."""
+    customer = ctx.customer.id if ctx.customer is not None and ctx.customer.id else None
+    day = ctx.local_date.isoformat()
+    keys = []
+    if promotion.budget is not None:
+        keys.append("total")
+    if promotion.uses_per_customer is not None and customer is not None:
+        keys.append(f"c:{customer}")
+    if promotion.uses_per_customer_day is not None and customer is not None:
+        keys.append(f"cd:{customer}:{day}")
+    if promotion.uses_per_day is not None:
+        keys.append(f"d:{day}")
+    return keys
+
+
+def _facts(promotion: PromotionRule, ctx: ReceiptContext, rows: dict) -> UsageFacts:
+    uses, given = {}, ZERO
+    for key in usage_keys(promotion, ctx):
+        found = rows.get((promotion.id, key))
+        uses[key[: key.find(":")] if ":" in key else key] = found[0] if found else 0
+        if key == "total" and found:
+            given = found[1]
+    return UsageFacts(
+        given=given,
+        customer_uses=uses.get("c", 0),
+        customer_day_uses=uses.get("cd", 0),
+        day_uses=uses.get("d", 0),
+    )
+
+
+def _limited(snapshot: RulesSnapshot, ctx: ReceiptContext) -> list[PromotionRule]:
+    return [p for p in snapshot.limited_promotions if in_scope(p, ctx)]
+
+
+def _wanted(promotions, ctx) -> Q:
+    wanted = Q(pk__in=[])
+    for promotion in promotions:
+        keys = usage_keys(promotion, ctx)
+        if keys:
+            wanted |= Q(promotion_id=promotion.id, key__in=keys)
+    return wanted
+
+
+def usage_read(snapshot: RulesSnapshot, ctx: ReceiptContext) -> ReceiptContext:
+    """``ctx`` with the usage of its limited promotions, read without locks (a preview)."""
+    from promotions.models import PromotionUsage
+
+    promotions = _limited(snapshot, ctx)
+    if not promotions:
+        return ctx
+    rows = {
+        (promotion_id, key): (uses, given)
+        for promotion_id, key, uses, given in PromotionUsage.objects.filter(
+            _wanted(promotions, ctx)
+        ).values_list("promotion_id", "key", "uses", "given")
+    }
+    return replace(ctx, usage={p.id: _facts(p, ctx, rows) for p in promotions})
+
+
+def usage_settle(
+    snapshot: RulesSnapshot, ctx: ReceiptContext, result: EngineResult
+) -> tuple[ReceiptContext, EngineResult, dict]:
+    """Lock the usage rows the sale involves and evaluate again with their figures (inside the
+    confirm's transaction). Returns the context, the result and the locked rows."""
+    limited = {p.id: p for p in snapshot.limited_promotions}
+    if not limited:
+        return ctx, result, {}
+    locked: dict = {}
+    done: set[int] = set()
+    while True:
+        involved = {pid for pid in result.fired() if pid in limited}
+        involved |= {pid for pid, why in result.blocked if pid in limited and why in LIMIT_REASONS}
+        new = sorted(involved - done)
+        if not new:
+            return ctx, result, locked
+        done.update(new)
+        locked.update(_lock([limited[pid] for pid in new], ctx))
+        rows = {key: (row.uses, row.given) for key, row in locked.items()}
+        usage = dict(ctx.usage)
+        usage.update({pid: _facts(limited[pid], ctx, rows) for pid in done})
+        ctx = replace(ctx, usage=usage)
+        result = evaluate(snapshot, ctx)
+
+
+def _lock(promotions: list[PromotionRule], ctx: ReceiptContext) -> dict:
+    from promotions.models import PromotionUsage
+
+    pairs = sorted((p.id, key) for p in promotions for key in usage_keys(p, ctx))
+    if not pairs:
+        return {}
+    PromotionUsage.objects.bulk_create(
+        [PromotionUsage(promotion_id=pid, key=key) for pid, key in pairs],
+        ignore_conflicts=True,
+    )
+    rows = (
+        PromotionUsage.objects.select_for_update()
+        .filter(_wanted(promotions, ctx))
+        .order_by("promotion_id", "key")
+    )
+    return {(row.promotion_id, row.key): row for row in rows}
+
+
+def usage_record(receipt, snapshot, ctx: ReceiptContext, result: EngineResult, locked) -> None:
+    """Count the confirmed sale in the rows ``usage_settle`` locked."""
+    from promotions.models import PromotionUsage, PromotionUsageEffect
+
+    if not locked:
+        return
+    limited = {p.id: p for p in snapshot.limited_promotions}
+    changed, effects = [], []
+    for pid, worth in sorted(result.given.items()):
+        if pid not in limited:
+            continue
+        for key in usage_keys(limited[pid], ctx):
+            row = locked[(pid, key)]
+            row.uses += 1
+            row.given += worth
+            changed.append(row)
+            effects.append(PromotionUsageEffect(usage=row, receipt=receipt, uses=1, given=worth))
+    PromotionUsage.objects.bulk_update(changed, ["uses", "given"])
+    PromotionUsageEffect.objects.bulk_create(effects)
+
+
+def usage_undo(receipt, refund, fully: bool) -> None:
+    """Give back what ``refund`` reverses: the worth of the rewards it took back, and the use
+    itself once the whole receipt is refunded or cancelled."""
+    from loyalty.models import Currency, ReceiptLineReward
+    from promotions.models import PromotionUsage, PromotionUsageEffect
+
+    net: dict[int, list] = defaultdict(lambda: [0, ZERO])
+    for usage_id, uses, given in PromotionUsageEffect.objects.filter(receipt=receipt).values_list(
+        "usage_id", "uses", "given"
+    ):
+        net[usage_id][0] += uses
+        net[usage_id][1] += given
+    net = {pk: value for pk, value in net.items() if value[0] > 0 or value[1] > 0}
+    if not net:
+        return
+    rates = dict(Currency.objects.values_list("pk", "rub_rate"))
+    reversed_worth: dict[int, Decimal] = defaultdict(Decimal)
+    for promotion_id, effect, currency_id, amount in ReceiptLineReward.objects.filter(
+        refund=refund
+    ).values_list("promotion_id", "effect", "currency_id", "amount"):
+        rate = rates[currency_id] if effect == ReceiptLineReward.Effect.POINTS else Decimal(1)
+        reversed_worth[promotion_id] += -amount * rate
+    rows = (
+        PromotionUsage.objects.select_for_update()
+        .filter(pk__in=net)
+        .order_by("promotion_id", "key")
+    )
+    changed, effects = [], []
+    for row in rows:
+        uses_left, given_left = net[row.pk]
+        uses = uses_left if fully else 0
+        given = given_left if fully else min(quantize(reversed_worth[row.promotion_id]), given_left)
+        if uses <= 0 and given <= 0:
+            continue
+        row.uses = max(row.uses - uses, 0)
+        row.given = max(row.given - given, ZERO)
+        changed.append(row)
+        effects.append(
+            PromotionUsageEffect(
+                usage=row, receipt=receipt, refund=refund, uses=-uses, given=-given
+            )
+        )
+    PromotionUsage.objects.bulk_update(changed, ["uses", "given"])
+    PromotionUsageEffect.objects.bulk_create(effects)

@@ -25,10 +25,13 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Customer
-from loyalty.models import Store, Terminal, TierMembership
+from loyalty.models import StaffProfile, Store, Terminal, TierMembership
 from loyalty.services.processing import (
     PurchaseLine,
     PurchaseRequest,
@@ -430,3 +433,108 @@ def test_the_task_runs_once_per_queued_run(history, django_capture_on_commit_cal
     assert (backtest.status, backtest.run_number, backtest.total_cost) == ("queued", 2, D("0.00"))
     assert backtest.finished_at is None
     assert finished_at is not None
+
+
+def _local(moment):
+    local = timezone.localtime(moment)
+    return local.strftime("%Y-%m-%d"), local.strftime("%H:%M:%S")
+
+
+def test_the_admin_queues_a_backtest_shows_it_read_only_and_runs_it_again(
+    history, admin_client, admin_user, django_capture_on_commit_callbacks
+):
+    draft = _cheese_discount(history)
+    since_date, since_time = _local(history.since)
+    until_date, until_time = _local(history.until)
+
+    # a marketer adds a back-test: it is queued on save and (eagerly here) run
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:reports_backtest_add"),
+            {
+                "promotion": draft.pk,
+                "since_0": since_date,
+                "since_1": since_time,
+                "until_0": until_date,
+                "until_1": until_time,
+                "stores": [history.world.store.pk, history.store2.pk],
+            },
+        )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    backtest = Backtest.objects.get()
+    assert (backtest.status, backtest.requested_by, backtest.total_cost) == (
+        "done",
+        admin_user,
+        D("57.00"),
+    )
+
+    # the list and the page show the status and the figures; the page cannot be saved
+    listing = admin_client.get(reverse("admin:reports_backtest_changelist"))
+    assert "57.00" in listing.text
+    assert "done" in listing.text
+    page = admin_client.get(reverse("admin:reports_backtest_change", args=[backtest.pk]))
+    assert page.status_code == 200
+    assert "54.40" in page.text
+    assert "-2.60" in page.text
+    assert 'name="_save"' not in page.text
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = admin_client.post(
+            reverse("admin:reports_backtest_change", args=[backtest.pk]),
+            {"promotion": draft.pk, "since_0": since_date, "since_1": since_time},
+        )
+    assert refused.status_code == 403
+
+    # the re-run action runs it again
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(
+            reverse("admin:reports_backtest_changelist"),
+            {"action": "rerun", "_selected_action": [backtest.pk]},
+        )
+    backtest.refresh_from_db()
+    assert (backtest.status, backtest.run_number, backtest.total_cost) == ("done", 2, D("57.00"))
+
+
+def test_the_admin_refuses_a_period_that_ends_before_it_starts_and_other_partners_stores(
+    history, admin_client
+):
+    draft = _cheese_discount(history, partner=history.world.partner)
+    since_date, since_time = _local(history.since)
+    elsewhere = StoreFactory()
+
+    response = admin_client.post(
+        reverse("admin:reports_backtest_add"),
+        {
+            "promotion": draft.pk,
+            "since_0": since_date,
+            "since_1": since_time,
+            "until_0": since_date,
+            "until_1": since_time,
+            "stores": [elsewhere.pk],
+        },
+    )
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert errors["until"] == ["The period must end after it starts."]
+    assert errors["stores"] == [
+        f"Choose stores of the promotion's partner, {history.world.partner}."
+    ]
+    assert not Backtest.objects.exists()
+
+
+def test_partner_staff_see_the_backtests_of_their_partners_promotions_only(history, client):
+    # given a back-test of the partner's own promotion and one of a coalition promotion
+    own = _backtest(history, _cheese_discount(history, partner=history.world.partner))
+    coalition_wide = _backtest(history, _cheese_discount(history))
+    user = get_user_model().objects.create_user("partner-marketer", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__endswith="_backtest"))
+    StaffProfile.objects.create(user=user, partner=history.world.partner)
+    client.force_login(user)
+
+    # when
+    listing = client.get(reverse("admin:reports_backtest_changelist"))
+
+    # then
+    assert list(listing.context["cl"].queryset) == [own]
+    other = client.get(reverse("admin:reports_backtest_change", args=[coalition_wide.pk]))
+    assert other.status_code == 302  # "does not exist", back to the admin index

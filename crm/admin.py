@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +24,8 @@ from crm.models import (
     ProfileAnswer,
     ProfileQuestion,
     ProfileQuestionChoice,
+    Segment,
+    SegmentMember,
 )
 from crm.phones import mask_phone
 from crm.selectors import phone_parse, profile_question_list_active
@@ -391,3 +394,26 @@ class MemorableDateAdmin(admin.ModelAdmin):
     search_fields = ["customer__phone", "customer__last_name", "title"]
     list_select_related = ["customer"]
     autocomplete_fields = ["customer"]
+
+
+class SegmentMemberInline(admin.TabularInline):
+    model = SegmentMember
+    extra = 0
+    autocomplete_fields = ["customer"]
+    fields = ["customer", "added_at"]
+    readonly_fields = ["added_at"]
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "programme", "member_count", "created_at"]
+    list_filter = ["programme"]
+    search_fields = ["name", "code", "description"]
+    inlines = [SegmentMemberInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_total=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_total")
+    def member_count(self, obj) -> int:
+        return obj.member_total

@@ -14,8 +14,9 @@ from django.urls import path
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from crm.models import Segment
 from loyalty.errors import LoyaltyError
-from loyalty.models import Receipt, Store, Terminal, Tier
+from loyalty.models import CardType, Receipt, Store, Terminal, Tier
 from promotions.exchange import (
     ImportFailed,
     promotion_copy,
@@ -63,9 +64,17 @@ class PromotionForm(forms.ModelForm):
         help_text=_("None ticked: every day (on the store's clock)."),
     )
 
+    card_types = forms.MultipleChoiceField(
+        label=_("card types"),
+        choices=CardType.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any card (and receipts by phone)."),
+    )
+
     class Meta:
         model = Promotion
-        fields = ["channels", "weekdays"]  # the admin's fieldsets add the others
+        fields = ["channels", "weekdays", "card_types"]  # the fieldsets add the others
 
 
 class SimulatorForm(forms.Form):
@@ -86,6 +95,16 @@ class SimulatorForm(forms.Form):
         label=_("or a customer of tier"),
         required=False,
         help_text=_("Without a card: a described customer (no balance to spend)."),
+    )
+    birth_date = forms.DateField(
+        label=_("the described customer's birth date"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    segments = forms.ModelMultipleChoiceField(
+        Segment.objects.order_by("name"),
+        label=_("the described customer's segments"),
+        required=False,
     )
     lines = forms.CharField(
         label=_("lines"),
@@ -150,7 +169,16 @@ class VersionInline(admin.TabularInline):
 class ConditionInline(admin.TabularInline):
     model = Condition
     extra = 0
-    fields = ["or_group", "kind", "operator", "amount", "quantity", "product_set", "tiers"]
+    fields = [
+        "or_group",
+        "kind",
+        "operator",
+        "amount",
+        "quantity",
+        "product_set",
+        "tiers",
+        "counter",
+    ]
     autocomplete_fields = ["product_set"]
 
 
@@ -167,6 +195,10 @@ class RewardInline(admin.TabularInline):
         "currency",
         "activation_delay_days",
         "lifetime_days",
+        "expires_on",
+        "min_line_quantity",
+        "counter",
+        "coupon_series",
     ]
     autocomplete_fields = ["currency", "product_set", "multiplier_of"]
 
@@ -189,15 +221,41 @@ class PromotionAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     list_select_related = ["partner", "programme", "group"]
     autocomplete_fields = ["partner", "group"]
-    filter_horizontal = ["stores", "tiers"]
+    filter_horizontal = ["stores", "tiers", "segments", "card_batches"]
     inlines = [ConditionInline, RewardInline, VersionInline]
     actions = ["activate", "pause", "finish", "copy", "export"]
     change_list_template = "admin/promotions/promotion/change_list.html"
     fieldsets = [
         (None, {"fields": ["programme", "name", "code", "description", "status"]}),
-        (_("Who"), {"fields": ["tiers"]}),
+        (
+            _("Who"),
+            {
+                "fields": [
+                    "tiers",
+                    "segments",
+                    "card_batches",
+                    "card_types",
+                    "new_within_days",
+                    "referred_only",
+                ]
+            },
+        ),
         (_("Where"), {"fields": ["partner", "stores", "channels"]}),
-        (_("When"), {"fields": ["starts_at", "ends_at", "weekdays", "time_from", "time_to"]}),
+        (
+            _("When"),
+            {
+                "fields": [
+                    "starts_at",
+                    "ends_at",
+                    "weekdays",
+                    "time_from",
+                    "time_to",
+                    "around_date",
+                    "days_before",
+                    "days_after",
+                ]
+            },
+        ),
         (_("Priority and compatibility"), {"fields": ["priority", "group", "exclusive"]}),
         (
             _("Budget and limits"),
@@ -264,6 +322,8 @@ class PromotionAdmin(admin.ModelAdmin):
                     sold_at=form.sold_at_aware(),
                     card=data["card"].strip() or None,
                     tier_id=data["tier"].pk if data["tier"] else None,
+                    birth_date=data["birth_date"],
+                    segment_ids=[segment.pk for segment in data["segments"]],
                     spend_points=data["spend_points"],
                     drafts=[p.pk for p in data["drafts"]],
                 )

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime, parse_time
+from django.utils.dateparse import parse_date, parse_datetime, parse_time
 
 from promotions.models import (
     CompatibilityGroup,
@@ -92,6 +92,14 @@ def promotion_data(promotion: Promotion) -> dict:
         "stores": sorted(store.code for store in promotion.stores.all()),
         "channels": list(promotion.channels or []),
         "tiers": sorted(tier.code for tier in promotion.tiers.all()),
+        "segments": sorted(segment.code for segment in promotion.segments.all()),
+        "card_series": sorted(batch.code for batch in promotion.card_batches.all()),
+        "card_types": list(promotion.card_types or []),
+        "new_within_days": promotion.new_within_days,
+        "referred_only": promotion.referred_only,
+        "around_date": promotion.around_date or None,
+        "days_before": promotion.days_before,
+        "days_after": promotion.days_after,
         "starts_at": promotion.starts_at.isoformat(),
         "ends_at": promotion.ends_at.isoformat() if promotion.ends_at else None,
         "weekdays": list(promotion.weekdays or []),
@@ -111,6 +119,7 @@ def promotion_data(promotion: Promotion) -> dict:
                 "quantity": _dec(c.quantity),
                 "product_set": c.product_set.name if c.product_set_id else None,
                 "tiers": sorted(t.code for t in c.tiers.all()),
+                "counter": c.counter.code if c.counter_id else None,
             }
             for c in promotion.conditions.order_by("or_group", "pk")
         ],
@@ -126,6 +135,10 @@ def promotion_data(promotion: Promotion) -> dict:
                 "currency": r.currency.code if r.currency_id else None,
                 "activation_delay_days": r.activation_delay_days,
                 "lifetime_days": r.lifetime_days,
+                "expires_on": r.expires_on.isoformat() if r.expires_on else None,
+                "min_line_quantity": _dec(r.min_line_quantity),
+                "counter": r.counter.code if r.counter_id else None,
+                "coupon_series": r.coupon_series or None,
             }
             for r in promotion.rewards.order_by("pk")
         ],
@@ -169,9 +182,12 @@ class _Reader:
     """Resolves natural keys and collects every error with its path in the document."""
 
     def __init__(self):
+        from crm.models import Segment
         from loyalty.models import (
             Brand,
+            CardBatch,
             Category,
+            Counter,
             Currency,
             Partner,
             Product,
@@ -190,6 +206,9 @@ class _Reader:
         self.brands = {b.name: b for b in Brand.objects.all()}
         self.lists = {x.code: x for x in ProductList.objects.all()}
         self.tiers = {(t.programme_id, t.code): t for t in Tier.objects.all()}
+        self.counters = {(c.programme_id, c.code): c for c in Counter.objects.all()}
+        self.card_batches = {b.code: b for b in CardBatch.objects.all()}
+        self.segments = {(s.programme_id, s.code): s for s in Segment.objects.all()}
         self.product_model = Product
 
     def fail(self, path: str, message: str) -> None:
@@ -349,6 +368,8 @@ def promotions_import(document, *, user=None, source: str = "import") -> list[Pr
         promotion.save()
         promotion.stores.set(relations["stores"])
         promotion.tiers.set(relations["tiers"])
+        promotion.segments.set(relations["segments"])
+        promotion.card_batches.set(relations["card_batches"])
         promotion.conditions.all().delete()
         promotion.rewards.all().delete()
         for condition, tiers in conditions:
@@ -423,6 +444,12 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
     promotion.exclusive = bool(row.get("exclusive", False))
     promotion.channels = row.get("channels") or []
     promotion.weekdays = row.get("weekdays") or []
+    promotion.card_types = row.get("card_types") or []
+    promotion.new_within_days = row.get("new_within_days")
+    promotion.referred_only = bool(row.get("referred_only", False))
+    promotion.around_date = row.get("around_date") or ""
+    promotion.days_before = row.get("days_before") or 0
+    promotion.days_after = row.get("days_after") or 0
     promotion.partner = reader.one(
         reader.partners, row.get("partner"), f"{path}.partner", "partner"
     )
@@ -462,7 +489,17 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
     relations = {
         "stores": reader.many(reader.stores, row.get("stores"), f"{path}.stores", "store"),
         "tiers": reader.many(tiers, row.get("tiers"), f"{path}.tiers", "tier"),
+        "segments": reader.many(
+            {code: x for (pid, code), x in reader.segments.items() if pid == programme_id},
+            row.get("segments"),
+            f"{path}.segments",
+            "segment",
+        ),
+        "card_batches": reader.many(
+            reader.card_batches, row.get("card_series"), f"{path}.card_series", "card series"
+        ),
     }
+    counters = {code: x for (pid, code), x in reader.counters.items() if pid == programme_id}
 
     def product_set(name, where):
         if name is None:
@@ -484,6 +521,7 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             operator=c.get("operator") or Condition.Operator.GTE,
             amount=reader.decimal(c.get("amount"), f"{where}.amount"),
             quantity=reader.decimal(c.get("quantity"), f"{where}.quantity"),
+            counter=reader.one(counters, c.get("counter"), f"{where}.counter", "counter"),
         )
         condition.product_set = product_set(c.get("product_set"), f"{where}.product_set")
         reader.clean(condition, where, exclude=["promotion", "product_set"])
@@ -500,6 +538,12 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             currency=reader.one(
                 reader.currencies, r.get("currency"), f"{where}.currency", "currency"
             ),
+            expires_on=reader.moment(r.get("expires_on"), f"{where}.expires_on", parse_date),
+            min_line_quantity=reader.decimal(
+                r.get("min_line_quantity"), f"{where}.min_line_quantity"
+            ),
+            counter=reader.one(counters, r.get("counter"), f"{where}.counter", "counter"),
+            coupon_series=r.get("coupon_series") or "",
         )
         reward.product_set = product_set(r.get("product_set"), f"{where}.product_set")
         multiplier_key = r.get("multiplier_of")

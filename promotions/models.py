@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -118,6 +118,17 @@ class ProductSet(models.Model):
         return self.name
 
 
+class AroundDate(models.TextChoices):
+    """The customer's yearly dates a promotion's days can be counted around."""
+
+    BIRTHDAY = "birthday", _("birthday")
+    REGISTRATION = "registration", _("registration anniversary")
+    WEDDING = "wedding", _("wedding anniversary")
+    ANNIVERSARY = "anniversary", _("other anniversary")
+    NAME_DAY = "name_day", _("name day")
+    OTHER = "other", _("another memorable date")
+
+
 class Promotion(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")
@@ -191,6 +202,37 @@ class Promotion(models.Model):
         related_name="promotions",
         help_text=_("Empty: customers of any tier, and anonymous receipts for discounts."),
     )
+    segments = models.ManyToManyField(
+        "crm.Segment",
+        verbose_name=_("segments"),
+        blank=True,
+        related_name="promotions",
+        help_text=_("Empty: any customer. Otherwise only members of one of these segments."),
+    )
+    card_batches = models.ManyToManyField(
+        "loyalty.CardBatch",
+        verbose_name=_("card series"),
+        blank=True,
+        related_name="promotions",
+        help_text=_("Empty: any card. Otherwise only receipts with a card of these series."),
+    )
+    card_types = models.JSONField(
+        _("card types"),
+        default=list,
+        blank=True,
+        help_text=_("Empty: any card type."),
+    )
+    new_within_days = models.PositiveIntegerField(
+        _("new customers: registered at most, days before"),
+        null=True,
+        blank=True,
+        help_text=_("Only customers who registered at most this many days before the sale."),
+    )
+    referred_only = models.BooleanField(
+        _("referred customers only"),
+        default=False,
+        help_text=_("Only customers who joined through another customer's referral."),
+    )
     # When: the period, then days of the week and hours of the day in the store's time
     starts_at = models.DateTimeField(_("starts"), default=timezone.now)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
@@ -203,6 +245,19 @@ class Promotion(models.Model):
     time_from = models.TimeField(_("from (store time)"), null=True, blank=True)
     time_to = models.TimeField(
         _("until (store time)"), null=True, blank=True, help_text=_("Exclusive.")
+    )
+    around_date = models.CharField(
+        _("days around the customer's date"),
+        max_length=16,
+        choices=AroundDate.choices,
+        blank=True,
+        help_text=_("Only on the days around this yearly date of the customer."),
+    )
+    days_before = models.PositiveSmallIntegerField(
+        _("days before"), default=0, validators=[MaxValueValidator(180)]
+    )
+    days_after = models.PositiveSmallIntegerField(
+        _("days after"), default=0, validators=[MaxValueValidator(180)]
     )
     # Budget and limits
     budget = models.DecimalField(
@@ -285,14 +340,27 @@ class Promotion(models.Model):
         return self.name
 
     def clean(self) -> None:
+        errors = {}
         if self.ends_at and self.starts_at and self.ends_at <= self.starts_at:
-            raise ValidationError(
-                {
-                    "ends_at": ValidationError(
-                        _("The promotion must end after it starts."), code="promotion_period"
-                    )
-                }
+            errors["ends_at"] = ValidationError(
+                _("The promotion must end after it starts."), code="promotion_period"
             )
+        from loyalty.models import CardType
+
+        if not isinstance(self.card_types, list) or any(
+            kind not in CardType.values for kind in self.card_types
+        ):
+            errors["card_types"] = ValidationError(
+                _("Card types are among: %(types)s.") % {"types": ", ".join(CardType.values)},
+                code="promotion_card_types",
+            )
+        if (self.days_before or self.days_after) and not self.around_date:
+            errors["around_date"] = ValidationError(
+                _("Choose the date the days before and after are counted from."),
+                code="promotion_around_date",
+            )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Condition(models.Model):
@@ -303,7 +371,10 @@ class Condition(models.Model):
         RECEIPT_TOTAL = "receipt_total", _("receipt: amount to pay")
         LINE_COUNT = "line_count", _("receipt: number of lines")
         CONTAINS = "contains", _("receipt contains products of a set")
+        LINE = "line", _("a line of the set: quantity or amount")
         CUSTOMER_TIER = "customer_tier", _("customer: tier")
+        COUNTER_VALUE = "counter_value", _("customer: counter value")
+        NTH_PURCHASE = "nth_purchase", _("customer: every Nth step of a counter")
 
     class Operator(models.TextChoices):
         GTE = "gte", _("at least")
@@ -338,6 +409,14 @@ class Condition(models.Model):
     tiers = models.ManyToManyField(
         "loyalty.Tier", verbose_name=_("tiers"), blank=True, related_name="+"
     )
+    counter = models.ForeignKey(
+        "loyalty.Counter",
+        verbose_name=_("counter"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("condition")
@@ -353,8 +432,15 @@ class Condition(models.Model):
             errors["amount"] = _("Give the amount the receipt is compared with.")
         if self.kind == self.Kind.LINE_COUNT and self.quantity is None:
             errors["quantity"] = _("Give the number of lines the receipt is compared with.")
-        if self.kind == self.Kind.CONTAINS and self.product_set_id is None:
+        if self.kind in (self.Kind.CONTAINS, self.Kind.LINE) and self.product_set_id is None:
             errors["product_set"] = _("Choose the products the receipt must contain.")
+        if self.kind == self.Kind.LINE and self.amount is None and self.quantity is None:
+            errors["quantity"] = _("Give the quantity (or the amount) one line must reach.")
+        if self.kind in (self.Kind.COUNTER_VALUE, self.Kind.NTH_PURCHASE):
+            if self.counter_id is None:
+                errors["counter"] = _("Choose the counter.")
+            if self.quantity is None or self.quantity <= 0:
+                errors["quantity"] = _("Give the counter value (N for “every Nth”), above 0.")
         elif self.product_set_id and self.promotion_id:
             programme = (
                 Promotion.objects.filter(pk=self.promotion_id)
@@ -383,6 +469,8 @@ class Reward(models.Model):
         DISCOUNT_FIXED = "discount_fixed", _("discount: a fixed amount")
         SPECIAL_PRICE = "special_price", _("discount: a special price per unit")
         EVERY_NTH = "every_nth", _("discount: every Nth unit at a percent off (100: free)")
+        COUNTER_STEP = "counter_step", _("a step of a counter")
+        COUPON = "coupon", _("a coupon for the next purchase")
 
     POINTS = ("points_percent", "points_fixed", "points_multiplier")
 
@@ -430,6 +518,36 @@ class Reward(models.Model):
     )
     lifetime_days = models.PositiveIntegerField(
         _("points expire after, days"), null=True, blank=True, help_text=_("Empty: never.")
+    )
+    expires_on = models.DateField(
+        _("points burn after"),
+        null=True,
+        blank=True,
+        help_text=_("The last day they can be spent (store's calendar). Empty: by lifetime."),
+    )
+    min_line_quantity = models.DecimalField(
+        _("only lines of at least, units"),
+        max_digits=15,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        help_text=_("Rewards only the lines whose quantity reaches this. Empty: every line."),
+    )
+    counter = models.ForeignKey(
+        "loyalty.Counter",
+        verbose_name=_("counter"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For “a step of a counter”: a counter stepped by promotions."),
+    )
+    coupon_series = models.CharField(
+        _("coupon series"),
+        max_length=64,
+        blank=True,
+        validators=[validate_code],
+        help_text=_("For “a coupon for the next purchase”: the code of the coupon series."),
     )
 
     class Meta:
@@ -502,6 +620,15 @@ class Reward(models.Model):
             errors["currency"] = _("Points need a currency.")
         if self.kind == self.Kind.EVERY_NTH and (self.every_n or 0) < 2:
             errors["every_n"] = _("Give N, 2 or more: “every 3rd unit”.")
+        if self.kind == self.Kind.COUNTER_STEP:
+            if self.counter_id is None:
+                errors["counter"] = _("Choose the counter to step.")
+            elif self.counter.unit != "steps":
+                errors["counter"] = _(
+                    "Only a counter of steps given by promotions can be stepped by one."
+                )
+        if self.kind == self.Kind.COUPON and not self.coupon_series:
+            errors["coupon_series"] = _("Give the code of the coupon series.")
         if self.kind == self.Kind.POINTS_MULTIPLIER:
             if self.multiplier_of_id is None:
                 errors["multiplier_of"] = _("Choose the promotion whose points are multiplied.")
@@ -615,3 +742,43 @@ class PromotionUsageEffect(models.Model):
 
     def __str__(self) -> str:
         return f"{self.usage_id} {self.uses:+} {self.given:+}"
+
+
+class CouponGrant(models.Model):
+    """A coupon a confirmed purchase earned for the customer's next purchase: the hook the
+    coupon series fill (issue the code, tell the customer). A cancel withdraws it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("to issue")
+        ISSUED = "issued", _("issued")
+        WITHDRAWN = "withdrawn", _("withdrawn")
+
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        related_name="coupon_grants",
+    )
+    promotion = models.ForeignKey(
+        Promotion, verbose_name=_("promotion"), on_delete=models.PROTECT, related_name="+"
+    )
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="coupon_grants",
+    )
+    series = models.CharField(_("coupon series"), max_length=64)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    code = models.CharField(_("coupon code"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("coupon earned")
+        verbose_name_plural = _("coupons earned")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.series} → {self.customer_id}"

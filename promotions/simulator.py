@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -38,6 +39,11 @@ REASONS = {
     ),
     "blocked_by_exclusive": gettext_lazy("an exclusive promotion took its lines"),
     "anonymous_customer": gettext_lazy("points need a customer"),
+    "audience_segment": gettext_lazy("not for this customer (segments)"),
+    "audience_card": gettext_lazy("not for this card (series or type)"),
+    "audience_new": gettext_lazy("for new customers only"),
+    "audience_referred": gettext_lazy("for referred customers only"),
+    "outside_dates": gettext_lazy("not on the days around the customer's date"),
     "budget_spent": gettext_lazy("its budget is spent"),
     "limit_per_receipt": gettext_lazy("it gave its most for one receipt"),
     "limit_per_customer": gettext_lazy("the customer had it as many times as allowed"),
@@ -108,6 +114,8 @@ def simulate(
     sold_at: datetime | None = None,
     card: str | None = None,
     tier_id: int | None = None,
+    birth_date: date | None = None,
+    segment_ids: list[int] = (),
     spend_points: Decimal | str | None = None,
     drafts: list[int] = (),
 ) -> Simulation:
@@ -119,7 +127,17 @@ def simulate(
         spend_points=spend_points,
     )
     snapshot = snapshot_compile("simulator", drafts) if drafts else snapshot_get()
-    described = None if card else CustomerFacts(id=0, tier_id=tier_id)
+    described = (
+        None
+        if card
+        else CustomerFacts(
+            id=0,
+            tier_id=tier_id,
+            birth_date=birth_date,
+            segment_ids=frozenset(segment_ids),
+            registered_at=sold_at or timezone.now(),
+        )
+    )
     answer, result = purchase_preview(terminal, request, snapshot=snapshot, customer=described)
     names = {p.id: p.name for p in snapshot.promotions}
     blocked = [

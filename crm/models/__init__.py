@@ -7,6 +7,7 @@ from crm.models.profile import (
     ProfileQuestion,
     ProfileQuestionChoice,
 )
+from crm.models.segments import Segment, SegmentMember
 
 __all__ = [
     "Car",
@@ -17,4 +18,6 @@ __all__ = [
     "ProfileAnswer",
     "ProfileQuestion",
     "ProfileQuestionChoice",
+    "Segment",
+    "SegmentMember",
 ]

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -34,7 +34,7 @@ from django.db.models import F, Q, Sum
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from crm.models import Customer
+from crm.models import Customer, MemorableDate, SegmentMember
 from crm.phones import normalize_phone
 from loyalty.errors import (
     CardBlocked,
@@ -73,7 +73,7 @@ from loyalty.models import (
     Terminal,
     TierMembership,
 )
-from loyalty.models.tiers import Counter
+from loyalty.models.tiers import LIFETIME_PERIOD_START, Counter
 from loyalty.money import DECIMAL_PLACES, ZERO, line_amount, quantize
 from loyalty.services import purchase_sql
 from loyalty.services.ledger import (
@@ -86,6 +86,7 @@ from loyalty.services.ledger import (
     postings_statements,
     programme_account,
 )
+from promotions.coupons import coupons_grant, coupons_withdraw
 from promotions.engine import (
     SPEND_MAX,
     CustomerFacts,
@@ -94,6 +95,7 @@ from promotions.engine import (
     ReceiptContext,
     RulesSnapshot,
     evaluate,
+    period_start,
     snapshot_get,
 )
 from promotions.engine.types import ProgrammeRule
@@ -216,12 +218,26 @@ def _terminal(terminal: Terminal) -> Terminal:
     return terminal
 
 
+ALL_FACTS = frozenset(["segments", "dates", "counters"])
+
+
 def _load(
-    terminal: Terminal, request: PurchaseRequest, *, replay: bool, lots: bool
+    terminal: Terminal,
+    request: PurchaseRequest,
+    *,
+    replay: bool,
+    lots: bool,
+    needs: frozenset[str] | None = None,
 ) -> tuple[purchase_sql.Holder, bool]:
     """Everything a sale needs to know before any lock, and whether it took the SQL path:
     the receipt already stored under this id (``replay``), the card, its holder, their
-    accounts and tiers, the receipt's products and (``lots``) the holder's open lots."""
+    accounts and tiers, the receipt's products, (``lots``) the holder's open lots and what
+    the promotions read about the customer (``needs``: by default, what the rules read)."""
+    snapshot = None
+    if needs is None:
+        snapshot = snapshot_get()
+        needs = snapshot.needs
+    counters_since = timezone.now().date() - timedelta(days=400)
     phone = None
     if not request.card and request.phone:
         try:
@@ -238,9 +254,12 @@ def _load(
             partner_id=partner_id,
             replay=(terminal.pk, request.receipt_id) if replay else None,
             lots=lots,
+            needs=needs,
+            counters_since=counters_since,
         )
+        holder.snapshot = snapshot
         return holder, True
-    holder = purchase_sql.Holder()
+    holder = purchase_sql.Holder(snapshot=snapshot)
     if replay:
         holder.replay = (
             Receipt.objects.filter(terminal=terminal, receipt_id=request.receipt_id)
@@ -265,6 +284,22 @@ def _load(
             holder.lots = list(
                 Lot.objects.filter(account__in=[a.pk for a in holder.accounts]).exclude(remaining=0)
             )
+        if "segments" in needs:
+            holder.segments = list(
+                SegmentMember.objects.filter(customer=customer).values_list("segment_id", flat=True)
+            )
+        if "dates" in needs:
+            holder.dates = list(
+                MemorableDate.objects.filter(customer=customer, is_yearly=True).values_list(
+                    "kind", "date"
+                )
+            )
+        if "counters" in needs:
+            holder.counters = list(
+                CounterValue.objects.filter(customer=customer)
+                .filter(Q(period_start__gte=counters_since) | Q(period_start=LIFETIME_PERIOD_START))
+                .values_list("counter_id", "period_start", "value")
+            )
     elif lots:
         holder.lots = []
     holder.products = list(
@@ -277,7 +312,7 @@ def _load(
 
 
 def _sale(terminal: Terminal, request: PurchaseRequest, holder: purchase_sql.Holder, fast: bool):
-    snapshot = snapshot_get()
+    snapshot = holder.snapshot or snapshot_get()
     customer, card = None, None
     if request.card:
         card = holder.card
@@ -328,18 +363,38 @@ def _line_inputs(request: PurchaseRequest, products: list[tuple]) -> tuple[LineI
     return tuple(inputs)
 
 
-def _customer_facts(sale: _Sale, tier_id: int | None | bool = False) -> CustomerFacts | None:
+def _customer_facts(sale: _Sale, at: datetime, tier_id: int | None | bool = False):
     """What the engine knows of the customer; ``tier_id`` as read under the lock, if it was."""
     if sale.customer is None:
         return None
     if tier_id is False:
         tier_id = sale.holder.tiers.get(sale.programme.id)
+    holder, customer = sale.holder, sale.customer
+    counters = {}
+    if holder.counters:
+        local_day = _local(sale.terminal, at).date()
+        periods = {c.id: period_start(c.period, local_day) for c in sale.snapshot.counters}
+        counters = {
+            counter_id: value
+            for counter_id, start, value in holder.counters
+            if periods.get(counter_id) == _as_date(start)
+        }
     return CustomerFacts(
-        id=sale.customer.pk,
+        id=customer.pk,
         tier_id=tier_id,
         card_type=sale.card.card_type if sale.card else None,
-        registered_at=sale.customer.registered_at,
+        registered_at=customer.registered_at,
+        counters=counters,
+        card_batch_id=sale.card.batch_id if sale.card else None,
+        referred=getattr(customer, "referrer_id", None) is not None,
+        segment_ids=frozenset(holder.segments),
+        birth_date=getattr(customer, "birth_date", None),
+        dates=tuple((kind, _as_date(day)) for kind, day in holder.dates),
     )
+
+
+def _as_date(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _local(terminal: Terminal, at: datetime) -> datetime:
@@ -416,7 +471,7 @@ def _context(
     tier_id: int | None | bool = False,
 ) -> ReceiptContext:
     terminal = sale.terminal
-    sale.facts = _customer_facts(sale, tier_id)
+    sale.facts = _customer_facts(sale, at, tier_id)
     local = _local(terminal, at)
     return ReceiptContext(
         programme_id=sale.programme.id,
@@ -592,7 +647,7 @@ def purchase_preview(
     for the simulator: with another ``snapshot`` (drafts included) and, without a card or a
     phone, a described ``customer`` (their tier; no balance). Writes nothing."""
     terminal = _terminal(terminal)
-    holder, fast = _load(terminal, request, replay=False, lots=True)
+    holder, fast = _load(terminal, request, replay=False, lots=True, needs=ALL_FACTS)
     sale = _sale(terminal, request, holder, fast)
     if snapshot is not None:
         sale.snapshot = snapshot
@@ -916,6 +971,7 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             )
         if sale.customer is not None:
             _counters_step(sale, receipt, result)
+            coupons_grant(receipt, sale.customer, result.coupons_issued)
         usage_record(receipt, sale.snapshot, context, result, usage)
         if main is not None and main.held > 0:
             _hold_release(terminal, request.receipt_id, Hold.Status.CONSUMED, now)
@@ -1046,6 +1102,13 @@ def _earn_specs(sale, receipt, result, locked, actor, at, now) -> list[tuple[obj
         account = locked[award.currency_id]
         active_at = at + award.activation_delay
         expires_at = at + award.lifetime if award.lifetime else None
+        if award.expires_on is not None:
+            # Spendable through the whole last day on the store's calendar.
+            zone = _local(sale.terminal, at).tzinfo
+            burns = datetime.combine(
+                award.expires_on + timedelta(days=1), datetime.min.time(), tzinfo=zone
+            )
+            expires_at = min(expires_at, burns) if expires_at else burns
         bucket = PENDING if active_at > now else ACTIVE
         currency = award.currency_id
         spec = PostingSpec(
@@ -1566,6 +1629,8 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
                 _tier_progress(receipt.customer, _programme_of(receipt), -undone)
         fully = all(line.refunded_quantity >= line.quantity for line in lines.values())
         usage_undo(receipt, refund, fully or kind == Refund.Kind.CANCEL)
+        if fully or kind == Refund.Kind.CANCEL:
+            coupons_withdraw(receipt)
         if kind == Refund.Kind.CANCEL:
             receipt.status = Receipt.Status.CANCELLED
             _hold_release(receipt.terminal, receipt.receipt_id, Hold.Status.RELEASED, now)
@@ -1901,7 +1966,7 @@ def _counters_undo(receipt: Receipt, refund: Refund, lines) -> None:
     undo = []
     for effect in effects:
         unit = effect.value.counter.unit
-        if unit == Counter.Unit.PURCHASES:
+        if unit in (Counter.Unit.PURCHASES, Counter.Unit.STEPS):
             target = effect.delta if fully else ZERO
         elif unit == Counter.Unit.AMOUNT:
             target = (

@@ -41,8 +41,8 @@ Statement = tuple[str, list]
 
 ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
 LOT_FIELDS = [f.attname for f in Lot._meta.concrete_fields]
-CARD_FIELDS = ["id", "number", "card_type", "status", "programme_id", "customer_id"]
-CUSTOMER_FIELDS = ["id", "public_id", "registered_at"]
+CARD_FIELDS = ["id", "number", "card_type", "status", "programme_id", "customer_id", "batch_id"]
+CUSTOMER_FIELDS = ["id", "public_id", "registered_at", "birth_date", "referrer_id"]
 TIER_FIELDS = [
     "id",
     "customer_id",
@@ -159,7 +159,13 @@ def _values(rows: Sequence[Sequence], casts: Sequence[str] = ()) -> tuple[str, l
 
 
 def _from_db(model, fields: list[str], row: Sequence):
-    return model.from_db(connection.alias, fields, tuple(row))
+    """An instance of ``model`` from ``row``, whose values are in the order of ``fields``
+    (``from_db`` wants them in the model's order when some fields are deferred)."""
+    if len(fields) == len(model._meta.concrete_fields):  # all of them, in the model's order
+        return model.from_db(connection.alias, fields, tuple(row))
+    by_name = dict(zip(fields, row, strict=True))
+    ordered = [f.attname for f in model._meta.concrete_fields if f.attname in by_name]
+    return model.from_db(connection.alias, ordered, tuple(by_name[name] for name in ordered))
 
 
 # --- Phase 1: what the sale is about, before any lock -----------------------------------------
@@ -176,6 +182,11 @@ class Holder:
     tiers: dict[int, int] = field(default_factory=dict)  # programme id -> tier id
     products: list[tuple] = field(default_factory=list)  # (sku, id, partner_id, category, brand)
     lots: list[Lot] | None = None
+    # Read only when a promotion needs them (RulesSnapshot.needs):
+    segments: list[int] = field(default_factory=list)  # segment ids
+    dates: list[tuple[str, object]] = field(default_factory=list)  # (kind, date) yearly
+    counters: list[tuple] = field(default_factory=list)  # (counter id, period start, value)
+    snapshot: object | None = None  # the rules snapshot the load was made for
 
 
 def _decode(result) -> dict:
@@ -190,6 +201,8 @@ def holder_load(
     partner_id: int,
     replay: tuple[int, str] | None = None,
     lots: bool = False,
+    needs: frozenset[str] = frozenset(),
+    counters_since=None,
 ) -> Holder:
     """Read the card, its holder, their accounts and tiers, the products (and, for a
     calculate, the open lots; for a confirm, the receipt already stored under its id)."""
@@ -209,7 +222,8 @@ def holder_load(
         statements.append(
             (
                 "SELECT c.id, c.number, c.card_type, c.status, c.programme_id, c.customer_id,"
-                " cu.id, cu.public_id, cu.registered_at FROM loyalty_card c"
+                " c.batch_id, cu.id, cu.public_id, cu.registered_at, cu.birth_date,"
+                " cu.referrer_id FROM loyalty_card c"
                 " LEFT JOIN crm_customer cu ON cu.id = c.customer_id WHERE c.number = %s",
                 [card],
             )
@@ -218,7 +232,8 @@ def holder_load(
         who, key = "(SELECT id FROM crm_customer WHERE phone = %s)", phone
         statements.append(
             (
-                "SELECT cu.id, cu.public_id, cu.registered_at FROM crm_customer cu"
+                "SELECT cu.id, cu.public_id, cu.registered_at, cu.birth_date, cu.referrer_id"
+                " FROM crm_customer cu"
                 " WHERE cu.phone = %s",
                 [phone],
             )
@@ -249,6 +264,7 @@ def holder_load(
                     [key],
                 )
             )
+        statements += _facts_statements(who, key, needs, counters_since)
     skus = sorted(set(skus))
     statements.append(
         (
@@ -267,9 +283,9 @@ def holder_load(
         rows = next(results)
         if rows:
             row = rows[0]
-            holder.card = _from_db(Card, CARD_FIELDS, row[:6])
-            if row[6] is not None:
-                holder.customer = _from_db(Customer, CUSTOMER_FIELDS, row[6:9])
+            holder.card = _from_db(Card, CARD_FIELDS, row[:7])
+            if row[7] is not None:
+                holder.customer = _from_db(Customer, CUSTOMER_FIELDS, row[7:12])
                 holder.card._state.fields_cache["customer"] = holder.customer
             else:
                 holder.card._state.fields_cache["customer"] = None
@@ -282,11 +298,42 @@ def holder_load(
         holder.tiers = dict(next(results))
         if lots:
             holder.lots = [_from_db(Lot, LOT_FIELDS, row) for row in next(results)]
+        if "segments" in needs:
+            holder.segments = [row[0] for row in next(results)]
+        if "dates" in needs:
+            holder.dates = [tuple(row) for row in next(results)]
+        if "counters" in needs:
+            holder.counters = [tuple(row) for row in next(results)]
     holder.products = next(results)
     if holder.customer is None:
         holder.accounts, holder.tiers = [], {}
         holder.lots = [] if lots else None
     return holder
+
+
+def _facts_statements(who: str, key, needs, counters_since) -> list[Statement]:
+    """What promotions read about the customer beyond the tier, when some promotion does."""
+    statements: list[Statement] = []
+    if "segments" in needs:
+        statements.append(
+            (f"SELECT segment_id FROM crm_segmentmember WHERE customer_id = {who}", [key])
+        )
+    if "dates" in needs:
+        statements.append(
+            (
+                f"SELECT kind, date FROM crm_memorabledate WHERE customer_id = {who} AND is_yearly",
+                [key],
+            )
+        )
+    if "counters" in needs:
+        statements.append(
+            (
+                "SELECT counter_id, period_start, value FROM loyalty_countervalue"
+                f" WHERE customer_id = {who} AND (period_start >= %s OR period_start = %s)",
+                [key, counters_since, "1970-01-01"],
+            )
+        )
+    return statements
 
 
 # --- Phase 3: under the locks -------------------------------------------------------------------

@@ -23,6 +23,7 @@ from promotions.engine.types import (
     SPEND_MAX,
     Award,
     CounterStep,
+    CouponAward,
     DiscountAward,
     EngineResult,
     LineResult,
@@ -52,8 +53,8 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         elif reason != "other_programme":
             walk.blocked.append((promotion.id, reason))
 
-    # 1. Discounts, each on the amount the previous ones left.
-    discounts = walk.phase(DISCOUNTS)
+    # 1. Discounts, each on the amount the previous ones left (and counter steps).
+    discounts = walk.phase(RECEIPT_PHASE)
     discount = sum((line.discount for line in lines), ZERO)
     # 2. Points spent.
     spent_points = ZERO
@@ -76,7 +77,7 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     to_pay = sum((line.to_pay for line in lines), ZERO)
 
     # 3. Points earned on what is left to pay in money; multipliers after what they multiply.
-    awards = walk.phase(POINTS) if ctx.customer is not None else walk.anonymous(POINTS)
+    awards = walk.phase(POINTS_PHASE) if ctx.customer is not None else walk.anonymous(POINTS_PHASE)
     if ctx.customer is not None:
         awards += walk.multipliers(awards)
 
@@ -91,6 +92,7 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
                 by_line[line_no].points_earned += part
 
     counters = _counter_steps(snapshot, ctx, to_pay) if ctx.customer is not None else []
+    counters += walk.steps
     return EngineResult(
         total=total,
         discount=discount,
@@ -106,12 +108,20 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         messages=walk.messages,
         main_currency_id=main_currency.id if main_currency else None,
         given=walk.given,
+        coupons_issued=walk.coupons,
     )
 
 
 DISCOUNTS = frozenset(["discount_percent", "discount_fixed", "special_price", "every_nth"])
 POINTS = frozenset(["points_percent", "points_fixed"])
 MULTIPLIER = "points_multiplier"
+COUNTER_STEP = "counter_step"
+COUPON = "coupon"
+# The first walk gives discounts and counter steps (so that the points' conditions see the
+# steps); the second gives points and coupons.
+RECEIPT_PHASE = DISCOUNTS | {COUNTER_STEP}
+POINTS_PHASE = POINTS | {COUPON}
+NO_LINES = frozenset([COUNTER_STEP, COUPON])  # rewards that give nothing on the lines
 
 
 class _Walk:
@@ -141,6 +151,10 @@ class _Walk:
         self.position = {line.line_no: n for n, line in enumerate(lines)}
         self.matched: dict[int, list[LineResult]] = {}
         self.given: dict[int, Decimal] = {}  # promotion id -> worth it gave on this receipt
+        self.steps: list[CounterStep] = []  # counter steps the promotions gave
+        self.stepped: dict[int, Decimal] = {}  # counter id -> what they added so far
+        self.coupons: list[CouponAward] = []
+        self.counter_rules = {counter.id: counter for counter in snapshot.counters}
 
     def _matching(self, product_set) -> list[LineResult]:
         """The receipt's lines in ``product_set`` (all lines for none), in receipt order."""
@@ -268,9 +282,53 @@ class _Walk:
                 return reason
         if promotion.tier_ids and (customer is None or customer.tier_id not in promotion.tier_ids):
             return "audience"
+        reason = self._audience(promotion)
+        if reason is not None:
+            return reason
         if promotion.conditions and not self._conditions_hold(promotion):
             return "conditions_not_met"
         return None
+
+    def _audience(self, promotion: PromotionRule) -> str | None:
+        """Segments, card series and types, new and referred customers, a customer's date."""
+        customer = self.ctx.customer
+        if promotion.segment_ids and (
+            customer is None or not customer.segment_ids & promotion.segment_ids
+        ):
+            return "audience_segment"
+        if promotion.card_batch_ids and (
+            customer is None or customer.card_batch_id not in promotion.card_batch_ids
+        ):
+            return "audience_card"
+        if promotion.card_types and (
+            customer is None or customer.card_type not in promotion.card_types
+        ):
+            return "audience_card"
+        if promotion.new_within_days is not None:
+            joined = customer.registered_at if customer is not None else None
+            if joined is None or self.ctx.at - joined > timedelta(days=promotion.new_within_days):
+                return "audience_new"
+        if promotion.referred_only and (customer is None or not customer.referred):
+            return "audience_referred"
+        if promotion.around_date and not self._around_date(promotion):
+            return "outside_dates"
+        return None
+
+    def _around_date(self, promotion: PromotionRule) -> bool:
+        customer = self.ctx.customer
+        if customer is None:
+            return False
+        kind = promotion.around_date
+        if kind == "birthday":
+            anchors = [customer.birth_date] if customer.birth_date else []
+        elif kind == "registration":
+            anchors = [customer.registered_at.date()] if customer.registered_at else []
+        else:
+            anchors = [day for found, day in customer.dates if found == kind]
+        return any(
+            near_date(self.ctx.local_date, anchor, promotion.days_before, promotion.days_after)
+            for anchor in anchors
+        )
 
     def _over_limit(self, promotion: PromotionRule) -> str | None:
         usage = self.ctx.usage.get(promotion.id, NO_USAGE)
@@ -311,8 +369,8 @@ class _Walk:
         left, reason = room
         capped = []
         for reward, per_line in trial:
-            if left <= 0:
-                break
+            if left <= 0 and reward.kind not in NO_LINES:
+                continue
             amount = sum(per_line.values(), ZERO)
             worth = self._worth_of(reward, amount)
             if worth > left:
@@ -328,7 +386,7 @@ class _Walk:
                     per_line = _spread(left, list(per_line), per_line)
                     worth = left
                 per_line = {no: part for no, part in per_line.items() if part}
-            if per_line:
+            if per_line or reward.kind in NO_LINES:
                 capped.append((reward, per_line))
                 left -= worth
         return capped or reason
@@ -367,7 +425,40 @@ class _Walk:
                 return _compare(value, condition.operator, condition.amount)
             quantity = sum((self.inputs[line.line_no].quantity for line in matching), ZERO)
             return _compare(quantity, condition.operator, condition.quantity or Decimal(1))
+        if kind == "line":
+            for line in self._matching(condition.product_set):
+                if condition.amount is not None:
+                    value, threshold = line.amount - line.discount, condition.amount
+                else:
+                    value, threshold = self.inputs[line.line_no].quantity, condition.quantity
+                if _compare(value, condition.operator, threshold):
+                    return True
+            return False
+        if kind in ("counter_value", "nth_purchase"):
+            if self.ctx.customer is None or condition.counter_id not in self.counter_rules:
+                return False
+            before = self.ctx.customer.counters.get(condition.counter_id, ZERO)
+            step = self._counter_step_now(condition.counter_id)
+            value = before + step
+            if kind == "counter_value":
+                return _compare(value, condition.operator, condition.quantity)
+            every = condition.quantity
+            return step > 0 and every > 0 and value // every > before // every
         return False
+
+    def _counter_step_now(self, counter_id: int) -> Decimal:
+        """What this receipt adds to a counter at this point of the walk: its own step
+        (purchases: 1, units, or the money left to pay) and the steps promotions gave."""
+        counter = self.counter_rules[counter_id]
+        if counter.unit == "purchases":
+            own = Decimal(1)
+        elif counter.unit == "quantity":
+            own = sum((line.quantity for line in self.ctx.lines), ZERO)
+        elif counter.unit == "amount":
+            own = sum((line.amount - line.discount for line in self.lines), ZERO)
+        else:
+            own = ZERO
+        return own + self.stepped.get(counter_id, ZERO)
 
     def _try(self, promotion, index, kinds, group_taken: set[int]):
         """What the promotion would give now (reward, per-line amounts), or why it gives
@@ -387,13 +478,30 @@ class _Walk:
         given = []
         room = self._discount_room()
         pending: dict[int, Decimal] = {}  # what this promotion's earlier rewards took per line
+        anonymous_only = False
         for reward in promotion.rewards:
             if reward.kind not in kinds:
                 continue
             eligible = [
                 line for line in self._matching(reward.product_set) if line.line_no in open_nos
             ]
+            if reward.min_line_quantity is not None:
+                eligible = [
+                    line
+                    for line in eligible
+                    if self.inputs[line.line_no].quantity >= reward.min_line_quantity
+                ]
             if not eligible:
+                continue
+            if reward.kind in NO_LINES:
+                if self.ctx.customer is None:
+                    anonymous_only = True
+                elif reward.kind == COUNTER_STEP and reward.counter_id not in self.counter_rules:
+                    continue
+                else:
+                    given.append((reward, {}))
+                continue
+            if reward.is_points and reward.expires_on and reward.expires_on < self.ctx.local_date:
                 continue
             if reward.kind in DISCOUNTS:
                 per_line = self._discount(reward, eligible, room, pending)
@@ -405,7 +513,7 @@ class _Walk:
             if any(per_line.values()):
                 given.append((reward, {no: v for no, v in per_line.items() if v}))
         if not given:
-            return "nothing_to_give"
+            return "anonymous_customer" if anonymous_only else "nothing_to_give"
         return self._capped(promotion, given)
 
     def _worth(self, trial) -> Decimal:
@@ -426,7 +534,22 @@ class _Walk:
         for reward, per_line in trial:
             touched += list(per_line)
             self._count(promotion, reward, per_line)
-            if reward.kind in DISCOUNTS:
+            if reward.kind == COUNTER_STEP:
+                counter = self.counter_rules[reward.counter_id]
+                self.steps.append(
+                    CounterStep(
+                        counter.id,
+                        period_start(counter.period, self.ctx.local_date),
+                        reward.value,
+                        promotion_id=promotion.id,
+                    )
+                )
+                self.stepped[counter.id] = self.stepped.get(counter.id, ZERO) + reward.value
+            elif reward.kind == COUPON:
+                self.coupons.append(
+                    CouponAward(promotion.id, reward.coupon_series, max(int(reward.value), 1))
+                )
+            elif reward.kind in DISCOUNTS:
                 for no, part in per_line.items():
                     by_no[no].discount += part
                     discount_lines[no] = discount_lines.get(no, ZERO) + part
@@ -465,6 +588,7 @@ class _Walk:
             per_line=per_line,
             activation_delay=reward.activation_delay,
             lifetime=reward.lifetime,
+            expires_on=reward.expires_on,
         )
 
     # -- amounts ---------------------------------------------------------------------------
@@ -624,6 +748,19 @@ def _spend(programme, currency, ctx: ReceiptContext, payable: Decimal) -> tuple[
     if points <= 0:
         return ZERO, ZERO
     return points, quantize(points * currency.rub_rate)
+
+
+def near_date(day: date, anchor: date, before: int, after: int) -> bool:
+    """Whether ``day`` is within ``before`` days before to ``after`` days after a yearly
+    occurrence of ``anchor`` (29 February falls on 28 February in other years)."""
+    for year in (day.year - 1, day.year, day.year + 1):
+        try:
+            occurrence = anchor.replace(year=year)
+        except ValueError:
+            occurrence = date(year, 2, 28)
+        if occurrence - timedelta(days=before) <= day <= occurrence + timedelta(days=after):
+            return True
+    return False
 
 
 def period_start(period: str, day: date) -> date:

@@ -101,7 +101,9 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
             ~Q(status=Promotion.Status.DRAFT) | Q(pk__in=drafts)
         )
         .select_related("group")
-        .prefetch_related("rewards", "conditions__tiers", "stores", "tiers")
+        .prefetch_related(
+            "rewards", "conditions__tiers", "stores", "tiers", "segments", "card_batches"
+        )
         .order_by("-priority", "pk")
     )
     counters = tuple(
@@ -205,6 +207,14 @@ def _promotion_rule(
         weekdays=frozenset(int(day) for day in promotion.weekdays or ()),
         time_from=promotion.time_from,
         time_to=promotion.time_to,
+        segment_ids=frozenset(segment.pk for segment in promotion.segments.all()),
+        card_batch_ids=frozenset(batch.pk for batch in promotion.card_batches.all()),
+        card_types=frozenset(promotion.card_types or ()),
+        new_within_days=promotion.new_within_days,
+        referred_only=promotion.referred_only,
+        around_date=promotion.around_date,
+        days_before=promotion.days_before,
+        days_after=promotion.days_after,
         budget=promotion.budget,
         max_per_receipt=promotion.max_per_receipt,
         uses_per_customer=promotion.uses_per_customer,
@@ -220,6 +230,7 @@ def _promotion_rule(
                 quantity=condition.quantity,
                 product_set=product_sets.get(condition.product_set_id),
                 tier_ids=frozenset(tier.pk for tier in condition.tiers.all()),
+                counter_id=condition.counter_id,
             )
             for condition in sorted(promotion.conditions.all(), key=lambda c: (c.or_group, c.pk))
         ),
@@ -234,6 +245,10 @@ def _promotion_rule(
                 product_set=product_sets.get(reward.product_set_id),
                 every_n=reward.every_n,
                 multiplier_of=reward.multiplier_of_id,
+                expires_on=reward.expires_on,
+                min_line_quantity=reward.min_line_quantity,
+                counter_id=reward.counter_id,
+                coupon_series=reward.coupon_series,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),
@@ -247,6 +262,8 @@ def connect_signals() -> None:
     for through in (
         Promotion.stores.through,
         Promotion.tiers.through,
+        Promotion.segments.through,
+        Promotion.card_batches.through,
         Condition.tiers.through,
         ProductSet.products.through,
         ProductSet.categories.through,

@@ -59,6 +59,7 @@ class ConditionRule:
     quantity: Decimal | None = None
     product_set: ProductSetRule | None = None
     tier_ids: frozenset[int] = frozenset()
+    counter_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,10 @@ class RewardRule:
     product_set: ProductSetRule | None = None
     every_n: int | None = None
     multiplier_of: int | None = None
+    expires_on: date | None = None  # the last day the points can be spent (store's calendar)
+    min_line_quantity: Decimal | None = None
+    counter_id: int | None = None
+    coupon_series: str = ""
 
     @property
     def is_points(self) -> bool:
@@ -100,6 +105,15 @@ class PromotionRule:
     time_from: time | None = None
     time_to: time | None = None
     conditions: tuple[ConditionRule, ...] = ()
+    # Audience beyond tiers, and days around a date of the customer's
+    segment_ids: frozenset[int] = frozenset()
+    card_batch_ids: frozenset[int] = frozenset()
+    card_types: frozenset[str] = frozenset()
+    new_within_days: int | None = None
+    referred_only: bool = False
+    around_date: str = ""  # birthday | registration | a memorable date's kind
+    days_before: int = 0
+    days_after: int = 0
     # Budget and limits (None: none). Worth is money: discounts plus points at their rate.
     budget: Decimal | None = None
     max_per_receipt: Decimal | None = None
@@ -175,6 +189,20 @@ class RulesSnapshot:
     tiers: tuple[TierRule, ...] = ()
 
     @cached_property
+    def needs(self) -> frozenset[str]:
+        """What the promotions read about a customer beyond their tier: ``segments``,
+        ``dates`` (birthday, memorable dates), ``counters``. Loaded only when asked for."""
+        found = set()
+        for promotion in self.promotions:
+            if promotion.segment_ids:
+                found.add("segments")
+            if promotion.around_date:
+                found.add("dates")
+            if any(c.counter_id is not None for c in promotion.conditions):
+                found.add("counters")
+        return frozenset(found)
+
+    @cached_property
     def limited_promotions(self) -> tuple[PromotionRule, ...]:
         """The promotions with a budget or limits, which confirm must count."""
         return tuple(p for p in self.promotions if p.limited)
@@ -226,7 +254,12 @@ class CustomerFacts:
     tier_id: int | None = None
     card_type: str | None = None
     registered_at: datetime | None = None
-    counters: Mapping[str, Decimal] = field(default_factory=dict)
+    counters: Mapping[int, Decimal] = field(default_factory=dict)  # counter id -> this period
+    card_batch_id: int | None = None
+    referred: bool = False
+    segment_ids: frozenset[int] = frozenset()
+    birth_date: date | None = None
+    dates: tuple[tuple[str, date], ...] = ()  # (memorable date kind, date), yearly ones
 
 
 @dataclass(frozen=True)
@@ -271,6 +304,7 @@ class Award:
     per_line: dict[int, Decimal]
     activation_delay: timedelta
     lifetime: timedelta | None
+    expires_on: date | None = None
 
 
 @dataclass
@@ -286,6 +320,14 @@ class CounterStep:
     counter_id: int
     period_start: date
     delta: Decimal
+    promotion_id: int | None = None  # a counter step reward's promotion; None: the counter's own
+
+
+@dataclass
+class CouponAward:
+    promotion_id: int
+    series: str
+    count: int
 
 
 @dataclass
@@ -304,6 +346,7 @@ class EngineResult:
     messages: list[str]
     main_currency_id: int | None
     given: dict[int, Decimal] = field(default_factory=dict)  # promotion id -> worth it gave
+    coupons_issued: list[CouponAward] = field(default_factory=list)
 
     def fired(self) -> set[int]:
         return set(self.given)

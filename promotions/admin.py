@@ -11,12 +11,14 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -38,6 +40,15 @@ from promotions.models import (
     Reward,
 )
 from promotions.simulator import parse_lines, receipt_lines_text, simulate
+from promotions.versions import change_rows, version_diff
+
+# How a version was saved (``PromotionVersion.source``).
+SOURCES = {
+    "admin": _("the promotion form"),
+    "action": _("a bulk action"),
+    "import": _("an import"),
+    "copy": _("a copy"),
+}
 
 WEEKDAYS = [
     (1, _("Monday")),
@@ -190,10 +201,15 @@ class PartnerListFilter(admin.RelatedOnlyFieldListFilter):
 class VersionInline(admin.TabularInline):
     model = PromotionVersion
     extra = 0
-    fields = ["number", "created_at", "user", "source"]
+    fields = ["number", "created_at", "user", "source", "what_changed"]
     readonly_fields = fields
     can_delete = False
     ordering = ["-number"]
+
+    @admin.display(description=_("what changed"))
+    def what_changed(self, obj):
+        url = reverse("admin:promotions_promotion_versions", args=[quote(obj.promotion_id)])
+        return format_html('<a href="{}#version-{}">{}</a>', url, obj.number, _("see the changes"))
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -280,6 +296,7 @@ class PromotionAdmin(admin.ModelAdmin):
     inlines = [ConditionInline, RewardInline, VersionInline]
     actions = ["activate", "pause", "finish", "copy", "export"]
     change_list_template = "admin/promotions/promotion/change_list.html"
+    change_form_template = "admin/promotions/promotion/change_form.html"
     fieldsets = [
         (None, {"fields": ["programme", "name", "code", "description", "status"]}),
         (_("Who"), {"fields": ["tiers"]}),
@@ -382,8 +399,41 @@ class PromotionAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.simulator_view),
                 name="promotions_promotion_simulator",
             ),
+            path(
+                "<path:object_id>/versions/",
+                self.admin_site.admin_view(self.versions_view),
+                name="promotions_promotion_versions",
+            ),
         ]
         return urls + super().get_urls()
+
+    def versions_view(self, request, object_id):
+        """Every saved version of a promotion, newest first: when, by whom, through what, and
+        what changed from the version before."""
+        promotion = self.get_object_or_404(request, object_id)
+        if not self.has_view_or_change_permission(request, promotion):
+            raise PermissionDenied
+        history, previous = [], None
+        for version in promotion.versions.select_related("user").order_by("number"):
+            changes = None
+            if previous is not None:
+                changes = change_rows(version_diff(previous.data, version.data))
+            history.append(
+                {
+                    "version": version,
+                    "source": SOURCES.get(version.source, version.source),
+                    "changes": changes,
+                }
+            )
+            previous = version
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": promotion,
+            "title": _("History of versions: %(name)s") % {"name": promotion.name},
+            "history": history[::-1],
+        }
+        return TemplateResponse(request, "admin/promotions/promotion/versions.html", context)
 
     def simulator_view(self, request):
         """Build a test receipt (or load a past one) and see what calculate would answer."""

@@ -131,6 +131,7 @@ def test_another_partners_or_a_coalition_promotion_cannot_be_opened_changed_or_d
     assert anna.get(_url("delete", target)).status_code == 404
     assert anna.post(_url("delete", target), {"post": "yes"}).status_code == 404
     assert anna.get(_url("history", target)).status_code == 404
+    assert anna.get(_url("versions", target)).status_code == 404
     target.refresh_from_db()
     assert target.name == name
     assert target.versions.count() == versions
@@ -149,6 +150,7 @@ def test_their_own_promotion_opens_changes_and_deletes(scene, anna):
     scene.ours.refresh_from_db()
     assert scene.ours.name == "Spring at A, renamed"
     assert scene.ours.versions.get().user.username == "anna"
+    assert anna.get(_url("versions", scene.ours)).status_code == 200
     assert anna.get(_url("delete", scene.ours)).status_code == 200
     assert anna.post(_url("delete", scene.ours), {"post": "yes"}).status_code == 302
     assert not Promotion.objects.filter(pk=scene.ours.pk).exists()

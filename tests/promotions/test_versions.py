@@ -112,7 +112,8 @@ def test_the_changes_read_in_the_words_of_the_admin():
              rewards=rewards),
     )  # fmt: skip
     # when
-    rows = [(r.where, r.what, r.old, r.new) for r in change_rows(changes)]
+    with translation.override("en"):
+        rows = [(r.where, r.what, r.old, r.new) for r in change_rows(changes)]
     # then
     assert rows == [
         ("", "status", "active", "paused"),
@@ -137,14 +138,15 @@ def test_moments_that_read_the_same_are_shown_exactly():
     # given: the form keeps whole seconds, a promotion made in code had a fraction
     changes = version_diff(_new(starts_at="2026-03-01T00:00:00.250000+03:00"), BASE)
     # when
-    (row,) = change_rows(changes)
+    with translation.override("en"):
+        (row,) = change_rows(changes)
     # then
     assert (row.what, row.old, row.new) == (
         "starts",
         "2026-03-01T00:00:00.250000+03:00",
         "2026-03-01T00:00:00+03:00",
     )
-    with timezone.override("UTC"):  # other moments read in the current time zone
+    with timezone.override("UTC"), translation.override("en"):  # as the page would read
         (row,) = change_rows(version_diff(BASE, _new(ends_at="2026-04-01T00:00:00+03:00")))
     assert row.new == "March 31, 2026, 9 p.m."
 

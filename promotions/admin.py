@@ -41,6 +41,7 @@ from promotions.models import (
 )
 from promotions.simulator import parse_lines, receipt_lines_text, simulate
 from promotions.versions import change_rows, version_diff
+from promotions.warnings import promotion_warnings
 
 # How a version was saved (``PromotionVersion.source``).
 SOURCES = {
@@ -386,6 +387,8 @@ class PromotionAdmin(admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         # After the inlines: the version holds the conditions and rewards as saved.
         version_record(form.instance, user=request.user, source="admin")
+        for warning in promotion_warnings(form.instance):
+            self.message_user(request, warning, messages.WARNING)
 
     def get_urls(self):
         urls = [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -29,6 +31,7 @@ from loyalty.models import (
     Receipt,
     ReceiptLine,
     Refund,
+    StaffProfile,
     Store,
     Terminal,
     TerminalAPIKey,
@@ -39,6 +42,8 @@ from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
 
 # Terminals have keys of their own (TerminalAPIKey); the library's generic keys are not used.
 admin.site.unregister(APIKey)
+
+User = get_user_model()
 
 
 class ReadOnlyAdminMixin:
@@ -506,3 +511,28 @@ class ProductListAdmin(admin.ModelAdmin):
     list_display = ["name", "code", "partner"]
     search_fields = ["name", "code"]
     autocomplete_fields = ["products", "partner"]
+
+
+class StaffProfileInline(admin.StackedInline):
+    """The partner a staff user works for: partner staff see only that partner's objects."""
+
+    model = StaffProfile
+    can_delete = False
+    fields = ["partner"]
+    autocomplete_fields = ["partner"]
+
+
+# Django's user admin, with the staff profile on the same page.
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = [*DjangoUserAdmin.inlines, StaffProfileInline]
+    list_display = [*DjangoUserAdmin.list_display, "staff_partner"]
+    list_select_related = ["staff_profile__partner"]
+
+    @admin.display(description=_("works for"), ordering="staff_profile__partner__name")
+    def staff_partner(self, obj):
+        profile = getattr(obj, "staff_profile", None)
+        return profile.partner if profile is not None else None

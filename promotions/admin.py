@@ -1,5 +1,9 @@
 """The promotion builder: a promotion's six questions as fieldsets, conditions and rewards as
-inlines, compatibility groups and product sets beside them."""
+inlines, compatibility groups and product sets beside them.
+
+Partner staff (a ``StaffProfile`` with a partner) work on their partner's promotions only: the
+list, the pages, the actions, the import, the simulator and every choice offered are limited
+to them, and coalition-wide promotions stay out of their reach."""
 
 import json
 import zoneinfo
@@ -7,16 +11,20 @@ from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponse
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.models import Segment
 from loyalty.errors import LoyaltyError
-from loyalty.models import CardType, Receipt, Store, Terminal, Tier
+from loyalty.models import CardType, Programme, Receipt, Store, Terminal, Tier, staff_partner_id
 from promotions.exchange import (
     ImportFailed,
     promotion_copy,
@@ -33,6 +41,16 @@ from promotions.models import (
     Reward,
 )
 from promotions.simulator import parse_lines, receipt_lines_text, simulate
+from promotions.versions import change_rows, version_diff
+from promotions.warnings import promotion_warnings
+
+# How a version was saved (``PromotionVersion.source``).
+SOURCES = {
+    "admin": _("the promotion form"),
+    "action": _("a bulk action"),
+    "import": _("an import"),
+    "copy": _("a copy"),
+}
 
 WEEKDAYS = [
     (1, _("Monday")),
@@ -71,10 +89,17 @@ class PromotionForm(forms.ModelForm):
         widget=forms.CheckboxSelectMultiple,
         help_text=_("None ticked: any card (and receipts by phone)."),
     )
+    # Set by the admin for partner staff: the promotion is their partner's, whatever is posted.
+    forced_partner_id: int | None = None
 
     class Meta:
         model = Promotion
         fields = ["channels", "weekdays", "card_types"]  # the fieldsets add the others
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.forced_partner_id is not None:
+            self.instance.partner_id = self.forced_partner_id
 
 
 class SimulatorForm(forms.Form):
@@ -120,6 +145,14 @@ class SimulatorForm(forms.Form):
         required=False,
     )
 
+    def __init__(self, *args, partner_id: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if partner_id is not None:
+            terminals = self.fields["terminal"]
+            terminals.queryset = terminals.queryset.filter(store__partner_id=partner_id)
+            drafts = self.fields["drafts"]
+            drafts.queryset = drafts.queryset.filter(partner_id=partner_id)
+
     def clean_lines(self):
         return parse_lines(self.cleaned_data["lines"])
 
@@ -151,13 +184,51 @@ class ImportForm(forms.Form):
     )
 
 
+def promotion_programme_id(request, obj: Promotion | None) -> int | None:
+    """The programme of the promotion on the page: as posted, as stored, or as asked for by
+    ``?programme=`` on the add page; None when not known yet."""
+    if request.method == "POST":
+        value = request.POST.get("programme", "")
+    elif obj is not None:
+        return obj.programme_id
+    else:
+        value = request.GET.get("programme", "")
+    return int(value) if value.isdigit() else None
+
+
+def limit_to_programme(form_class, field_name: str, programme_id: int | None) -> None:
+    """Offer only the product sets (or groups) of the promotion's programme; one of another
+    programme posted anyway is refused as an invalid choice."""
+    field = form_class.base_fields.get(field_name)
+    if field is not None and programme_id is not None:
+        field.queryset = field.queryset.filter(programme_id=programme_id)
+
+
+class PartnerListFilter(admin.RelatedOnlyFieldListFilter):
+    """The partners of the promotions listed; partner staff see only theirs, and no
+    "coalition-wide" choice, as they never see those promotions."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        self.is_partner_staff = staff_partner_id(request.user) is not None
+        super().__init__(field, request, params, model, model_admin, field_path)
+
+    @property
+    def include_empty_choice(self):
+        return not self.is_partner_staff and super().include_empty_choice
+
+
 class VersionInline(admin.TabularInline):
     model = PromotionVersion
     extra = 0
-    fields = ["number", "created_at", "user", "source"]
+    fields = ["number", "created_at", "user", "source", "what_changed"]
     readonly_fields = fields
     can_delete = False
     ordering = ["-number"]
+
+    @admin.display(description=_("what changed"))
+    def what_changed(self, obj):
+        url = reverse("admin:promotions_promotion_versions", args=[quote(obj.promotion_id)])
+        return format_html('<a href="{}#version-{}">{}</a>', url, obj.number, _("see the changes"))
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -179,7 +250,21 @@ class ConditionInline(admin.TabularInline):
         "tiers",
         "counter",
     ]
-    autocomplete_fields = ["product_set"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        limit_to_programme(formset.form, "product_set", promotion_programme_id(request, obj))
+        return formset
+
+
+class RewardForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("multiplier_of")
+        current = self.instance.multiplier_of_id
+        if field is not None and current and not field.queryset.filter(pk=current).exists():
+            # A target set earlier by coalition staff stays: saving the rest must not fail.
+            field.queryset = field.queryset | Promotion.objects.filter(pk=current)
 
 
 class RewardInline(admin.TabularInline):
@@ -200,7 +285,19 @@ class RewardInline(admin.TabularInline):
         "counter",
         "coupon_series",
     ]
-    autocomplete_fields = ["currency", "product_set", "multiplier_of"]
+    form = RewardForm
+    autocomplete_fields = ["currency", "multiplier_of"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        programme_id = promotion_programme_id(request, obj)
+        limit_to_programme(formset.form, "product_set", programme_id)
+        limit_to_programme(formset.form, "multiplier_of", programme_id)
+        partner_id = staff_partner_id(request.user)
+        target = formset.form.base_fields.get("multiplier_of")
+        if target is not None and partner_id is not None:
+            target.queryset = target.queryset.filter(partner_id=partner_id)
+        return formset
 
 
 @admin.register(Promotion)
@@ -217,14 +314,21 @@ class PromotionAdmin(admin.ModelAdmin):
         "starts_at",
         "ends_at",
     ]
-    list_filter = ["status", "programme", "partner", "group", "exclusive"]
+    list_filter = [
+        "status",
+        ("programme", admin.RelatedOnlyFieldListFilter),
+        ("partner", PartnerListFilter),
+        ("group", admin.RelatedOnlyFieldListFilter),
+        "exclusive",
+    ]
     search_fields = ["name", "description"]
     list_select_related = ["partner", "programme", "group"]
-    autocomplete_fields = ["partner", "group"]
+    autocomplete_fields = ["partner"]
     filter_horizontal = ["stores", "tiers", "segments", "card_batches"]
     inlines = [ConditionInline, RewardInline, VersionInline]
     actions = ["activate", "pause", "finish", "copy", "export"]
     change_list_template = "admin/promotions/promotion/change_list.html"
+    change_form_template = "admin/promotions/promotion/change_form.html"
     fieldsets = [
         (None, {"fields": ["programme", "name", "code", "description", "status"]}),
         (
@@ -272,10 +376,88 @@ class PromotionAdmin(admin.ModelAdmin):
         (_("How to tell the customer"), {"fields": ["cashier_message"]}),
     ]
 
+    # Partner staff: their partner's promotions only, everywhere the admin reads promotions.
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        partner_id = staff_partner_id(request.user)
+        if partner_id is not None:
+            queryset = queryset.filter(partner_id=partner_id)  # never the coalition-wide ones
+        return queryset
+
+    def is_own(self, request, obj: Promotion | None) -> bool:
+        partner_id = staff_partner_id(request.user)
+        return obj is None or partner_id is None or obj.partner_id == partner_id
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self.is_own(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.is_own(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self.is_own(request, obj)
+
+    def get_object_or_404(self, request, object_id) -> Promotion:
+        """The promotion if the user may see it, else 404."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        return obj
+
+    def _hide_from_partner_staff(self, request, object_id) -> None:
+        # Coalition staff keep Django's redirect to the index for a promotion that is gone.
+        if staff_partner_id(request.user) is not None:
+            self.get_object_or_404(request, object_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._hide_from_partner_staff(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._hide_from_partner_staff(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._hide_from_partner_staff(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if staff_partner_id(request.user) is not None:
+            fields.append("partner")  # set by the form to their partner
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        partner_id = staff_partner_id(request.user)
+        if partner_id is not None:
+            base = kwargs.get("form", self.form)
+            kwargs["form"] = type(base.__name__, (base,), {"forced_partner_id": partner_id})
+        form = super().get_form(request, obj, change=change, **kwargs)
+        limit_to_programme(form, "group", promotion_programme_id(request, obj))
+        return form
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        partner_id = staff_partner_id(request.user)
+        if db_field.name == "programme" and partner_id is not None:
+            # the coalition's programmes and their partner's own, not another partner's
+            kwargs["queryset"] = Programme.objects.filter(
+                Q(partner__isnull=True) | Q(partner_id=partner_id)
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        partner_id = staff_partner_id(request.user)
+        if db_field.name == "stores" and partner_id is not None:
+            kwargs["queryset"] = Store.objects.filter(partner_id=partner_id)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
         # After the inlines: the version holds the conditions and rewards as saved.
         version_record(form.instance, user=request.user, source="admin")
+        for warning in promotion_warnings(form.instance):
+            self.message_user(request, warning, messages.WARNING)
 
     def get_urls(self):
         urls = [
@@ -289,19 +471,54 @@ class PromotionAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.simulator_view),
                 name="promotions_promotion_simulator",
             ),
+            path(
+                "<path:object_id>/versions/",
+                self.admin_site.admin_view(self.versions_view),
+                name="promotions_promotion_versions",
+            ),
         ]
         return urls + super().get_urls()
+
+    def versions_view(self, request, object_id):
+        """Every saved version of a promotion, newest first: when, by whom, through what, and
+        what changed from the version before."""
+        promotion = self.get_object_or_404(request, object_id)
+        if not self.has_view_or_change_permission(request, promotion):
+            raise PermissionDenied
+        history, previous = [], None
+        for version in promotion.versions.select_related("user").order_by("number"):
+            changes = None
+            if previous is not None:
+                changes = change_rows(version_diff(previous.data, version.data))
+            history.append(
+                {
+                    "version": version,
+                    "source": SOURCES.get(version.source, version.source),
+                    "changes": changes,
+                }
+            )
+            previous = version
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": promotion,
+            "title": _("History of versions: %(name)s") % {"name": promotion.name},
+            "history": history[::-1],
+        }
+        return TemplateResponse(request, "admin/promotions/promotion/versions.html", context)
 
     def simulator_view(self, request):
         """Build a test receipt (or load a past one) and see what calculate would answer."""
         if not self.has_view_permission(request):
             return redirect("admin:index")
+        partner_id = staff_partner_id(request.user)
         initial = {}
         receipt_pk = request.GET.get("receipt")
         if receipt_pk and receipt_pk.isdigit():
-            receipt = (
-                Receipt.objects.select_related("terminal", "card").filter(pk=receipt_pk).first()
-            )
+            receipts = Receipt.objects.select_related("terminal__store", "card")
+            if partner_id is not None:
+                receipts = receipts.filter(partner_id=partner_id)
+            receipt = receipts.filter(pk=receipt_pk).first()
             if receipt is not None:
                 zone = zoneinfo.ZoneInfo(receipt.terminal.store.timezone)
                 initial = {
@@ -310,7 +527,7 @@ class PromotionAdmin(admin.ModelAdmin):
                     "card": receipt.card.number if receipt.card else "",
                     "lines": receipt_lines_text(receipt),
                 }
-        form = SimulatorForm(request.POST or None, initial=initial)
+        form = SimulatorForm(request.POST or None, initial=initial, partner_id=partner_id)
         simulation = None
         error = None
         if request.method == "POST" and form.is_valid():
@@ -329,6 +546,9 @@ class PromotionAdmin(admin.ModelAdmin):
                 )
             except LoyaltyError as exc:
                 error = exc.detail
+            else:
+                if partner_id is not None:
+                    simulation.blocked = self._blocked_visible(simulation.blocked, partner_id)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -339,6 +559,17 @@ class PromotionAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/promotions/promotion/simulator.html", context)
 
+    @staticmethod
+    def _blocked_visible(blocked, partner_id: int):
+        """Partner staff are not told about another partner's promotions."""
+        others = set(
+            Promotion.objects.filter(pk__in=[pid for pid, _name, _why in blocked])
+            .exclude(partner_id=partner_id)
+            .exclude(partner__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        return [row for row in blocked if row[0] not in others]
+
     def import_view(self, request):
         if not self.has_add_permission(request):
             return redirect("admin:promotions_promotion_changelist")
@@ -347,7 +578,9 @@ class PromotionAdmin(admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 document = json.load(form.cleaned_data["document"])
-                imported = promotions_import(document, user=request.user)
+                imported = promotions_import(
+                    document, user=request.user, partner_id=staff_partner_id(request.user)
+                )
             except (ValueError, UnicodeDecodeError) as exc:
                 errors = [("$", _("Not a JSON document: %(error)s") % {"error": exc})]
             except ImportFailed as exc:

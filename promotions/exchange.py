@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime, parse_time
+from django.utils.translation import gettext as _
 
 from promotions.models import (
     CompatibilityGroup,
@@ -280,9 +281,14 @@ class _Reader:
 
 
 @transaction.atomic
-def promotions_import(document, *, user=None, source: str = "import") -> list[Promotion]:
+def promotions_import(
+    document, *, user=None, source: str = "import", partner_id: int | None = None
+) -> list[Promotion]:
     """Create or update the document's groups, product sets and promotions (by code within
-    their programme); raise ``ImportFailed`` listing every error, having written nothing."""
+    their programme); raise ``ImportFailed`` listing every error, having written nothing.
+
+    With ``partner_id`` (partner staff) the document may hold only that partner's promotions
+    (see ``_check_partner_scope``)."""
     reader = _Reader()
     if not isinstance(document, dict):
         raise ImportFailed([("$", "the document must be a JSON object")])
@@ -352,6 +358,8 @@ def promotions_import(document, *, user=None, source: str = "import") -> list[Pr
                     reader, row, f"promotions[{i}]", set_names, group_names, promotion_keys
                 )
             )
+    if partner_id is not None:
+        _check_partner_scope(reader, document, partner_id)
     if reader.errors:
         raise ImportFailed(reader.errors)
     # Nothing is wrong: write.
@@ -414,6 +422,133 @@ def promotion_copy(promotion: Promotion, *, user=None) -> Promotion:
     )
     document = {"format": FORMAT, "version": VERSION, "promotions": [data]}
     return promotions_import(document, user=user, source="copy")[0]
+
+
+def _check_partner_scope(reader: _Reader, document: dict, partner_id: int) -> None:
+    """Refuse what partner staff may not import: a promotion of another partner or for every
+    partner, one replacing such a promotion (same code), another partner's stores, a
+    multiplier of a promotion not of their partner, and changes to compatibility groups
+    (shared by every partner) or to product sets not of their partner. Naming an existing
+    group or product set unchanged, as an export of their promotions does, is fine."""
+    own = next(partner for partner in reader.partners.values() if partner.pk == partner_id)
+    names = {"partner": own.name}
+    rows = [row for row in document.get("promotions") or [] if isinstance(row, dict)]
+    keys = {(row.get("programme"), row.get("code") or row.get("name")) for row in rows}
+    for i, row in enumerate(document.get("promotions") or []):
+        if not isinstance(row, dict):
+            continue
+        path = f"promotions[{i}]"
+        if row.get("partner") is None:
+            reader.fail(
+                f"{path}.partner",
+                _(
+                    "Only promotions of %(partner)s can be imported here; this one runs at "
+                    "every partner (it names no partner)."
+                )
+                % names,
+            )
+        elif row.get("partner") != own.code:
+            reader.fail(
+                f"{path}.partner",
+                _("Only promotions of %(partner)s can be imported here; this one is for %(other)s.")
+                % {**names, "other": row.get("partner")},
+            )
+        programme = reader.programmes.get(row.get("programme"))
+        existing = (
+            Promotion.objects.filter(programme=programme, code=row["code"]).first()
+            if programme is not None and row.get("code")
+            else None
+        )
+        if existing is not None and existing.partner_id != partner_id:
+            reader.fail(
+                f"{path}.code",
+                _(
+                    "A promotion with this code already exists and does not belong to "
+                    "%(partner)s: it cannot be replaced."
+                )
+                % names,
+            )
+        stores = row.get("stores") if isinstance(row.get("stores"), list) else []
+        for j, code in enumerate(stores):
+            store = reader.stores.get(code)
+            if store is not None and store.partner_id != partner_id:
+                reader.fail(
+                    f"{path}.stores[{j}]",
+                    _("The store %(store)s does not belong to %(partner)s.")
+                    % {**names, "store": code},
+                )
+        for j, reward in enumerate(row.get("rewards") or []):
+            key = reward.get("multiplier_of") if isinstance(reward, dict) else None
+            if key is None or programme is None or (row.get("programme"), key) in keys:
+                continue
+            target = _promotion_by_key(programme, key)
+            if target is not None and target.partner_id != partner_id:
+                reader.fail(
+                    f"{path}.rewards[{j}].multiplier_of",
+                    _(
+                        "The promotion %(promotion)s does not belong to %(partner)s: only its "
+                        "own promotions can be multiplied."
+                    )
+                    % {**names, "promotion": key},
+                )
+    for i, row in enumerate(document.get("groups") or []):
+        if not isinstance(row, dict):
+            continue
+        group = CompatibilityGroup.objects.filter(
+            programme=reader.programmes.get(row.get("programme")), name=row.get("name")
+        ).first()
+        if group is not None and (
+            row.get("mode") != group.mode or (row.get("description") or "") != group.description
+        ):
+            reader.fail(
+                f"groups[{i}]",
+                _(
+                    "The compatibility group %(name)s is shared by every partner: only "
+                    "coalition staff can change it."
+                )
+                % {"name": group.name},
+            )
+    for i, row in enumerate(document.get("product_sets") or []):
+        if not isinstance(row, dict):
+            continue
+        product_set = ProductSet.objects.filter(
+            programme=reader.programmes.get(row.get("programme")), name=row.get("name")
+        ).first()
+        if product_set is not None and _same_product_set(product_set, row):
+            continue
+        if product_set is not None and product_set.partner_id != partner_id:
+            reader.fail(
+                f"product_sets[{i}]",
+                _(
+                    "The product set %(name)s does not belong to %(partner)s: only coalition "
+                    "staff can change it."
+                )
+                % {**names, "name": product_set.name},
+            )
+        elif row.get("partner") != own.code:
+            reader.fail(
+                f"product_sets[{i}].partner",
+                _("A product set imported here must belong to %(partner)s.") % names,
+            )
+
+
+def _same_product_set(product_set: ProductSet, row: dict) -> bool:
+    """Whether importing ``row`` would leave the stored product set as it is."""
+    stored = product_set_data(product_set)
+    if row.get("partner") != stored["partner"]:
+        return False
+    for key in ("categories", "brands", "lists", "excluded_categories"):
+        value = row.get(key) or []
+        if not isinstance(value, list) or sorted(map(str, value)) != stored[key]:
+            return False
+    for key in ("products", "excluded_products"):
+        value = row.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(p, dict) for p in value):
+            return False
+        given = sorted((str(p.get("sku")), str(p.get("partner"))) for p in value)
+        if given != sorted((str(p["sku"]), str(p["partner"])) for p in stored[key]):
+            return False
+    return True
 
 
 def _promotion_by_key(programme, key: str) -> Promotion | None:

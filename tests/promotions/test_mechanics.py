@@ -1,24 +1,28 @@
-"""The worked examples of mechanics.md (items 1-4 and 13-15), built from the general parts a
+"""The worked examples of mechanics.md (items 1-5, 7 and 13-15; 6 in tests/loyalty/test_tiers.py,
+8 in test_restricted_points.py), built from the general parts a
 marketer uses (promotion rows, conditions, rewards, product sets, groups) and checked through
 ``calculate`` and ``confirm`` to the kopeck, with the ledger invariants after each."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+import zoneinfo
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from loyalty.models import Receipt, ReceiptLineReward
+from loyalty.models import Counter, CounterValue, Lot, Receipt, ReceiptLineReward
 from loyalty.services.processing import (
     PurchaseLine,
     PurchaseRequest,
     purchase_calculate,
+    purchase_cancel,
     purchase_confirm,
 )
+from promotions.engine import snapshot_invalidate
 from promotions.models import Promotion
-from tests.factories.loyalty import BrandFactory, CategoryFactory, ProductFactory
+from tests.factories.loyalty import BrandFactory, CategoryFactory, CounterFactory, ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import group, product_set, promotion
 
@@ -55,6 +59,10 @@ def _both(world, receipt_id, lines, **kw) -> dict:
         assert calculated[key] == confirmed[key], key
     assert calculated["promotions"] == confirmed["promotions"]
     return confirmed
+
+
+def _store_today() -> date:
+    return (timezone.now().astimezone(UTC) + NOVOSIBIRSK_UTC_OFFSET).date()
 
 
 def _store_time(hour: int, minute: int = 0, day: datetime | None = None) -> datetime:
@@ -171,6 +179,64 @@ def test_4_time_and_sum_with_a_multiplier(world, assert_ledger_consistent):
     evening = _store_time(19, 0)
     assert _both(world, "R2", [("X", 1, "2500.00")], sold_at=evening)["points_earned"] == "100.00"
     assert _both(world, "R3", [("X", 1, "2000.00")], sold_at=evening)["points_earned"] == "40.00"
+    assert_ledger_consistent()
+
+
+def test_5_every_5th_purchase_over_500_gives_100_points_until_31_december(
+    world, assert_ledger_consistent
+):
+    """A counter counts the qualifying purchases (a step given by a promotion whose condition
+    is "over 500"); a second promotion gives +100 when a purchase takes it past a multiple of
+    5. The points burn after 31 December; a cancel steps the counter back."""
+    qualifying = CounterFactory(programme=world.programme, code="over500", unit=Counter.Unit.STEPS)
+    over_500 = {"kind": "receipt_total", "operator": "gte", "amount": "500.01"}
+    promotion(
+        world,
+        "count purchases over 500",
+        conditions=[over_500],
+        rewards=[{"kind": "counter_step", "value": 1, "counter": qualifying}],
+    )
+    last_day = date(_store_today().year, 12, 31)
+    promotion(
+        world,
+        "every 5th: +100",
+        conditions=[over_500, {"kind": "nth_purchase", "counter": qualifying, "quantity": 5}],
+        rewards=[{"kind": "points_fixed", "value": 100, "expires_on": last_day}],
+    )
+    earned = [_both(world, f"R{n}", [("X", 1, "600.00")])["points_earned"] for n in range(1, 5)]
+    assert earned == ["0.00"] * 4
+    assert _both(world, "SMALL", [("X", 1, "300.00")])["points_earned"] == "0.00"  # not counted
+    assert _both(world, "R5", [("X", 1, "600.00")])["points_earned"] == "100.00"
+    lot = Lot.objects.get(receipt__receipt_id="R5")
+    zone = zoneinfo.ZoneInfo(world.store.timezone)
+    assert lot.expires_at == datetime(last_day.year + 1, 1, 1, tzinfo=zone)
+    assert CounterValue.objects.get(counter=qualifying, customer=world.customer).value == 5
+    assert_ledger_consistent()
+    purchase_cancel(world.terminal, "R5")  # steps the counter back to 4, takes the 100 back
+    assert CounterValue.objects.get(counter=qualifying, customer=world.customer).value == 4
+    assert _both(world, "R6", [("X", 1, "600.00")])["points_earned"] == "100.00"
+    assert _both(world, "R7", [("X", 1, "600.00")])["points_earned"] == "0.00"
+    assert_ledger_consistent()
+
+
+def _credit(world, points: str) -> None:
+    """Give the customer ``points`` through a one-off promotion, finished afterwards."""
+    gift = promotion(world, "credit", rewards=[{"kind": "points_fixed", "value": points}])
+    purchase_confirm(world.terminal, _sale(world, "CREDIT", [("X", 1, "1.00")]))
+    Promotion.objects.filter(pk=gift.pk).update(status=Promotion.Status.FINISHED)
+    snapshot_invalidate()
+
+
+def test_7_spending_half_the_receipt_or_all_but_1_ruble(world, assert_ledger_consistent):
+    _credit(world, "800")
+    half = _both(world, "R1", [("X", 1, "1000.00")], spend_points="max")
+    assert (half["points_spent"], half["to_pay"]) == ("500.00", "500.00")
+    purchase_cancel(world.terminal, "R1")  # the 500 points come back
+    world.programme.max_spend_percent = D("100")
+    world.programme.min_money_payment = D("1.00")
+    world.programme.save()
+    minus_one = _both(world, "R2", [("X", 1, "1000.00")], spend_points="max")
+    assert (minus_one["points_spent"], minus_one["to_pay"]) == ("800.00", "200.00")
     assert_ledger_consistent()
 
 

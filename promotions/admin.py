@@ -39,6 +39,7 @@ from promotions.models import (
     Promotion,
     PromotionVersion,
     Reward,
+    SpendRule,
 )
 from promotions.simulator import parse_lines, receipt_lines_text, simulate
 from promotions.versions import change_rows, version_diff
@@ -284,6 +285,7 @@ class RewardInline(admin.TabularInline):
         "min_line_quantity",
         "counter",
         "coupon_series",
+        "spend_rule",
     ]
     form = RewardForm
     autocomplete_fields = ["currency", "multiplier_of"]
@@ -674,4 +676,22 @@ class ProductSetAdmin(admin.ModelAdmin):
         "lists",
         "excluded_products",
         "excluded_categories",
+    ]
+
+
+@admin.register(SpendRule)
+class SpendRuleAdmin(admin.ModelAdmin):
+    list_display = ["name", "programme", "product_set", "min_receipt", "max_percent"]
+    list_filter = ["programme"]
+    search_fields = ["name"]
+    filter_horizontal = ["stores"]
+    fields = [
+        "programme",
+        "name",
+        "product_set",
+        "min_receipt",
+        "stores",
+        "time_from",
+        "time_to",
+        "max_percent",
     ]

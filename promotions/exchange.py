@@ -27,6 +27,7 @@ from promotions.models import (
     Promotion,
     PromotionVersion,
     Reward,
+    SpendRule,
 )
 
 FORMAT = "openloyalty.promotions"
@@ -65,6 +66,19 @@ def product_set_data(product_set: ProductSet) -> dict:
             _product_key(p) for p in product_set.excluded_products.order_by("sku")
         ],
         "excluded_categories": sorted(c.code for c in product_set.excluded_categories.all()),
+    }
+
+
+def spend_rule_data(rule: SpendRule) -> dict:
+    return {
+        "name": rule.name,
+        "programme": rule.programme.code,
+        "product_set": rule.product_set.name if rule.product_set_id else None,
+        "min_receipt": _dec(rule.min_receipt),
+        "stores": sorted(store.code for store in rule.stores.all()),
+        "time_from": rule.time_from.isoformat() if rule.time_from else None,
+        "time_to": rule.time_to.isoformat() if rule.time_to else None,
+        "max_percent": _dec(rule.max_percent),
     }
 
 
@@ -140,6 +154,7 @@ def promotion_data(promotion: Promotion) -> dict:
                 "min_line_quantity": _dec(r.min_line_quantity),
                 "counter": r.counter.code if r.counter_id else None,
                 "coupon_series": r.coupon_series or None,
+                "spend_rule": r.spend_rule.name if r.spend_rule_id else None,
             }
             for r in promotion.rewards.order_by("pk")
         ],
@@ -150,16 +165,23 @@ def promotions_export(promotions: Iterable[Promotion]) -> dict:
     promotions = list(promotions)
     groups = {p.group_id: p.group for p in promotions if p.group_id}
     sets: dict[int, ProductSet] = {}
+    rules: dict[int, SpendRule] = {}
     for promotion in promotions:
         for row in [*promotion.conditions.all(), *promotion.rewards.all()]:
             if row.product_set_id:
                 sets[row.product_set_id] = row.product_set
+            rule = getattr(row, "spend_rule", None)
+            if rule is not None:
+                rules[rule.pk] = rule
+                if rule.product_set_id:
+                    sets[rule.product_set_id] = rule.product_set
     return {
         "format": FORMAT,
         "version": VERSION,
         "exported_at": timezone.now().isoformat(),
         "groups": [group_data(g) for g in sorted(groups.values(), key=lambda g: g.name)],
         "product_sets": [product_set_data(s) for s in sorted(sets.values(), key=lambda s: s.name)],
+        "spend_rules": [spend_rule_data(r) for r in sorted(rules.values(), key=lambda r: r.name)],
         "promotions": [promotion_data(p) for p in promotions],
     }
 
@@ -211,6 +233,7 @@ class _Reader:
         self.card_batches = {b.code: b for b in CardBatch.objects.all()}
         self.segments = {(s.programme_id, s.code): s for s in Segment.objects.all()}
         self.product_model = Product
+        self.rule_names: dict = {}  # the document's spending rules, by (programme, name)
 
     def fail(self, path: str, message: str) -> None:
         self.errors.append((path, message))
@@ -340,6 +363,10 @@ def promotions_import(
         }
         plan_sets.append((product_set, relations))
     set_names = {(s.programme_id, s.name): s for s, _r in plan_sets}
+    plan_rules = []
+    for i, row in enumerate(document.get("spend_rules") or []):
+        plan_rules.append(_read_spend_rule(reader, row, f"spend_rules[{i}]", set_names))
+    reader.rule_names = {(r.programme_id, r.name): r for r, _stores in plan_rules}
     group_names = {(g.programme_id, g.name): g for g in plan_groups}
     # The document's own promotions, which a multiplier may name by code (or name).
     promotion_keys = set()
@@ -369,6 +396,10 @@ def promotions_import(
         product_set.save()
         for name, objects in relations.items():
             getattr(product_set, name).set(objects)
+    for rule, stores in plan_rules:
+        rule.product_set = rule.product_set  # takes the id of a product set saved above
+        rule.save()
+        rule.stores.set(stores)
     saved = []
     by_key = {}
     # Groups and product sets are saved: saving a row that names one takes its new id.
@@ -404,6 +435,34 @@ def promotions_import(
     for promotion in promotions:
         version_record(promotion, user=user, source=source)
     return promotions
+
+
+def _read_spend_rule(reader, row, path: str, set_names) -> tuple[SpendRule, list]:
+    if not isinstance(row, dict):
+        reader.fail(path, "must be an object")
+        return SpendRule(), []
+    programme = reader.one(
+        reader.programmes, row.get("programme"), f"{path}.programme", "programme"
+    )
+    found = SpendRule.objects.filter(programme=programme, name=row.get("name")).first()
+    rule = found or SpendRule(programme=programme)
+    rule.name = row.get("name") or ""
+    rule.min_receipt = reader.decimal(row.get("min_receipt"), f"{path}.min_receipt")
+    rule.max_percent = reader.decimal(row.get("max_percent"), f"{path}.max_percent")
+    rule.time_from = reader.moment(row.get("time_from"), f"{path}.time_from", parse_time)
+    rule.time_to = reader.moment(row.get("time_to"), f"{path}.time_to", parse_time)
+    set_name = row.get("product_set")
+    rule.product_set = None
+    if set_name is not None:
+        rule.product_set = set_names.get((getattr(programme, "pk", None), set_name)) or (
+            ProductSet.objects.filter(programme=programme, name=set_name).first()
+        )
+        if rule.product_set is None:
+            reader.fail(f"{path}.product_set", f"unknown product set {set_name!r}")
+    if programme is not None:
+        reader.clean(rule, path, exclude=["programme", "product_set"])
+    stores = reader.many(reader.stores, row.get("stores"), f"{path}.stores", "store")
+    return rule, stores
 
 
 def promotion_copy(promotion: Promotion, *, user=None) -> Promotion:
@@ -680,6 +739,13 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             counter=reader.one(counters, r.get("counter"), f"{where}.counter", "counter"),
             coupon_series=r.get("coupon_series") or "",
         )
+        rule_name = r.get("spend_rule")
+        if rule_name is not None:
+            reward.spend_rule = reader.rule_names.get((programme_id, rule_name)) or (
+                SpendRule.objects.filter(programme=programme, name=rule_name).first()
+            )
+            if reward.spend_rule is None:
+                reader.fail(f"{where}.spend_rule", f"unknown spending rule {rule_name!r}")
         reward.product_set = product_set(r.get("product_set"), f"{where}.product_set")
         multiplier_key = r.get("multiplier_of")
         if multiplier_key is not None:

@@ -363,6 +363,77 @@ class Promotion(models.Model):
             raise ValidationError(errors)
 
 
+class SpendRule(models.Model):
+    """Where and how points of a promotion may be spent (mechanics.md item 8): only on the
+    lines of a product set, only from a receipt of at least an amount, only at some stores or
+    hours, at most a percent of the receipt. A reward names the rule; the points it gives keep
+    it until they are spent or burn."""
+
+    programme = models.ForeignKey(
+        "loyalty.Programme",
+        verbose_name=_("programme"),
+        on_delete=models.PROTECT,
+        related_name="spend_rules",
+    )
+    name = models.CharField(_("name"), max_length=200)
+    product_set = models.ForeignKey(
+        ProductSet,
+        verbose_name=_("only on the lines of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="spend_rules",
+        help_text=_("Empty: any line."),
+    )
+    min_receipt = models.DecimalField(
+        _("only from a receipt of, RUB"),
+        max_digits=MAX_DIGITS,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("The amount to pay after discounts. Empty: any receipt."),
+    )
+    stores = models.ManyToManyField(
+        "loyalty.Store",
+        verbose_name=_("only at the stores"),
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: every store."),
+    )
+    time_from = models.TimeField(_("only from (store time)"), null=True, blank=True)
+    time_to = models.TimeField(
+        _("only until (store time)"), null=True, blank=True, help_text=_("Exclusive.")
+    )
+    max_percent = models.DecimalField(
+        _("at most, % of the receipt"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+        help_text=_("Of the amount to pay after discounts. Empty: as the programme allows."),
+    )
+
+    class Meta:
+        verbose_name = _("spending rule")
+        verbose_name_plural = _("spending rules")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["programme", "name"], name="spend_rule_name_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.product_set_id and self.programme_id:
+            if self.product_set.programme_id != self.programme_id:
+                raise ValidationError(
+                    {"product_set": _("The product set must be of the rule's programme.")}
+                )
+
+
 class Condition(models.Model):
     """One condition of a promotion. Rows with the same ``or_group`` must all hold; the
     promotion applies when any of its groups holds (no rows: always)."""
@@ -541,6 +612,15 @@ class Reward(models.Model):
         blank=True,
         related_name="+",
         help_text=_("For “a step of a counter”: a counter stepped by promotions."),
+    )
+    spend_rule = models.ForeignKey(
+        SpendRule,
+        verbose_name=_("points may be spent"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rewards",
+        help_text=_("Empty: like any points. Otherwise only as this spending rule allows."),
     )
     coupon_series = models.CharField(
         _("coupon series"),

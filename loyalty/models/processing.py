@@ -69,6 +69,15 @@ class Lot(models.Model):
         blank=True,
         related_name="lots",
     )
+    spend_rule = models.ForeignKey(
+        "promotions.SpendRule",
+        verbose_name=_("may be spent"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lots",
+        help_text=_("Empty: anywhere. Otherwise only as the rule allows."),
+    )
 
     class Meta:
         verbose_name = _("lot")

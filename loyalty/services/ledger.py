@@ -78,6 +78,7 @@ class Leg:
     lot: Lot | LedgerEntry | None = None
     active_at: datetime | None = None
     expires_at: datetime | None = None
+    spend_rule_id: int | None = None  # for a lot it opens: where its points may be spent
 
 
 @dataclass
@@ -298,6 +299,7 @@ def _opened_lots(specs: Sequence[PostingSpec], accounts: dict[int, Account], now
                     active_at=leg.active_at or now,
                     expires_at=leg.expires_at,
                     receipt_id=spec.receipt.pk if spec.receipt is not None else None,
+                    spend_rule_id=leg.spend_rule_id,
                 )
             )
     return opened

@@ -438,19 +438,25 @@ def _spendable(
     terminal: Terminal,
     receipt_id: str,
     lots: list[Lot] | None = None,
-):
+) -> tuple[Decimal, dict[int, Decimal]]:
     """Points of ``account`` that this receipt may spend now: unexpired active lots (and debts)
-    plus lots due for activation, less what other receipts' live holds reserve.
+    plus lots due for activation, less what other receipts' live holds reserve; the points of
+    restricted lots apart, by spending rule (the holds reserve the unrestricted ones first).
 
     ``lots``: the account's open lots, if the caller read them (else they are queried)."""
     if account is None:
-        return ZERO
+        return ZERO, {}
     if lots is None:
         lots = _open_lots(account)
-    total = sum(
-        (lot.remaining for lot in lots if lot.account_id == account.pk and _is_spendable(lot, now)),
-        ZERO,
-    )
+    total = ZERO
+    restricted: dict[int, Decimal] = defaultdict(Decimal)
+    for lot in lots:
+        if lot.account_id != account.pk or not _is_spendable(lot, now):
+            continue
+        if lot.spend_rule_id is None:
+            total += lot.remaining
+        else:
+            restricted[lot.spend_rule_id] += lot.remaining
     held = (
         Hold.objects.filter(account=account, status=Hold.Status.ACTIVE, expires_at__gt=now)
         .exclude(terminal=terminal, receipt_id=receipt_id)
@@ -459,14 +465,22 @@ def _spendable(
         else ZERO
     )
     places = 4
-    return max(quantize(total, places) - quantize(held or ZERO, places), ZERO)
+    held = quantize(held or ZERO, places)
+    free = quantize(total, places) - held
+    if free < 0:  # holds reserve more than the unrestricted points: the rest from restricted
+        over = -free
+        for rule_id in sorted(restricted):
+            take = min(over, restricted[rule_id])
+            restricted[rule_id] -= take
+            over -= take
+    return max(free, ZERO), {k: v for k, v in restricted.items() if v > 0}
 
 
 def _context(
     sale: _Sale,
     request: PurchaseRequest,
     at: datetime,
-    available: Decimal,
+    available: tuple[Decimal, dict[int, Decimal]],
     offline: bool,
     tier_id: int | None | bool = False,
 ) -> ReceiptContext:
@@ -485,7 +499,8 @@ def _context(
         lines=_line_inputs(request, sale.holder.products),
         customer=sale.facts,
         spend_requested=request.spend_points,
-        points_available=available,
+        points_available=available[0],
+        restricted_available=available[1],
         offline=offline,
         coupons=request.coupons,
     )
@@ -895,7 +910,7 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         # The spend's legs first: an offline receipt may spend more than the lots hold.
         spend = None
         if result.spent_points > 0 and main is not None:
-            spend = _spend_posting(sale, main, result.spent_points, now, actor, at, main_lots)
+            spend = _spend_posting(sale, main, result.spent_by_rule, now, actor, at, main_lots)
         shortfall = spend[1] if spend else ZERO
         debt_policy = sale.programme.refund_shortfall_policy == "debt"
         active_earned, delayed_earned = _earned_split(result, at, now)
@@ -1064,10 +1079,12 @@ def _customer_for_unbound_card(card: Card) -> Customer:
     return customer
 
 
-def _spend_posting(sale, main, points, now, actor, at, lots=None) -> tuple[PostingSpec, Decimal]:
-    """The spend posting of ``points`` from ``main``'s lots, and the part no lot covered."""
+def _spend_posting(sale, main, by_rule, now, actor, at, lots=None) -> tuple[PostingSpec, Decimal]:
+    """The spend posting of the points ``by_rule`` (spending rule id, None for unrestricted:
+    points) from ``main``'s lots, and the part no lot covered."""
     partner = sale.terminal.store.partner
-    legs, shortfall = _spend_legs(main, points, now, lots)
+    points = sum(by_rule.values(), ZERO)
+    legs, shortfall = _spend_legs(main, by_rule, now, lots)
     currency = main.currency_id
     legs.append(Leg(account=partner_account(partner, currency), amount=points))
     if shortfall:
@@ -1122,6 +1139,7 @@ def _earn_specs(sale, receipt, result, locked, actor, at, now) -> list[tuple[obj
                     bucket=bucket,
                     active_at=active_at,
                     expires_at=expires_at,
+                    spend_rule_id=award.spend_rule_id,
                 ),
                 Leg(account=partner_account(partner, currency), amount=-award.amount),
             ],
@@ -1198,9 +1216,14 @@ def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, sp
 
 
 def _spend_legs(
-    account: Account, points: Decimal, now: datetime, lots: list[Lot] | None = None
+    account: Account,
+    by_rule: dict[int | None, Decimal],
+    now: datetime,
+    lots: list[Lot] | None = None,
 ) -> tuple[list[Leg], Decimal]:
-    """Legs taking ``points`` from the account's lots, first-expiring first (invariant L6).
+    """Legs taking the points ``by_rule`` from the account's lots: the points of a spending
+    rule from its own lots, the unrestricted ones (None) from lots without a rule; each
+    first-expiring first (invariant L6).
 
     Returns the legs and the part no lot could cover (only an offline receipt has one).
     ``lots``: the account's open lots read under its lock, if the caller has them.
@@ -1220,14 +1243,19 @@ def _spend_legs(
         key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.entry_id),
     )
     legs = []
-    left = points
-    for lot in candidates:
-        if left <= 0:
-            break
-        take = min(lot.remaining, left)
-        legs.append(Leg(account=account, amount=-take, lot=lot))
-        left -= take
-    return legs, max(left, ZERO)
+    short = ZERO
+    for rule_id, points in by_rule.items():
+        left = points
+        for lot in candidates:
+            if left <= 0:
+                break
+            if lot.spend_rule_id != rule_id:
+                continue
+            take = min(lot.remaining, left)
+            legs.append(Leg(account=account, amount=-take, lot=lot))
+            left -= take
+        short += max(left, ZERO)
+    return legs, short
 
 
 def _settle_debts(account: Account, actor: Actor, receipt: Receipt | None, now: datetime) -> None:

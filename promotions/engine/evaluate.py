@@ -56,22 +56,12 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     # 1. Discounts, each on the amount the previous ones left (and counter steps).
     discounts = walk.phase(RECEIPT_PHASE)
     discount = sum((line.discount for line in lines), ZERO)
-    # 2. Points spent.
-    spent_points = ZERO
-    points_spent = ZERO
+    # 2. Points spent: restricted points where their rules allow, then the others.
+    spent_by_rule: dict[int | None, Decimal] = {}
     if ctx.customer is not None and main_currency is not None:
-        spent_points, points_spent = _spend(programme, main_currency, ctx, total - discount)
-    if points_spent:
-        weights = [line.amount - line.discount for line in lines]
-        for line, part in zip(lines, allocate(points_spent, weights), strict=True):
-            line.points_spent = part
-        points_weights = [line.points_spent for line in lines]
-        for line, part in zip(
-            lines,
-            allocate(spent_points, points_weights, main_currency.decimal_places),
-            strict=True,
-        ):
-            line.spent_points = part
+        spent_by_rule = _spend(snapshot, programme, main_currency, ctx, walk, total - discount)
+    spent_points = sum(spent_by_rule.values(), ZERO)
+    points_spent = sum((line.points_spent for line in lines), ZERO)
     for line in lines:
         line.to_pay = line.amount - line.discount - line.points_spent
     to_pay = sum((line.to_pay for line in lines), ZERO)
@@ -109,6 +99,7 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         main_currency_id=main_currency.id if main_currency else None,
         given=walk.given,
         coupons_issued=walk.coupons,
+        spent_by_rule=spent_by_rule,
     )
 
 
@@ -589,6 +580,7 @@ class _Walk:
             activation_delay=reward.activation_delay,
             lifetime=reward.lifetime,
             expires_on=reward.expires_on,
+            spend_rule_id=reward.spend_rule_id,
         )
 
     # -- amounts ---------------------------------------------------------------------------
@@ -712,42 +704,98 @@ def _out_of_scope(promotion: PromotionRule, ctx: ReceiptContext) -> str | None:
         return "other_channel"
     if promotion.weekdays and ctx.local_date.isoweekday() not in promotion.weekdays:
         return "other_weekday"
-    if promotion.time_from is not None or promotion.time_to is not None:
-        moment = ctx.local_time or ctx.at.time()
-        start, end = promotion.time_from, promotion.time_to
-        if start is not None and end is not None and start > end:  # across midnight
-            inside = moment >= start or moment < end
-        else:
-            inside = (start is None or moment >= start) and (end is None or moment < end)
-        if not inside:
-            return "outside_hours"
+    if not _inside_hours(promotion.time_from, promotion.time_to, ctx):
+        return "outside_hours"
     return None
 
 
-def _spend(programme, currency, ctx: ReceiptContext, payable: Decimal) -> tuple[Decimal, Decimal]:
-    """Return (points debited, money they pay) within the programme's redemption rules."""
+def _inside_hours(start, end, ctx: ReceiptContext) -> bool:
+    """Whether the sale's time on the store's clock is in [start, end) (either may be None;
+    a window such as 22:00-02:00 crosses midnight)."""
+    if start is None and end is None:
+        return True
+    moment = ctx.local_time or ctx.at.time()
+    if start is not None and end is not None and start > end:
+        return moment >= start or moment < end
+    return (start is None or moment >= start) and (end is None or moment < end)
+
+
+def _spend(snapshot, programme, currency, ctx: ReceiptContext, walk, payable: Decimal):
+    """Debit points within the programme's redemption rules: first the restricted points
+    whose spending rules admit this receipt (each on its own lines and within its own cap),
+    then the unrestricted ones. Spreads the money they pay and the points over the lines;
+    returns the points debited by spending rule (None: unrestricted)."""
     if ctx.spend_requested in (None, ZERO) or currency.rub_rate <= 0 or payable <= 0:
-        return ZERO, ZERO
-    cap_money = min(
-        (payable * programme.max_spend_percent / HUNDRED).quantize(
-            Decimal("0.01"), rounding=ROUND_DOWN
-        ),
-        payable - programme.min_money_payment,
+        return {}
+    left = min(
+        _percent_down(payable, programme.max_spend_percent), payable - programme.min_money_payment
     )
-    if cap_money <= 0:
-        return ZERO, ZERO
+    if left <= 0:
+        return {}
     unit = Decimal(1).scaleb(-currency.decimal_places)
-    cap_points = (cap_money / currency.rub_rate).quantize(unit, rounding=ROUND_DOWN)
-    source = programme.offline_spend_cap if ctx.offline else ctx.points_available
-    points = min(cap_points, max(source, ZERO))
-    if ctx.spend_requested != SPEND_MAX:
-        points = min(points, Decimal(ctx.spend_requested))
-    points = points.quantize(unit, rounding=ROUND_DOWN)
-    while points > 0 and quantize(points * currency.rub_rate) > cap_money:
-        points -= unit
-    if points <= 0:
-        return ZERO, ZERO
-    return points, quantize(points * currency.rub_rate)
+    wanted = None if ctx.spend_requested == SPEND_MAX else Decimal(ctx.spend_requested)
+    sources: list[tuple[int | None, Decimal]] = []
+    if not ctx.offline:
+        sources += [
+            (rule_id, points)
+            for rule_id, points in sorted(ctx.restricted_available.items())
+            if points > 0 and rule_id in snapshot.spend_rules
+        ]
+    sources.append((None, programme.offline_spend_cap if ctx.offline else ctx.points_available))
+    spent: dict[int | None, Decimal] = {}
+    for rule_id, available in sources:
+        if left <= 0 or (wanted is not None and wanted <= 0):
+            break
+        if rule_id is None:
+            eligible, room = walk.lines, left
+        else:
+            rule = snapshot.spend_rules[rule_id]
+            if not _admits(rule, ctx, payable):
+                continue
+            eligible = walk._matching(rule.product_set)
+            open_money = sum((x.amount - x.discount - x.points_spent for x in eligible), ZERO)
+            room = min(left, open_money)
+            if rule.max_percent is not None:
+                room = min(room, _percent_down(payable, rule.max_percent))
+        if room <= 0:
+            continue
+        points = min(
+            (room / currency.rub_rate).quantize(unit, rounding=ROUND_DOWN), max(available, ZERO)
+        )
+        if wanted is not None:
+            points = min(points, wanted)
+        points = points.quantize(unit, rounding=ROUND_DOWN)
+        while points > 0 and quantize(points * currency.rub_rate) > room:
+            points -= unit
+        if points <= 0:
+            continue
+        money = quantize(points * currency.rub_rate)
+        weights = [x.amount - x.discount - x.points_spent for x in eligible]
+        parts = allocate(money, weights)
+        for line, part in zip(eligible, parts, strict=True):
+            line.points_spent += part
+        for line, part in zip(
+            eligible, allocate(points, parts, currency.decimal_places), strict=True
+        ):
+            line.spent_points += part
+        spent[rule_id] = points
+        left -= money
+        if wanted is not None:
+            wanted -= points
+    return spent
+
+
+def _percent_down(amount: Decimal, percent: Decimal) -> Decimal:
+    return (amount * percent / HUNDRED).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+
+
+def _admits(rule, ctx: ReceiptContext, payable: Decimal) -> bool:
+    """Whether a spending rule lets its points pay for this receipt at all."""
+    if rule.min_receipt is not None and payable < rule.min_receipt:
+        return False
+    if rule.store_ids and ctx.store_id not in rule.store_ids:
+        return False
+    return _inside_hours(rule.time_from, rule.time_to, ctx)
 
 
 def near_date(day: date, anchor: date, before: int, after: int) -> bool:

@@ -27,6 +27,7 @@ from promotions.engine.types import (
     PromotionRule,
     RewardRule,
     RulesSnapshot,
+    SpendRuleRule,
     TierRule,
 )
 
@@ -65,7 +66,7 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
     """Compile the rules; ``drafts``: ids of draft promotions to include as if active (the
     simulator tests them before they go live)."""
     from loyalty.models import Counter, Currency, Programme, Tier
-    from promotions.models import Promotion
+    from promotions.models import Promotion, SpendRule
 
     currencies = {
         currency.pk: CurrencyRule(
@@ -126,8 +127,21 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
         )
         for tier in Tier.objects.all()
     )
+    spend_rules = {
+        rule.pk: SpendRuleRule(
+            id=rule.pk,
+            product_set=product_sets.get(rule.product_set_id),
+            min_receipt=rule.min_receipt,
+            store_ids=frozenset(store.pk for store in rule.stores.all()),
+            time_from=rule.time_from,
+            time_to=rule.time_to,
+            max_percent=rule.max_percent,
+        )
+        for rule in SpendRule.objects.prefetch_related("stores")
+    }
     return RulesSnapshot(
         version=version,
+        spend_rules=spend_rules,
         tiers=tiers,
         programmes=programmes,
         currencies=currencies,
@@ -249,6 +263,7 @@ def _promotion_rule(
                 min_line_quantity=reward.min_line_quantity,
                 counter_id=reward.counter_id,
                 coupon_series=reward.coupon_series,
+                spend_rule_id=reward.spend_rule_id,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),
@@ -257,13 +272,21 @@ def _promotion_rule(
 
 def connect_signals() -> None:
     from loyalty.models import Category, Counter, Currency, ProductList, Programme, Tier
-    from promotions.models import CompatibilityGroup, Condition, ProductSet, Promotion, Reward
+    from promotions.models import (
+        CompatibilityGroup,
+        Condition,
+        ProductSet,
+        Promotion,
+        Reward,
+        SpendRule,
+    )
 
     for through in (
         Promotion.stores.through,
         Promotion.tiers.through,
         Promotion.segments.through,
         Promotion.card_batches.through,
+        SpendRule.stores.through,
         Condition.tiers.through,
         ProductSet.products.through,
         ProductSet.categories.through,
@@ -281,6 +304,7 @@ def connect_signals() -> None:
         Reward,
         Condition,
         CompatibilityGroup,
+        SpendRule,
         ProductSet,
         ProductList,
         Category,

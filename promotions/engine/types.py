@@ -50,6 +50,19 @@ class ProductSetRule:
 
 
 @dataclass(frozen=True)
+class SpendRuleRule:
+    """Where points of a restricted lot may be spent (mechanics.md item 8)."""
+
+    id: int
+    product_set: ProductSetRule | None = None
+    min_receipt: Decimal | None = None
+    store_ids: frozenset[int] = frozenset()
+    time_from: time | None = None
+    time_to: time | None = None
+    max_percent: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class ConditionRule:
     id: int
     or_group: int
@@ -77,6 +90,7 @@ class RewardRule:
     min_line_quantity: Decimal | None = None
     counter_id: int | None = None
     coupon_series: str = ""
+    spend_rule_id: int | None = None
 
     @property
     def is_points(self) -> bool:
@@ -187,6 +201,7 @@ class RulesSnapshot:
     promotions: tuple[PromotionRule, ...]
     counters: tuple[CounterRule, ...]
     tiers: tuple[TierRule, ...] = ()
+    spend_rules: Mapping[int, SpendRuleRule] = field(default_factory=dict)
 
     @cached_property
     def needs(self) -> frozenset[str]:
@@ -279,6 +294,9 @@ class ReceiptContext:
     coupons: tuple[str, ...] = ()
     local_time: time | None = None  # the time of sale on the store's clock
     usage: Mapping[int, UsageFacts] = field(default_factory=dict)  # promotion id -> so far
+    # Points of restricted lots spendable now, by spending rule (``points_available`` is the
+    # unrestricted rest), in the main currency.
+    restricted_available: Mapping[int, Decimal] = field(default_factory=dict)
 
 
 @dataclass
@@ -305,6 +323,7 @@ class Award:
     activation_delay: timedelta
     lifetime: timedelta | None
     expires_on: date | None = None
+    spend_rule_id: int | None = None
 
 
 @dataclass
@@ -347,6 +366,8 @@ class EngineResult:
     main_currency_id: int | None
     given: dict[int, Decimal] = field(default_factory=dict)  # promotion id -> worth it gave
     coupons_issued: list[CouponAward] = field(default_factory=list)
+    # Points debited by spending rule (None: unrestricted points), adding up to spent_points.
+    spent_by_rule: dict[int | None, Decimal] = field(default_factory=dict)
 
     def fired(self) -> set[int]:
         return set(self.given)

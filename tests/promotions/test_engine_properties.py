@@ -27,6 +27,7 @@ from promotions.engine.types import (
     ReceiptContext,
     RewardRule,
     RulesSnapshot,
+    SpendRuleRule,
     UsageFacts,
 )
 from tests.factories.processing import coalition
@@ -42,6 +43,9 @@ PROGRAMME = ProgrammeRule(
     main_currency_id=1,
 )
 
+RESTRICTED = SpendRuleRule(
+    id=7, product_set=ProductSetRule(id=9, product_ids=frozenset({1, 2})), max_percent=Decimal(30)
+)
 money = st.decimals(min_value=Decimal("0"), max_value=Decimal("5000"), places=2)
 product_sets = st.one_of(
     st.none(),
@@ -172,9 +176,11 @@ def test_the_numbers_always_add_up(promotions, ctx, data):
         currencies={1: CURRENCY},
         promotions=promotions,
         counters=(),
+        spend_rules={7: RESTRICTED},
     )
     usage = {p.id: UsageFacts(given=data.draw(money)) for p in promotions if p.budget}
-    ctx = replace(ctx, usage=usage)
+    restricted = {7: data.draw(money)} if data.draw(st.booleans()) else {}
+    ctx = replace(ctx, usage=usage, restricted_available=restricted)
     result = evaluate(snapshot, ctx)
     assert result == evaluate(snapshot, ctx)  # deterministic
     for rule in promotions:
@@ -190,6 +196,12 @@ def test_the_numbers_always_add_up(promotions, ctx, data):
     assert sum((x.to_pay for x in lines), ZERO) == result.to_pay
     assert sum((x.points_earned for x in lines), ZERO) == result.points_earned
     assert result.to_pay == result.total - result.discount - result.points_spent
+    assert sum(result.spent_by_rule.values(), ZERO) == result.spent_points
+    assert result.spent_by_rule.get(7, ZERO) <= restricted.get(7, ZERO)
+    if result.spent_by_rule.get(7):  # cheese points: at most 30 %, on products 1 and 2 only
+        assert result.spent_by_rule[7] <= (result.total - result.discount) * Decimal("0.3")
+        cheese = {line.line_no for line in ctx.lines if line.product_id in (1, 2)}
+        assert any(line.points_spent for line in lines if line.line_no in cheese)
     for line in lines:
         assert line.discount >= 0
         assert line.points_spent >= 0

@@ -263,3 +263,59 @@ def test_multipliers_going_round_in_a_circle_are_refused_and_nothing_changes(wor
     assert any("circle" in message for _path, message in failure.value.errors)
     assert PromotionVersion.objects.count() == versions
     assert Reward.objects.filter(promotion__code="base").count() == 1
+
+
+def test_audience_dates_counters_limits_and_spending_rules_travel_too(world):
+    from crm.models import Segment
+    from loyalty.models import Counter, Store
+    from promotions.models import SpendRule
+    from tests.factories.loyalty import CardBatchFactory, CounterFactory
+
+    vip = Segment.objects.create(programme=world.programme, code="vip", name="VIP")
+    batch = CardBatchFactory(programme=world.programme, code="STAFF")
+    steps = CounterFactory(programme=world.programme, code="over500", unit=Counter.Unit.STEPS)
+    lemonade = ProductSet.objects.get(name="Lemonade")
+    rule = SpendRule.objects.create(
+        programme=world.programme,
+        name="lemonade only",
+        product_set=lemonade,
+        min_receipt=D("200.00"),
+        max_percent=D("20"),
+    )
+    rule.stores.set([world.store])
+    made = promotion(
+        world,
+        "Everything",
+        code="everything",
+        card_types=["loyalty"],
+        new_within_days=30,
+        referred_only=True,
+        around_date="birthday",
+        days_before=3,
+        days_after=3,
+        budget=D("1000.00"),
+        max_per_receipt=D("50.00"),
+        uses_per_customer=2,
+        uses_per_customer_day=1,
+        uses_per_day=100,
+        conditions=[{"kind": "nth_purchase", "counter": steps, "quantity": 5}],
+        rewards=[
+            {"kind": "points_fixed", "value": 100, "spend_rule": rule, "expires_on": "2026-12-31"},
+            {"kind": "counter_step", "value": 1, "counter": steps},
+            {"kind": "coupon", "value": 1, "coupon_series": "NEXT10"},
+            {"kind": "discount_percent", "value": 5, "min_line_quantity": "2"},
+        ],
+    )
+    made.segments.set([vip])
+    made.card_batches.set([batch])
+    document = _document(world)
+    assert [r["name"] for r in document["spend_rules"]] == ["lemonade only"]
+    exported = next(p for p in document["promotions"] if p["code"] == "everything")
+    Reward.objects.all().delete()
+    SpendRule.objects.all().delete()
+    _wipe()
+    promotions_import(document)
+    again = _document(world)
+    assert next(p for p in again["promotions"] if p["code"] == "everything") == exported
+    assert again["spend_rules"] == document["spend_rules"]
+    assert SpendRule.objects.get().stores.get() == Store.objects.get(pk=world.store.pk)

@@ -97,12 +97,14 @@ def _fresh_rules_snapshot():
     """Every test starts from the rules in its own database, not a snapshot left by another."""
     from loyalty.api.auth import keys_forget
     from loyalty.services.ledger import system_accounts_forget
-    from promotions.engine import snapshot_invalidate
+    from promotions.engine import history, snapshot_invalidate
 
     snapshot_invalidate()
     system_accounts_forget()
     keys_forget()
+    history.forget()
     yield
     snapshot_invalidate()
     system_accounts_forget()
     keys_forget()
+    history.forget()

@@ -98,6 +98,7 @@ from promotions.engine import (
     period_start,
     snapshot_get,
 )
+from promotions.engine.history import snapshot_at
 from promotions.engine.types import ProgrammeRule
 from promotions.usage import usage_read, usage_record, usage_settle, usage_undo
 
@@ -327,6 +328,9 @@ def _sale(terminal: Terminal, request: PurchaseRequest, holder: purchase_sql.Hol
         customer = holder.customer
         if customer is None:
             raise CustomerNotFound()
+    if request.sold_at is not None and snapshot.changed_at is not None:
+        # A receipt sold earlier than the last change: the rules in force when it was sold.
+        snapshot = snapshot_at(request.sold_at, snapshot)
     programme = snapshot.programme_for(
         terminal.store.partner_id, card.programme_id if card is not None else None
     )

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from loyalty.stamps import stamp_bump, stamp_get
@@ -66,7 +66,7 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
     """Compile the rules; ``drafts``: ids of draft promotions to include as if active (the
     simulator tests them before they go live)."""
     from loyalty.models import Counter, Currency, Programme, Tier
-    from promotions.models import Promotion, SpendRule
+    from promotions.models import Promotion, PromotionVersion, SpendRule
 
     currencies = {
         currency.pk: CurrencyRule(
@@ -142,6 +142,7 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
     return RulesSnapshot(
         version=version,
         spend_rules=spend_rules,
+        changed_at=PromotionVersion.objects.aggregate(last=Max("created_at"))["last"],
         tiers=tiers,
         programmes=programmes,
         currencies=currencies,
@@ -277,6 +278,7 @@ def connect_signals() -> None:
         Condition,
         ProductSet,
         Promotion,
+        PromotionVersion,
         Reward,
         SpendRule,
     )
@@ -305,6 +307,7 @@ def connect_signals() -> None:
         Condition,
         CompatibilityGroup,
         SpendRule,
+        PromotionVersion,
         ProductSet,
         ProductList,
         Category,

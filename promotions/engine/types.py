@@ -202,6 +202,7 @@ class RulesSnapshot:
     counters: tuple[CounterRule, ...]
     tiers: tuple[TierRule, ...] = ()
     spend_rules: Mapping[int, SpendRuleRule] = field(default_factory=dict)
+    changed_at: datetime | None = None  # when the last promotion version was saved
 
     @cached_property
     def needs(self) -> frozenset[str]:

@@ -326,7 +326,7 @@ class PromotionAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     list_select_related = ["partner", "programme", "group"]
     autocomplete_fields = ["partner"]
-    filter_horizontal = ["stores", "tiers", "segments", "card_batches"]
+    filter_horizontal = ["stores", "terminals", "tiers", "segments", "card_batches"]
     inlines = [ConditionInline, RewardInline, VersionInline]
     actions = ["activate", "pause", "finish", "copy", "export"]
     change_list_template = "admin/promotions/promotion/change_list.html"
@@ -346,7 +346,7 @@ class PromotionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("Where"), {"fields": ["partner", "stores", "channels"]}),
+        (_("Where"), {"fields": ["partner", "stores", "terminals", "channels"]}),
         (
             _("When"),
             {
@@ -452,6 +452,11 @@ class PromotionAdmin(admin.ModelAdmin):
         partner_id = staff_partner_id(request.user)
         if db_field.name == "stores" and partner_id is not None:
             kwargs["queryset"] = Store.objects.filter(partner_id=partner_id)
+        if db_field.name == "terminals":
+            terminals = Terminal.objects.select_related("store").order_by("code")
+            if partner_id is not None:
+                terminals = terminals.filter(store__partner_id=partner_id)
+            kwargs["queryset"] = terminals
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_related(self, request, form, formsets, change):

@@ -105,6 +105,7 @@ def promotion_data(promotion: Promotion) -> dict:
         "group": promotion.group.name if promotion.group_id else None,
         "exclusive": promotion.exclusive,
         "stores": sorted(store.code for store in promotion.stores.all()),
+        "terminals": sorted(terminal.code for terminal in promotion.terminals.all()),
         "channels": list(promotion.channels or []),
         "tiers": sorted(tier.code for tier in promotion.tiers.all()),
         "segments": sorted(segment.code for segment in promotion.segments.all()),
@@ -217,6 +218,7 @@ class _Reader:
             ProductList,
             Programme,
             Store,
+            Terminal,
             Tier,
         )
 
@@ -224,6 +226,7 @@ class _Reader:
         self.programmes = {p.code: p for p in Programme.objects.all()}
         self.partners = {p.code: p for p in Partner.objects.all()}
         self.stores = {s.code: s for s in Store.objects.all()}
+        self.terminals = {t.code: t for t in Terminal.objects.select_related("store")}
         self.currencies = {c.code: c for c in Currency.objects.all()}
         self.categories = {c.code: c for c in Category.objects.all()}
         self.brands = {b.name: b for b in Brand.objects.all()}
@@ -406,6 +409,7 @@ def promotions_import(
     for promotion, relations, conditions, rewards in plan_promotions:
         promotion.save()
         promotion.stores.set(relations["stores"])
+        promotion.terminals.set(relations["terminals"])
         promotion.tiers.set(relations["tiers"])
         promotion.segments.set(relations["segments"])
         promotion.card_batches.set(relations["card_batches"])
@@ -535,6 +539,15 @@ def _check_partner_scope(reader: _Reader, document: dict, partner_id: int) -> No
                     f"{path}.stores[{j}]",
                     _("The store %(store)s does not belong to %(partner)s.")
                     % {**names, "store": code},
+                )
+        terminals = row.get("terminals") if isinstance(row.get("terminals"), list) else []
+        for j, code in enumerate(terminals):
+            terminal = reader.terminals.get(code)
+            if terminal is not None and terminal.store.partner_id != partner_id:
+                reader.fail(
+                    f"{path}.terminals[{j}]",
+                    _("The terminal %(terminal)s does not belong to %(partner)s.")
+                    % {**names, "terminal": code},
                 )
         for j, reward in enumerate(row.get("rewards") or []):
             key = reward.get("multiplier_of") if isinstance(reward, dict) else None
@@ -682,6 +695,9 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
     tiers = {code: t for (pid, code), t in reader.tiers.items() if pid == programme_id}
     relations = {
         "stores": reader.many(reader.stores, row.get("stores"), f"{path}.stores", "store"),
+        "terminals": reader.many(
+            reader.terminals, row.get("terminals"), f"{path}.terminals", "terminal"
+        ),
         "tiers": reader.many(tiers, row.get("tiers"), f"{path}.tiers", "tier"),
         "segments": reader.many(
             {code: x for (pid, code), x in reader.segments.items() if pid == programme_id},

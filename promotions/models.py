@@ -188,6 +188,13 @@ class Promotion(models.Model):
         related_name="promotions",
         help_text=_("Empty: every store."),
     )
+    terminals = models.ManyToManyField(
+        "loyalty.Terminal",
+        verbose_name=_("terminals"),
+        blank=True,
+        related_name="promotions",
+        help_text=_("Empty: every terminal (of the stores chosen)."),
+    )
     channels = models.JSONField(
         _("sales channels"),
         default=list,

@@ -28,6 +28,7 @@ REASONS = {
     "not_active": gettext_lazy("not active (paused or finished)"),
     "outside_period": gettext_lazy("outside its period"),
     "other_store": gettext_lazy("not for this store"),
+    "other_terminal": gettext_lazy("not for this terminal"),
     "other_channel": gettext_lazy("not for this sales channel"),
     "other_weekday": gettext_lazy("not on this day of the week"),
     "outside_hours": gettext_lazy("outside its hours"),

@@ -700,6 +700,8 @@ def _out_of_scope(promotion: PromotionRule, ctx: ReceiptContext) -> str | None:
         return "outside_period"
     if promotion.store_ids and ctx.store_id not in promotion.store_ids:
         return "other_store"
+    if promotion.terminal_ids and ctx.terminal_id not in promotion.terminal_ids:
+        return "other_terminal"
     if promotion.channels and ctx.channel not in promotion.channels:
         return "other_channel"
     if promotion.weekdays and ctx.local_date.isoweekday() not in promotion.weekdays:

@@ -85,12 +85,22 @@ class _Lookups:
 
     def __init__(self, current: RulesSnapshot):
         from crm.models import Segment
-        from loyalty.models import CardBatch, Counter, Currency, Partner, Programme, Store, Tier
+        from loyalty.models import (
+            CardBatch,
+            Counter,
+            Currency,
+            Partner,
+            Programme,
+            Store,
+            Terminal,
+            Tier,
+        )
         from promotions.models import CompatibilityGroup, ProductSet, Promotion, SpendRule
 
         self.programmes = dict(Programme.objects.values_list("code", "pk"))
         self.partners = dict(Partner.objects.values_list("code", "pk"))
         self.stores = dict(Store.objects.values_list("code", "pk"))
+        self.terminals = dict(Terminal.objects.values_list("code", "pk"))
         self.currencies = dict(Currency.objects.values_list("code", "pk"))
         self.tiers = {
             (p, c): pk for pk, p, c in Tier.objects.values_list("pk", "programme", "code")
@@ -194,6 +204,9 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
         exclusive=bool(data.get("exclusive")),
         store_ids=frozenset(
             pk for code in data.get("stores") or () if (pk := lookups.stores.get(code))
+        ),
+        terminal_ids=frozenset(
+            pk for code in data.get("terminals") or () if (pk := lookups.terminals.get(code))
         ),
         channels=frozenset(data.get("channels") or ()),
         tier_ids=in_programme(lookups.tiers, data.get("tiers")),

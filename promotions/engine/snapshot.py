@@ -103,7 +103,13 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
         )
         .select_related("group")
         .prefetch_related(
-            "rewards", "conditions__tiers", "stores", "tiers", "segments", "card_batches"
+            "rewards",
+            "conditions__tiers",
+            "stores",
+            "terminals",
+            "tiers",
+            "segments",
+            "card_batches",
         )
         .order_by("-priority", "pk")
     )
@@ -217,6 +223,7 @@ def _promotion_rule(
         group_mode=promotion.group.mode if promotion.group_id else "all",
         exclusive=promotion.exclusive,
         store_ids=frozenset(store.pk for store in promotion.stores.all()),
+        terminal_ids=frozenset(terminal.pk for terminal in promotion.terminals.all()),
         channels=frozenset(promotion.channels or ()),
         tier_ids=frozenset(tier.pk for tier in promotion.tiers.all()),
         weekdays=frozenset(int(day) for day in promotion.weekdays or ()),
@@ -285,6 +292,7 @@ def connect_signals() -> None:
 
     for through in (
         Promotion.stores.through,
+        Promotion.terminals.through,
         Promotion.tiers.through,
         Promotion.segments.through,
         Promotion.card_batches.through,

@@ -113,6 +113,7 @@ class PromotionRule:
     group_mode: str = "all"  # first | best | all
     exclusive: bool = False
     store_ids: frozenset[int] = frozenset()
+    terminal_ids: frozenset[int] = frozenset()
     channels: frozenset[str] = frozenset()
     tier_ids: frozenset[int] = frozenset()
     weekdays: frozenset[int] = frozenset()  # 1 = Monday ... 7 = Sunday

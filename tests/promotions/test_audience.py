@@ -238,3 +238,14 @@ def test_the_simulator_describes_a_customer_by_birthday_and_segments(world):
         segment_ids=[vip.pk],
     )
     assert described.answer["points_earned"] == "15.00"
+
+
+def test_a_promotion_for_one_terminal(world):
+    from tests.factories.loyalty import TerminalFactory
+
+    other = TerminalFactory(store=world.store)
+    made = promotion(world, "till 2 only", rewards=[{"kind": "points_fixed", "value": 2}])
+    made.terminals.set([other])
+    assert _reasons(world)[made.pk] == "other_terminal"
+    assert purchase_confirm(other, _sale(world, "R1"))["points_earned"] == "2.00"
+    assert purchase_confirm(world.terminal, _sale(world, "R2"))["points_earned"] == "0.00"

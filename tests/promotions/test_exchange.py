@@ -308,6 +308,7 @@ def test_audience_dates_counters_limits_and_spending_rules_travel_too(world):
     )
     made.segments.set([vip])
     made.card_batches.set([batch])
+    made.terminals.set([world.terminal])
     document = _document(world)
     assert [r["name"] for r in document["spend_rules"]] == ["lemonade only"]
     exported = next(p for p in document["promotions"] if p["code"] == "everything")
@@ -318,4 +319,7 @@ def test_audience_dates_counters_limits_and_spending_rules_travel_too(world):
     again = _document(world)
     assert next(p for p in again["promotions"] if p["code"] == "everything") == exported
     assert again["spend_rules"] == document["spend_rules"]
+    assert next(p for p in again["promotions"] if p["code"] == "everything")["terminals"] == [
+        world.terminal.code
+    ]
     assert SpendRule.objects.get().stores.get() == Store.objects.get(pk=world.store.pk)

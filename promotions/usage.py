@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+from datetime import date
 from decimal import Decimal
 
 from django.db.models import Q
@@ -211,3 +212,23 @@ def usage_undo(receipt, refund, fully: bool) -> None:
         )
     PromotionUsage.objects.bulk_update(changed, ["uses", "given"])
     PromotionUsageEffect.objects.bulk_create(effects)
+
+
+def usage_prune(before) -> int:
+    """Delete the per-day usage rows (``d:<day>``, ``cd:<customer>:<day>``) of days before
+    ``before``: no sale counts in them any more. Returns how many rows went."""
+    from promotions.models import PromotionUsage
+
+    stale = []
+    rows = PromotionUsage.objects.filter(key__regex=r"^(d|cd):").values_list("pk", "key")
+    for pk, key in rows.iterator(chunk_size=5000):
+        if date.fromisoformat(key.rsplit(":", 1)[1]) < before:
+            stale.append(pk)
+    deleted = 0
+    for start in range(0, len(stale), 5000):
+        deleted += (
+            PromotionUsage.objects.filter(pk__in=stale[start : start + 5000])
+            .delete()[1]
+            .get("promotions.PromotionUsage", 0)
+        )
+    return deleted

@@ -186,3 +186,26 @@ def test_concurrent_confirms_never_exceed_the_budget(assert_ledger_consistent):
     )
     assert customers_total == D("100.00")
     assert_ledger_consistent()
+
+
+@pytest.mark.django_db
+def test_the_daily_job_drops_the_usage_of_past_days_only(world):
+    from promotions.tasks import usage_prune_task
+
+    made = promotion(
+        world,
+        "daily",
+        rewards=[{"kind": "points_fixed", "value": 5}],
+        uses_per_customer_day=1,
+        uses_per_day=10,
+        budget=D("100.00"),
+    )
+    week_ago = timezone.now() - timedelta(days=7)
+    _both(world, "OLD", sold_at=week_ago)
+    _both(world, "NEW")
+    assert PromotionUsage.objects.filter(promotion=made).count() == 5  # total, 2 days x 2
+    assert usage_prune_task() == 2
+    keys = set(PromotionUsage.objects.filter(promotion=made).values_list("key", flat=True))
+    assert "total" in keys
+    assert all(key == "total" or week_ago.date().isoformat() not in key for key in keys)
+    assert _usage(made) == (2, D("10.00"))

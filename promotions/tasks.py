@@ -1,0 +1,17 @@
+"""Scheduled jobs of the promotions (the schedule is in django-celery-beat's tables)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+from promotions.usage import usage_prune
+
+
+@shared_task(name="promotions.usage_prune", ignore_result=True)
+def usage_prune_task(keep_days: int = 2) -> int:
+    """Drop the per-day usage rows of days gone (a day is kept a little longer than it lasts
+    anywhere, for receipts confirmed just after midnight and time zones ahead)."""
+    return usage_prune(timezone.now().date() - timedelta(days=keep_days))

@@ -369,6 +369,10 @@ def _customer_facts(sale: _Sale, at: datetime, tier_id: int | None | bool = Fals
         return None
     if tier_id is False:
         tier_id = sale.holder.tiers.get(sale.programme.id)
+    if tier_id is None:
+        # No membership yet: the customer stands in the entry tier (its first receipt counts
+        # towards the next one, and the entry tier's promotions apply to it).
+        tier_id = sale.snapshot.entry_tier_id(sale.programme.id)
     holder, customer = sale.holder, sale.customer
     counters = {}
     if holder.counters:

@@ -17,7 +17,7 @@ from django_celery_beat.models import PeriodicTask
 
 from loyalty.models import Programme, Receipt, TierChange, TierMembership
 from loyalty.services import processing
-from loyalty.services.ledger import customer_account
+from loyalty.services.ledger import customer_account, partner_account
 from loyalty.services.processing import (
     PurchaseLine,
     PurchaseRequest,
@@ -418,7 +418,10 @@ def test_the_admin_edits_the_settings_and_only_shows_tier_changes(world, admin_c
 def test_the_review_racing_purchases_of_the_same_customers_loses_nothing(
     round_, world, monkeypatch, assert_ledger_consistent
 ):
-    # given eight customers in Gold for 40 days without a purchase, each with an account
+    # given eight customers in Gold for 40 days without a purchase, each with an account, and
+    # the partner's settlement account open, as after any earlier purchase at the partner (the
+    # very first purchases at a partner racing each other are not this test's subject)
+    partner_account(world.partner, world.currency)
     customers = []
     for _ in range(8):
         customer = CustomerFactory()

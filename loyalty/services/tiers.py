@@ -1,6 +1,6 @@
 """The nightly tier review: a customer who stopped buying goes down (mechanics.md, item 6).
 
-A programme reviews its tiers when it has a review period of X days
+An active programme reviews its tiers when it has a review period of X days
 (``Programme.tier_review_days``); ``tier_review_min_spend`` is Y and ``tier_downgrade`` says
 how far down. A membership is reviewed when it is not set by hand (``is_manual``), its tier is
 above the programme's entry tier (the lowest rank), and it has been in that tier for at least
@@ -172,9 +172,11 @@ def _downgrade(review: _Review, membership_id: int, customer_id: int) -> TierCha
     Locks, in this order: the customer's accounts (pk order, ``loyalty.locks``), then the
     membership row. It is the order of every writer of a membership: a purchase locks the
     accounts (``_lock``) and then the membership (``purchase_sql.lock``, ``_tier_progress``),
-    a refund the accounts, its receipt and lines, then the membership. The review locks
-    nothing else (receipts are only read), so no cycle can form: that would need someone
-    holding a membership while waiting for an account, and nobody does.
+    a refund the accounts, its receipt and lines, then the membership; an operator's edit in
+    the admin locks the membership alone. The review locks nothing else (receipts are only
+    read; the TierChange insert only key-shares the customer, programme and tier rows, which
+    no writer locks for update here), so no cycle can form: that would need someone holding a
+    membership while waiting for an account, and nobody does.
 
     Taking the accounts first also settles the race with a purchase of the same customer: a
     purchase holds its accounts from before it reads the tier until it commits, so the review

@@ -174,9 +174,10 @@ def _downgrade(review: _Review, membership_id: int, customer_id: int) -> TierCha
     accounts (``_lock``) and then the membership (``purchase_sql.lock``, ``_tier_progress``),
     a refund the accounts, its receipt and lines, then the membership; an operator's edit in
     the admin locks the membership alone. The review locks nothing else (receipts are only
-    read; the TierChange insert only key-shares the customer, programme and tier rows, which
-    no writer locks for update here), so no cycle can form: that would need someone holding a
-    membership while waiting for an account, and nobody does.
+    read; the TierChange insert key-shares the customer, programme and tier rows, as a
+    purchase's receipt does, and may wait for an operator saving the customer, who takes none
+    of these locks), so no cycle can form: that would need someone holding a membership while
+    waiting for an account, and nobody does.
 
     Taking the accounts first also settles the race with a purchase of the same customer: a
     purchase holds its accounts from before it reads the tier until it commits, so the review

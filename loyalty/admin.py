@@ -36,6 +36,7 @@ from loyalty.models import (
     Terminal,
     TerminalAPIKey,
     Tier,
+    TierChange,
     TierMembership,
 )
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
@@ -99,6 +100,17 @@ class ProgrammeAdmin(admin.ModelAdmin):
                     "offline_window_days",
                     "max_receipt_lines",
                 ]
+            },
+        ),
+        (
+            _("Tier review (nightly)"),
+            {
+                "fields": ["tier_review_days", "tier_review_min_spend", "tier_downgrade"],
+                "description": _(
+                    "A customer who has been in a tier above the entry tier for the whole "
+                    "period and bought nothing in it, or less than the minimum, goes down at "
+                    "night. Tiers set by hand are left alone."
+                ),
             },
         ),
     ]
@@ -464,6 +476,27 @@ class TierMembershipAdmin(admin.ModelAdmin):
     search_fields = ["customer__phone", "customer__last_name"]
     list_select_related = ["customer", "programme", "tier"]
     autocomplete_fields = ["customer"]
+
+
+@admin.register(TierChange)
+class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Written only by the services that move tiers; read-only here."""
+
+    list_display = [
+        "changed_at",
+        "customer",
+        "programme",
+        "from_tier",
+        "to_tier",
+        "reason",
+        "qualifying_amount_before",
+        "qualifying_amount_after",
+        "period_spend",
+    ]
+    list_filter = ["programme", "reason", "to_tier"]
+    search_fields = ["customer__phone", "customer__last_name", "customer__public_id"]
+    list_select_related = ["customer", "programme", "from_tier", "to_tier"]
+    date_hierarchy = "changed_at"
 
 
 @admin.register(Counter)

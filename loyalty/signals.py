@@ -11,3 +11,7 @@ from django.dispatch import Signal
 # Arguments: ``customer``, ``card``, ``terminal``, ``referrer`` (a Customer or None).
 # Welcome and referral rewards hang on this event.
 customer_registered = Signal()
+
+# A customer's tier moved: up or down by a purchase or a refund, down by the nightly review.
+# Arguments: ``change`` (a loyalty.TierChange, saved). Messages about a new status hang on it.
+tier_changed = Signal()

@@ -2,7 +2,7 @@
 concurrently with purchases (every account is locked, and what is done is no longer due).
 
 The schedule lives in django-celery-beat's tables (editable in the admin under "Periodic
-tasks"); migration 0004 creates the default entries.
+tasks"); migrations 0004 and 0008 create the default entries.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from django.db import close_old_connections, connection
 
 from loyalty.services.ledger import ledger_rollup
 from loyalty.services.processing import holds_expire, lots_mature
+from loyalty.services.tiers import tiers_review
 
 
 def _fresh_connection() -> None:
@@ -47,5 +48,15 @@ def ledger_rollup_task() -> int:
     _fresh_connection()
     try:
         return ledger_rollup()
+    finally:
+        _fresh_connection()
+
+
+@shared_task(name="loyalty.tiers_review", acks_late=True, ignore_result=True)
+def tiers_review_task(batch: int = 500) -> dict[str, int]:
+    """Lower the tiers of customers who bought nothing, or too little, in the review period."""
+    _fresh_connection()
+    try:
+        return tiers_review(batch=batch)
     finally:
         _fresh_connection()

@@ -223,7 +223,8 @@ def _context(snapshot: RulesSnapshot, receipt: Receipt, tiers) -> ReceiptContext
     if receipt.customer_id is not None:
         customer = CustomerFacts(
             id=receipt.customer_id,
-            tier_id=tiers.get((receipt.customer_id, programme.id)),
+            tier_id=tiers.get((receipt.customer_id, programme.id))
+            or snapshot.entry_tier_id(programme.id),
             card_type=card.card_type if card is not None else None,
             registered_at=receipt.customer.registered_at,
         )

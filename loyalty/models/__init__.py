@@ -20,7 +20,7 @@ from loyalty.models.processing import (
     RefundLine,
 )
 from loyalty.models.receipts import Receipt, ReceiptLine
-from loyalty.models.tiers import Counter, CounterValue, Tier, TierMembership
+from loyalty.models.tiers import Counter, CounterValue, Tier, TierChange, TierMembership
 
 __all__ = [
     "staff_partner_id",
@@ -53,5 +53,6 @@ __all__ = [
     "Terminal",
     "TerminalAPIKey",
     "Tier",
+    "TierChange",
     "TierMembership",
 ]

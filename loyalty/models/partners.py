@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -13,6 +14,9 @@ from rest_framework_api_key.models import AbstractAPIKey
 
 from loyalty.money import DECIMAL_PLACES, MAX_DIGITS
 from loyalty.validators import validate_code, validate_tax_id, validate_timezone
+
+# Ten years: a longer review period is a typo, not a policy.
+TIER_REVIEW_DAYS_MAX = 3660
 
 
 class Programme(models.Model):
@@ -24,6 +28,10 @@ class Programme(models.Model):
     class RefundShortfallPolicy(models.TextChoices):
         DEBT = "debt", _("leave a debt on the account")
         CAP = "cap", _("take back what is left and record the shortfall")
+
+    class TierDowngrade(models.TextChoices):
+        ONE = "one", _("one tier down")
+        LOWEST = "lowest", _("down to the entry tier")
 
     code = models.CharField(_("code"), max_length=64, unique=True, validators=[validate_code])
     name = models.CharField(_("name"), max_length=200)
@@ -79,6 +87,34 @@ class Programme(models.Model):
     max_receipt_lines = models.PositiveIntegerField(
         _("max lines per receipt"), default=1000, validators=[MinValueValidator(1)]
     )
+    tier_review_days = models.PositiveIntegerField(
+        _("tier review period, days"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(TIER_REVIEW_DAYS_MAX)],
+        help_text=_(
+            "Empty: tiers are never lowered. Otherwise a nightly job lowers the tier of a "
+            "customer who has been in it at least this many days and made no purchase in the "
+            "last this many days (or spent less than the minimum below)."
+        ),
+    )
+    tier_review_min_spend = models.DecimalField(
+        _("minimum spend in the review period, RUB"),
+        max_digits=MAX_DIGITS,
+        decimal_places=DECIMAL_PLACES,
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text=_(
+            "Paid in money, less what was refunded. 0: only a period without any purchase "
+            "lowers the tier."
+        ),
+    )
+    tier_downgrade = models.CharField(
+        _("the review lowers the tier"),
+        max_length=8,
+        choices=TierDowngrade.choices,
+        default=TierDowngrade.ONE,
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -97,10 +133,32 @@ class Programme(models.Model):
             models.CheckConstraint(
                 condition=Q(hold_minutes__gte=1), name="programme_hold_positive"
             ),
+            models.CheckConstraint(
+                condition=Q(tier_review_days__isnull=True) | Q(tier_review_days__gte=1),
+                name="programme_tier_review_days_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(tier_review_min_spend__gte=0),
+                name="programme_tier_review_min_spend_not_negative",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.tier_review_days is None and self.tier_review_min_spend:
+            raise ValidationError(
+                {
+                    "tier_review_days": ValidationError(
+                        _(
+                            "Set the review period: the minimum spend is counted over its "
+                            "last days, and without a period tiers are never lowered."
+                        ),
+                        code="tier_review_days_missing",
+                    )
+                }
+            )
 
 
 class Partner(models.Model):

@@ -126,6 +126,86 @@ class TierMembership(models.Model):
             )
 
 
+class TierChange(models.Model):
+    """A customer's move from one tier to another, with its reason: the audit trail of tiers.
+
+    Rows are only inserted, by the services that move a membership (purchases, refunds, the
+    nightly review). Entering the entry tier with a first purchase is not recorded: the
+    membership's own creation tells it.
+    """
+
+    class Reason(models.TextChoices):
+        PURCHASE = "purchase", _("purchase")
+        REFUND = "refund", _("refund or cancellation")
+        NO_PURCHASE = "no_purchase", _("review: no purchase in the period")
+        LOW_SPEND = "low_spend", _("review: spent less than the minimum in the period")
+
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.CASCADE,
+        related_name="tier_changes",
+    )
+    programme = models.ForeignKey(
+        "loyalty.Programme", verbose_name=_("programme"), on_delete=models.PROTECT, related_name="+"
+    )
+    from_tier = models.ForeignKey(
+        Tier,
+        verbose_name=_("from tier"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: the customer had no tier yet."),
+    )
+    to_tier = models.ForeignKey(
+        Tier, verbose_name=_("to tier"), on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    qualifying_amount_before = models.DecimalField(
+        _("qualifying spend before"),
+        max_digits=MAX_DIGITS,
+        decimal_places=DECIMAL_PLACES,
+        default=Decimal("0.00"),
+    )
+    qualifying_amount_after = models.DecimalField(
+        _("qualifying spend after"),
+        max_digits=MAX_DIGITS,
+        decimal_places=DECIMAL_PLACES,
+        default=Decimal("0.00"),
+        help_text=_("A review sets it to the new tier's threshold."),
+    )
+    period_spend = models.DecimalField(
+        _("spent in the review period"),
+        max_digits=MAX_DIGITS,
+        decimal_places=DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        help_text=_("What the review counted: paid in money, less refunds. Empty otherwise."),
+    )
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The purchase, or the refunded purchase, that moved the tier."),
+    )
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier changes")
+        ordering = ["-changed_at", "-pk"]
+        indexes = [
+            models.Index(fields=["customer", "-changed_at"], name="tier_change_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer}: {self.from_tier or '-'} -> {self.to_tier}"
+
+
 class Counter(models.Model):
     """A definition of something counted per customer: purchases, money, units, chips..."""
 

@@ -71,6 +71,7 @@ from loyalty.models import (
     Refund,
     RefundLine,
     Terminal,
+    TierChange,
     TierMembership,
 )
 from loyalty.models.tiers import LIFETIME_PERIOD_START, Counter
@@ -86,6 +87,7 @@ from loyalty.services.ledger import (
     postings_statements,
     programme_account,
 )
+from loyalty.signals import tier_changed
 from promotions.coupons import coupons_grant, coupons_withdraw
 from promotions.engine import (
     SPEND_MAX,
@@ -373,6 +375,10 @@ def _customer_facts(sale: _Sale, at: datetime, tier_id: int | None | bool = Fals
         return None
     if tier_id is False:
         tier_id = sale.holder.tiers.get(sale.programme.id)
+    if tier_id is None:
+        # No membership yet: the customer stands in the entry tier (its first receipt counts
+        # towards the next one, and the entry tier's promotions apply to it).
+        tier_id = sale.snapshot.entry_tier_id(sale.programme.id)
     holder, customer = sale.holder, sale.customer
     counters = {}
     if holder.counters:
@@ -921,14 +927,18 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         balance_before = main.balance if main else ZERO
         taken = result.spent_points - (ZERO if debt_policy else shortfall)
         sql_writes = sale.fast and not shortfall and (main is None or main_lots is not None)
-        membership = None
+        membership, move = None, None
         if sale.customer is None:
             tier = None
         elif sql_writes and state.membership is not None:
             membership = state.membership
+            before = (membership.tier_id, membership.qualifying_amount)
             tier = _tier_step(membership, sale.snapshot.tiers_of(sale.programme.id), result.to_pay)
+            move = _tier_move(membership, *before, TierChange.Reason.PURCHASE)
         else:
-            tier = _tier_progress(sale.customer, sale.programme.id, result.to_pay)
+            tier, move = _tier_progress(
+                sale.customer, sale.programme.id, result.to_pay, TierChange.Reason.PURCHASE
+            )
         answer = _render(
             request.receipt_id,
             Receipt.Status.CONFIRMED,
@@ -991,6 +1001,8 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         if sale.customer is not None:
             _counters_step(sale, receipt, result)
             coupons_grant(receipt, sale.customer, result.coupons_issued)
+        if move is not None:
+            _tier_record(move, receipt)
         usage_record(receipt, sale.snapshot, context, result, usage)
         if main is not None and main.held > 0:
             _hold_release(terminal, request.receipt_id, Hold.Status.CONSUMED, now)
@@ -1335,26 +1347,59 @@ def _tier_step(membership: TierMembership, tiers, delta: Decimal) -> str | None:
     return name
 
 
-def _tier_progress(customer: Customer, programme_id: int, delta: Decimal) -> str | None:
-    """Move the customer's qualifying spend by ``delta``, re-rank their tier, return its name."""
+def _tier_progress(
+    customer: Customer, programme_id: int, delta: Decimal, reason: str
+) -> tuple[str | None, TierChange | None]:
+    """Move the customer's qualifying spend by ``delta`` and re-rank their tier; return its
+    name and, when the tier moved, the change to record (unsaved: see ``_tier_record``)."""
     tiers = snapshot_get().tiers_of(programme_id)
     if not tiers:
-        return None
+        return None, None
     membership = (
         TierMembership.objects.select_for_update(of=("self",))
         .filter(customer=customer, programme_id=programme_id)
         .first()
     )
     if not delta:
-        return _tier_step(membership, tiers, delta) if membership else None
+        return (_tier_step(membership, tiers, delta) if membership else None), None
     if membership is None:
+        # A first purchase: entering the entry tier is no change; entering a higher one is.
         membership = TierMembership(
             customer=customer, programme_id=programme_id, tier_id=tiers[-1].id
         )
         membership.qualifying_amount = ZERO
+    before = (membership.tier_id if membership.pk else None, membership.qualifying_amount)
     name = _tier_step(membership, tiers, delta)
     membership.save()
-    return name
+    return name, _tier_move(membership, *before, reason)
+
+
+def _tier_move(
+    membership: TierMembership, from_tier_id: int | None, amount_before: Decimal, reason: str
+) -> TierChange | None:
+    """The change of ``membership``'s tier from ``from_tier_id``, or None if it stayed."""
+    if membership.tier_id == from_tier_id or (
+        from_tier_id is None
+        and membership.tier_id == snapshot_get().entry_tier_id(membership.programme_id)
+    ):
+        return None
+    return TierChange(
+        customer_id=membership.customer_id,
+        programme_id=membership.programme_id,
+        from_tier_id=from_tier_id,
+        to_tier_id=membership.tier_id,
+        reason=reason,
+        qualifying_amount_before=amount_before,
+        qualifying_amount_after=membership.qualifying_amount,
+        changed_at=membership.since,
+    )
+
+
+def _tier_record(change: TierChange, receipt: Receipt | None = None) -> None:
+    """Insert ``change`` and tell the outer apps once the transaction commits."""
+    change.receipt = receipt
+    change.save()
+    transaction.on_commit(lambda: tier_changed.send(sender=TierChange, change=change))
 
 
 # --- Activation and expiry -----------------------------------------------------------------
@@ -1658,7 +1703,11 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         if receipt.customer_id and receipt.tier_amount:
             undone = _tier_undo(receipt, movement["to_pay"])
             if undone:
-                _tier_progress(receipt.customer, _programme_of(receipt), -undone)
+                _name, move = _tier_progress(
+                    receipt.customer, _programme_of(receipt), -undone, TierChange.Reason.REFUND
+                )
+                if move is not None:
+                    _tier_record(move, receipt)
         fully = all(line.refunded_quantity >= line.quantity for line in lines.values())
         usage_undo(receipt, refund, fully or kind == Refund.Kind.CANCEL)
         if fully or kind == Refund.Kind.CANCEL:

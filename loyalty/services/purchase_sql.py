@@ -5,7 +5,8 @@ instead of the ORM, because on a 15-line receipt the ORM's Python (compiling eac
 building model instances) costs several times what the database does. Each phase's
 statements go to the server in one ``execute()``: psycopg's client-side binding, which Django
 uses, sends them as one simple query and hands back one result set per statement
-(``nextset()``). A confirm is then six round trips:
+(``nextset()``). A confirm is then six round trips (and one more in the rare sale that moves
+the customer to another tier, to record the move):
 
 1. before any lock: the replay check, the card and its holder, the holder's accounts and tier
    memberships, the receipt's products;
@@ -20,7 +21,8 @@ uses, sends them as one simple query and hands back one result set per statement
 The statements here are the plain equivalents of the ORM calls in ``processing`` and
 ``ledger`` (the same rows, the same locks in the same order); tests compare the two paths row
 for row (tests/loyalty/test_purchase_sql.py). Elsewhere (SQLite) and for the rare turns of a
-sale (lots due for activation, holds, debts, counters, offline shortfalls) the ORM runs.
+sale (lots due for activation, holds, debts, counters, offline shortfalls, the record of a
+move to another tier) the ORM runs.
 """
 
 from __future__ import annotations

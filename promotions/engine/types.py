@@ -229,6 +229,11 @@ class RulesSnapshot:
         found = [tier for tier in self.tiers if tier.programme_id == programme_id]
         return sorted(found, key=lambda tier: tier.threshold, reverse=True)
 
+    def entry_tier_id(self, programme_id: int) -> int | None:
+        """The programme's lowest tier: where a customer without a membership stands."""
+        tiers = self.tiers_of(programme_id)
+        return tiers[-1].id if tiers else None
+
     def programme_for(self, partner_id: int | None, programme_id: int | None = None):
         """The programme of a card (``programme_id``), else the partner's own, else the coalition's."""
         if programme_id is not None and programme_id in self.programmes:

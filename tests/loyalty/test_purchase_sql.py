@@ -29,6 +29,7 @@ from loyalty.models import (
     ReceiptLine,
     ReceiptLineReward,
     Refund,
+    TierChange,
     TierMembership,
 )
 from loyalty.services import purchase_sql
@@ -133,7 +134,7 @@ def _story(world, card: str, tag: str) -> list:
 # Ids are replaced by their order; clock stamps differ between the two runs by design (the
 # lifetime of a lot, expires_at - active_at, is compared instead).
 DROPPED = {"id", "entry_id", "recorded_at", "created_at", "updated_at", "since", "activated_at"}
-CLOCK = {"sold_at", "occurred_at", "active_at", "expires_at"}
+CLOCK = {"sold_at", "occurred_at", "active_at", "expires_at", "changed_at"}
 
 
 def _rows(model, queryset, order=("pk",)) -> list[dict]:
@@ -166,6 +167,7 @@ def _dump(customer) -> dict:
     accounts = _rows(Account, Account.objects.filter(customer=customer), order=("currency_id",))
     account_ids = {row["id"]: n for n, row in enumerate(accounts)}
     tiers = _rows(TierMembership, TierMembership.objects.filter(customer=customer))
+    tier_changes = _rows(TierChange, TierChange.objects.filter(customer=customer))
 
     def clean(rows, **maps):
         out = []
@@ -198,6 +200,7 @@ def _dump(customer) -> dict:
         "rewards": clean(rewards, line_id=line_ids, lot_id=entry_ids, refund_id=refund_ids),
         "accounts": clean(accounts),
         "tiers": clean(tiers),
+        "tier_changes": clean(tier_changes, receipt_id=receipt_ids),
     }
 
 
@@ -216,6 +219,7 @@ def test_the_sql_path_writes_what_the_orm_path_writes(world, settings, assert_le
     assert fast == slow
     assert fast[1]["customer"]["tier"] == "Base"
     assert fast[4]["customer"]["tier"] == "Gold"
+    assert TierChange.objects.filter(customer=world.customer, to_tier__code="gold").count() == 1
     for kind in (Posting.Kind.ACTIVATE, Posting.Kind.EXPIRE, Posting.Kind.SPEND):
         made = [
             Posting.objects.filter(kind=kind, entries__account__customer=who).distinct().count()
@@ -259,6 +263,9 @@ def test_calculate_is_one_round_trip_and_confirm_four(world, settings):
         purchase_confirm(world.terminal, _request(world.card.number, "W-1", spend_points="max"))
     assert len(calc.captured_queries) == 1, [q["sql"][:80] for q in calc.captured_queries]
     # before the lock; under the locks; ids; every row (the test's transaction makes the
-    # service's BEGIN and COMMIT a savepoint and its release)
+    # service's BEGIN and COMMIT a savepoint and its release); W-1 takes the customer to Gold,
+    # and a move to another tier (rare: once per tier) is recorded in one more statement
     sent = [q["sql"] for q in confirm.captured_queries if "SAVEPOINT" not in q["sql"]]
-    assert len(sent) == 4, [sql[:80] for sql in sent]
+    moves = [sql for sql in sent if sql.startswith('INSERT INTO "loyalty_tierchange"')]
+    assert len(moves) == 1
+    assert len(sent) - len(moves) == 4, [sql[:80] for sql in sent]

@@ -329,8 +329,10 @@ def test_no_store_chosen_means_the_stores_of_the_promotions_partner(history):
 
 
 def test_the_customers_tier_now_stands_for_the_tier_at_the_time_of_sale(history):
-    # given the second customer is Gold now, and a draft +100 points for Gold customers
-    gold = TierFactory(programme=history.world.programme, name="Gold")
+    # given the second customer is Gold now (the others, without a membership, stand in the
+    # entry tier), and a draft +100 points for Gold customers
+    TierFactory(programme=history.world.programme, name="Base", rank=1, threshold=D("0.00"))
+    gold = TierFactory(programme=history.world.programme, name="Gold", rank=2, threshold=D("1000"))
     TierMembership.objects.create(
         customer=history.second, programme=history.world.programme, tier=gold
     )

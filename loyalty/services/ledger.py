@@ -7,6 +7,7 @@ account's ``balance``/``pending``; every other service builds legs and calls
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -441,13 +442,38 @@ def customer_account(customer: Customer, currency: Currency) -> Account:
 
 
 # System accounts are never deleted and postings never lock or update their rows, so a process
-# may keep them: the hot path then needs no query to find the other side of a posting.
+# may keep them: the hot path then needs no query to find the other side of a posting. Only a
+# committed account is kept: one this thread created is kept once its transaction commits
+# (another transaction cannot see it before, and it is gone if the creator rolls back).
 _system_accounts: dict[tuple, Account] = {}
+_created = threading.local()  # keys of accounts this thread created, not known committed
 
 
 def system_accounts_forget() -> None:
     """Drop the process's cache of system accounts (tests whose database rolls back)."""
     _system_accounts.clear()
+    _created.keys = set()
+
+
+def _system_account(key: tuple, **lookup) -> Account:
+    found = _system_accounts.get(key)
+    if found is not None:
+        return found
+    account, created = Account.objects.get_or_create(**lookup)
+    pending = getattr(_created, "keys", None)
+    if pending is None:
+        pending = _created.keys = set()
+    if created:
+        pending.add(key)
+
+        def keep(key=key, account=account, pending=pending):
+            pending.discard(key)
+            _system_accounts.setdefault(key, account)
+
+        transaction.on_commit(keep)
+    elif key not in pending:
+        _system_accounts[key] = account
+    return account
 
 
 def _currency_id(currency: Currency | int) -> int:
@@ -462,22 +488,18 @@ def partner_account(
     ``currency``: a ``Currency`` or its id."""
     currency_id = _currency_id(currency)
     key = (Account.Kind.PARTNER, partner.pk, currency_id, purpose)
-    if key not in _system_accounts:
-        _system_accounts[key], _ = Account.objects.get_or_create(
-            kind=Account.Kind.PARTNER, partner=partner, currency_id=currency_id, purpose=purpose
-        )
-    return _system_accounts[key]
+    return _system_account(
+        key, kind=Account.Kind.PARTNER, partner=partner, currency_id=currency_id, purpose=purpose
+    )
 
 
 def programme_account(currency: Currency | int, purpose: str = Account.Purpose.MAIN) -> Account:
     """Return one of the programme's own accounts in ``currency`` (expiry, adjustments...)."""
     currency_id = _currency_id(currency)
     key = (Account.Kind.PROGRAMME, None, currency_id, purpose)
-    if key not in _system_accounts:
-        _system_accounts[key], _ = Account.objects.get_or_create(
-            kind=Account.Kind.PROGRAMME, currency_id=currency_id, purpose=purpose
-        )
-    return _system_accounts[key]
+    return _system_account(
+        key, kind=Account.Kind.PROGRAMME, currency_id=currency_id, purpose=purpose
+    )
 
 
 def customer_accounts_open(customer_ids: Sequence[int], currency: Currency) -> dict[int, Account]:

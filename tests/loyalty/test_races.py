@@ -5,6 +5,7 @@ purchase, and the ledger invariants hold at the end."""
 from __future__ import annotations
 
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -147,4 +148,51 @@ def test_refunds_racing_purchases_and_the_expiry_job_keep_the_invariants(
     answers, errors = together(20, work)
     assert not [e for e in errors if e is not None and not isinstance(e, LoyaltyError)], errors
     assert balance(world) >= 0
+    assert_ledger_consistent()
+
+
+def test_a_partner_account_another_transaction_is_creating_is_never_used_before_it_commits(
+    assert_ledger_consistent,
+):
+    """The first purchases at a new partner: one transaction creates the partner's settlement
+    account; a purchase racing it must wait for the account rather than use one it cannot see
+    (a foreign-key violation)."""
+    from django.db import transaction
+
+    from loyalty.models import Partner
+    from loyalty.services.ledger import partner_account, system_accounts_forget
+
+    world = coalition(percent="5")
+    assert not Account.objects.filter(kind=Account.Kind.PARTNER).exists()
+    system_accounts_forget()
+    created, go = threading.Event(), threading.Event()
+    errors = []
+
+    def create_and_hold():
+        try:
+            with transaction.atomic():
+                partner_account(Partner.objects.get(pk=world.partner.pk), world.currency.pk)
+                created.set()
+                go.wait(5)
+                time.sleep(0.5)
+        except Exception as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def buy():
+        try:
+            created.wait(5)
+            go.set()
+            return purchase_confirm(world.terminal, request(world, "R1"))
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=create_and_hold)
+    holder.start()
+    answer = buy()
+    holder.join(10)
+    assert not errors
+    assert answer["points_earned"] == "5.00"
+    assert Account.objects.filter(kind=Account.Kind.PARTNER).count() == 1
     assert_ledger_consistent()

@@ -121,7 +121,11 @@ BULK = {
         "id posting_id account_id currency_id bucket amount balance_after account_version "
         "lot_id active_at expires_at recorded_at",
     ),
-    "lot": (Lot, "entry_id account_id kind state amount remaining active_at expires_at receipt_id"),
+    "lot": (
+        Lot,
+        "entry_id account_id kind state amount remaining active_at expires_at receipt_id"
+        " spend_rule_id",
+    ),
 }
 # Kept while loading: the ledger trigger finds each inserted posting's legs through it.
 KEEP_INDEXES = {"loyalty_ledgerentry_posting_id_e86ed2aa"}
@@ -548,7 +552,7 @@ class Generator:
         for lot_id, remaining, amount, active, expires, receipt_id in lots:
             L["lot"].append(
                 f"{lot_id}\t{acc_id}\tearn\tactive\t{kop(amount)}\t{kop(remaining)}\t{active}"
-                f"\t{expires}\t{receipt_id}\n"
+                f"\t{expires}\t{receipt_id}\t\\N\n"
             )
         L["account"].append(
             f"{acc_id}\tcustomer\tmain\t{currency_id}\t{cid}\t\\N\t{kop(balance)}\t0\t0\t0"

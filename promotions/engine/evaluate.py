@@ -273,9 +273,10 @@ class _Walk:
                 return reason
         if promotion.tier_ids and (customer is None or customer.tier_id not in promotion.tier_ids):
             return "audience"
-        reason = self._audience(promotion)
-        if reason is not None:
-            return reason
+        if promotion.narrowed:
+            reason = self._audience(promotion)
+            if reason is not None:
+                return reason
         if promotion.conditions and not self._conditions_hold(promotion):
             return "conditions_not_met"
         return None

@@ -136,13 +136,25 @@ class PromotionRule:
     uses_per_customer_day: int | None = None
     uses_per_day: int | None = None
 
-    @property
+    @cached_property
     def limited(self) -> bool:
         return (
             self.budget is not None
             or self.uses_per_customer is not None
             or self.uses_per_customer_day is not None
             or self.uses_per_day is not None
+        )
+
+    @cached_property
+    def narrowed(self) -> bool:
+        """Whether the audience goes beyond tiers (segments, cards, new, referred, dates)."""
+        return bool(
+            self.segment_ids
+            or self.card_batch_ids
+            or self.card_types
+            or self.new_within_days is not None
+            or self.referred_only
+            or self.around_date
         )
 
 

@@ -10,7 +10,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 
 from crm.models import Customer
-from loyalty.models import Account, Card, Lot, TierMembership
+from loyalty.models import Account, Card, Lot, Tier, TierMembership
 from loyalty.money import ZERO, quantize
 
 # "Expiring soon" in the card summary: active points whose lot expires within this window.
@@ -87,7 +87,9 @@ def _tier_name(customer: Customer, programme_id: int | None) -> str | None:
         .order_by("pk")
     )
     if not memberships:
-        return None
+        # No purchase has moved them yet: they stand in the programme's entry tier (rank 1).
+        entry = Tier.objects.filter(programme_id=programme_id).order_by("threshold").first()
+        return entry.name if entry is not None and programme_id is not None else None
     preferred = [m for m in memberships if m.programme_id == programme_id] or [
         m for m in memberships if m.programme.partner_id is None
     ]

@@ -119,8 +119,19 @@ class TestCardSummary:
     def test_the_summary_takes_few_queries(self, world, django_assert_num_queries):
         _earn(world, "10.00", expires_in_days=5)
         card = Card.objects.select_related("customer").get(pk=world.card.pk)
-        with django_assert_num_queries(3):  # tier, accounts + currency, lots
+        # tier (and, for a customer no purchase has placed yet, the entry tier), accounts +
+        # currency, lots
+        with django_assert_num_queries(4):
             card_summary(card)
+
+    def test_a_customer_no_purchase_placed_yet_stands_in_the_entry_tier(self, world):
+        from tests.factories.loyalty import TierFactory
+
+        TierFactory(programme=world.programme, code="gold", rank=2, threshold=D("500.00"))
+        TierFactory(programme=world.programme, code="base", rank=1, threshold=D("0.00"))
+        card = Card.objects.select_related("customer").get(pk=world.card.pk)
+        base = world.programme.tiers.get(code="base")
+        assert card_summary(card)["customer"]["tier"] == base.name
 
     def test_expired_and_spent_lots_are_not_expiring(self, world):
         account = _earn(world, "10.00", expires_in_days=5)

@@ -44,35 +44,35 @@ LIMIT_REASONS = frozenset(
 )
 
 
-def usage_keys(promotion: PromotionRule, ctx: ReceiptContext) -> list[str]:
-    """The scopes of ``promotion`` a sale of ``ctx`` counts in."""
+def _scopes(promotion: PromotionRule, ctx: ReceiptContext) -> dict[str, str]:
+    """The scopes of ``promotion`` a sale of ``ctx`` counts in: the field of ``UsageFacts``
+    each feeds, and the usage row's key."""
     customer = ctx.customer.id if ctx.customer is not None and ctx.customer.id else None
     day = ctx.local_date.isoformat()
-    keys = []
+    scopes = {}
     if promotion.budget is not None:
-        keys.append("total")
+        scopes["given"] = "total"
     if promotion.uses_per_customer is not None and customer is not None:
-        keys.append(f"c:{customer}")
+        scopes["customer_uses"] = f"c:{customer}"
     if promotion.uses_per_customer_day is not None and customer is not None:
-        keys.append(f"cd:{customer}:{day}")
+        scopes["customer_day_uses"] = f"cd:{customer}:{day}"
     if promotion.uses_per_day is not None:
-        keys.append(f"d:{day}")
-    return keys
+        scopes["day_uses"] = f"d:{day}"
+    return scopes
+
+
+def usage_keys(promotion: PromotionRule, ctx: ReceiptContext) -> list[str]:
+    """The keys of the usage rows a sale of ``ctx`` counts in for ``promotion``."""
+    return list(_scopes(promotion, ctx).values())
 
 
 def _facts(promotion: PromotionRule, ctx: ReceiptContext, rows: dict) -> UsageFacts:
-    uses, given = {}, ZERO
-    for key in usage_keys(promotion, ctx):
-        found = rows.get((promotion.id, key))
-        uses[key[: key.find(":")] if ":" in key else key] = found[0] if found else 0
-        if key == "total" and found:
-            given = found[1]
-    return UsageFacts(
-        given=given,
-        customer_uses=uses.get("c", 0),
-        customer_day_uses=uses.get("cd", 0),
-        day_uses=uses.get("d", 0),
-    )
+    """``rows``: (promotion id, key) -> (uses, given)."""
+    facts = {}
+    for name, key in _scopes(promotion, ctx).items():
+        uses, given = rows.get((promotion.id, key), (0, ZERO))
+        facts[name] = given if name == "given" else uses
+    return UsageFacts(**facts)
 
 
 def _limited(snapshot: RulesSnapshot, ctx: ReceiptContext) -> list[PromotionRule]:

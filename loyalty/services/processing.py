@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -387,7 +387,7 @@ def _customer_facts(sale: _Sale, at: datetime, tier_id: int | None | bool = Fals
         counters = {
             counter_id: value
             for counter_id, start, value in holder.counters
-            if periods.get(counter_id) == _as_date(start)
+            if periods.get(counter_id) == start
         }
     return CustomerFacts(
         id=customer.pk,
@@ -396,15 +396,11 @@ def _customer_facts(sale: _Sale, at: datetime, tier_id: int | None | bool = Fals
         registered_at=customer.registered_at,
         counters=counters,
         card_batch_id=sale.card.batch_id if sale.card else None,
-        referred=getattr(customer, "referrer_id", None) is not None,
+        referred=customer.referrer_id is not None,
         segment_ids=frozenset(holder.segments),
-        birth_date=getattr(customer, "birth_date", None),
-        dates=tuple((kind, _as_date(day)) for kind, day in holder.dates),
+        birth_date=customer.birth_date,
+        dates=tuple(holder.dates),
     )
-
-
-def _as_date(value) -> date:
-    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _local(terminal: Terminal, at: datetime) -> datetime:
@@ -911,9 +907,9 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             else None
         )
         available = _spendable(main, now, terminal, request.receipt_id, main_lots)
-        context = usage_read(
-            sale.snapshot, _context(sale, request, at, available, offline, state.tier_id)
-        )
+        # Budgets and limits: evaluate, lock the usage of the limited promotions involved,
+        # evaluate again with it (no unlocked read first: what it gave would be read again).
+        context = _context(sale, request, at, available, offline, state.tier_id)
         result = evaluate(sale.snapshot, context)
         context, result, usage = usage_settle(sale.snapshot, context, result)
 
@@ -1709,8 +1705,9 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
                 if move is not None:
                     _tier_record(move, receipt)
         fully = all(line.refunded_quantity >= line.quantity for line in lines.values())
-        usage_undo(receipt, refund, fully or kind == Refund.Kind.CANCEL)
-        if fully or kind == Refund.Kind.CANCEL:
+        whole = fully or kind == Refund.Kind.CANCEL
+        usage_undo(receipt, refund, whole)
+        if whole:
             coupons_withdraw(receipt)
         if kind == Refund.Kind.CANCEL:
             receipt.status = Receipt.Status.CANCELLED

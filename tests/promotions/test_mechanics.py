@@ -66,8 +66,11 @@ def _store_today() -> date:
 
 
 def _store_time(hour: int, minute: int = 0, day: datetime | None = None) -> datetime:
-    """A moment today (or on ``day``) at hour:minute on the store's clock, as an aware time."""
-    day = day or timezone.now()
+    """A moment yesterday (or on ``day``) at hour:minute on the store's clock, as an aware time.
+
+    Yesterday, not today: 19:00 today is still in the future for most of the day, and a sale
+    from the future is refused; yesterday is well inside the offline upload window."""
+    day = day or timezone.now() - timedelta(days=1)
     local = day.astimezone(UTC) + NOVOSIBIRSK_UTC_OFFSET
     return datetime(local.year, local.month, local.day, hour, minute, tzinfo=UTC) - (
         NOVOSIBIRSK_UTC_OFFSET

@@ -146,3 +146,30 @@ class CouponNotFound(LoyaltyError):
     code = "coupon_not_found"
     status = 404
     message = _("No coupon has this code.")
+
+
+# --- Customer events (POST /api/v1/events) --------------------------------------------------
+
+
+class EventTypeUnknown(LoyaltyError):
+    code = "unknown_event_type"
+    status = 422
+    message = _("No accepted event type has this code.")
+
+
+class EventConflict(LoyaltyError):
+    code = "event_conflict"
+    status = 409
+    message = _("This event id was already used with a different body.")
+
+
+class EventTimeOutOfWindow(LoyaltyError):
+    code = "datetime_out_of_window"
+    status = 422
+    message = _("The event's time is in the future or older than the offline upload window.")
+
+
+class CardWithoutCustomer(LoyaltyError):
+    code = "customer_not_found"
+    status = 404
+    message = _("The card does not belong to a customer yet.")

@@ -7,6 +7,9 @@ class PromotionsConfig(AppConfig):
     verbose_name = _("Promotions")
 
     def ready(self) -> None:
+        from crm.signals import customer_occasion
         from promotions.engine.snapshot import connect_signals
+        from promotions.lifecycle import on_customer_occasion
 
         connect_signals()
+        customer_occasion.connect(on_customer_occasion, dispatch_uid="promotions-lifecycle")

@@ -129,6 +129,35 @@ class AroundDate(models.TextChoices):
     OTHER = "other", _("another memorable date")
 
 
+class Trigger(models.TextChoices):
+    """What makes a promotion consider a customer: a purchase (the receipt engine) or an
+    occasion of the customer's life (``promotions.lifecycle``)."""
+
+    RECEIPT = "receipt", _("a purchase (the receipt)")
+    REGISTRATION = "registration", _("registration")
+    FIRST_PURCHASE = "first_purchase", _("the first purchase")
+    PROFILE_COMPLETED = "profile_completed", _("profile completed")
+    CONSENT = "consent", _("a consent given")
+    TIER_CHANGE = "tier_change", _("a tier reached")
+    COUNTER = "counter", _("a counter reaching a value")
+    DATE = "date", _("a date of the customer")
+    MONTHLY = "monthly", _("every month, on a day")
+    EVENT = "event", _("an event reported through the API")
+
+
+class TriggerDate(models.TextChoices):
+    """The customer's dates a date trigger counts from (any yearly date of the customer)."""
+
+    BIRTHDAY = "birthday", _("birthday")
+    CHILD_BIRTHDAY = "child_birthday", _("a child's birthday")
+    REGISTRATION = "registration", _("registration anniversary")
+    WEDDING = "wedding", _("wedding anniversary")
+    ANNIVERSARY = "anniversary", _("other anniversary")
+    NAME_DAY = "name_day", _("name day")
+    OTHER = "other", _("another memorable date")
+    QUESTION = "question", _("a date answered in the profile")
+
+
 class Promotion(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("draft")
@@ -266,6 +295,88 @@ class Promotion(models.Model):
     days_after = models.PositiveSmallIntegerField(
         _("days after"), default=0, validators=[MaxValueValidator(180)]
     )
+    # What starts it: a purchase, or an occasion of the customer's life
+    trigger = models.CharField(
+        _("starts on"),
+        max_length=20,
+        choices=Trigger.choices,
+        default=Trigger.RECEIPT,
+        help_text=_(
+            "A purchase: the promotion works on receipts. Anything else: it rewards the "
+            "customer when that happens, once per occasion."
+        ),
+    )
+    event_type = models.ForeignKey(
+        "loyalty.EventType",
+        verbose_name=_("event type"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="promotions",
+        help_text=_("For “an event”: which events."),
+    )
+    trigger_counter = models.ForeignKey(
+        "loyalty.Counter",
+        verbose_name=_("counter"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For “a counter reaching a value”."),
+    )
+    trigger_value = models.DecimalField(
+        _("value reached"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text=_("Fires once per counter period, when the counter reaches this value."),
+    )
+    trigger_tier = models.ForeignKey(
+        "loyalty.Tier",
+        verbose_name=_("tier reached"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For “a tier reached”: empty means any move up."),
+    )
+    trigger_channel = models.CharField(
+        _("consent channel"),
+        max_length=16,
+        blank=True,
+        help_text=_("For “a consent given”: empty means any channel."),
+    )
+    trigger_date = models.CharField(
+        _("customer's date"),
+        max_length=16,
+        choices=TriggerDate.choices,
+        blank=True,
+        help_text=_("For “a date of the customer”."),
+    )
+    trigger_question = models.ForeignKey(
+        "crm.ProfileQuestion",
+        verbose_name=_("profile question"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For a date answered in the profile: the question (a date question)."),
+    )
+    trigger_offset_days = models.SmallIntegerField(
+        _("days from the date"),
+        default=0,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+        help_text=_("-3: three days before the date; 0: on the day; 2: two days after."),
+    )
+    trigger_day = models.PositiveSmallIntegerField(
+        _("day of the month"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text=_("For “every month”: 31 means the month's last day in shorter months."),
+    )
     # Budget and limits
     budget = models.DecimalField(
         _("budget, RUB"),
@@ -366,8 +477,55 @@ class Promotion(models.Model):
                 _("Choose the date the days before and after are counted from."),
                 code="promotion_around_date",
             )
+        errors.update(self._trigger_errors())
         if errors:
             raise ValidationError(errors)
+
+    def _trigger_errors(self) -> dict:
+        """What a trigger needs, and nothing a purchase-only setting says (messages for a
+        marketer)."""
+        from crm.models import Consent, ProfileQuestion
+
+        errors = {}
+        kind = self.trigger
+        if kind == Trigger.EVENT and self.event_type_id is None:
+            errors["event_type"] = _("Choose the type of events that start the promotion.")
+        if kind == Trigger.COUNTER:
+            if self.trigger_counter_id is None:
+                errors["trigger_counter"] = _("Choose the counter.")
+            if self.trigger_value is None:
+                errors["trigger_value"] = _("Give the value the counter must reach.")
+        if kind == Trigger.CONSENT and self.trigger_channel:
+            if self.trigger_channel not in Consent.Channel.values:
+                errors["trigger_channel"] = _("Channels are among: %(channels)s.") % {
+                    "channels": ", ".join(Consent.Channel.values)
+                }
+        if kind == Trigger.DATE:
+            if not self.trigger_date:
+                errors["trigger_date"] = _("Choose the customer's date.")
+            elif self.trigger_date == TriggerDate.QUESTION:
+                question = self.trigger_question
+                if question is None:
+                    errors["trigger_question"] = _("Choose the profile question.")
+                elif question.answer_type != ProfileQuestion.AnswerType.DATE:
+                    errors["trigger_question"] = _("The question must be answered with a date.")
+        if kind == Trigger.MONTHLY and self.trigger_day is None:
+            errors["trigger_day"] = _("Give the day of the month.")
+        if kind != Trigger.RECEIPT:
+            receipt_only = [
+                ("weekdays", bool(self.weekdays)),
+                ("time_from", self.time_from is not None or self.time_to is not None),
+                ("max_per_receipt", self.max_per_receipt is not None),
+                ("group", self.group_id is not None),
+                ("exclusive", self.exclusive),
+            ]
+            for field, used in receipt_only:
+                if used:
+                    errors[field] = _(
+                        "This setting is about receipts; a promotion started by "
+                        "“%(trigger)s” has none."
+                    ) % {"trigger": self.get_trigger_display()}
+        return errors
 
 
 class SpendRule(models.Model):
@@ -550,7 +708,14 @@ class Reward(models.Model):
         COUNTER_STEP = "counter_step", _("a step of a counter")
         COUPON = "coupon", _("a coupon for the next purchase")
 
+    class Beneficiary(models.TextChoices):
+        CUSTOMER = "customer", _("the customer")
+        REFERRER = "referrer", _("the friend who referred the customer")
+
     POINTS = ("points_percent", "points_fixed", "points_multiplier")
+    # What a promotion started by something other than a purchase can give: there is no receipt
+    # to take a percent of or to discount.
+    OCCASION_KINDS = ("points_fixed", "counter_step", "coupon")
 
     promotion = models.ForeignKey(
         Promotion, verbose_name=_("promotion"), on_delete=models.CASCADE, related_name="rewards"
@@ -602,6 +767,36 @@ class Reward(models.Model):
         null=True,
         blank=True,
         help_text=_("The last day they can be spent (store's calendar). Empty: by lifetime."),
+    )
+    expires_days_after_date = models.PositiveSmallIntegerField(
+        _("points burn days after the customer's date"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(366)],
+        help_text=_(
+            "For a promotion started by a date: the last day the points can be spent is this "
+            "many days after the date (7: a week after the birthday)."
+        ),
+    )
+    expires_day_of_next_month = models.PositiveSmallIntegerField(
+        _("points burn on day of the next month"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+        help_text=_(
+            "The last day the points can be spent is this day of the month after the one they "
+            "were given in (10: what is not used by the 10th burns)."
+        ),
+    )
+    beneficiary = models.CharField(
+        _("given to"),
+        max_length=16,
+        choices=Beneficiary.choices,
+        default=Beneficiary.CUSTOMER,
+        help_text=_(
+            "The friend who referred the customer: refer-a-friend rewards. A customer nobody "
+            "referred gives the friend nothing."
+        ),
     )
     min_line_quantity = models.DecimalField(
         _("only lines of at least, units"),
@@ -679,6 +874,31 @@ class Reward(models.Model):
             }
         return f"{self.get_kind_display()}: {self.value.normalize()}"
 
+    def _promotion_or_none(self) -> Promotion | None:
+        try:
+            return self.promotion
+        except Promotion.DoesNotExist:
+            return None
+
+    def _occasion_errors(self) -> dict:
+        """What a promotion started by an occasion (not a purchase) can give, and what only
+        such a promotion can say."""
+        errors = {}
+        promotion = self._promotion_or_none()
+        trigger = promotion.trigger if promotion is not None else Trigger.RECEIPT
+        if trigger != Trigger.RECEIPT and self.kind not in self.OCCASION_KINDS:
+            errors["kind"] = _(
+                "A promotion started by “%(trigger)s” has no receipt: it can give a fixed "
+                "number of points, a counter step or a coupon."
+            ) % {"trigger": promotion.get_trigger_display()}
+        if self.expires_days_after_date is not None and trigger != Trigger.DATE:
+            errors["expires_days_after_date"] = _(
+                "Only a promotion started by a date of the customer has that date."
+            )
+        if self.beneficiary == self.Beneficiary.REFERRER and self.kind not in self.POINTS:
+            errors["beneficiary"] = _("Only points can be given to the referring friend.")
+        return errors
+
     def _other_programme(self, obj) -> bool:
         promotion = Promotion.objects.filter(pk=self.promotion_id).only("programme").first()
         return promotion is not None and _programme_of(obj) != promotion.programme_id
@@ -716,6 +936,7 @@ class Reward(models.Model):
                 )
         if self.kind == self.Kind.COUPON and not self.coupon_series:
             errors["coupon_series"] = _("Give the code of the coupon series.")
+        errors.update(self._occasion_errors())
         if self.kind == self.Kind.POINTS_MULTIPLIER:
             if self.multiplier_of_id is None:
                 errors["multiplier_of"] = _("Choose the promotion whose points are multiplied.")
@@ -844,7 +1065,18 @@ class CouponGrant(models.Model):
         "loyalty.Receipt",
         verbose_name=_("receipt"),
         on_delete=models.PROTECT,
+        null=True,
+        blank=True,
         related_name="coupon_grants",
+    )
+    firing = models.ForeignKey(
+        "promotions.TriggerFiring",
+        verbose_name=_("occasion"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="coupon_grants",
+        help_text=_("The occasion that earned it, for a promotion not started by a purchase."),
     )
     promotion = models.ForeignKey(
         Promotion, verbose_name=_("promotion"), on_delete=models.PROTECT, related_name="+"
@@ -866,6 +1098,94 @@ class CouponGrant(models.Model):
         verbose_name = _("coupon earned")
         verbose_name_plural = _("coupons earned")
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(receipt__isnull=False) | Q(firing__isnull=False),
+                name="coupon_grant_has_a_cause",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.series} → {self.customer_id}"
+
+
+class TriggerFiring(models.Model):
+    """A promotion started by an occasion rewarded a customer for it: once per promotion,
+    customer and occasion ``key`` (the unique key makes every trigger idempotent, whatever
+    the retries, races and re-runs of the daily jobs).
+
+    Keys: ``registration``, ``first_purchase``, ``profile``, ``consent:<channel>``,
+    ``tier:<tier id>``, ``counter:<period start>``, ``event:<event pk>``,
+    ``date:<source>:<the date's occurrence>``, ``month:<YYYY-MM>``.
+    """
+
+    promotion = models.ForeignKey(
+        Promotion, verbose_name=_("promotion"), on_delete=models.PROTECT, related_name="firings"
+    )
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="promotion_firings",
+    )
+    key = models.CharField(_("occasion"), max_length=100)
+    occurred_at = models.DateTimeField(_("happened"))
+    fired_at = models.DateTimeField(_("rewarded"), default=timezone.now)
+    given = models.DecimalField(
+        _("given, RUB"),
+        max_digits=MAX_DIGITS,
+        decimal_places=2,
+        default=Decimal("0"),
+        help_text=_("Points at their currency's rate, as budgets count."),
+    )
+    event = models.ForeignKey(
+        "loyalty.CustomerEvent",
+        verbose_name=_("event"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="firings",
+    )
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="firings",
+    )
+
+    class Meta:
+        verbose_name = _("occasion rewarded")
+        verbose_name_plural = _("occasions rewarded")
+        ordering = ["-fired_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["promotion", "customer", "key"], name="trigger_firing_once"
+            )
+        ]
+        indexes = [models.Index(fields=["customer", "promotion"], name="trigger_firing_cust_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.promotion_id} / {self.customer_id} / {self.key}"
+
+
+class LifecycleRun(models.Model):
+    """A day the daily date job has finished: the next run starts the day after, so a job
+    that did not run for days catches the missed days up, each once."""
+
+    job = models.CharField(_("job"), max_length=32)
+    day = models.DateField(_("day"))
+    finished_at = models.DateTimeField(_("finished"), default=timezone.now)
+    rewarded = models.PositiveIntegerField(_("customers rewarded"), default=0)
+
+    class Meta:
+        verbose_name = _("daily job run")
+        verbose_name_plural = _("daily job runs")
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "day"], name="lifecycle_run_once_a_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.day}"

@@ -15,3 +15,11 @@ def usage_prune_task(keep_days: int = 2) -> int:
     """Drop the per-day usage rows of days gone (a day is kept a little longer than it lasts
     anywhere, for receipts confirmed just after midnight and time zones ahead)."""
     return usage_prune(timezone.now().date() - timedelta(days=keep_days))
+
+
+@shared_task(name="promotions.lifecycle_dates", ignore_result=True)
+def lifecycle_dates_task() -> dict[str, int]:
+    """Reward the customers' dates due since the last run (idempotent; catches up)."""
+    from promotions.lifecycle import lifecycle_dates_run
+
+    return lifecycle_dates_run()

@@ -20,6 +20,8 @@ from crm.errors import (
 from crm.models import Consent, Customer
 from crm.phones import normalize_phone
 from crm.selectors import phone_parse
+from crm.services.profile import profile_check
+from crm.signals import occasion_send
 
 MIN_BIRTH_DATE = date(1900, 1, 1)
 NAME_FIELDS = ("first_name", "middle_name", "last_name")
@@ -134,8 +136,15 @@ def customer_create(
     consent_source: str = "",
     consent_text_version: str = "",
     registered_at: datetime | None = None,
+    terminal=None,
+    announce: bool = True,
 ) -> Customer:
     """Register a customer, with the referrer they name and the consents they gave.
+
+    ``terminal``: the register it happened at, if any (a promotion for registrations at some
+    stores looks at it). The ``registration`` occasion is sent in the same transaction, after
+    the consents, so welcome and referral rewards commit or roll back with the registration;
+    ``announce=False`` leaves it to the caller (who binds a card first).
 
     Raises ``CustomerExists`` (carrying that customer) when the phone, in any notation, already
     belongs to someone; ``EmailTaken``, ``ReferralCodeUnknown``, ``InvalidBirthDate``; and
@@ -176,7 +185,11 @@ def customer_create(
             source=consent_source or source,
             text_version=consent_text_version,
             at=customer.registered_at,
+            terminal=terminal,
         )
+    if announce:
+        occasion_send("registration", customer, customer.registered_at, terminal=terminal)
+    profile_check(customer)
     return customer
 
 
@@ -215,6 +228,7 @@ def customer_update(*, customer: Customer, **fields) -> Customer:
     if changed:
         customer.full_clean(validate_unique=False)
         customer.save(update_fields=[*changed, "updated_at"])
+        profile_check(customer)
     return customer
 
 
@@ -227,6 +241,7 @@ def consent_set(
     source: str = "",
     text_version: str = "",
     at: datetime | None = None,
+    terminal=None,
 ) -> Consent:
     """Record that a customer granted or withdrew a channel's consent, and when.
 
@@ -262,4 +277,6 @@ def consent_set(
     consent.source = source or consent.source
     consent.text_version = text_version or consent.text_version
     consent.save(update_fields=["is_granted", "granted_at", "revoked_at", "source", "text_version"])
+    if is_granted:
+        occasion_send("consent", customer, at, terminal=terminal, channel=channel)
     return consent

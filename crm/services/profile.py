@@ -7,10 +7,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from crm.models import Customer, ProfileAnswer, ProfileQuestion
+from crm.signals import occasion_send
 
 Kind = ProfileQuestion.AnswerType
 MAX_TEXT = 2000
@@ -166,6 +168,7 @@ def profile_answer_set(
     answer, _created = ProfileAnswer.objects.update_or_create(
         customer=customer, question=question, defaults={**EMPTY_COLUMNS, **columns}
     )
+    profile_check(customer)
     return answer
 
 
@@ -211,3 +214,24 @@ def profile_answers_get(customer: Customer) -> dict[str, object]:
         customer=customer, question__is_active=True
     ).select_related("question")
     return {answer.question.code: answer.value for answer in answers}
+
+
+def profile_is_complete(customer: Customer) -> bool:
+    """Whether the customer told us everything we ask: first and last name, birth date, a
+    phone or an email, and an answer to every required active question."""
+    if not (customer.first_name and customer.last_name and customer.birth_date):
+        return False
+    if not (customer.phone or customer.email):
+        return False
+    required = ProfileQuestion.objects.filter(is_active=True, is_required=True)
+    answered = ProfileAnswer.objects.filter(customer=customer, question__in=required)
+    return answered.count() == required.count()
+
+
+def profile_check(customer: Customer) -> bool:
+    """Send the ``profile_completed`` occasion when the profile is complete (its subscribers
+    reward it once in a customer's life, however often it is sent); return whether it is."""
+    if customer.pk is None or customer.is_anonymised or not profile_is_complete(customer):
+        return False
+    occasion_send("profile_completed", customer, timezone.now())
+    return True

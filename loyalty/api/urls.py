@@ -21,5 +21,6 @@ urlpatterns = [
     path("cards/<str:number>", views.CardGetApi.as_view(), name="card-get"),
     path("customers/lookup", views.CustomerLookupApi.as_view(), name="customer-lookup"),
     path("customers", views.CustomerRegisterApi.as_view(), name="customer-register"),
+    path("events", views.EventApi.as_view(), name="event-report"),
     path("coupons/<str:code>", views.CouponGetApi.as_view(), name="coupon-get"),
 ]

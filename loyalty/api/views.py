@@ -36,6 +36,7 @@ from loyalty.models import Terminal
 from loyalty.selectors import card_get, card_summary, customer_summary
 from loyalty.services import processing
 from loyalty.services.cards import customer_register
+from loyalty.services.events import event_record
 from promotions.engine import snapshot_get
 
 # --- Plumbing -------------------------------------------------------------------------------
@@ -406,6 +407,40 @@ class CustomerRegisterApi(PosApi):
             customer_summary(registration.customer, registration.card),
             status=status.HTTP_201_CREATED,
         )
+
+
+class EventApi(PosApi):
+    throttle_scope = "lookup"
+
+    @extend_schema(
+        operation_id="event_report",
+        tags=["events"],
+        summary="Report an event of a customer's life",
+        description="Records an event of a type defined in the admin (a review written, a "
+        "group joined...) once per terminal and `event_id`: it steps the counters of events "
+        "of its type and starts the promotions waiting for it, whose rewards the answer "
+        "lists. A retry with the same body gets 200 and the same answer; another body under "
+        "the same `event_id` is 409 `event_conflict`.",
+        request=s.EventSerializer,
+        responses={
+            **_ok(s.EventResultSerializer, "Recorded now.", code=201),
+            **_ok(s.EventResultSerializer, "Recorded before: the same answer again."),
+            **_problems(
+                *BODY,
+                404,
+                409,
+                422,
+                *COMMON,
+                d404="`card_not_found`, `customer_not_found`.",
+                d409="`event_conflict`, `card_blocked`.",
+                d422="`unknown_event_type`, `datetime_out_of_window`.",
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        body = self.body(s.EventSerializer)
+        result, created = event_record(self.terminal, **body.service_arguments())
+        return Response(result, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class CouponGetApi(PosApi):

@@ -1,6 +1,7 @@
 from loyalty.models.accounts import Account, Currency
 from loyalty.models.cards import Card, CardBatch, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
+from loyalty.models.events import CustomerEvent, EventType
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
 from loyalty.models.partners import (
     Partner,
@@ -33,6 +34,8 @@ __all__ = [
     "Counter",
     "CounterValue",
     "Currency",
+    "CustomerEvent",
+    "EventType",
     "Hold",
     "Lot",
     "ReceiptCounterEffect",

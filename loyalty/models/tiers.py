@@ -238,6 +238,15 @@ class Counter(models.Model):
     period = models.CharField(
         _("resets every"), max_length=16, choices=Period.choices, default=Period.LIFETIME
     )
+    event_type = models.ForeignKey(
+        "loyalty.EventType",
+        verbose_name=_("events of type"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="counters",
+        help_text=_("For a counter of events: which events it counts (one step each)."),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     description = models.TextField(_("description"), blank=True)
 
@@ -246,11 +255,26 @@ class Counter(models.Model):
         verbose_name_plural = _("counters")
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["programme", "code"], name="counter_code_unique")
+            models.UniqueConstraint(fields=["programme", "code"], name="counter_code_unique"),
+            models.CheckConstraint(
+                condition=Q(unit="events", event_type__isnull=False)
+                | (~Q(unit="events") & Q(event_type__isnull=True)),
+                name="counter_events_name_their_type",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.unit == self.Unit.EVENTS and self.event_type_id is None:
+            raise ValidationError(
+                {"event_type": _("Choose the type of events this counter counts.")}
+            )
+        if self.unit != self.Unit.EVENTS and self.event_type_id is not None:
+            raise ValidationError(
+                {"event_type": _("Only a counter of events counts events of a type.")}
+            )
 
 
 # Lifetime counters keep one value under this period start, so a single unique key fits all.

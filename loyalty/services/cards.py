@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from crm.models import Customer
 from crm.services import customer_create
+from crm.signals import occasion_send
 from loyalty.errors import CardAlreadyBound, CardBlocked, CardNotFound, NoProgramme
 from loyalty.models import Card, CardBatch, CardType, Programme, Terminal
 from loyalty.signals import customer_registered
@@ -146,11 +147,15 @@ def customer_register(
         referral_code_used=referral_code,
         consents=consents,
         consent_source=f"terminal {terminal.code}",
+        terminal=terminal,
+        announce=False,
     )
     if card_number:
         card = card_bind(card_number=card_number, customer=customer)
     else:
         card = card_virtual_issue(customer=customer, programme=terminal_programme(terminal))
+    # Welcome and referral rewards, in this transaction, once the card is the customer's.
+    occasion_send("registration", customer, customer.registered_at, terminal=terminal)
     referrer = customer.referrer
     transaction.on_commit(
         lambda: customer_registered.send(

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from crm.models import Customer, MemorableDate, SegmentMember
 from crm.phones import normalize_phone
+from crm.signals import occasion_send
 from loyalty.errors import (
     CardBlocked,
     CardInactive,
@@ -994,12 +995,15 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             receipt = _write_orm(
                 sale, result, receipt_fields, line_fields, locked, spend, actor, at, now
             )
+        stepped = []
         if sale.customer is not None:
-            _counters_step(sale, receipt, result)
+            stepped = _counters_step(sale, receipt, result)
             coupons_grant(receipt, sale.customer, result.coupons_issued)
         if move is not None:
             _tier_record(move, receipt)
         usage_record(receipt, sale.snapshot, context, result, usage)
+        if sale.customer is not None and sale.snapshot.occasion_kinds:
+            _occasions(sale, receipt, stepped, at)
         if main is not None and main.held > 0:
             _hold_release(terminal, request.receipt_id, Hold.Status.CONSUMED, now)
         return answer
@@ -1316,15 +1320,47 @@ def _settle_debts(account: Account, actor: Actor, receipt: Receipt | None, now: 
         )
 
 
-def _counters_step(sale: _Sale, receipt: Receipt, result: EngineResult) -> None:
+def _counters_step(sale: _Sale, receipt: Receipt, result: EngineResult) -> list[tuple]:
+    """Step the customer's counters; return (counter id, period start, before, after) of each
+    (the customer's accounts are locked: nothing else steps them meanwhile)."""
     effects = []
+    stepped = []
     for step in result.counters:
         value, _made = CounterValue.objects.get_or_create(
             counter_id=step.counter_id, customer=sale.customer, period_start=step.period_start
         )
         CounterValue.objects.filter(pk=value.pk).update(value=F("value") + step.delta)
         effects.append(ReceiptCounterEffect(receipt=receipt, value=value, delta=step.delta))
+        stepped.append((step.counter_id, step.period_start, value.value, value.value + step.delta))
     ReceiptCounterEffect.objects.bulk_create(effects)
+    return stepped
+
+
+def _occasions(sale: _Sale, receipt: Receipt, stepped: list[tuple], at: datetime) -> None:
+    """Tell the promotions waiting for them about the purchase's occasions: the customer's
+    first purchase, counters stepped (their rewards join this transaction)."""
+    kinds = sale.snapshot.occasion_kinds
+    customer, terminal = sale.customer, sale.terminal
+    if "first_purchase" in kinds:
+        earlier = (
+            Receipt.objects.filter(customer=customer)
+            .exclude(pk=receipt.pk)
+            .exclude(status=Receipt.Status.CANCELLED)
+        )
+        if not earlier.exists():
+            occasion_send("first_purchase", customer, at, terminal=terminal, receipt=receipt)
+    if "counter" in kinds:
+        for counter_id, start, before, after in stepped:
+            occasion_send(
+                "counter",
+                customer,
+                at,
+                terminal=terminal,
+                counter_id=counter_id,
+                period_start=start,
+                before=before,
+                after=after,
+            )
 
 
 def _tier_step(membership: TierMembership, tiers, delta: Decimal) -> str | None:
@@ -1395,6 +1431,20 @@ def _tier_record(change: TierChange, receipt: Receipt | None = None) -> None:
     """Insert ``change`` and tell the outer apps once the transaction commits."""
     change.receipt = receipt
     change.save()
+    if "tier_change" in snapshot_get().occasion_kinds:
+        # Up: from no tier (entering the entry tier is never recorded) or to a higher one.
+        thresholds = {tier.id: tier.threshold for tier in snapshot_get().tiers}
+        up = change.from_tier_id is None or thresholds.get(
+            change.to_tier_id, ZERO
+        ) > thresholds.get(change.from_tier_id, ZERO)
+        occasion_send(
+            "tier_change",
+            change.customer,
+            change.changed_at,
+            tier_id=change.to_tier_id,
+            up=up,
+            receipt=receipt,
+        )
     transaction.on_commit(lambda: tier_changed.send(sender=TierChange, change=change))
 
 

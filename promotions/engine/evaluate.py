@@ -146,6 +146,7 @@ class _Walk:
         self.stepped: dict[int, Decimal] = {}  # counter id -> what they added so far
         self.coupons: list[CouponAward] = []
         self.counter_rules = {counter.id: counter for counter in snapshot.counters}
+        self.occasion = False  # an occasion of the customer's life: no receipt, no own step
 
     def _matching(self, product_set) -> list[LineResult]:
         """The receipt's lines in ``product_set`` (all lines for none), in receipt order."""
@@ -442,7 +443,9 @@ class _Walk:
         """What this receipt adds to a counter at this point of the walk: its own step
         (purchases: 1, units, or the money left to pay) and the steps promotions gave."""
         counter = self.counter_rules[counter_id]
-        if counter.unit == "purchases":
+        if self.occasion:
+            own = ZERO
+        elif counter.unit == "purchases":
             own = Decimal(1)
         elif counter.unit == "quantity":
             own = sum((line.quantity for line in self.ctx.lines), ZERO)
@@ -660,6 +663,20 @@ class _Walk:
         if amount <= 0:
             return {}
         return _spread(amount, nos, weights, places)
+
+
+def occasion_refusal(
+    snapshot: RulesSnapshot, promotion: PromotionRule, ctx: ReceiptContext
+) -> str | None:
+    """Why a promotion started by an occasion of the customer's life does not reward the
+    customer of ``ctx`` (a context without lines): its status, period, scope, audience,
+    limits or customer conditions; None when it does. The same checks as on a receipt."""
+    reason = _out_of_scope(promotion, ctx)
+    if reason is not None:
+        return reason
+    walk = _Walk(snapshot, ctx, snapshot.programmes[ctx.programme_id], [])
+    walk.occasion = True
+    return walk._refused(promotion)
 
 
 def _has(promotion: PromotionRule, kinds: frozenset[str]) -> bool:

@@ -148,8 +148,8 @@ def _moment(value, parse):
 def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> PromotionRule | None:
     """A ``PromotionRule`` from a promotion in the exchange format (a version's data)."""
     programme = lookups.programmes.get(data.get("programme"))
-    if programme is None:
-        return None
+    if programme is None or (data.get("trigger") or {}).get("kind", "receipt") != "receipt":
+        return None  # gone, or a promotion started by an occasion, not by a receipt
 
     def in_programme(table, keys):
         return frozenset(pk for key in keys or () if (pk := table.get((programme, key))))
@@ -185,6 +185,7 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
             counter_id=lookups.counters.get((programme, row.get("counter"))),
             coupon_series=row.get("coupon_series") or "",
             spend_rule_id=lookups.spend_rules.get((programme, row.get("spend_rule"))),
+            beneficiary=row.get("beneficiary") or "customer",
         )
         for n, row in enumerate(data.get("rewards") or ())
     )

@@ -29,6 +29,7 @@ from promotions.engine.types import (
     RulesSnapshot,
     SpendRuleRule,
     TierRule,
+    TriggerRule,
 )
 
 CACHE_KEY = "promotions:rules-version"
@@ -96,7 +97,7 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
     }
     product_sets = _product_sets()
     drafts = set(drafts)
-    promotions = tuple(
+    every = tuple(
         _promotion_rule(promotion, product_sets, as_active=promotion.pk in drafts)
         for promotion in Promotion.objects.filter(
             ~Q(status=Promotion.Status.DRAFT) | Q(pk__in=drafts)
@@ -113,6 +114,8 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
         )
         .order_by("-priority", "pk")
     )
+    promotions = tuple(rule for rule in every if rule.trigger is None)
+    occasions = tuple(rule for rule in every if rule.trigger is not None)
     counters = tuple(
         CounterRule(
             id=counter.pk,
@@ -153,6 +156,7 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
         programmes=programmes,
         currencies=currencies,
         promotions=promotions,
+        occasions=occasions,
         counters=counters,
     )
 
@@ -242,6 +246,7 @@ def _promotion_rule(
         uses_per_customer=promotion.uses_per_customer,
         uses_per_customer_day=promotion.uses_per_customer_day,
         uses_per_day=promotion.uses_per_day,
+        trigger=_trigger_rule(promotion),
         conditions=tuple(
             ConditionRule(
                 id=condition.pk,
@@ -272,9 +277,29 @@ def _promotion_rule(
                 counter_id=reward.counter_id,
                 coupon_series=reward.coupon_series,
                 spend_rule_id=reward.spend_rule_id,
+                beneficiary=reward.beneficiary,
+                expires_days_after_date=reward.expires_days_after_date,
+                expires_day_of_next_month=reward.expires_day_of_next_month,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),
+    )
+
+
+def _trigger_rule(promotion) -> TriggerRule | None:
+    if promotion.trigger == "receipt":
+        return None
+    return TriggerRule(
+        kind=promotion.trigger,
+        event_type_id=promotion.event_type_id,
+        counter_id=promotion.trigger_counter_id,
+        value=promotion.trigger_value,
+        tier_id=promotion.trigger_tier_id,
+        channel=promotion.trigger_channel,
+        date=promotion.trigger_date,
+        question_id=promotion.trigger_question_id,
+        offset_days=promotion.trigger_offset_days,
+        day=promotion.trigger_day,
     )
 
 

@@ -91,10 +91,29 @@ class RewardRule:
     counter_id: int | None = None
     coupon_series: str = ""
     spend_rule_id: int | None = None
+    beneficiary: str = "customer"  # customer | referrer
+    expires_days_after_date: int | None = None  # date triggers: the last day, after the date
+    expires_day_of_next_month: int | None = None  # the last day: this day of the next month
 
     @property
     def is_points(self) -> bool:
         return self.kind.startswith("points_")
+
+
+@dataclass(frozen=True)
+class TriggerRule:
+    """What starts a promotion that is not about a receipt (``promotions.lifecycle``)."""
+
+    kind: str  # registration | first_purchase | ... | date | monthly | event
+    event_type_id: int | None = None
+    counter_id: int | None = None
+    value: Decimal | None = None
+    tier_id: int | None = None
+    channel: str = ""
+    date: str = ""  # birthday | child_birthday | registration | <memorable kind> | question
+    question_id: int | None = None
+    offset_days: int = 0
+    day: int | None = None
 
 
 @dataclass(frozen=True)
@@ -135,6 +154,7 @@ class PromotionRule:
     uses_per_customer: int | None = None
     uses_per_customer_day: int | None = None
     uses_per_day: int | None = None
+    trigger: TriggerRule | None = None  # None: a receipt promotion
 
     @cached_property
     def limited(self) -> bool:
@@ -216,6 +236,25 @@ class RulesSnapshot:
     tiers: tuple[TierRule, ...] = ()
     spend_rules: Mapping[int, SpendRuleRule] = field(default_factory=dict)
     changed_at: datetime | None = None  # when the last promotion version was saved
+    # Promotions started by an occasion of the customer's life, not by a receipt.
+    occasions: tuple[PromotionRule, ...] = ()
+
+    def occasions_of(self, kind: str) -> list[PromotionRule]:
+        return [p for p in self.occasions if p.trigger is not None and p.trigger.kind == kind]
+
+    @cached_property
+    def occasion_kinds(self) -> frozenset[str]:
+        """The occasions some promotion waits for (the hot path checks only those)."""
+        return frozenset(p.trigger.kind for p in self.occasions if p.trigger is not None)
+
+    @cached_property
+    def rewards_referrers(self) -> bool:
+        """Whether some receipt promotion gives points to the customer's referrer."""
+        return any(
+            reward.beneficiary == "referrer"
+            for promotion in self.promotions
+            for reward in promotion.rewards
+        )
 
     @cached_property
     def needs(self) -> frozenset[str]:

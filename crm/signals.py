@@ -1,0 +1,36 @@
+"""Domain events of the customer core, for the outer apps to subscribe to (architecture.md).
+
+``customer_occasion`` is sent *inside* the transaction that caused it, so what a subscriber
+writes (a welcome bonus, a referral reward) commits or rolls back with its cause: it can be
+neither lost nor given for something that did not happen. Subscribers must be idempotent:
+the same occasion may be sent again (a profile saved twice, a job re-run).
+
+Arguments of ``customer_occasion``:
+
+- ``kind``: ``registration``, ``first_purchase``, ``profile_completed``, ``consent``,
+  ``tier_change``, ``counter`` or ``event``;
+- ``customer``: the ``crm.Customer``;
+- ``at``: when it happened (aware);
+- ``terminal``: the ``loyalty.Terminal`` it came through, or None;
+- ``details``: a dict of what the kind needs: ``channel`` (consent), ``tier_id`` and ``up``
+  (tier change), ``counter_id``, ``period_start``, ``before``, ``after`` (counter),
+  ``event`` (a ``loyalty.CustomerEvent``), ``receipt`` (first purchase).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+customer_occasion = Signal()
+
+
+def occasion_send(kind: str, customer, at, terminal=None, **details) -> None:
+    """Send ``customer_occasion`` (in the caller's transaction)."""
+    customer_occasion.send(
+        sender=type(customer),
+        kind=kind,
+        customer=customer,
+        at=at,
+        terminal=terminal,
+        details=details,
+    )

@@ -24,9 +24,10 @@ from django.dispatch import Signal
 customer_occasion = Signal()
 
 
-def occasion_send(kind: str, customer, at, terminal=None, **details) -> None:
-    """Send ``customer_occasion`` (in the caller's transaction)."""
-    customer_occasion.send(
+def occasion_send(kind: str, customer, at, terminal=None, **details) -> list:
+    """Send ``customer_occasion`` (in the caller's transaction); return what the receivers
+    answered, flattened (the promotions' firings)."""
+    answers = customer_occasion.send(
         sender=type(customer),
         kind=kind,
         customer=customer,
@@ -34,3 +35,4 @@ def occasion_send(kind: str, customer, at, terminal=None, **details) -> None:
         terminal=terminal,
         details=details,
     )
+    return [item for _receiver, answer in answers for item in (answer or ())]

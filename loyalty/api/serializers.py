@@ -566,6 +566,11 @@ class ResultPromotionSerializer(serializers.Serializer):
     effect = serializers.ChoiceField(choices=["discount", "points"])
     amount = DecimalString()
     currency = serializers.CharField(required=False, help_text="For points: their currency.")
+    to = serializers.ChoiceField(
+        choices=["referrer"],
+        required=False,
+        help_text="Points given to the friend who referred the customer, not to the customer.",
+    )
 
 
 class ResultCouponSerializer(serializers.Serializer):

@@ -31,6 +31,7 @@ from loyalty.errors import (
     EventTypeUnknown,
 )
 from loyalty.models import Card, Counter, CustomerEvent, EventType, LedgerEntry, Terminal
+from loyalty.money import quantize
 from loyalty.services.counters import counter_step
 from promotions.engine import snapshot_get
 
@@ -172,7 +173,7 @@ def _rewards(firings) -> list[dict]:
         points = [
             {
                 "currency": entry.account.currency.code,
-                "amount": str(entry.amount),
+                "amount": str(quantize(entry.amount, entry.account.currency.decimal_places)),
                 "to": "customer" if entry.account.customer_id == firing.customer_id else "referrer",
             }
             for entry in entries

@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -214,6 +214,9 @@ class _Sale:
     holder: purchase_sql.Holder
     facts: CustomerFacts | None = None
     fast: bool = False  # reads and writes through purchase_sql (PostgreSQL)
+    # The accounts of the friend who referred the customer, by currency, locked with the
+    # customer's when some promotion gives the friend points (refer-a-friend).
+    referrer_accounts: dict[int, Account] = field(default_factory=dict)
 
 
 def _terminal(terminal: Terminal) -> Terminal:
@@ -586,6 +589,7 @@ def _render(
                 award.amount, sale.snapshot.currencies[award.currency_id].decimal_places
             ),
             "currency": sale.snapshot.currencies[award.currency_id].code,
+            **({"to": "referrer"} if award.beneficiary == "referrer" else {}),
         }
         for award in result.awards
     ]
@@ -634,7 +638,7 @@ def _earned_split(result: EngineResult, at: datetime, now: datetime) -> tuple[De
     """(active now, pending) parts of the main-currency points the result earns."""
     active = pending = ZERO
     for award in result.awards:
-        if award.currency_id != result.main_currency_id:
+        if award.currency_id != result.main_currency_id or award.beneficiary != "customer":
             continue
         if at + award.activation_delay > now:
             pending += award.amount
@@ -808,6 +812,29 @@ def _replayed(found: tuple[str, dict] | None, receipt_id: str, fingerprint: str)
     return found[1]
 
 
+def _referrer_accounts(sale: _Sale) -> list[Account]:
+    """The referrer's accounts a confirm must lock: when some promotion of the rules in force
+    gives points to the friend who referred this customer (opened on first use)."""
+    from loyalty.models import Currency
+
+    customer = sale.customer
+    if customer is None or customer.referrer_id is None or not sale.snapshot.rewards_referrers:
+        return []
+    referrer = Customer.objects.filter(pk=customer.referrer_id, is_anonymised=False).first()
+    if referrer is None:
+        return []
+    ids = {
+        reward.currency_id
+        for promotion in sale.snapshot.promotions
+        if promotion.programme_id == sale.programme.id
+        for reward in promotion.rewards
+        if reward.beneficiary == "referrer" and reward.currency_id is not None
+    }
+    return [
+        customer_account(referrer, currency) for currency in Currency.objects.filter(pk__in=ids)
+    ]
+
+
 def _open_accounts(sale: _Sale) -> list[Account]:
     """The customer's accounts in every currency the programme moves, opened on first use."""
     from loyalty.models import Currency
@@ -854,13 +881,16 @@ def _lock(sale: _Sale, request: PurchaseRequest, fingerprint: str, accounts, act
         if membership:
             state.tier_id = found.membership.tier_id if found.membership else None
     else:
+        # One lock statement in pk order, the referrer's accounts among the customer's.
+        everything = list(accounts_for_update(a.pk for a in accounts))
+        mine = sale.customer.pk if sale.customer is not None else None
         state = _Locked(
-            {
-                account.currency_id: account
-                for account in accounts_for_update(a.pk for a in accounts)
-            },
+            {account.currency_id: account for account in everything if account.customer_id == mine},
             None,
         )
+        sale.referrer_accounts = {
+            account.currency_id: account for account in everything if account.customer_id != mine
+        }
         replayed = _replay(terminal, request.receipt_id, fingerprint)
         if sale.customer is not None:
             # Read under the account locks: a purchase that moved the tier has committed.
@@ -895,9 +925,14 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         sale.customer = _customer_for_unbound_card(sale.card)
         sale.fast = False
     accounts = _open_accounts(sale)
+    referrer_accounts = _referrer_accounts(sale)
+    if referrer_accounts:
+        sale.fast = False  # the SQL path locks the customer's accounts only
     with _money_transaction(timeouts=not sale.fast):
         now = timezone.now()
-        state, replayed = _lock(sale, request, fingerprint, accounts, actor, now)
+        state, replayed = _lock(
+            sale, request, fingerprint, accounts + referrer_accounts, actor, now
+        )
         if replayed is not None:
             return replayed
         locked = state.accounts
@@ -1132,7 +1167,12 @@ def _earn_specs(sale, receipt, result, locked, actor, at, now) -> list[tuple[obj
     partner = sale.terminal.store.partner
     earn_specs = []
     for award in result.awards:
-        account = locked[award.currency_id]
+        if award.beneficiary == "referrer":
+            account = sale.referrer_accounts.get(award.currency_id)
+            if account is None:
+                continue  # the referrer is gone (anonymised): nobody to give them to
+        else:
+            account = locked[award.currency_id]
         active_at = at + award.activation_delay
         expires_at = at + award.lifetime if award.lifetime else None
         if award.expires_on is not None:
@@ -1227,7 +1267,7 @@ def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, sp
             for reward in _line_rewards(result, earn_specs)
         ]
     )
-    for account in locked.values():
+    for account in [*locked.values(), *sale.referrer_accounts.values()]:
         _settle_debts(account, Actor.for_terminal(sale.terminal), receipt, now)
 
 
@@ -1692,6 +1732,14 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         if receipt.customer_id
         else []
     )
+    # Points the purchase gave the customer's referrer are taken back from the referrer.
+    others = (
+        ReceiptLineReward.objects.filter(line__receipt=receipt, lot__isnull=False)
+        .exclude(lot__account__customer_id=receipt.customer_id)
+        .values_list("lot__account_id", flat=True)
+        .distinct()
+    )
+    customer_accounts = sorted({*customer_accounts, *others})
     with _money_transaction():
         locked = {a.pk: a for a in accounts_for_update(customer_accounts)}
         receipt = Receipt.objects.select_for_update().get(pk=receipt.pk)
@@ -1765,7 +1813,14 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         else:
             receipt.status = Receipt.Status.REFUNDED if fully else Receipt.Status.PARTIALLY_REFUNDED
         Receipt.objects.filter(pk=receipt.pk).update(status=receipt.status)
-        main = next((a for a in locked.values() if a.currency_id == receipt.currency_id), None)
+        main = next(
+            (
+                a
+                for a in locked.values()
+                if a.currency_id == receipt.currency_id and a.customer_id == receipt.customer_id
+            ),
+            None,
+        )
         if main is not None:
             main.refresh_from_db(fields=["balance", "pending"])
         refund.amount = movement["amount"]
@@ -1913,7 +1968,11 @@ def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dic
     legs: list[Leg] = []
     if not locked:
         return legs, totals
-    by_currency = {account.currency_id: account for account in locked.values()}
+    by_currency = {
+        account.currency_id: account
+        for account in locked.values()
+        if account.customer_id == receipt.customer_id
+    }
     policy = snapshot_get().programmes.get(_programme_of(receipt))
     debt_policy = policy is not None and policy.refund_shortfall_policy == "debt"
     partner = receipt.partner
@@ -1990,7 +2049,10 @@ def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dic
             totals["shortfall"] += left
             moved = wanted
         legs.append(Leg(account=partner_account(partner, currency), amount=moved))
-        if account.currency_id == receipt.currency_id:
+        if (
+            account.currency_id == receipt.currency_id
+            and account.customer_id == receipt.customer_id
+        ):
             totals["reversed"] += wanted
 
     # 2. Spent points go back to the lots they came from, latest-expiring first; the part an

@@ -75,7 +75,7 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     if main_currency is not None:
         by_line = {line.line_no: line for line in lines}
         for award in awards:
-            if award.currency_id != main_currency.id:
+            if award.currency_id != main_currency.id or award.beneficiary != "customer":
                 continue
             earned += award.amount
             for line_no, part in award.per_line.items():
@@ -244,6 +244,10 @@ class _Walk:
                         no: part
                         for no, part in target.per_line.items()
                         if self.exclusive_at.get(no, index) >= index
+                        and (
+                            reward.product_set is None
+                            or reward.product_set.matches(self.inputs[no])
+                        )
                     }
                     base = sum(allowed.values(), ZERO)
                     amount = quantize(base * (reward.value - 1), currency.decimal_places)
@@ -488,6 +492,10 @@ class _Walk:
                 ]
             if not eligible:
                 continue
+            if reward.beneficiary == "referrer" and (
+                self.ctx.customer is None or not self.ctx.customer.referred
+            ):
+                continue  # nobody referred the customer: no friend to reward
             if reward.kind in NO_LINES:
                 if self.ctx.customer is None:
                     anonymous_only = True
@@ -585,6 +593,7 @@ class _Walk:
             lifetime=reward.lifetime,
             expires_on=reward.expires_on,
             spend_rule_id=reward.spend_rule_id,
+            beneficiary=reward.beneficiary,
         )
 
     # -- amounts ---------------------------------------------------------------------------

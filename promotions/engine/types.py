@@ -382,6 +382,7 @@ class Award:
     lifetime: timedelta | None
     expires_on: date | None = None
     spend_rule_id: int | None = None
+    beneficiary: str = "customer"  # customer | referrer: whose account the points go to
 
 
 @dataclass

@@ -20,10 +20,13 @@ from loyalty.models import (
     Counter,
     CounterValue,
     Currency,
+    CustomerEvent,
+    EventType,
     Hold,
     LedgerEntry,
     Lot,
     Partner,
+    PeerThanks,
     Posting,
     Product,
     ProductList,
@@ -238,9 +241,21 @@ class CurrencyAdmin(admin.ModelAdmin):
         "rub_rate",
         "is_default",
         "is_active",
+        "given_as",
     ]
     list_filter = ["programme", "is_active"]
     search_fields = ["code", "name"]
+
+
+@admin.register(PeerThanks)
+class PeerThanksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Given on the staff page (/staff/thanks/) only; read-only here."""
+
+    list_display = ["given_at", "giver", "receiver", "amount", "currency", "reason"]
+    list_filter = ["currency"]
+    search_fields = ["reason", "giver__last_name", "receiver__last_name"]
+    list_select_related = ["giver", "receiver", "currency"]
+    date_hierarchy = "given_at"
 
 
 @admin.register(CardBatch)
@@ -501,9 +516,29 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Counter)
 class CounterAdmin(admin.ModelAdmin):
-    list_display = ["name", "code", "programme", "unit", "period", "is_active"]
+    list_display = ["name", "code", "programme", "unit", "event_type", "period", "is_active"]
     list_filter = ["programme", "unit", "period", "is_active"]
     search_fields = ["name", "code"]
+
+
+@admin.register(EventType)
+class EventTypeAdmin(admin.ModelAdmin):
+    """The kinds of events external systems may report through ``POST /api/v1/events``."""
+
+    list_display = ["code", "name", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(CustomerEvent)
+class CustomerEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Recorded by the API only; read-only here."""
+
+    list_display = ["received_at", "type", "event_id", "customer", "terminal", "occurred_at"]
+    list_filter = ["type", "partner"]
+    search_fields = ["event_id", "customer__phone", "customer__public_id"]
+    list_select_related = ["type", "customer", "terminal"]
+    date_hierarchy = "received_at"
 
 
 @admin.register(CounterValue)
@@ -551,8 +586,8 @@ class StaffProfileInline(admin.StackedInline):
 
     model = StaffProfile
     can_delete = False
-    fields = ["partner"]
-    autocomplete_fields = ["partner"]
+    fields = ["partner", "customer"]
+    autocomplete_fields = ["partner", "customer"]
 
 
 # Django's user admin, with the staff profile on the same page.

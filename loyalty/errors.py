@@ -173,3 +173,32 @@ class CardWithoutCustomer(LoyaltyError):
     code = "customer_not_found"
     status = 404
     message = _("The card does not belong to a customer yet.")
+
+
+# --- Peer thanks ----------------------------------------------------------------------------
+
+
+class ThanksToSelf(LoyaltyError):
+    code = "thanks_to_self"
+    message = _("Thanks go to a colleague, never to yourself.")
+
+
+class ThanksNeedReason(LoyaltyError):
+    code = "thanks_reason_required"
+    message = _("Say what the thanks are for.")
+
+
+class ThanksNotGiven(LoyaltyError):
+    code = "thanks_not_given"
+    message = _("Points of this currency are not given to colleagues.")
+
+
+class ThanksNotEnough(LoyaltyError):
+    code = "thanks_not_enough"
+    status = 409
+    message = _("You have fewer thanks left to give this month.")
+
+
+class ThanksBadAmount(LoyaltyError):
+    code = "thanks_bad_amount"
+    message = _("Give a positive amount, in whole units of the currency's precision.")

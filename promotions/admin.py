@@ -22,7 +22,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from crm.models import Segment
+from crm.models import Consent, Segment
 from loyalty.errors import LoyaltyError
 from loyalty.models import CardType, Programme, Receipt, Store, Terminal, Tier, staff_partner_id
 from promotions.exchange import (
@@ -35,11 +35,13 @@ from promotions.exchange import (
 from promotions.models import (
     CompatibilityGroup,
     Condition,
+    LifecycleRun,
     ProductSet,
     Promotion,
     PromotionVersion,
     Reward,
     SpendRule,
+    TriggerFiring,
 )
 from promotions.simulator import parse_lines, receipt_lines_text, simulate
 from promotions.versions import change_rows, version_diff
@@ -83,6 +85,12 @@ class PromotionForm(forms.ModelForm):
         help_text=_("None ticked: every day (on the store's clock)."),
     )
 
+    trigger_channel = forms.ChoiceField(
+        label=_("consent channel"),
+        choices=[("", _("any channel")), *Consent.Channel.choices],
+        required=False,
+        help_text=_("For “a consent given”."),
+    )
     card_types = forms.MultipleChoiceField(
         label=_("card types"),
         choices=CardType.choices,
@@ -95,7 +103,7 @@ class PromotionForm(forms.ModelForm):
 
     class Meta:
         model = Promotion
-        fields = ["channels", "weekdays", "card_types"]  # the fieldsets add the others
+        fields = ["channels", "weekdays", "card_types", "trigger_channel"]  # and the fieldsets
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -240,6 +248,7 @@ class VersionInline(admin.TabularInline):
 
 class ConditionInline(admin.TabularInline):
     model = Condition
+    fk_name = "promotion"
     extra = 0
     fields = [
         "or_group",
@@ -250,11 +259,18 @@ class ConditionInline(admin.TabularInline):
         "product_set",
         "tiers",
         "counter",
+        "done_promotion",
     ]
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
-        limit_to_programme(formset.form, "product_set", promotion_programme_id(request, obj))
+        programme_id = promotion_programme_id(request, obj)
+        limit_to_programme(formset.form, "product_set", programme_id)
+        limit_to_programme(formset.form, "done_promotion", programme_id)
+        partner_id = staff_partner_id(request.user)
+        step = formset.form.base_fields.get("done_promotion")
+        if step is not None and partner_id is not None:
+            step.queryset = step.queryset.filter(partner_id=partner_id)
         return formset
 
 
@@ -286,6 +302,9 @@ class RewardInline(admin.TabularInline):
         "counter",
         "coupon_series",
         "spend_rule",
+        "beneficiary",
+        "expires_days_after_date",
+        "expires_day_of_next_month",
     ]
     form = RewardForm
     autocomplete_fields = ["currency", "multiplier_of"]
@@ -308,6 +327,7 @@ class PromotionAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "status",
+        "trigger",
         "priority",
         "group",
         "exclusive",
@@ -318,6 +338,7 @@ class PromotionAdmin(admin.ModelAdmin):
     ]
     list_filter = [
         "status",
+        "trigger",
         ("programme", admin.RelatedOnlyFieldListFilter),
         ("partner", PartnerListFilter),
         ("group", admin.RelatedOnlyFieldListFilter),
@@ -333,6 +354,29 @@ class PromotionAdmin(admin.ModelAdmin):
     change_form_template = "admin/promotions/promotion/change_form.html"
     fieldsets = [
         (None, {"fields": ["programme", "name", "code", "description", "status"]}),
+        (
+            _("What starts it"),
+            {
+                "fields": [
+                    "trigger",
+                    "event_type",
+                    "trigger_counter",
+                    "trigger_value",
+                    "trigger_tier",
+                    "trigger_channel",
+                    "trigger_date",
+                    "trigger_question",
+                    "trigger_offset_days",
+                    "trigger_day",
+                ],
+                "description": _(
+                    "A purchase, or an occasion of the customer's life. A promotion started "
+                    "by an occasion rewards each customer once per occasion (once in a "
+                    "lifetime for registration or the first purchase, once a year for a "
+                    "birthday, once a month for a day of the month, once per event)."
+                ),
+            },
+        ),
         (
             _("Who"),
             {
@@ -700,3 +744,46 @@ class SpendRuleAdmin(admin.ModelAdmin):
         "time_to",
         "max_percent",
     ]
+
+
+@admin.register(TriggerFiring)
+class TriggerFiringAdmin(admin.ModelAdmin):
+    """What promotions started by an occasion gave, and to whom (read-only)."""
+
+    list_display = ["fired_at", "promotion", "customer", "key", "given", "occurred_at"]
+    list_filter = [("promotion", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["key", "customer__phone", "customer__public_id", "promotion__name"]
+    list_select_related = ["promotion", "customer"]
+    date_hierarchy = "fired_at"
+    readonly_fields = [f.name for f in TriggerFiring._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        partner_id = staff_partner_id(request.user)
+        if partner_id is not None:
+            queryset = queryset.filter(promotion__partner_id=partner_id)
+        return queryset
+
+
+@admin.register(LifecycleRun)
+class LifecycleRunAdmin(admin.ModelAdmin):
+    """The days the daily date job has finished (the next run starts after the last)."""
+
+    list_display = ["job", "day", "finished_at", "rewarded"]
+    list_filter = ["job"]
+    readonly_fields = ["job", "day", "finished_at", "rewarded"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

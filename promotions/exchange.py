@@ -126,6 +126,7 @@ def promotion_data(promotion: Promotion) -> dict:
         "uses_per_customer": promotion.uses_per_customer,
         "uses_per_customer_day": promotion.uses_per_customer_day,
         "uses_per_day": promotion.uses_per_day,
+        "trigger": _trigger_data(promotion),
         "conditions": [
             {
                 "or_group": c.or_group,
@@ -136,6 +137,9 @@ def promotion_data(promotion: Promotion) -> dict:
                 "product_set": c.product_set.name if c.product_set_id else None,
                 "tiers": sorted(t.code for t in c.tiers.all()),
                 "counter": c.counter.code if c.counter_id else None,
+                "promotion": (c.done_promotion.code or c.done_promotion.name)
+                if c.done_promotion_id
+                else None,
             }
             for c in promotion.conditions.order_by("or_group", "pk")
         ],
@@ -156,9 +160,30 @@ def promotion_data(promotion: Promotion) -> dict:
                 "counter": r.counter.code if r.counter_id else None,
                 "coupon_series": r.coupon_series or None,
                 "spend_rule": r.spend_rule.name if r.spend_rule_id else None,
+                "beneficiary": r.beneficiary,
+                "expires_days_after_date": r.expires_days_after_date,
+                "expires_day_of_next_month": r.expires_day_of_next_month,
             }
             for r in promotion.rewards.order_by("pk")
         ],
+    }
+
+
+def _trigger_data(promotion: Promotion) -> dict | None:
+    """What starts the promotion; None: a purchase (the receipt)."""
+    if promotion.trigger == "receipt":
+        return None
+    return {
+        "kind": promotion.trigger,
+        "event_type": promotion.event_type.code if promotion.event_type_id else None,
+        "counter": promotion.trigger_counter.code if promotion.trigger_counter_id else None,
+        "value": _dec(promotion.trigger_value),
+        "tier": promotion.trigger_tier.code if promotion.trigger_tier_id else None,
+        "channel": promotion.trigger_channel or None,
+        "date": promotion.trigger_date or None,
+        "question": promotion.trigger_question.code if promotion.trigger_question_id else None,
+        "offset_days": promotion.trigger_offset_days,
+        "day": promotion.trigger_day,
     }
 
 
@@ -206,13 +231,14 @@ class _Reader:
     """Resolves natural keys and collects every error with its path in the document."""
 
     def __init__(self):
-        from crm.models import Segment
+        from crm.models import ProfileQuestion, Segment
         from loyalty.models import (
             Brand,
             CardBatch,
             Category,
             Counter,
             Currency,
+            EventType,
             Partner,
             Product,
             ProductList,
@@ -235,6 +261,8 @@ class _Reader:
         self.counters = {(c.programme_id, c.code): c for c in Counter.objects.all()}
         self.card_batches = {b.code: b for b in CardBatch.objects.all()}
         self.segments = {(s.programme_id, s.code): s for s in Segment.objects.all()}
+        self.event_types = {e.code: e for e in EventType.objects.all()}
+        self.questions = {q.code: q for q in ProfileQuestion.objects.all()}
         self.product_model = Product
         self.rule_names: dict = {}  # the document's spending rules, by (programme, name)
 
@@ -405,6 +433,7 @@ def promotions_import(
         rule.stores.set(stores)
     saved = []
     by_key = {}
+    chained = []  # chain conditions: saved once the promotion they name is
     # Groups and product sets are saved: saving a row that names one takes its new id.
     for promotion, relations, conditions, rewards in plan_promotions:
         promotion.save()
@@ -415,12 +444,26 @@ def promotions_import(
         promotion.card_batches.set(relations["card_batches"])
         promotion.conditions.all().delete()
         promotion.rewards.all().delete()
-        for condition, tiers in conditions:
+        for condition, tiers, done_key in conditions:
             condition.promotion = promotion
-            condition.save()
-            condition.tiers.set(tiers)
+            if done_key is not None:
+                chained.append((promotion, condition, done_key))
+            else:
+                condition.save()
+                condition.tiers.set(tiers)
         by_key[(promotion.programme_id, promotion.code or promotion.name)] = promotion
         saved.append((promotion, rewards))
+    for promotion, condition, done_key in chained:
+        condition.done_promotion = by_key.get(
+            (promotion.programme_id, done_key)
+        ) or _promotion_by_key(promotion.programme, done_key)
+        try:  # now that the promotions exist: is the step before a step at all?
+            condition.full_clean(exclude=["promotion"])
+        except ValidationError as exc:
+            raise ImportFailed(
+                [(f"{promotion.code or promotion.name}.conditions", m) for m in exc.messages]
+            ) from exc
+        condition.save()
     for promotion, rewards in saved:
         for reward, multiplier_key in rewards:
             reward.promotion = promotion
@@ -690,9 +733,11 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
         )
         if promotion.group is None:
             reader.fail(f"{path}.group", f"unknown compatibility group {group_name!r}")
+    tiers = {code: t for (pid, code), t in reader.tiers.items() if pid == programme_id}
+    counters = {code: x for (pid, code), x in reader.counters.items() if pid == programme_id}
+    _read_trigger(reader, promotion, row.get("trigger"), f"{path}.trigger", tiers, counters)
     if programme is not None and promotion.starts_at is not None:
         reader.clean(promotion, path, exclude=["programme", "group", "partner"])
-    tiers = {code: t for (pid, code), t in reader.tiers.items() if pid == programme_id}
     relations = {
         "stores": reader.many(reader.stores, row.get("stores"), f"{path}.stores", "store"),
         "terminals": reader.many(
@@ -709,7 +754,6 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             reader.card_batches, row.get("card_series"), f"{path}.card_series", "card series"
         ),
     }
-    counters = {code: x for (pid, code), x in reader.counters.items() if pid == programme_id}
 
     def product_set(name, where):
         if name is None:
@@ -734,8 +778,21 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             counter=reader.one(counters, c.get("counter"), f"{where}.counter", "counter"),
         )
         condition.product_set = product_set(c.get("product_set"), f"{where}.product_set")
-        reader.clean(condition, where, exclude=["promotion", "product_set"])
-        conditions.append((condition, reader.many(tiers, c.get("tiers"), f"{where}.tiers", "tier")))
+        done_key = c.get("promotion")
+        exclude = ["promotion", "product_set"]
+        if done_key is not None:
+            known = (programme_id, done_key) in promotion_keys or _promotion_by_key(
+                programme, done_key
+            )
+            if not known:
+                reader.fail(f"{where}.promotion", f"unknown promotion {done_key!r}")
+            exclude.append("done_promotion")  # checked once the promotions are written
+        elif condition.kind == Condition.Kind.PROMOTION_DONE:
+            reader.fail(f"{where}.promotion", "required")
+            exclude.append("done_promotion")
+        reader.clean(condition, where, exclude=exclude)
+        tiers_of = reader.many(tiers, c.get("tiers"), f"{where}.tiers", "tier")
+        conditions.append((condition, tiers_of, done_key))
     rewards = []
     for j, r in enumerate(row.get("rewards") or []):
         where = f"{path}.rewards[{j}]"
@@ -754,6 +811,9 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             ),
             counter=reader.one(counters, r.get("counter"), f"{where}.counter", "counter"),
             coupon_series=r.get("coupon_series") or "",
+            beneficiary=r.get("beneficiary") or Reward.Beneficiary.CUSTOMER,
+            expires_days_after_date=r.get("expires_days_after_date"),
+            expires_day_of_next_month=r.get("expires_day_of_next_month"),
         )
         rule_name = r.get("spend_rule")
         if rule_name is not None:
@@ -772,6 +832,43 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
                 reader.fail(f"{where}.multiplier_of", f"unknown promotion {multiplier_key!r}")
             reward.multiplier_of_id = 0  # a stand-in for the model's checks; set when written
         reader.clean(reward, where, exclude=["promotion", "product_set", "multiplier_of"])
+        for field, message in reward.occasion_errors(promotion.trigger).items():
+            reader.fail(f"{where}.{field}", str(message))
         reward.multiplier_of_id = None
         rewards.append((reward, multiplier_key))
     return promotion, relations, conditions, rewards
+
+
+def _read_trigger(reader: _Reader, promotion: Promotion, data, path: str, tiers, counters) -> None:
+    """Set what starts the promotion from the document's ``trigger`` (null: a purchase)."""
+    promotion.trigger = "receipt"
+    promotion.event_type = promotion.trigger_counter = promotion.trigger_tier = None
+    promotion.trigger_question = None
+    promotion.trigger_value = promotion.trigger_day = None
+    promotion.trigger_channel = promotion.trigger_date = ""
+    promotion.trigger_offset_days = 0
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        reader.fail(path, "must be an object or null")
+        return
+    promotion.trigger = data.get("kind") or ""
+    promotion.event_type = reader.one(
+        reader.event_types, data.get("event_type"), f"{path}.event_type", "event type"
+    )
+    promotion.trigger_counter = reader.one(
+        counters, data.get("counter"), f"{path}.counter", "counter"
+    )
+    promotion.trigger_tier = reader.one(tiers, data.get("tier"), f"{path}.tier", "tier")
+    promotion.trigger_question = reader.one(
+        reader.questions, data.get("question"), f"{path}.question", "profile question"
+    )
+    promotion.trigger_value = reader.decimal(data.get("value"), f"{path}.value")
+    promotion.trigger_channel = data.get("channel") or ""
+    promotion.trigger_date = data.get("date") or ""
+    for field, attribute in (("offset_days", "trigger_offset_days"), ("day", "trigger_day")):
+        value = data.get(field)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            reader.fail(f"{path}.{field}", "must be a whole number or null")
+            value = None
+        setattr(promotion, attribute, value if value is not None or field == "day" else 0)

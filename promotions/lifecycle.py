@@ -49,6 +49,7 @@ from loyalty.services.ledger import (
     postings_create,
     programme_account,
 )
+from promotions.chains import chain_steps_done
 from promotions.engine import CustomerFacts, ReceiptContext, period_start, snapshot_get
 from promotions.engine.evaluate import occasion_refusal
 from promotions.engine.types import PromotionRule, RewardRule, RulesSnapshot, UsageFacts
@@ -275,6 +276,7 @@ def customer_facts(
                 "kind", "date"
             )
         ),
+        done_promotion_ids=chain_steps_done(customer.pk, snapshot.chain_steps),
     )
 
 

@@ -611,6 +611,7 @@ class Condition(models.Model):
         CUSTOMER_TIER = "customer_tier", _("customer: tier")
         COUNTER_VALUE = "counter_value", _("customer: counter value")
         NTH_PURCHASE = "nth_purchase", _("customer: every Nth step of a counter")
+        PROMOTION_DONE = "promotion_done", _("customer: has completed a promotion (a chain)")
 
     class Operator(models.TextChoices):
         GTE = "gte", _("at least")
@@ -653,6 +654,18 @@ class Condition(models.Model):
         blank=True,
         related_name="+",
     )
+    done_promotion = models.ForeignKey(
+        Promotion,
+        verbose_name=_("completed promotion"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_(
+            "For a chain: the step before. “At least”: the customer has been rewarded by it; "
+            "“less than”: not yet."
+        ),
+    )
 
     class Meta:
         verbose_name = _("condition")
@@ -661,6 +674,31 @@ class Condition(models.Model):
 
     def __str__(self) -> str:
         return self.get_kind_display()
+
+    def _chain_errors(self) -> dict:
+        """A chain step names the step before: a promotion of the same programme that counts
+        per customer what it gave (a receipt promotion needs “receipts per customer”)."""
+        step = self.done_promotion
+        if step is None:
+            return {"done_promotion": _("Choose the promotion the customer must have completed.")}
+        if self.promotion_id is not None and step.pk == self.promotion_id:
+            return {"done_promotion": _("A promotion cannot wait for itself.")}
+        if self.promotion_id is not None:
+            programme = (
+                Promotion.objects.filter(pk=self.promotion_id)
+                .values_list("programme_id", flat=True)
+                .first()
+            )
+            if programme is not None and step.programme_id != programme:
+                return {"done_promotion": _("The promotion must be of the same programme.")}
+        if step.trigger == Trigger.RECEIPT and step.uses_per_customer is None:
+            return {
+                "done_promotion": _(
+                    "A purchase promotion used as a chain step must limit its receipts per customer "
+                    "(1 for a step done once), so that it counts who completed it."
+                )
+            }
+        return {}
 
     def clean(self) -> None:
         errors = {}
@@ -677,6 +715,8 @@ class Condition(models.Model):
                 errors["counter"] = _("Choose the counter.")
             if self.quantity is None or self.quantity <= 0:
                 errors["quantity"] = _("Give the counter value (N for “every Nth”), above 0.")
+        elif self.kind == self.Kind.PROMOTION_DONE:
+            errors.update(self._chain_errors())
         elif self.product_set_id and self.promotion_id:
             programme = (
                 Promotion.objects.filter(pk=self.promotion_id)
@@ -881,16 +921,20 @@ class Reward(models.Model):
             return None
 
     def _occasion_errors(self) -> dict:
-        """What a promotion started by an occasion (not a purchase) can give, and what only
-        such a promotion can say."""
-        errors = {}
         promotion = self._promotion_or_none()
-        trigger = promotion.trigger if promotion is not None else Trigger.RECEIPT
+        if promotion is None:  # checked by whoever knows the promotion (the import)
+            return {}
+        return self.occasion_errors(promotion.trigger)
+
+    def occasion_errors(self, trigger: str) -> dict:
+        """What a promotion started by ``trigger`` can give, and what only such a promotion
+        can say (messages for a marketer)."""
+        errors = {}
         if trigger != Trigger.RECEIPT and self.kind not in self.OCCASION_KINDS:
             errors["kind"] = _(
                 "A promotion started by “%(trigger)s” has no receipt: it can give a fixed "
                 "number of points, a counter step or a coupon."
-            ) % {"trigger": promotion.get_trigger_display()}
+            ) % {"trigger": dict(Trigger.choices).get(trigger, trigger)}
         if self.expires_days_after_date is not None and trigger != Trigger.DATE:
             errors["expires_days_after_date"] = _(
                 "Only a promotion started by a date of the customer has that date."

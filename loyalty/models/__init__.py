@@ -21,6 +21,7 @@ from loyalty.models.processing import (
     RefundLine,
 )
 from loyalty.models.receipts import Receipt, ReceiptLine
+from loyalty.models.thanks import PeerThanks
 from loyalty.models.tiers import Counter, CounterValue, Tier, TierChange, TierMembership
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "ImmutableRowError",
     "LedgerEntry",
     "Partner",
+    "PeerThanks",
     "Posting",
     "Product",
     "ProductList",

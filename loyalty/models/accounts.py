@@ -44,6 +44,19 @@ class Currency(models.Model):
         help_text=_("The currency the POS API earns and spends when none is named."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    given_as = models.ForeignKey(
+        "self",
+        verbose_name=_("given to colleagues as"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_(
+            "Peer thanks: members give points of this currency to each other (never to "
+            "themselves, with a reason) on the staff page, and they arrive as this currency. "
+            "Empty: not given between members."
+        ),
+    )
 
     class Meta:
         verbose_name = _("currency")

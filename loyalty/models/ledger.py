@@ -84,6 +84,7 @@ class Posting(AppendOnlyModel):
         ACTIVATION_RUN = "activation_run", _("activation run")
         IMPORT = "import", _("import")
         MERGE = "merge", _("account merge")
+        THANKS = "thanks", _("thanks from a colleague")
 
     class ActorType(models.TextChoices):
         TERMINAL = "terminal", _("terminal")

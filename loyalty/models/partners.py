@@ -326,6 +326,15 @@ class StaffProfile(models.Model):
         related_name="staff",
         help_text=_("Empty: coalition staff, who see every partner."),
     )
+    customer = models.OneToOneField(
+        "crm.Customer",
+        verbose_name=_("as a member"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="staff_profile",
+        help_text=_("The employee's own membership: peer thanks are given and received on it."),
+    )
 
     class Meta:
         verbose_name = _("staff profile")

@@ -89,6 +89,7 @@ from loyalty.services.ledger import (
     programme_account,
 )
 from loyalty.signals import tier_changed
+from promotions.chains import chain_steps_done
 from promotions.coupons import coupons_grant, coupons_withdraw
 from promotions.engine import (
     SPEND_MAX,
@@ -404,6 +405,11 @@ def _customer_facts(sale: _Sale, at: datetime, tier_id: int | None | bool = Fals
         segment_ids=frozenset(holder.segments),
         birth_date=customer.birth_date,
         dates=tuple(holder.dates),
+        done_promotion_ids=(
+            chain_steps_done(customer.pk, sale.snapshot.chain_steps)
+            if sale.snapshot.chain_steps
+            else frozenset()
+        ),
     )
 
 

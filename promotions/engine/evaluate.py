@@ -407,6 +407,10 @@ class _Walk:
 
     def _holds(self, condition) -> bool:
         kind = condition.kind
+        if kind == "promotion_done":
+            customer = self.ctx.customer
+            done = customer is not None and condition.promotion_id in customer.done_promotion_ids
+            return not done if condition.operator == "lt" else done
         if kind == "customer_tier":
             customer = self.ctx.customer
             return customer is not None and customer.tier_id in condition.tier_ids

@@ -166,6 +166,7 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
             product_set=lookups.product_sets.get((programme, row.get("product_set"))),
             tier_ids=in_programme(lookups.tiers, row.get("tiers")),
             counter_id=lookups.counters.get((programme, row.get("counter"))),
+            promotion_id=lookups.promotions.get((programme, row.get("promotion"))),
         )
         for n, row in enumerate(data.get("conditions") or ())
     )

@@ -258,6 +258,7 @@ def _promotion_rule(
                 product_set=product_sets.get(condition.product_set_id),
                 tier_ids=frozenset(tier.pk for tier in condition.tiers.all()),
                 counter_id=condition.counter_id,
+                promotion_id=condition.done_promotion_id,
             )
             for condition in sorted(promotion.conditions.all(), key=lambda c: (c.or_group, c.pk))
         ),

@@ -73,6 +73,7 @@ class ConditionRule:
     product_set: ProductSetRule | None = None
     tier_ids: frozenset[int] = frozenset()
     counter_id: int | None = None
+    promotion_id: int | None = None  # promotion_done: the chain's step before
 
 
 @dataclass(frozen=True)
@@ -268,7 +269,19 @@ class RulesSnapshot:
                 found.add("dates")
             if any(c.counter_id is not None for c in promotion.conditions):
                 found.add("counters")
+        if self.chain_steps:
+            found.add("chains")
         return frozenset(found)
+
+    @cached_property
+    def chain_steps(self) -> frozenset[int]:
+        """The promotions some promotion waits for a customer to have completed."""
+        return frozenset(
+            condition.promotion_id
+            for promotion in (*self.promotions, *self.occasions)
+            for condition in promotion.conditions
+            if condition.kind == "promotion_done" and condition.promotion_id is not None
+        )
 
     @cached_property
     def limited_promotions(self) -> tuple[PromotionRule, ...]:
@@ -333,6 +346,7 @@ class CustomerFacts:
     segment_ids: frozenset[int] = frozenset()
     birth_date: date | None = None
     dates: tuple[tuple[str, date], ...] = ()  # (memorable date kind, date), yearly ones
+    done_promotion_ids: frozenset[int] = frozenset()  # chain steps the customer completed
 
 
 @dataclass(frozen=True)

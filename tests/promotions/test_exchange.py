@@ -323,3 +323,88 @@ def test_audience_dates_counters_limits_and_spending_rules_travel_too(world):
         world.terminal.code
     ]
     assert SpendRule.objects.get().stores.get() == Store.objects.get(pk=world.store.pk)
+
+
+def test_triggers_and_occasion_rewards_travel_too(world):
+    from loyalty.models import Counter, EventType
+    from tests.factories.loyalty import TierFactory
+
+    reviews = EventType.objects.create(code="review_written", name="Review")
+    monthly = Counter.objects.create(
+        programme=world.programme, code="buys", name="Buys", period="month"
+    )
+    gold = TierFactory(programme=world.programme, code="gold", threshold=D("500"))
+    made = [
+        promotion(
+            world,
+            "Birthday",
+            code="birthday",
+            trigger="date",
+            trigger_date="birthday",
+            trigger_offset_days=-3,
+            rewards=[{"kind": "points_fixed", "value": 300, "expires_days_after_date": 7}],
+        ),
+        promotion(
+            world,
+            "Friend",
+            code="friend",
+            trigger="first_purchase",
+            referred_only=True,
+            rewards=[{"kind": "points_fixed", "value": 200, "beneficiary": "referrer"}],
+        ),
+        promotion(
+            world,
+            "Reviews",
+            code="reviews",
+            trigger="event",
+            event_type=reviews,
+            rewards=[{"kind": "points_fixed", "value": 20}],
+        ),
+        promotion(
+            world,
+            "3 a month",
+            code="three",
+            trigger="counter",
+            trigger_counter=monthly,
+            trigger_value=3,
+            rewards=[{"kind": "coupon", "value": 1, "coupon_series": "THREE"}],
+        ),
+        promotion(
+            world,
+            "Gold",
+            code="gold",
+            trigger="tier_change",
+            trigger_tier=gold,
+            rewards=[{"kind": "points_fixed", "value": 70}],
+        ),
+        promotion(
+            world,
+            "Allowance",
+            code="allowance",
+            trigger="monthly",
+            trigger_day=1,
+            rewards=[{"kind": "points_fixed", "value": 1000, "expires_day_of_next_month": 10}],
+        ),
+    ]
+    document = _document(world)
+    exported = {p["code"]: p for p in document["promotions"]}
+    assert exported["birthday"]["trigger"]["date"] == "birthday"
+    assert exported["birthday"]["trigger"]["offset_days"] == -3
+    assert exported["friend"]["rewards"][0]["beneficiary"] == "referrer"
+    assert exported["lemon5"]["trigger"] is None
+    _wipe()
+    promotions_import(document)
+    again = {p["code"]: p for p in _document(world)["promotions"]}
+    for promo in made:
+        assert again[promo.code] == exported[promo.code]
+    # An occasion promotion cannot give a percent of a receipt it does not have.
+    bad = json.loads(json.dumps(document))
+    next(p for p in bad["promotions"] if p["code"] == "reviews")["rewards"][0]["kind"] = (
+        "points_percent"
+    )
+    bad["promotions"][0]["trigger"] = {"kind": "event", "event_type": "nope"}
+    with pytest.raises(ImportFailed) as failed:
+        promotions_import(bad)
+    paths = [path for path, _message in failed.value.errors]
+    assert any(path.endswith("trigger.event_type") for path in paths)
+    assert any(path.endswith("rewards[0]") or ".rewards[0]" in path for path in paths)

@@ -644,3 +644,87 @@ def test_reward_validation_for_occasion_promotions(world):
     with pytest.raises(ValidationError) as error:
         made.full_clean()
     assert "weekdays" in error.value.message_dict
+
+
+# --- 18. Chains (quests) -----------------------------------------------------------------------
+
+
+def test_18_a_chain_unlocks_each_step_after_the_one_before(world, assert_ledger_consistent):
+    """Step 1: buy a coffee (+10). Step 2: write a review once step 1 is done (+20). The last
+    step: a purchase of 500.00 once step 2 is done gives the prize (+500), once. Undoing a
+    step (a cancel) locks the next one again."""
+    coffee = product_set(world, "Coffee", products=[ProductFactory(sku="COFFEE")])
+    reviews = EventType.objects.create(code="review_written", name="Review")
+    step1 = promotion(
+        world,
+        "Quest 1: a coffee",
+        uses_per_customer=1,
+        conditions=[{"kind": "contains", "product_set": coffee}],
+        rewards=[{"kind": "points_fixed", "value": 10}],
+    )
+    step2 = promotion(
+        world,
+        "Quest 2: a review",
+        trigger="event",
+        event_type=reviews,
+        uses_per_customer=1,
+        conditions=[{"kind": "promotion_done", "done_promotion": step1}],
+        rewards=[{"kind": "points_fixed", "value": 20}],
+    )
+    promotion(
+        world,
+        "Quest 3: the prize",
+        uses_per_customer=1,
+        conditions=[
+            {"kind": "promotion_done", "done_promotion": step2},
+            {"kind": "receipt_total", "amount": "500.00"},
+        ],
+        rewards=[{"kind": "points_fixed", "value": 500}],
+    )
+
+    def review(n):
+        return event_record(
+            world.terminal, event_id=f"r{n}", type_code="review_written", card=world.card.number
+        )[0]["rewards"]
+
+    def coffee_receipt(receipt_id):
+        return purchase_confirm(
+            world.terminal,
+            PurchaseRequest(
+                receipt_id=receipt_id,
+                card=world.card.number,
+                lines=(PurchaseLine(line_no=1, sku="COFFEE", quantity=D(1), price=D("100.00")),),
+            ),
+        )
+
+    assert buy(world, "Q0", "600.00")["points_earned"] == "30.00"  # no prize: step 2 not done
+    assert review(0) == []  # step 1 not done
+    coffee_receipt("Q1")  # +5 base, +10 step 1
+    purchase_cancel(world.terminal, "Q1")  # step 1 undone
+    assert review(1) == []
+    coffee_receipt("Q2")
+    assert [r["name"] for r in review(2)] == ["Quest 2: a review"]
+    assert review(3) == []  # step 2 is done once
+    assert buy(world, "Q3", "600.00")["points_earned"] == "530.00"  # 30 base + the prize
+    assert buy(world, "Q4", "600.00")["points_earned"] == "30.00"
+    # 30 (Q0) + 15 (Q2) + 20 (review) + 530 (Q3) + 30 (Q4)
+    assert balance(world.customer, world) == D("625.00")
+    assert_ledger_consistent()
+
+
+def test_a_chain_step_must_count_per_customer(world):
+    from django.core.exceptions import ValidationError
+
+    from promotions.models import Condition
+
+    loose = promotion(world, "Any purchase", rewards=[{"kind": "points_fixed", "value": 1}])
+    follower = promotion(world, "Next", rewards=[{"kind": "points_fixed", "value": 1}])
+    condition = Condition(promotion=follower, kind="promotion_done", done_promotion=loose)
+    with pytest.raises(ValidationError) as error:
+        condition.full_clean()
+    assert "done_promotion" in error.value.message_dict
+    itself = Condition(promotion=follower, kind="promotion_done", done_promotion=follower)
+    with pytest.raises(ValidationError):
+        itself.full_clean()
+    with pytest.raises(ValidationError):
+        Condition(promotion=follower, kind="promotion_done").full_clean()

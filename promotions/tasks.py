@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from promotions.draws import draws_run_due
 from promotions.usage import usage_prune
 
 
@@ -15,3 +16,9 @@ def usage_prune_task(keep_days: int = 2) -> int:
     """Drop the per-day usage rows of days gone (a day is kept a little longer than it lasts
     anywhere, for receipts confirmed just after midnight and time zones ahead)."""
     return usage_prune(timezone.now().date() - timedelta(days=keep_days))
+
+
+@shared_task(name="promotions.draws_run", acks_late=True, ignore_result=True)
+def draws_run_task() -> dict[str, int]:
+    """Run the scheduled prize draws whose period has ended (each at most once)."""
+    return draws_run_due()

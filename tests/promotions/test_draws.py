@@ -14,8 +14,10 @@ import re
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from io import StringIO
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -531,3 +533,20 @@ def test_a_seed_fixed_beforehand_is_committed_and_cannot_be_swapped(world):
     late = DrawFactory(programme=world.programme, seed=SEED)
     with pytest.raises(DrawSeedTooLate):
         draw_schedule(late)
+
+
+# --- The command and the admin -------------------------------------------------------------
+
+
+def test_manage_draw_verify_prints_the_check_and_fails_on_a_tampered_record(world):
+    crowd(world, 3)
+    draw = draw_run(DrawFactory(programme=world.programme, winners_count=2), seed=SEED)
+    out = StringIO()
+    call_command("draw_verify", str(draw.pk), "--record", stdout=out)
+    printed = out.getvalue()
+    assert "The draw matches its record." in printed
+    assert draw.tickets_digest in printed
+    assert f'"seed": "{SEED}"' in printed
+    _tamper_winners(draw)
+    with pytest.raises(CommandError, match="does not match"):
+        call_command("draw_verify", str(draw.pk), stdout=StringIO())

@@ -17,13 +17,16 @@ from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from crm.models import Customer, Segment, SegmentMember
-from loyalty.models import Account, LedgerEntry, Lot, Posting
+from loyalty.models import Account, LedgerEntry, Lot, Posting, StaffProfile
 from loyalty.services.processing import (
     PurchaseLine,
     PurchaseRequest,
@@ -60,6 +63,7 @@ from tests.factories.loyalty import (
 )
 from tests.factories.processing import coalition
 from tests.factories.promotions import DrawFactory, promotion
+from tests.promotions.admin_forms import admin_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -550,3 +554,101 @@ def test_manage_draw_verify_prints_the_check_and_fails_on_a_tampered_record(worl
     _tamper_winners(draw)
     with pytest.raises(CommandError, match="does not match"):
         call_command("draw_verify", str(draw.pk), stdout=StringIO())
+
+
+def test_the_admin_runs_verifies_and_shows_a_drawn_draw_read_only(admin_client, admin_user, world):
+    # given
+    crowd(world, 3)
+    draw = points_draw(world, name="Summer draw", winners_count=2)
+    change = reverse("admin:promotions_draw_change", args=[draw.pk])
+    assert 'name="name"' in admin_client.get(change).content.decode()
+    # when
+    response = admin_client.post(reverse("admin:promotions_draw_run", args=[draw.pk]))
+    # then
+    assert response.status_code == 302
+    draw.refresh_from_db()
+    assert draw.status == Draw.Status.DRAWN
+    postings = Posting.objects.filter(cause_ref=f"draw:{draw.pk}")
+    assert set(postings.values_list("actor_type", "user")) == {("staff", admin_user.pk)}
+    page = admin_client.get(change).content.decode()
+    assert 'name="name"' not in page  # the record and its rules are read-only now
+    for public_id in winner_ids(draw):
+        assert public_id in page
+    verified = admin_client.get(
+        reverse("admin:promotions_draw_verify", args=[draw.pk]), follow=True
+    )
+    assert "matches its record" in verified.content.decode()
+    record = admin_client.get(reverse("admin:promotions_draw_record", args=[draw.pk]))
+    assert json.loads(record.content)["tickets_digest"] == draw.tickets_digest
+    # run again through the list's action: nothing changes
+    changelist = reverse("admin:promotions_draw_changelist")
+    admin_client.post(changelist, {"action": "run", "_selected_action": [draw.pk]})
+    assert postings.count() == 2
+
+
+def test_the_admin_schedules_a_draft_with_its_seed_committed(admin_client, world):
+    draw = DrawFactory(programme=world.programme, period_to=timezone.now() + timedelta(days=3))
+    changelist = reverse("admin:promotions_draw_changelist")
+    admin_client.post(changelist, {"action": "schedule", "_selected_action": [draw.pk]})
+    draw.refresh_from_db()
+    assert draw.status == Draw.Status.SCHEDULED
+    run = admin_client.post(
+        reverse("admin:promotions_draw_run", args=[draw.pk]), follow=True
+    ).content.decode()
+    assert "has not ended yet" in run
+    draw.refresh_from_db()
+    assert draw.status == Draw.Status.SCHEDULED
+
+
+def test_a_marketer_sets_up_a_draw_in_the_admin_form(admin_client, world):
+    # given
+    add = reverse("admin:promotions_draw_add")
+    data = admin_form_data(admin_client.get(add))
+    start = timezone.localtime() + timedelta(days=1)
+    data.update(
+        {
+            "programme": str(world.programme.pk),
+            "name": "Spring bicycle",
+            "period_from_0": start.strftime("%Y-%m-%d"),
+            "period_from_1": "00:00:00",
+            "period_to_0": (start + timedelta(days=30)).strftime("%Y-%m-%d"),
+            "period_to_1": "00:00:00",
+            "winners_count": "3",
+            "prize_points": "1000",
+            "prize_currency": str(world.currency.pk),
+            "seed": SEED.upper(),
+        }
+    )
+    # when
+    response = admin_client.post(add, data)
+    # then
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    draw = Draw.objects.get(name="Spring bicycle")
+    assert (draw.status, draw.seed, draw.prize_points) == ("draft", SEED, D("1000"))
+    # a prize is required, and points need a currency of the programme
+    data.update({"name": "No prize", "prize_points": "", "prize_description": ""})
+    refused = admin_client.post(add, data)
+    assert refused.status_code == 200
+    assert "prize_description" in refused.context["adminform"].form.errors
+
+
+def test_partner_staff_see_and_run_only_their_partners_draws(client, world):
+    # given
+    crowd(world, 2)
+    ours = DrawFactory(programme=world.programme, partner=world.partner, name="Ours")
+    theirs = DrawFactory(programme=world.programme, partner=PartnerFactory(), name="Theirs")
+    coalition_wide = DrawFactory(programme=world.programme, name="Everyone's")
+    user = get_user_model().objects.create_user("anna", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="promotions"))
+    StaffProfile.objects.create(user=user, partner=world.partner)
+    client.force_login(user)
+    # when
+    listed = client.get(reverse("admin:promotions_draw_changelist")).context["cl"].result_list
+    run_theirs = client.post(reverse("admin:promotions_draw_run", args=[theirs.pk]))
+    run_shared = client.post(reverse("admin:promotions_draw_run", args=[coalition_wide.pk]))
+    client.post(reverse("admin:promotions_draw_run", args=[ours.pk]))
+    # then
+    assert list(listed) == [ours]
+    assert (run_theirs.status_code, run_shared.status_code) == (404, 404)
+    statuses = dict(Draw.objects.values_list("name", "status"))
+    assert statuses == {"Ours": "drawn", "Theirs": "draft", "Everyone's": "draft"}

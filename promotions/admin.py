@@ -722,6 +722,15 @@ class DrawForm(forms.ModelForm):
     def clean_seed(self):
         return (self.cleaned_data.get("seed") or "").strip().lower()
 
+    def clean(self):
+        cleaned = super().clean()
+        partner = cleaned.get("partner")
+        partner_id = self.forced_partner_id or (partner.pk if partner else None)
+        stores = cleaned.get("stores")
+        if partner_id is not None and stores and stores.exclude(partner_id=partner_id).exists():
+            self.add_error("stores", _("Choose only stores of the draw's partner."))
+        return cleaned
+
 
 class DrawWinnerInline(admin.TabularInline):
     model = DrawWinner

@@ -625,11 +625,20 @@ def test_a_marketer_sets_up_a_draw_in_the_admin_form(admin_client, world):
     assert response.status_code == 302, response.context["adminform"].form.errors
     draw = Draw.objects.get(name="Spring bicycle")
     assert (draw.status, draw.seed, draw.prize_points) == ("draft", SEED, D("1000"))
-    # a prize is required, and points need a currency of the programme
-    data.update({"name": "No prize", "prize_points": "", "prize_description": ""})
+    # a prize is required, and a partner's draw counts only the partner's stores
+    other_store = StoreFactory(partner=PartnerFactory())
+    data.update(
+        {
+            "name": "No prize",
+            "prize_points": "",
+            "prize_description": "",
+            "partner": str(world.partner.pk),
+            "stores": [str(world.store.pk), str(other_store.pk)],
+        }
+    )
     refused = admin_client.post(add, data)
     assert refused.status_code == 200
-    assert "prize_description" in refused.context["adminform"].form.errors
+    assert set(refused.context["adminform"].form.errors) == {"prize_description", "stores"}
 
 
 def test_partner_staff_see_and_run_only_their_partners_draws(client, world):

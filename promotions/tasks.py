@@ -7,6 +7,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from promotions.draws import draws_run_due
 from promotions.usage import usage_prune
 
 
@@ -23,3 +24,9 @@ def lifecycle_dates_task() -> dict[str, int]:
     from promotions.lifecycle import lifecycle_dates_run
 
     return lifecycle_dates_run()
+
+
+@shared_task(name="promotions.draws_run", acks_late=True, ignore_result=True)
+def draws_run_task() -> dict[str, int]:
+    """Run the scheduled prize draws whose period has ended (each at most once)."""
+    return draws_run_due()

@@ -1,15 +1,17 @@
 """Promotions built the way a marketer builds them in the admin: a promotion row, its
-conditions and rewards, product sets and compatibility groups."""
+conditions and rewards, product sets and compatibility groups; prize draws."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
 
+import factory
 from django.utils import timezone
 
 from promotions.engine import snapshot_invalidate
-from promotions.models import CompatibilityGroup, Condition, ProductSet, Promotion, Reward
+from promotions.models import CompatibilityGroup, Condition, Draw, ProductSet, Promotion, Reward
+from tests.factories.loyalty import ProgrammeFactory
 
 
 def product_set(world, name: str, *, products=(), categories=(), brands=(), **kw) -> ProductSet:
@@ -61,3 +63,18 @@ def promotion(
         Reward.objects.create(promotion=made, **row)
     snapshot_invalidate()
     return made
+
+
+class DrawFactory(factory.django.DjangoModelFactory):
+    """A draft draw of the purchases of the last ten days up to yesterday, one winner, a
+    physical prize (give ``prize_points`` and ``prize_currency`` for points)."""
+
+    class Meta:
+        model = Draw
+
+    programme = factory.SubFactory(ProgrammeFactory)
+    name = factory.Sequence(lambda n: f"Draw {n}")
+    period_from = factory.LazyFunction(lambda: timezone.now() - timedelta(days=10))
+    period_to = factory.LazyFunction(lambda: timezone.now() - timedelta(days=1))
+    winners_count = 1
+    prize_description = "A bicycle"

@@ -122,9 +122,7 @@ def test_22_peer_thanks(thanks, assert_ledger_consistent):
     with pytest.raises(ThanksBadAmount):
         thanks_give(giver=anna, receiver=vera, currency=thanks.give, amount=D("0.001"), reason="x")
     with pytest.raises(ThanksNotGiven):
-        thanks_give(
-            giver=anna, receiver=vera, currency=thanks.received, amount=D("1"), reason="x"
-        )
+        thanks_give(giver=anna, receiver=vera, currency=thanks.received, amount=D("1"), reason="x")
     thanks_give(giver=anna, receiver=vera, currency=thanks.give, amount=D("700"), reason="help")
     thanks_give(giver=boris, receiver=vera, currency=thanks.give, amount=D("50"), reason="cake")
     assert thanks_left(anna, thanks.give) == D("0")

@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class CommunicationsConfig(AppConfig):
     name = "communications"
     verbose_name = _("Communications")
+
+    def ready(self) -> None:
+        from communications.services import on_occasion_rewarded
+        from promotions.signals import occasion_rewarded
+
+        occasion_rewarded.connect(on_occasion_rewarded, dispatch_uid="communications-rewarded")

@@ -423,7 +423,7 @@ class PromotionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        (_("How to tell the customer"), {"fields": ["cashier_message"]}),
+        (_("How to tell the customer"), {"fields": ["cashier_message", "customer_message"]}),
     ]
 
     # Partner staff: their partner's promotions only, everywhere the admin reads promotions.

@@ -100,6 +100,7 @@ def promotion_data(promotion: Promotion) -> dict:
         "name": promotion.name,
         "description": promotion.description,
         "cashier_message": promotion.cashier_message,
+        "customer_message": promotion.customer_message,
         "status": promotion.status,
         "priority": promotion.priority,
         "group": promotion.group.name if promotion.group_id else None,
@@ -689,6 +690,7 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
     promotion.name = row.get("name") or ""
     promotion.description = row.get("description") or ""
     promotion.cashier_message = row.get("cashier_message") or ""
+    promotion.customer_message = row.get("customer_message") or ""
     promotion.status = row.get("status") or Promotion.Status.DRAFT
     promotion.priority = row.get("priority", 0)
     promotion.exclusive = bool(row.get("exclusive", False))

@@ -20,7 +20,6 @@ import logging
 import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -54,6 +53,7 @@ from promotions.engine import CustomerFacts, ReceiptContext, period_start, snaps
 from promotions.engine.evaluate import occasion_refusal
 from promotions.engine.types import PromotionRule, RewardRule, RulesSnapshot, UsageFacts
 from promotions.models import CouponGrant, LifecycleRun, Promotion, TriggerFiring
+from promotions.signals import occasion_rewarded
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +180,11 @@ def promotion_fire(
                 )
         except IntegrityError:
             return None  # a racing run rewarded it first
-        given = _give(snapshot, rule, occasion, firing, ctx.local_date)
+        given, points = _give(snapshot, rule, occasion, firing, ctx.local_date)
         if given:
             TriggerFiring.objects.filter(pk=firing.pk).update(given=given)
             firing.given = given
+        occasion_rewarded.send(sender=TriggerFiring, firing=firing, rule=rule, points=points)
         return firing
 
 
@@ -283,10 +284,12 @@ def customer_facts(
 # --- what a firing gives --------------------------------------------------------------------
 
 
-def _give(snapshot, rule: PromotionRule, occasion: Occasion, firing, local_day: date) -> Decimal:
-    """Post the points, step the counters and grant the coupons; return the worth given."""
+def _give(snapshot, rule: PromotionRule, occasion: Occasion, firing, local_day: date):
+    """Post the points, step the counters and grant the coupons; return the worth given and
+    the customer's points as (currency code, amount, expires at)."""
     worth = ZERO
     specs = []
+    points = []
     steps = []
     for reward in rule.rewards:
         if reward.kind == "points_fixed":
@@ -295,6 +298,8 @@ def _give(snapshot, rule: PromotionRule, occasion: Occasion, firing, local_day: 
                 specs.append(spec)
                 currency = snapshot.currencies[reward.currency_id]
                 worth += spec.legs[0].amount * currency.rub_rate
+                if reward.beneficiary == "customer":
+                    points.append((currency.code, spec.legs[0].amount, spec.legs[0].expires_at))
         elif reward.kind == "counter_step" and reward.counter_id is not None:
             steps.append((reward.counter_id, reward.value))
         elif reward.kind == "coupon":
@@ -317,7 +322,7 @@ def _give(snapshot, rule: PromotionRule, occasion: Occasion, firing, local_day: 
             at=occasion.at,
             terminal=occasion.terminal,
         )
-    return quantize(worth, 2)
+    return quantize(worth, 2), points
 
 
 def _points_spec(snapshot, rule, reward: RewardRule, occasion: Occasion, local_day: date):

@@ -191,6 +191,15 @@ class Promotion(models.Model):
     )
     description = models.TextField(_("description"), blank=True)
     cashier_message = models.CharField(_("message for the cashier"), max_length=300, blank=True)
+    customer_message = models.TextField(
+        _("message to the customer"),
+        blank=True,
+        help_text=_(
+            "For a promotion started by an occasion: sent through every channel the customer "
+            "consented to when it rewards them. {first_name}, {points}, {currency} and "
+            "{expires} are replaced."
+        ),
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT
     )

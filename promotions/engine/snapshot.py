@@ -223,6 +223,7 @@ def _promotion_rule(
         starts_at=promotion.starts_at,
         ends_at=promotion.ends_at,
         cashier_message=promotion.cashier_message,
+        customer_message=promotion.customer_message,
         group_id=promotion.group_id,
         group_mode=promotion.group.mode if promotion.group_id else "all",
         exclusive=promotion.exclusive,

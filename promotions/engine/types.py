@@ -129,6 +129,7 @@ class PromotionRule:
     ends_at: datetime | None
     rewards: tuple[RewardRule, ...]
     cashier_message: str = ""
+    customer_message: str = ""  # occasions: sent to the customer's consented channels
     group_id: int | None = None
     group_mode: str = "all"  # first | best | all
     exclusive: bool = False

@@ -94,6 +94,38 @@ def test_9_welcome_bonus_200_points_on_registration_for_30_days(world, assert_le
     assert_ledger_consistent()
 
 
+def test_9_the_welcome_message_goes_through_the_consented_channels(world):
+    from communications.models import Message
+
+    promotion(
+        world,
+        "Welcome",
+        trigger="registration",
+        customer_message="Welcome, {first_name}! {points} {currency} until {expires}. {unknown}",
+        rewards=[{"kind": "points_fixed", "value": 200, "lifetime_days": 30}],
+    )
+    registration = customer_register(
+        terminal=world.terminal,
+        phone="+79005550005",
+        first_name="Ivan",
+        email="ivan@mail.example",
+        consents={"sms": True, "email": False, "push": True},
+    )
+    messages = list(Message.objects.order_by("channel"))
+    assert [(m.channel, m.address) for m in messages] == [
+        ("push", "+79005550005"),
+        ("sms", "+79005550005"),
+    ]
+    text = messages[0].text
+    assert text.startswith("Welcome, Ivan! 200.00 bonus until ")
+    assert text.endswith("{unknown}")
+    assert messages[0].firing.customer == registration.customer
+    # Nobody consented: no message, the points all the same.
+    silent = customer_register(terminal=world.terminal, phone="+79005550006", first_name="Olga")
+    assert not Message.objects.filter(customer=silent.customer).exists()
+    assert balance(silent.customer, world) == D("200.00")
+
+
 def test_welcome_only_for_registrations_at_the_promotions_stores(world, assert_ledger_consistent):
     from tests.factories.loyalty import StoreFactory
 

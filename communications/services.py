@@ -1,0 +1,76 @@
+"""Queue messages to customers through the channels they consented to."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.utils import formats, timezone
+
+from communications.models import Message
+from crm.models import Consent, Customer
+
+# Where each channel sends: the customer's phone or email.
+ADDRESS_OF = {
+    Consent.Channel.SMS: "phone",
+    Consent.Channel.VIBER: "phone",
+    Consent.Channel.TELEGRAM: "phone",
+    Consent.Channel.PUSH: "phone",
+    Consent.Channel.EMAIL: "email",
+}
+
+
+class _Macros(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"  # an unknown macro stays as written
+
+
+def message_render(text: str, **values) -> str:
+    """``text`` with ``{first_name}``-style macros replaced (unknown ones left as they are)."""
+    return text.format_map(_Macros(values))
+
+
+def messages_queue(
+    customer: Customer, text: str, *, promotion_id: int | None = None, firing=None
+) -> list[Message]:
+    """Queue ``text`` on every channel the customer has consented to and has an address for
+    (calls are not a messaging channel). Returns the messages queued (none without consent)."""
+    if customer.is_anonymised or not text.strip():
+        return []
+    granted = Consent.objects.filter(customer=customer, is_granted=True).values_list(
+        "channel", flat=True
+    )
+    messages = []
+    for channel in sorted(granted):
+        field = ADDRESS_OF.get(channel)
+        address = getattr(customer, field) if field else None
+        if address:
+            messages.append(
+                Message(
+                    customer=customer,
+                    channel=channel,
+                    address=address,
+                    text=text,
+                    promotion_id=promotion_id,
+                    firing=firing,
+                )
+            )
+    return Message.objects.bulk_create(messages)
+
+
+def on_occasion_rewarded(sender, firing, rule, points, **_kwargs) -> None:
+    """``promotions.signals.occasion_rewarded``: tell the customer, if the promotion says so."""
+    if not rule.customer_message:
+        return
+    customer = firing.customer
+    total = sum((amount for _code, amount, _expires in points), Decimal("0"))
+    expiries = [expires for _code, _amount, expires in points if expires is not None]
+    text = message_render(
+        rule.customer_message,
+        first_name=customer.first_name,
+        points=formats.number_format(total, decimal_pos=2) if points else "",
+        currency=points[0][0] if points else "",
+        expires=formats.date_format(timezone.localtime(min(expiries)), "DATE_FORMAT")
+        if expiries
+        else "",
+    )
+    messages_queue(customer, text, promotion_id=rule.id, firing=firing)

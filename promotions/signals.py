@@ -1,0 +1,13 @@
+"""Domain events of the promotions, for the outer apps (communications) to subscribe to.
+
+``occasion_rewarded`` is sent inside the transaction of the firing, once per firing made (a
+retry that finds the occasion rewarded sends nothing). Arguments: ``firing`` (the saved
+``TriggerFiring``), ``rule`` (the promotion's ``PromotionRule``), ``points`` (a list of
+``(currency code, amount, expires_at)`` the customer got).
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+occasion_rewarded = Signal()

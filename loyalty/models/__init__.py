@@ -1,6 +1,7 @@
 from loyalty.models.accounts import Account, Currency
 from loyalty.models.cards import Card, CardBatch, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
+from loyalty.models.favourites import FavouriteProduct
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
 from loyalty.models.partners import (
     Partner,
@@ -33,6 +34,7 @@ __all__ = [
     "Counter",
     "CounterValue",
     "Currency",
+    "FavouriteProduct",
     "Hold",
     "Lot",
     "ReceiptCounterEffect",

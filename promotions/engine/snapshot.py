@@ -272,6 +272,7 @@ def _promotion_rule(
                 counter_id=reward.counter_id,
                 coupon_series=reward.coupon_series,
                 spend_rule_id=reward.spend_rule_id,
+                favourites_only=reward.favourites_only,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),

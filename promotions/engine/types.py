@@ -91,6 +91,7 @@ class RewardRule:
     counter_id: int | None = None
     coupon_series: str = ""
     spend_rule_id: int | None = None
+    favourites_only: bool = False  # only the lines of the customer's favourite products
 
     @property
     def is_points(self) -> bool:
@@ -220,7 +221,8 @@ class RulesSnapshot:
     @cached_property
     def needs(self) -> frozenset[str]:
         """What the promotions read about a customer beyond their tier: ``segments``,
-        ``dates`` (birthday, memorable dates), ``counters``. Loaded only when asked for."""
+        ``dates`` (birthday, memorable dates), ``counters``, ``favourites`` (favourite
+        products). Loaded only when asked for."""
         found = set()
         for promotion in self.promotions:
             if promotion.segment_ids:
@@ -229,6 +231,8 @@ class RulesSnapshot:
                 found.add("dates")
             if any(c.counter_id is not None for c in promotion.conditions):
                 found.add("counters")
+            if any(r.favourites_only for r in promotion.rewards):
+                found.add("favourites")
         return frozenset(found)
 
     @cached_property
@@ -294,6 +298,7 @@ class CustomerFacts:
     segment_ids: frozenset[int] = frozenset()
     birth_date: date | None = None
     dates: tuple[tuple[str, date], ...] = ()  # (memorable date kind, date), yearly ones
+    favourite_product_ids: frozenset[int] = frozenset()  # in the receipt's programme
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from loyalty.services.processing import (
     purchase_refund,
 )
 from loyalty.tasks import favourites_recompute_task
+from promotions.models import ProductSet
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import (
     ActiveCardFactory,
@@ -31,6 +32,7 @@ from tests.factories.loyalty import (
     ProgrammeFactory,
 )
 from tests.factories.processing import coalition
+from tests.factories.promotions import promotion
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -117,12 +119,17 @@ def test_each_customer_is_ranked_on_their_own_purchases(world, assert_ledger_con
     assert_ledger_consistent()
 
 
-def test_money_paid_is_after_discounts_and_points_and_less_refunds(
-    world, assert_ledger_consistent
-):
-    # given A for 2 x 250.00, B for 300.00 and C for 200.00 on one receipt
-    _buy(world, "R1", [("A", 2, "250.00"), ("B", 1, "300.00"), ("C", 1, "200.00")])
+def test_money_paid_is_after_discounts_and_less_refunds(world, assert_ledger_consistent):
+    # given A for 2 x 250.00, B for 300.00 and C for 400.00 at half price, on one receipt
+    half_price = ProductSet.objects.create(programme=world.programme, name="C")
+    half_price.products.set([world.products["C"]])
+    promotion(world, "C at half price", rewards=[
+        {"kind": "discount_percent", "value": 50, "product_set": half_price}
+    ])  # fmt: skip
+    answer = _buy(world, "R1", [("A", 2, "250.00"), ("B", 1, "300.00"), ("C", 1, "400.00")])
+    assert answer["lines"][2]["to_pay"] == "200.00"
     favourites_recompute()
+    assert _favourites(world.customer)[2] == ("C", 3, D("200.00"))
     assert [sku for sku, _rank, _spend in _favourites(world.customer)] == ["A", "B", "C"]
     # when one A comes back (250.00 of money returned)
     purchase_refund(world.terminal, "R1", "F1", [(1, D("1"))])
@@ -176,9 +183,7 @@ def test_only_the_purchases_of_the_window_count(world, assert_ledger_consistent)
     assert_ledger_consistent()
 
 
-def test_a_recompute_replaces_favourites_that_changed_or_vanished(
-    world, assert_ledger_consistent
-):
+def test_a_recompute_replaces_favourites_that_changed_or_vanished(world, assert_ledger_consistent):
     # given favourites from a first run, for two customers
     other = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme)
     _buy(world, "R1", [("A", 1, "300.00"), ("B", 1, "200.00"), ("C", 1, "100.00")])

@@ -22,6 +22,7 @@ from loyalty.models import (
     Currency,
     CustomerEvent,
     EventType,
+    FavouriteProduct,
     Hold,
     LedgerEntry,
     Lot,
@@ -113,6 +114,18 @@ class ProgrammeAdmin(admin.ModelAdmin):
                     "A customer who has been in a tier above the entry tier for the whole "
                     "period and bought nothing in it, or less than the minimum, goes down at "
                     "night. Tiers set by hand are left alone."
+                ),
+            },
+        ),
+        (
+            _("Favourite products (nightly)"),
+            {
+                "fields": ["favourites_count", "favourites_window_days"],
+                "description": _(
+                    "Every night each customer's favourite products are ranked anew: the "
+                    "products they paid most for in money over the last days of the window, "
+                    "less refunds. Rewards marked “only the customer's favourite products” "
+                    "reward only those."
                 ),
             },
         ),
@@ -512,6 +525,22 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["customer__phone", "customer__last_name", "customer__public_id"]
     list_select_related = ["customer", "programme", "from_tier", "to_tier"]
     date_hierarchy = "changed_at"
+
+
+@admin.register(FavouriteProduct)
+class FavouriteProductAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Written only by the nightly recompute; read-only here."""
+
+    list_display = ["customer", "programme", "rank", "product", "spend", "computed_at"]
+    list_filter = ["programme"]
+    search_fields = [
+        "customer__phone",
+        "customer__last_name",
+        "customer__public_id",
+        "product__sku",
+    ]
+    list_select_related = ["customer", "programme", "product"]
+    ordering = ["customer_id", "programme_id", "rank"]
 
 
 @admin.register(Counter)

@@ -2,7 +2,7 @@
 concurrently with purchases (every account is locked, and what is done is no longer due).
 
 The schedule lives in django-celery-beat's tables (editable in the admin under "Periodic
-tasks"); migrations 0004 and 0008 create the default entries.
+tasks"); migrations 0004, 0009 and 0011 create the default entries.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections, connection
 
+from loyalty.services.favourites import favourites_recompute
 from loyalty.services.ledger import ledger_rollup
 from loyalty.services.processing import holds_expire, lots_mature
 from loyalty.services.tiers import tiers_review
@@ -58,5 +59,15 @@ def tiers_review_task(batch: int = 500) -> dict[str, int]:
     _fresh_connection()
     try:
         return tiers_review(batch=batch)
+    finally:
+        _fresh_connection()
+
+
+@shared_task(name="loyalty.favourites_recompute", acks_late=True, ignore_result=True)
+def favourites_recompute_task() -> dict[str, int]:
+    """Rank each customer's favourite products anew from the programme's window of purchases."""
+    _fresh_connection()
+    try:
+        return favourites_recompute()
     finally:
         _fresh_connection()

@@ -47,7 +47,7 @@ from promotions.models import (
     SpendRule,
     TriggerFiring,
 )
-from promotions.simulator import parse_lines, receipt_lines_text, simulate
+from promotions.simulator import parse_favourites, parse_lines, receipt_lines_text, simulate
 from promotions.versions import change_rows, version_diff
 from promotions.warnings import promotion_warnings
 
@@ -144,6 +144,14 @@ class SimulatorForm(forms.Form):
         label=_("the described customer's segments"),
         required=False,
     )
+    favourites = forms.CharField(
+        label=_("the described customer's favourite products"),
+        required=False,
+        help_text=_(
+            "SKUs, separated by spaces or commas, for rewards on “only the customer's "
+            "favourite products”. With a card, the card holder's own favourites count."
+        ),
+    )
     lines = forms.CharField(
         label=_("lines"),
         widget=forms.Textarea(attrs={"rows": 8, "cols": 60}),
@@ -168,6 +176,17 @@ class SimulatorForm(forms.Form):
 
     def clean_lines(self):
         return parse_lines(self.cleaned_data["lines"])
+
+    def clean(self):
+        cleaned = super().clean()
+        terminal = cleaned.get("terminal")
+        cleaned["favourite_ids"] = []
+        if terminal is not None and cleaned.get("favourites"):
+            try:
+                cleaned["favourite_ids"] = parse_favourites(cleaned["favourites"], terminal)
+            except forms.ValidationError as exc:
+                self.add_error("favourites", exc)
+        return cleaned
 
     def clean_spend_points(self):
         value = (self.cleaned_data["spend_points"] or "").strip()
@@ -296,6 +315,7 @@ class RewardInline(admin.TabularInline):
         "kind",
         "value",
         "product_set",
+        "favourites_only",
         "every_n",
         "multiplier_of",
         "currency",
@@ -596,6 +616,7 @@ class PromotionAdmin(admin.ModelAdmin):
                     tier_id=data["tier"].pk if data["tier"] else None,
                     birth_date=data["birth_date"],
                     segment_ids=[segment.pk for segment in data["segments"]],
+                    favourite_product_ids=data["favourite_ids"],
                     spend_points=data["spend_points"],
                     drafts=[p.pk for p in data["drafts"]],
                 )

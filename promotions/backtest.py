@@ -13,7 +13,8 @@ What the back-test cannot know, and how it stands in for it (docs/marketer-guide
   the future); its days of the week, hours, stores, tiers and conditions apply as set;
 - the other promotions are as they are now: one finished since does not run, and their own
   periods apply;
-- the customer's tier is their tier now, not the one they had at the time of sale;
+- the customer's tier is their tier now, not the one they had at the time of sale, and so are
+  their favourite products (read only when a promotion rewards favourites);
 - products are the ones recorded on the lines, with the catalogue's categories and brands now;
 - the points paid on a receipt are spent again as far as the rules then allow; coupons and
   refunds are not replayed.
@@ -29,7 +30,7 @@ from decimal import Decimal
 
 from django.db.models import Prefetch
 
-from loyalty.models import Receipt, ReceiptLine, TierMembership
+from loyalty.models import FavouriteProduct, Receipt, ReceiptLine, TierMembership
 from loyalty.money import ZERO, quantize
 from promotions.engine import (
     CustomerFacts,
@@ -208,11 +209,19 @@ def _contexts(snapshot: RulesSnapshot, receipts):
                 customer_id__in=customer_ids
             ).values_list("customer_id", "programme_id", "tier_id")
         }
+        favourites: dict[tuple[int, int], set[int]] = {}
+        if "favourites" in snapshot.needs:
+            for customer_id, programme_id, product_id in FavouriteProduct.objects.filter(
+                customer_id__in=customer_ids
+            ).values_list("customer_id", "programme_id", "product_id"):
+                favourites.setdefault((customer_id, programme_id), set()).add(product_id)
         for receipt in chunk:
-            yield receipt, _context(snapshot, receipt, tiers)
+            yield receipt, _context(snapshot, receipt, tiers, favourites)
 
 
-def _context(snapshot: RulesSnapshot, receipt: Receipt, tiers) -> ReceiptContext | None:
+def _context(
+    snapshot: RulesSnapshot, receipt: Receipt, tiers, favourites=None
+) -> ReceiptContext | None:
     card = receipt.card
     programme = snapshot.programme_for(
         receipt.partner_id, card.programme_id if card is not None else None
@@ -227,6 +236,9 @@ def _context(snapshot: RulesSnapshot, receipt: Receipt, tiers) -> ReceiptContext
             or snapshot.entry_tier_id(programme.id),
             card_type=card.card_type if card is not None else None,
             registered_at=receipt.customer.registered_at,
+            favourite_product_ids=frozenset(
+                (favourites or {}).get((receipt.customer_id, programme.id), ())
+            ),
         )
     local = receipt.sold_at.astimezone(zoneinfo.ZoneInfo(receipt.store.timezone))
     spent = receipt.spent_points

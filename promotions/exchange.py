@@ -149,6 +149,7 @@ def promotion_data(promotion: Promotion) -> dict:
                 "kind": r.kind,
                 "value": _dec(r.value),
                 "product_set": r.product_set.name if r.product_set_id else None,
+                "favourites_only": r.favourites_only,
                 "every_n": r.every_n,
                 "multiplier_of": (r.multiplier_of.code or r.multiplier_of.name)
                 if r.multiplier_of_id
@@ -801,6 +802,7 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
         reward = Reward(
             kind=r.get("kind") or "",
             value=reader.decimal(r.get("value"), f"{where}.value"),
+            favourites_only=r.get("favourites_only") is True,
             every_n=r.get("every_n"),
             activation_delay_days=r.get("activation_delay_days") or 0,
             lifetime_days=r.get("lifetime_days"),
@@ -817,6 +819,9 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             expires_days_after_date=r.get("expires_days_after_date"),
             expires_day_of_next_month=r.get("expires_day_of_next_month"),
         )
+        if r.get("favourites_only") not in (None, True, False):
+            # A string such as "false" would read as true: refuse anything but a boolean.
+            reader.fail(f"{where}.favourites_only", "must be true or false")
         rule_name = r.get("spend_rule")
         if rule_name is not None:
             reward.spend_rule = reader.rule_names.get((programme_id, rule_name)) or (

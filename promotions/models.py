@@ -786,6 +786,15 @@ class Reward(models.Model):
         related_name="rewards",
         help_text=_("Empty: the whole receipt."),
     )
+    favourites_only = models.BooleanField(
+        _("only the customer's favourite products"),
+        default=False,
+        help_text=_(
+            "Rewards only the lines of the customer's top products by money paid (their "
+            "number and period are the programme's settings; recomputed every night), within "
+            "the product set if one is chosen. Never on a receipt without a customer."
+        ),
+    )
     every_n = models.PositiveSmallIntegerField(
         _("every Nth unit"), null=True, blank=True, help_text=_("For “every Nth unit”.")
     )
@@ -909,6 +918,10 @@ class Reward(models.Model):
                 condition=~Q(kind="points_multiplier") | Q(multiplier_of__isnull=False),
                 name="reward_multiplier_names_its_promotion",
             ),
+            models.CheckConstraint(
+                condition=~Q(kind="points_multiplier") | Q(favourites_only=False),
+                name="reward_multiplier_not_favourites_only",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -1004,6 +1017,12 @@ class Reward(models.Model):
                 errors["multiplier_of"] = _(
                     "The promotion multiplied must be of the same programme."
                 )
+        if self.favourites_only and self.kind == self.Kind.POINTS_MULTIPLIER:
+            errors["favourites_only"] = _(
+                "A multiplier multiplies the points another promotion gave, on the lines that "
+                "promotion chose: mark that promotion's reward “only the customer's favourite "
+                "products” instead."
+            )
         if self.product_set_id and self.promotion_id and self._other_programme(self.product_set):
             errors["product_set"] = _("The product set must be of the promotion's programme.")
         percent = (self.Kind.POINTS_PERCENT, self.Kind.DISCOUNT_PERCENT, self.Kind.EVERY_NTH)

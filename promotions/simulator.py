@@ -14,11 +14,12 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from loyalty.models import Receipt, Terminal
+from loyalty.models import Product, Receipt, Terminal
 from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_preview
 from promotions.engine import CustomerFacts, EngineResult, snapshot_get
 from promotions.engine.snapshot import snapshot_compile
@@ -51,6 +52,8 @@ REASONS = {
     "limit_per_customer_day": gettext_lazy("the customer had it as many times today as allowed"),
     "limit_per_day": gettext_lazy("it rewarded as many receipts today as allowed"),
     "limit_needs_customer": gettext_lazy("its limits per customer need a known customer"),
+    "no_favourites": gettext_lazy("none of its lines is one of the customer's favourite products"),
+    "favourites_anonymous": gettext_lazy("favourite products need a known customer"),
 }
 
 
@@ -100,6 +103,29 @@ def parse_lines(text: str) -> list[PurchaseLine]:
     return lines
 
 
+def parse_favourites(text: str, terminal: Terminal) -> list[int]:
+    """The ids of the products whose SKUs are typed (separated by spaces or commas), as the
+    terminal's partner sells them: its own product of a SKU, else the shared catalogue's."""
+    skus = list(dict.fromkeys(text.replace(",", " ").split()))
+    if not skus:
+        return []
+    found: dict[str, int] = {}
+    for sku, pk, partner_id in (
+        Product.objects.filter(sku__in=skus)
+        .filter(Q(partner__isnull=True) | Q(partner_id=terminal.store.partner_id))
+        .values_list("sku", "pk", "partner_id")
+    ):
+        if sku not in found or partner_id is not None:
+            found[sku] = pk
+    unknown = [sku for sku in skus if sku not in found]
+    if unknown:
+        raise ValidationError(
+            _("No product of the catalogue has the SKU %(skus)s.")
+            % {"skus": ", ".join(f"“{sku}”" for sku in unknown)}
+        )
+    return [found[sku] for sku in skus]
+
+
 def receipt_lines_text(receipt: Receipt) -> str:
     """A past receipt's lines in the simulator's notation."""
     return "\n".join(
@@ -117,9 +143,15 @@ def simulate(
     tier_id: int | None = None,
     birth_date: date | None = None,
     segment_ids: list[int] = (),
+    favourite_product_ids: list[int] = (),
     spend_points: Decimal | str | None = None,
     drafts: list[int] = (),
 ) -> Simulation:
+    """What ``calculate`` would answer, and why each promotion that gave nothing did not.
+
+    With a ``card``, the customer is the card's holder, with everything the registers know
+    of them (their favourite products too); without one, a customer described by ``tier_id``,
+    ``birth_date``, ``segment_ids`` and ``favourite_product_ids``."""
     request = PurchaseRequest(
         receipt_id=f"simulator-{uuid.uuid4().hex[:12]}",
         lines=tuple(lines),
@@ -136,6 +168,7 @@ def simulate(
             tier_id=tier_id,
             birth_date=birth_date,
             segment_ids=frozenset(segment_ids),
+            favourite_product_ids=frozenset(favourite_product_ids),
             registered_at=sold_at or timezone.now(),
         )
     )

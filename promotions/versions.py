@@ -60,13 +60,22 @@ def _keys(*documents: dict) -> list[str]:
     return list(dict.fromkeys(key for document in documents for key in document))
 
 
+def _empty(value: Any) -> bool:
+    # False too: a flag an older document did not have yet was off.
+    return value is False or value in EMPTY
+
+
 def _same(old: Any, new: Any) -> bool:
     # A key an older document did not have yet reads as empty, whatever its empty value.
-    return old == new or (old in EMPTY and new in EMPTY)
+    return old == new or (_empty(old) and _empty(new))
 
 
 def _row_changes(part: str, old_rows: list, new_rows: list) -> list[Change]:
     def key(row) -> str:
+        # Empty values left out, so a row of an older document (without the keys added
+        # since) matches the same row as saved now.
+        if isinstance(row, dict):
+            row = {field: value for field, value in row.items() if not _empty(value)}
         return json.dumps(row, sort_keys=True, default=str)
 
     matcher = SequenceMatcher(

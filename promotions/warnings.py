@@ -8,6 +8,8 @@ are rarely what was meant. The save still happens; the admin shows them as warni
 - An exclusive promotion in a group of mode ``all``: the group lets its members add up, but
   the exclusive flag still stops every lower-priority promotion on the lines it rewards.
 - A points multiplier whose target promotion is not active: it gives nothing.
+- A reward on the customer's favourite products when the programme keeps none (its number of
+  favourites is 0), or when no customer has any yet (the nightly job has not ranked them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from loyalty.models import FavouriteProduct
 from promotions.models import CompatibilityGroup, Promotion, Reward
 
 NAMED_AT_MOST = 5
@@ -27,6 +30,7 @@ def promotion_warnings(promotion: Promotion) -> list[str]:
         *_overlapping_without_group(promotion),
         *_exclusive_in_group_of_all(promotion),
         *_multiplying_inactive(promotion),
+        *_favourites_missing(promotion),
     ]
 
 
@@ -101,3 +105,32 @@ def _multiplying_inactive(promotion: Promotion) -> list[str]:
         % {"name": promotion.name, "target": target.name, "status": target.get_status_display()}
         for target in targets.values()
     ]
+
+
+def _favourites_missing(promotion: Promotion) -> list[str]:
+    if not promotion.rewards.filter(favourites_only=True).exists():
+        return []
+    programme = promotion.programme
+    if programme.favourites_count == 0:
+        return [
+            _(
+                "“%(name)s” rewards only the customer's favourite products, but the programme "
+                "“%(programme)s” keeps none (favourite products per customer: 0): the reward "
+                "gives nothing. Set the number of favourites on the programme."
+            )
+            % {"name": promotion.name, "programme": programme.name}
+        ]
+    if not FavouriteProduct.objects.filter(programme=programme).exists():
+        return [
+            _(
+                "“%(name)s” rewards only the customer's favourite products, and no customer of "
+                "the programme “%(programme)s” has any yet: they are ranked every night from "
+                "the purchases of the last %(days)d days. Until then the reward gives nothing."
+            )
+            % {
+                "name": promotion.name,
+                "programme": programme.name,
+                "days": programme.favourites_window_days,
+            }
+        ]
+    return []

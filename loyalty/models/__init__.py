@@ -2,6 +2,7 @@ from loyalty.models.accounts import Account, Currency
 from loyalty.models.cards import Card, CardBatch, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
 from loyalty.models.events import CustomerEvent, EventType
+from loyalty.models.favourites import FavouriteProduct
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
 from loyalty.models.partners import (
     Partner,
@@ -37,6 +38,7 @@ __all__ = [
     "Currency",
     "CustomerEvent",
     "EventType",
+    "FavouriteProduct",
     "Hold",
     "Lot",
     "ReceiptCounterEffect",

@@ -17,6 +17,8 @@ from loyalty.validators import validate_code, validate_tax_id, validate_timezone
 
 # Ten years: a longer review period is a typo, not a policy.
 TIER_REVIEW_DAYS_MAX = 3660
+# A reward on "your favourite products" means a handful of them; more is no longer personal.
+FAVOURITES_COUNT_MAX = 50
 
 
 class Programme(models.Model):
@@ -115,6 +117,22 @@ class Programme(models.Model):
         choices=TierDowngrade.choices,
         default=TierDowngrade.ONE,
     )
+    favourites_count = models.PositiveSmallIntegerField(
+        _("favourite products per customer"),
+        default=3,
+        validators=[MaxValueValidator(FAVOURITES_COUNT_MAX)],
+        help_text=_(
+            "How many of each customer's top products by money paid count as their "
+            "favourites, for rewards on “only the customer's favourite products”. "
+            "0: the programme keeps no favourites."
+        ),
+    )
+    favourites_window_days = models.PositiveIntegerField(
+        _("favourites counted over the last, days"),
+        default=180,
+        validators=[MinValueValidator(1), MaxValueValidator(TIER_REVIEW_DAYS_MAX)],
+        help_text=_("Purchases older than this do not count. Recomputed every night."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -140,6 +158,10 @@ class Programme(models.Model):
             models.CheckConstraint(
                 condition=Q(tier_review_min_spend__gte=0),
                 name="programme_tier_review_min_spend_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(favourites_window_days__gte=1),
+                name="programme_favourites_window_positive",
             ),
         ]
 

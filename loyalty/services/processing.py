@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError, OperationalError, connection, transaction
@@ -60,6 +60,7 @@ from loyalty.models import (
     Account,
     Card,
     CounterValue,
+    FavouriteProduct,
     Hold,
     LedgerEntry,
     Lot,
@@ -226,7 +227,7 @@ def _terminal(terminal: Terminal) -> Terminal:
     return terminal
 
 
-ALL_FACTS = frozenset(["segments", "dates", "counters"])
+ALL_FACTS = frozenset(["segments", "dates", "counters", "favourites"])
 
 
 def _load(
@@ -245,7 +246,6 @@ def _load(
     if needs is None:
         snapshot = snapshot_get()
         needs = snapshot.needs
-    counters_since = timezone.now().date() - timedelta(days=400)
     phone = None
     if not request.card and request.phone:
         try:
@@ -263,7 +263,7 @@ def _load(
             replay=(terminal.pk, request.receipt_id) if replay else None,
             lots=lots,
             needs=needs,
-            counters_since=counters_since,
+            counters_since=_counters_since(),
         )
         holder.snapshot = snapshot
         return holder, True
@@ -292,22 +292,7 @@ def _load(
             holder.lots = list(
                 Lot.objects.filter(account__in=[a.pk for a in holder.accounts]).exclude(remaining=0)
             )
-        if "segments" in needs:
-            holder.segments = list(
-                SegmentMember.objects.filter(customer=customer).values_list("segment_id", flat=True)
-            )
-        if "dates" in needs:
-            holder.dates = list(
-                MemorableDate.objects.filter(customer=customer, is_yearly=True).values_list(
-                    "kind", "date"
-                )
-            )
-        if "counters" in needs:
-            holder.counters = list(
-                CounterValue.objects.filter(customer=customer)
-                .filter(Q(period_start__gte=counters_since) | Q(period_start=LIFETIME_PERIOD_START))
-                .values_list("counter_id", "period_start", "value")
-            )
+        _facts_load(holder, customer, needs)
     elif lots:
         holder.lots = []
     holder.products = list(
@@ -317,6 +302,38 @@ def _load(
         .values_list("sku", "id", "partner_id", "category_id", "brand_id")
     )
     return holder, False
+
+
+def _facts_load(holder: purchase_sql.Holder, customer: Customer, needs: frozenset[str]) -> None:
+    """Read what the promotions read about the customer (``needs``) into ``holder``."""
+    if "segments" in needs:
+        holder.segments = list(
+            SegmentMember.objects.filter(customer=customer).values_list("segment_id", flat=True)
+        )
+    if "dates" in needs:
+        holder.dates = list(
+            MemorableDate.objects.filter(customer=customer, is_yearly=True).values_list(
+                "kind", "date"
+            )
+        )
+    if "counters" in needs:
+        holder.counters = list(
+            CounterValue.objects.filter(customer=customer)
+            .filter(Q(period_start__gte=_counters_since()) | Q(period_start=LIFETIME_PERIOD_START))
+            .values_list("counter_id", "period_start", "value")
+        )
+    if "favourites" in needs:
+        holder.favourites = list(
+            FavouriteProduct.objects.filter(customer=customer)
+            .order_by()
+            .values_list("programme_id", "product_id")
+        )
+    holder.needs = holder.needs | needs
+
+
+def _counters_since() -> date:
+    """The oldest counter period a sale may read (the longest period but lifetime: a year)."""
+    return timezone.now().date() - timedelta(days=400)
 
 
 def _sale(terminal: Terminal, request: PurchaseRequest, holder: purchase_sql.Holder, fast: bool):
@@ -338,6 +355,10 @@ def _sale(terminal: Terminal, request: PurchaseRequest, holder: purchase_sql.Hol
     if request.sold_at is not None and snapshot.changed_at is not None:
         # A receipt sold earlier than the last change: the rules in force when it was sold.
         snapshot = snapshot_at(request.sold_at, snapshot)
+        missing = snapshot.needs - holder.needs
+        if missing and customer is not None:
+            # They read what no rule of now reads (a promotion changed since): read it too.
+            _facts_load(holder, customer, missing)
     programme = snapshot.programme_for(
         terminal.store.partner_id, card.programme_id if card is not None else None
     )
@@ -409,6 +430,11 @@ def _customer_facts(sale: _Sale, at: datetime, tier_id: int | None | bool = Fals
             chain_steps_done(customer.pk, sale.snapshot.chain_steps)
             if sale.snapshot.chain_steps
             else frozenset()
+        ),
+        favourite_product_ids=frozenset(
+            product_id
+            for programme_id, product_id in holder.favourites
+            if programme_id == sale.programme.id
         ),
     )
 

@@ -22,7 +22,8 @@ The statements here are the plain equivalents of the ORM calls in ``processing``
 ``ledger`` (the same rows, the same locks in the same order); tests compare the two paths row
 for row (tests/loyalty/test_purchase_sql.py). Elsewhere (SQLite) and for the rare turns of a
 sale (lots due for activation, holds, debts, counters, offline shortfalls, the record of a
-move to another tier) the ORM runs.
+move to another tier, customer facts that only an earlier version of a promotion reads) the
+ORM runs.
 """
 
 from __future__ import annotations
@@ -188,6 +189,8 @@ class Holder:
     segments: list[int] = field(default_factory=list)  # segment ids
     dates: list[tuple[str, object]] = field(default_factory=list)  # (kind, date) yearly
     counters: list[tuple] = field(default_factory=list)  # (counter id, period start, value)
+    favourites: list[tuple[int, int]] = field(default_factory=list)  # (programme id, product id)
+    needs: frozenset[str] = frozenset()  # which of these were read
     snapshot: object | None = None  # the rules snapshot the load was made for
 
 
@@ -306,7 +309,10 @@ def holder_load(
             holder.dates = [tuple(row) for row in next(results)]
         if "counters" in needs:
             holder.counters = [tuple(row) for row in next(results)]
+        if "favourites" in needs:
+            holder.favourites = [tuple(row) for row in next(results)]
     holder.products = next(results)
+    holder.needs = needs if who is not None else frozenset()
     if holder.customer is None:
         holder.accounts, holder.tiers = [], {}
         holder.lots = [] if lots else None
@@ -333,6 +339,14 @@ def _facts_statements(who: str, key, needs, counters_since) -> list[Statement]:
                 "SELECT counter_id, period_start, value FROM loyalty_countervalue"
                 f" WHERE customer_id = {who} AND (period_start >= %s OR period_start = %s)",
                 [key, counters_since, "1970-01-01"],
+            )
+        )
+    if "favourites" in needs:
+        statements.append(
+            (
+                "SELECT programme_id, product_id FROM loyalty_favouriteproduct"
+                f" WHERE customer_id = {who}",
+                [key],
             )
         )
     return statements

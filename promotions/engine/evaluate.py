@@ -482,6 +482,7 @@ class _Walk:
         room = self._discount_room()
         pending: dict[int, Decimal] = {}  # what this promotion's earlier rewards took per line
         anonymous_only = False
+        favourites_missed = False  # a favourites-only reward found lines, none a favourite
         for reward in promotion.rewards:
             if reward.kind not in kinds:
                 continue
@@ -494,6 +495,9 @@ class _Walk:
                     for line in eligible
                     if self.inputs[line.line_no].quantity >= reward.min_line_quantity
                 ]
+            if reward.favourites_only and eligible:
+                eligible = self._favourites(eligible)
+                favourites_missed = favourites_missed or not eligible
             if not eligible:
                 continue
             if reward.beneficiary == "referrer" and (
@@ -520,8 +524,20 @@ class _Walk:
             if any(per_line.values()):
                 given.append((reward, {no: v for no, v in per_line.items() if v}))
         if not given:
-            return "anonymous_customer" if anonymous_only else "nothing_to_give"
+            if anonymous_only:
+                return "anonymous_customer"
+            if favourites_missed:
+                return "no_favourites" if self.ctx.customer is not None else "favourites_anonymous"
+            return "nothing_to_give"
         return self._capped(promotion, given)
+
+    def _favourites(self, lines: list[LineResult]) -> list[LineResult]:
+        """The ``lines`` of the customer's favourite products (none without a customer)."""
+        customer = self.ctx.customer
+        if customer is None or not customer.favourite_product_ids:
+            return []
+        favourites = customer.favourite_product_ids
+        return [line for line in lines if self.inputs[line.line_no].product_id in favourites]
 
     def _worth(self, trial) -> Decimal:
         worth = ZERO

@@ -187,6 +187,7 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
             coupon_series=row.get("coupon_series") or "",
             spend_rule_id=lookups.spend_rules.get((programme, row.get("spend_rule"))),
             beneficiary=row.get("beneficiary") or "customer",
+            favourites_only=bool(row.get("favourites_only")),
         )
         for n, row in enumerate(data.get("rewards") or ())
     )

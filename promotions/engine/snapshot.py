@@ -282,6 +282,7 @@ def _promotion_rule(
                 beneficiary=reward.beneficiary,
                 expires_days_after_date=reward.expires_days_after_date,
                 expires_day_of_next_month=reward.expires_day_of_next_month,
+                favourites_only=reward.favourites_only,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),

@@ -95,6 +95,7 @@ class RewardRule:
     beneficiary: str = "customer"  # customer | referrer
     expires_days_after_date: int | None = None  # date triggers: the last day, after the date
     expires_day_of_next_month: int | None = None  # the last day: this day of the next month
+    favourites_only: bool = False  # only the lines of the customer's favourite products
 
     @property
     def is_points(self) -> bool:
@@ -261,7 +262,8 @@ class RulesSnapshot:
     @cached_property
     def needs(self) -> frozenset[str]:
         """What the promotions read about a customer beyond their tier: ``segments``,
-        ``dates`` (birthday, memorable dates), ``counters``. Loaded only when asked for."""
+        ``dates`` (birthday, memorable dates), ``counters``, ``favourites`` (favourite
+        products). Loaded only when asked for."""
         found = set()
         for promotion in self.promotions:
             if promotion.segment_ids:
@@ -270,6 +272,8 @@ class RulesSnapshot:
                 found.add("dates")
             if any(c.counter_id is not None for c in promotion.conditions):
                 found.add("counters")
+            if any(r.favourites_only for r in promotion.rewards):
+                found.add("favourites")
         if self.chain_steps:
             found.add("chains")
         return frozenset(found)
@@ -348,6 +352,7 @@ class CustomerFacts:
     birth_date: date | None = None
     dates: tuple[tuple[str, date], ...] = ()  # (memorable date kind, date), yearly ones
     done_promotion_ids: frozenset[int] = frozenset()  # chain steps the customer completed
+    favourite_product_ids: frozenset[int] = frozenset()  # in the receipt's programme
 
 
 @dataclass(frozen=True)

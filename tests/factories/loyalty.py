@@ -15,6 +15,7 @@ from loyalty.models import (
     Category,
     Counter,
     Currency,
+    FavouriteProduct,
     Partner,
     Product,
     ProductList,
@@ -205,3 +206,19 @@ class ReceiptLineFactory(factory.django.DjangoModelFactory):
     price = Decimal("100.00")
     amount = Decimal("100.00")
     to_pay = Decimal("100.00")
+
+
+def favourites(customer, programme, products, *, spend: str = "100.00") -> list[FavouriteProduct]:
+    """``products`` as the customer's favourites in ``programme``, ranked in the order given
+    (what the nightly recompute would write for purchases of them)."""
+    return [
+        FavouriteProduct.objects.create(
+            customer=customer,
+            programme=programme,
+            product=product,
+            rank=rank,
+            spend=Decimal(spend),
+            computed_at=timezone.now(),
+        )
+        for rank, product in enumerate(products, start=1)
+    ]

@@ -150,6 +150,14 @@ def test_importing_the_same_document_twice_updates_and_keeps_versions(world):
             "conditions[0].kind",
         ),
         (lambda d: d["promotions"][2]["rewards"][0].update(multiplier_of="ghost"), "multiplier_of"),
+        (
+            lambda d: d["promotions"][1]["rewards"][0].update(favourites_only="false"),
+            "rewards[0].favourites_only",
+        ),
+        (  # a multiplier follows the lines of the promotion it multiplies
+            lambda d: d["promotions"][2]["rewards"][0].update(favourites_only=True),
+            "promotions[2].rewards[0]",
+        ),
         (lambda d: d["product_sets"][0]["products"].append({"sku": "NOPE"}), "products[1]"),
         (lambda d: d.update(version=2), "$"),
     ],
@@ -168,6 +176,29 @@ def test_a_document_with_an_error_changes_nothing(world, change, where):
         Reward.objects.count(),
         PromotionVersion.objects.count(),
     )
+
+
+def test_a_reward_on_favourites_only_goes_through_the_format(world):
+    # given "5 % on your favourite lemonade" beside the world's promotions
+    lemonade = ProductSet.objects.get(name="Lemonade")
+    promotion(world, "Favourite lemonade", code="fav-lemon", rewards=[
+        {"kind": "points_percent", "value": 5, "product_set": lemonade, "favourites_only": True}
+    ])  # fmt: skip
+    document = _document(world)
+    rewards = {p["code"]: p["rewards"][0] for p in document["promotions"]}
+    assert rewards["fav-lemon"]["favourites_only"] is True
+    assert rewards["lemon5"]["favourites_only"] is False
+    # when it is imported into an empty programme
+    _wipe()
+    promotions_import(document)
+    # then the flag is back, and the document exported again is the same
+    reward = Reward.objects.get(promotion__code="fav-lemon")
+    assert (reward.favourites_only, reward.product_set.name) == (True, "Lemonade")
+    assert _document(world)["promotions"][-1] == document["promotions"][-1]
+    # and a document written before the flag existed imports as "every product"
+    del document["promotions"][-1]["rewards"][0]["favourites_only"]
+    promotions_import(document)
+    assert Reward.objects.get(promotion__code="fav-lemon").favourites_only is False
 
 
 def test_every_error_of_a_document_is_listed(world):

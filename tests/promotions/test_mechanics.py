@@ -1,5 +1,5 @@
-"""The worked examples of mechanics.md (items 1-5, 7 and 13-15; 6 in tests/loyalty/test_tiers.py,
-8 in test_restricted_points.py), built from the general parts a
+"""The worked examples of mechanics.md (items 1-5, 7, 13-15 and 20; 6 in
+tests/loyalty/test_tiers.py, 8 in test_restricted_points.py), built from the general parts a
 marketer uses (promotion rows, conditions, rewards, product sets, groups) and checked through
 ``calculate`` and ``confirm`` to the kopeck, with the ledger invariants after each."""
 
@@ -12,7 +12,15 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from loyalty.models import Counter, CounterValue, Lot, Receipt, ReceiptLineReward
+from loyalty.models import (
+    Counter,
+    CounterValue,
+    FavouriteProduct,
+    Lot,
+    Receipt,
+    ReceiptLineReward,
+)
+from loyalty.services.favourites import favourites_recompute
 from loyalty.services.processing import (
     PurchaseLine,
     PurchaseRequest,
@@ -338,6 +346,44 @@ def test_15_receipt_sum_in_march(world, assert_ledger_consistent):
     later = now + timedelta(days=31)
     late = _sale(world, "R3", [("X", 1, "6000.00")], sold_at=later)
     assert purchase_calculate(world.terminal, late)["points_earned"] == "0.00"
+    assert_ledger_consistent()
+
+
+def test_20_favourite_products(world, assert_ledger_consistent):
+    """The customer's top-3 products by money paid are A, B and C (D comes 4th): "5 % points
+    on your top-3" gives 5 % on A only of a receipt with A and D; "-10 % on your favourites"
+    likewise; a receipt without a customer gets neither."""
+    for sku in ("A", "B", "C", "D"):
+        ProductFactory(sku=sku, partner=None)
+    history = [("A", 1, "300.00"), ("B", 1, "200.00"), ("C", 1, "100.00"), ("D", 1, "50.00")]
+    _both(world, "H1", history)
+    favourites_recompute()  # the nightly job
+    top = FavouriteProduct.objects.filter(customer=world.card.customer).order_by("rank")
+    assert [f.product.sku for f in top] == ["A", "B", "C"]
+
+    points = promotion(
+        world,
+        "5% on your top-3",
+        rewards=[{"kind": "points_percent", "value": 5, "favourites_only": True}],
+    )
+    answer = _both(world, "R1", [("A", 1, "100.00"), ("D", 1, "100.00")])
+    assert answer["points_earned"] == "5.00"
+    assert [line["points_earned"] for line in answer["lines"]] == ["5.00", "0.00"]
+    rewards = ReceiptLineReward.objects.filter(line__receipt__receipt_id="R1", promotion=points)
+    assert [(r.line.line_no, r.amount) for r in rewards] == [(1, D("5.0000"))]
+    assert _both(world, "R2", [("D", 1, "100.00")])["points_earned"] == "0.00"
+
+    promotion(
+        world,
+        "-10% on your favourites",
+        priority=10,
+        rewards=[{"kind": "discount_percent", "value": 10, "favourites_only": True}],
+    )
+    answer = _both(world, "R3", [("A", 1, "100.00"), ("D", 1, "100.00")])
+    assert [line["discount"] for line in answer["lines"]] == ["10.00", "0.00"]
+    assert answer["points_earned"] == "4.50"  # 5 % of the 90.00 left to pay for A
+    anonymous = _both(world, "R4", [("A", 1, "100.00"), ("D", 1, "100.00")], card=None)
+    assert (anonymous["discount"], anonymous["points_earned"]) == ("0.00", "0.00")
     assert_ledger_consistent()
 
 

@@ -101,6 +101,26 @@ def test_a_key_missing_from_an_older_document_counts_as_empty():
     ]
 
 
+def test_a_flag_missing_from_an_older_reward_counts_as_off():
+    # given a reward saved before "favourites_only" existed, and the same one saved now
+    now = copy.deepcopy(BASE["rewards"])
+    now[0]["favourites_only"] = False
+    # then nothing changed; ticking the flag is one change of that reward
+    assert version_diff(BASE, _new(rewards=now)) == []
+    now[0]["favourites_only"] = True
+    assert version_diff(BASE, _new(rewards=now)) == [
+        Change("rewards", CHANGED, "favourites_only", None, True, number=1)
+    ]
+    # and a reward removed beside them is still matched by what it holds
+    both = [copy.deepcopy(BASE["rewards"][0]) for _ in range(2)]
+    both[1]["value"] = "7"
+    kept = copy.deepcopy(both[1:])
+    kept[0]["favourites_only"] = False
+    assert version_diff(_new(rewards=both), _new(rewards=kept)) == [
+        Change("rewards", REMOVED, old=both[0], number=1)
+    ]
+
+
 def test_the_changes_read_in_the_words_of_the_admin():
     # given
     conditions = BASE["conditions"][:2]

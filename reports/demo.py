@@ -28,6 +28,7 @@ from loyalty.models import (
     Counter,
     CounterValue,
     Currency,
+    EventType,
     LedgerEntry,
     Partner,
     Posting,
@@ -416,6 +417,7 @@ def load_demo(
         stores, terminals = _stores_and_terminals(partners, rng)
         products_by_partner = _catalogue(partners, rng)
         _promotions(programme, currency)
+        _lifecycle_promotions(programme, currency)
         counter = Counter.objects.get_or_create(
             programme=programme,
             code="purchases",
@@ -606,6 +608,64 @@ def _promotions(programme: Programme, currency: Currency) -> None:
             currency=currency,
             lifetime_days=POINT_LIFETIME_DAYS,
         )
+
+
+# Promotions that follow a customer's life (mechanics.md items 9-11): a welcome bonus with a
+# message, a birthday bonus, refer-a-friend, points for a review reported by the app.
+LIFECYCLE = [
+    {
+        "name": "Welcome +200",
+        "trigger": "registration",
+        "customer_message": "Welcome, {first_name}! {points} points are yours until {expires}.",
+        "reward": {"value": Decimal("200"), "lifetime_days": 30},
+    },
+    {
+        "name": "Birthday +300",
+        "trigger": "date",
+        "trigger_date": "birthday",
+        "trigger_offset_days": -3,
+        "customer_message": "Happy birthday, {first_name}! {points} points until {expires}.",
+        "reward": {"value": Decimal("300"), "expires_days_after_date": 7},
+    },
+    {
+        "name": "Refer a friend: the newcomer +100",
+        "trigger": "registration",
+        "referred_only": True,
+        "reward": {"value": Decimal("100")},
+    },
+    {
+        "name": "Refer a friend: the friend +200 after the first purchase",
+        "trigger": "first_purchase",
+        "referred_only": True,
+        "reward": {"value": Decimal("200"), "beneficiary": "referrer"},
+    },
+    {
+        "name": "A review in the app +20",
+        "trigger": "event",
+        "reward": {"value": Decimal("20")},
+    },
+]
+
+
+def _lifecycle_promotions(programme: Programme, currency: Currency) -> None:
+    review, _made = EventType.objects.get_or_create(
+        code="app_review", defaults={"name": "Review written in the app"}
+    )
+    starts = datetime(2024, 1, 1, tzinfo=zoneinfo.ZoneInfo(CITY_TZ))
+    for spec in LIFECYCLE:
+        spec = dict(spec)
+        reward = spec.pop("reward")
+        if spec["trigger"] == "event":
+            spec["event_type"] = review
+        promotion, made = Promotion.objects.get_or_create(
+            programme=programme,
+            name=spec.pop("name"),
+            defaults={**spec, "status": Promotion.Status.ACTIVE, "starts_at": starts},
+        )
+        if made:
+            Reward.objects.create(
+                promotion=promotion, kind=Reward.Kind.POINTS_FIXED, currency=currency, **reward
+            )
 
 
 def _customers(count: int, rng: random.Random, now: datetime) -> list[Customer]:

@@ -69,7 +69,8 @@ def test_demo_command_loads_the_full_coalition_prints_a_login_and_is_idempotent(
     assert Customer.objects.count() == 2000
     assert Card.objects.filter(customer__isnull=False).count() == 2000
     assert Tier.objects.count() == 3
-    base = Promotion.objects.active().get(partner__isnull=True)
+    base = Promotion.objects.active().get(partner__isnull=True, trigger="receipt")
+    assert Promotion.objects.active().filter(trigger="registration").count() == 2
     assert base.rewards.get().kind == Reward.Kind.POINTS_PERCENT
     receipts = Receipt.objects.aggregate(n=Count("pk"), earned=Sum("points_earned"))
     assert receipts["n"] > 5000

@@ -185,6 +185,7 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
             counter_id=lookups.counters.get((programme, row.get("counter"))),
             coupon_series=row.get("coupon_series") or "",
             spend_rule_id=lookups.spend_rules.get((programme, row.get("spend_rule"))),
+            tier_id=lookups.tiers.get((programme, row.get("tier"))),
         )
         for n, row in enumerate(data.get("rewards") or ())
     )
@@ -229,6 +230,9 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
         uses_per_customer=data.get("uses_per_customer"),
         uses_per_customer_day=data.get("uses_per_customer_day"),
         uses_per_day=data.get("uses_per_day"),
+        code=data.get("code") or "",
+        exchange_cost=_dec(data.get("exchange_cost")),
+        exchange_currency_id=lookups.currencies.get(data.get("exchange_currency")),
     )
 
 

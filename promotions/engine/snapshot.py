@@ -74,6 +74,8 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
             code=currency.code,
             decimal_places=currency.decimal_places,
             rub_rate=currency.rub_rate,
+            lifetime=timedelta(days=currency.lifetime_days) if currency.lifetime_days else None,
+            max_spend_percent=currency.max_spend_percent,
         )
         for currency in Currency.objects.all()
     }
@@ -242,6 +244,9 @@ def _promotion_rule(
         uses_per_customer=promotion.uses_per_customer,
         uses_per_customer_day=promotion.uses_per_customer_day,
         uses_per_day=promotion.uses_per_day,
+        code=promotion.code,
+        exchange_cost=promotion.exchange_cost,
+        exchange_currency_id=promotion.exchange_currency_id,
         conditions=tuple(
             ConditionRule(
                 id=condition.pk,
@@ -272,6 +277,7 @@ def _promotion_rule(
                 counter_id=reward.counter_id,
                 coupon_series=reward.coupon_series,
                 spend_rule_id=reward.spend_rule_id,
+                tier_id=reward.tier_id,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),

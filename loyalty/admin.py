@@ -236,6 +236,8 @@ class CurrencyAdmin(admin.ModelAdmin):
         "programme",
         "decimal_places",
         "rub_rate",
+        "lifetime_days",
+        "max_spend_percent",
         "is_default",
         "is_active",
     ]

@@ -286,6 +286,7 @@ class RewardInline(admin.TabularInline):
         "counter",
         "coupon_series",
         "spend_rule",
+        "tier",
     ]
     form = RewardForm
     autocomplete_fields = ["currency", "multiplier_of"]
@@ -295,6 +296,7 @@ class RewardInline(admin.TabularInline):
         programme_id = promotion_programme_id(request, obj)
         limit_to_programme(formset.form, "product_set", programme_id)
         limit_to_programme(formset.form, "multiplier_of", programme_id)
+        limit_to_programme(formset.form, "tier", programme_id)
         partner_id = staff_partner_id(request.user)
         target = formset.form.base_fields.get("multiplier_of")
         if target is not None and partner_id is not None:
@@ -375,6 +377,17 @@ class PromotionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            _("Exchange at the register"),
+            {
+                "fields": ["exchange_cost", "exchange_currency"],
+                "description": _(
+                    "A price in points (e.g. 10 chips): the promotion then applies only when "
+                    "the register asks for it by its code, and the customer pays the price "
+                    "for its rewards."
+                ),
+            },
+        ),
         (_("How to tell the customer"), {"fields": ["cashier_message"]}),
     ]
 
@@ -437,6 +450,7 @@ class PromotionAdmin(admin.ModelAdmin):
             kwargs["form"] = type(base.__name__, (base,), {"forced_partner_id": partner_id})
         form = super().get_form(request, obj, change=change, **kwargs)
         limit_to_programme(form, "group", promotion_programme_id(request, obj))
+        limit_to_programme(form, "exchange_currency", promotion_programme_id(request, obj))
         return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

@@ -126,6 +126,10 @@ def promotion_data(promotion: Promotion) -> dict:
         "uses_per_customer": promotion.uses_per_customer,
         "uses_per_customer_day": promotion.uses_per_customer_day,
         "uses_per_day": promotion.uses_per_day,
+        "exchange_cost": _dec(promotion.exchange_cost),
+        "exchange_currency": (
+            promotion.exchange_currency.code if promotion.exchange_currency_id else None
+        ),
         "conditions": [
             {
                 "or_group": c.or_group,
@@ -156,6 +160,7 @@ def promotion_data(promotion: Promotion) -> dict:
                 "counter": r.counter.code if r.counter_id else None,
                 "coupon_series": r.coupon_series or None,
                 "spend_rule": r.spend_rule.name if r.spend_rule_id else None,
+                "tier": r.tier.code if r.tier_id else None,
             }
             for r in promotion.rewards.order_by("pk")
         ],
@@ -668,6 +673,10 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
     promotion.max_per_receipt = reader.decimal(
         row.get("max_per_receipt"), f"{path}.max_per_receipt"
     )
+    promotion.exchange_cost = reader.decimal(row.get("exchange_cost"), f"{path}.exchange_cost")
+    promotion.exchange_currency = reader.one(
+        reader.currencies, row.get("exchange_currency"), f"{path}.exchange_currency", "currency"
+    )
     for field in ("uses_per_customer", "uses_per_customer_day", "uses_per_day"):
         value = row.get(field)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -754,6 +763,7 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             ),
             counter=reader.one(counters, r.get("counter"), f"{where}.counter", "counter"),
             coupon_series=r.get("coupon_series") or "",
+            tier=reader.one(tiers, r.get("tier"), f"{where}.tier", "tier"),
         )
         rule_name = r.get("spend_rule")
         if rule_name is not None:

@@ -51,6 +51,8 @@ REASONS = {
     "limit_per_customer_day": gettext_lazy("the customer had it as many times today as allowed"),
     "limit_per_day": gettext_lazy("it rewarded as many receipts today as allowed"),
     "limit_needs_customer": gettext_lazy("its limits per customer need a known customer"),
+    "exchange_not_asked": gettext_lazy("an exchange: applies only when the register asks for it"),
+    "not_enough_chips": gettext_lazy("the customer has not enough points to pay its price"),
 }
 
 

@@ -588,3 +588,19 @@ def test_a_past_version_of_an_exchange_is_the_same_rule(world):
             compiled.exchange_currency_id,
         )
         assert [r.tier_id for r in rebuilt.rewards] == [r.tier_id for r in compiled.rewards]
+
+
+def test_the_receipt_page_of_the_admin_shows_its_exchanges_and_tiers(world, admin_client):
+    from django.urls import reverse
+
+    from loyalty.models import Receipt
+
+    _collect(world, 20)
+    _both(world, "R1", [MUG], exchanges=("MUG-50", "GOLD"))
+    receipt = Receipt.objects.get(receipt_id="R1")
+    page = admin_client.get(reverse("admin:loyalty_receipt_change", args=[receipt.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "MUG-50" in html
+    assert "GOLD" in html
+    assert world.gold.name in html

@@ -140,6 +140,12 @@ class SimulatorForm(forms.Form):
     spend_points = forms.CharField(
         label=_("points to spend"), required=False, help_text=_("An amount, or “max”.")
     )
+    exchanges = forms.CharField(
+        label=_("exchanges asked for"),
+        required=False,
+        max_length=500,
+        help_text=_("Codes of exchange promotions, separated by spaces, e.g. “MUG-50”."),
+    )
     drafts = forms.ModelMultipleChoiceField(
         Promotion.objects.filter(status=Promotion.Status.DRAFT).order_by("name"),
         label=_("try these drafts too"),
@@ -170,6 +176,10 @@ class SimulatorForm(forms.Form):
         if amount < 0:
             raise forms.ValidationError(_("Give an amount, or “max”."))
         return amount.quantize(Decimal("0.01"))
+
+    def clean_exchanges(self):
+        codes = (self.cleaned_data["exchanges"] or "").replace(",", " ").split()
+        return tuple(dict.fromkeys(codes))  # each once, in the order given
 
     def sold_at_aware(self):
         value = self.cleaned_data.get("sold_at")
@@ -563,6 +573,7 @@ class PromotionAdmin(admin.ModelAdmin):
                     birth_date=data["birth_date"],
                     segment_ids=[segment.pk for segment in data["segments"]],
                     spend_points=data["spend_points"],
+                    exchanges=data["exchanges"],
                     drafts=[p.pk for p in data["drafts"]],
                 )
             except LoyaltyError as exc:

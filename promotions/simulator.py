@@ -120,6 +120,7 @@ def simulate(
     birth_date: date | None = None,
     segment_ids: list[int] = (),
     spend_points: Decimal | str | None = None,
+    exchanges: tuple[str, ...] = (),
     drafts: list[int] = (),
 ) -> Simulation:
     request = PurchaseRequest(
@@ -128,6 +129,7 @@ def simulate(
         sold_at=sold_at,
         card=card or None,
         spend_points=spend_points,
+        exchanges=tuple(exchanges),
     )
     snapshot = snapshot_compile("simulator", drafts) if drafts else snapshot_get()
     described = (

@@ -604,3 +604,39 @@ def test_the_receipt_page_of_the_admin_shows_its_exchanges_and_tiers(world, admi
     assert "MUG-50" in html
     assert "GOLD" in html
     assert world.gold.name in html
+
+
+def test_the_simulator_tries_exchanges_for_a_card(world, admin_client):
+    from django.urls import reverse
+
+    from promotions.simulator import simulate
+
+    _collect(world, 10)
+    simulation = simulate(
+        terminal=world.terminal,
+        lines=[PurchaseLine(1, "MUG", D("1"), D("400.00"))],
+        card=world.card.number,
+        exchanges=("MUG-50", "NOPE"),
+    )
+    assert [x["status"] for x in simulation.answer["exchanges"]] == ["applied", "rejected"]
+    assert simulation.answer["discount"] == "200.00"
+    plain = simulate(
+        terminal=world.terminal,
+        lines=[PurchaseLine(1, "MUG", D("1"), D("400.00"))],
+        card=world.card.number,
+    )
+    unasked = {pid: why for pid, _name, why in plain.blocked}
+    assert "asks for it" in str(unasked[world.mug_50.pk])
+    page = admin_client.post(
+        reverse("admin:promotions_promotion_simulator"),
+        {
+            "terminal": world.terminal.pk,
+            "card": world.card.number,
+            "lines": "MUG 1 400.00",
+            "exchanges": "MUG-50, NOPE",
+        },
+    )
+    html = page.content.decode()
+    assert 'id="simulation-exchanges"' in html
+    assert "unknown_exchange" in html
+    assert _chips(world) == 10  # the simulator writes nothing

@@ -33,7 +33,9 @@ from loyalty.models import (
     ProductList,
     Programme,
     Receipt,
+    ReceiptExchange,
     ReceiptLine,
+    ReceiptTierAward,
     Refund,
     StaffProfile,
     Store,
@@ -252,6 +254,8 @@ class CurrencyAdmin(admin.ModelAdmin):
         "programme",
         "decimal_places",
         "rub_rate",
+        "lifetime_days",
+        "max_spend_percent",
         "is_default",
         "is_active",
         "given_as",
@@ -420,6 +424,20 @@ class ReceiptLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
+class ReceiptExchangeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReceiptExchange
+    fields = ["code", "promotion", "currency", "cost", "lines", "returned_by"]
+    readonly_fields = fields
+    extra = 0
+
+
+class ReceiptTierAwardInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReceiptTierAward
+    fields = ["promotion", "from_tier", "to_tier", "amount_added", "undone_by"]
+    readonly_fields = fields
+    extra = 0
+
+
 @admin.register(Receipt)
 class ReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -438,7 +456,7 @@ class ReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["receipt_id", "customer__phone", "card__number"]
     list_select_related = ["partner", "store", "terminal", "customer"]
     date_hierarchy = "sold_at"
-    inlines = [ReceiptLineInline, RefundInline]
+    inlines = [ReceiptLineInline, ReceiptExchangeInline, ReceiptTierAwardInline, RefundInline]
     exclude = ["result"]
 
 

@@ -160,6 +160,12 @@ class SimulatorForm(forms.Form):
     spend_points = forms.CharField(
         label=_("points to spend"), required=False, help_text=_("An amount, or “max”.")
     )
+    exchanges = forms.CharField(
+        label=_("exchanges asked for"),
+        required=False,
+        max_length=500,
+        help_text=_("Codes of exchange promotions, separated by spaces, e.g. “MUG-50”."),
+    )
     drafts = forms.ModelMultipleChoiceField(
         Promotion.objects.filter(status=Promotion.Status.DRAFT).order_by("name"),
         label=_("try these drafts too"),
@@ -201,6 +207,10 @@ class SimulatorForm(forms.Form):
         if amount < 0:
             raise forms.ValidationError(_("Give an amount, or “max”."))
         return amount.quantize(Decimal("0.01"))
+
+    def clean_exchanges(self):
+        codes = (self.cleaned_data["exchanges"] or "").replace(",", " ").split()
+        return tuple(dict.fromkeys(codes))  # each once, in the order given
 
     def sold_at_aware(self):
         value = self.cleaned_data.get("sold_at")
@@ -329,6 +339,7 @@ class RewardInline(admin.TabularInline):
         "beneficiary",
         "expires_days_after_date",
         "expires_day_of_next_month",
+        "tier",
     ]
     form = RewardForm
     autocomplete_fields = ["currency", "multiplier_of"]
@@ -338,6 +349,7 @@ class RewardInline(admin.TabularInline):
         programme_id = promotion_programme_id(request, obj)
         limit_to_programme(formset.form, "product_set", programme_id)
         limit_to_programme(formset.form, "multiplier_of", programme_id)
+        limit_to_programme(formset.form, "tier", programme_id)
         partner_id = staff_partner_id(request.user)
         target = formset.form.base_fields.get("multiplier_of")
         if target is not None and partner_id is not None:
@@ -443,6 +455,17 @@ class PromotionAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            _("Exchange at the register"),
+            {
+                "fields": ["exchange_cost", "exchange_currency"],
+                "description": _(
+                    "A price in points (e.g. 10 chips): the promotion then applies only when "
+                    "the register asks for it by its code, and the customer pays the price "
+                    "for its rewards."
+                ),
+            },
+        ),
         (_("How to tell the customer"), {"fields": ["cashier_message", "customer_message"]}),
     ]
 
@@ -505,6 +528,7 @@ class PromotionAdmin(admin.ModelAdmin):
             kwargs["form"] = type(base.__name__, (base,), {"forced_partner_id": partner_id})
         form = super().get_form(request, obj, change=change, **kwargs)
         limit_to_programme(form, "group", promotion_programme_id(request, obj))
+        limit_to_programme(form, "exchange_currency", promotion_programme_id(request, obj))
         return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -618,6 +642,7 @@ class PromotionAdmin(admin.ModelAdmin):
                     segment_ids=[segment.pk for segment in data["segments"]],
                     favourite_product_ids=data["favourite_ids"],
                     spend_points=data["spend_points"],
+                    exchanges=data["exchanges"],
                     drafts=[p.pk for p in data["drafts"]],
                 )
             except LoyaltyError as exc:

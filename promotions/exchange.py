@@ -128,6 +128,10 @@ def promotion_data(promotion: Promotion) -> dict:
         "uses_per_customer_day": promotion.uses_per_customer_day,
         "uses_per_day": promotion.uses_per_day,
         "trigger": _trigger_data(promotion),
+        "exchange_cost": _dec(promotion.exchange_cost),
+        "exchange_currency": (
+            promotion.exchange_currency.code if promotion.exchange_currency_id else None
+        ),
         "conditions": [
             {
                 "or_group": c.or_group,
@@ -165,6 +169,7 @@ def promotion_data(promotion: Promotion) -> dict:
                 "beneficiary": r.beneficiary,
                 "expires_days_after_date": r.expires_days_after_date,
                 "expires_day_of_next_month": r.expires_day_of_next_month,
+                "tier": r.tier.code if r.tier_id else None,
             }
             for r in promotion.rewards.order_by("pk")
         ],
@@ -714,6 +719,10 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
     promotion.max_per_receipt = reader.decimal(
         row.get("max_per_receipt"), f"{path}.max_per_receipt"
     )
+    promotion.exchange_cost = reader.decimal(row.get("exchange_cost"), f"{path}.exchange_cost")
+    promotion.exchange_currency = reader.one(
+        reader.currencies, row.get("exchange_currency"), f"{path}.exchange_currency", "currency"
+    )
     for field in ("uses_per_customer", "uses_per_customer_day", "uses_per_day"):
         value = row.get(field)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -818,6 +827,7 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             beneficiary=r.get("beneficiary") or Reward.Beneficiary.CUSTOMER,
             expires_days_after_date=r.get("expires_days_after_date"),
             expires_day_of_next_month=r.get("expires_day_of_next_month"),
+            tier=reader.one(tiers, r.get("tier"), f"{where}.tier", "tier"),
         )
         if r.get("favourites_only") not in (None, True, False):
             # A string such as "false" would read as true: refuse anything but a boolean.

@@ -337,7 +337,7 @@ def _points_spec(snapshot, rule, reward: RewardRule, occasion: Occasion, local_d
         return None
     now = timezone.now()
     active_at = occasion.at + reward.activation_delay
-    expires_at = _expiry(reward, occasion, local_day)
+    expires_at = _expiry(reward, occasion, local_day, currency.lifetime)
     if expires_at is not None and expires_at <= max(now, active_at):
         log.info("promotion %s: points for %s would burn before use", rule.id, occasion.key)
         return None
@@ -390,7 +390,9 @@ def _end_of(day: date, zone) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
 
 
-def _expiry(reward: RewardRule, occasion: Occasion, local_day: date) -> datetime | None:
+def _expiry(
+    reward: RewardRule, occasion: Occasion, local_day: date, currency_lifetime=None
+) -> datetime | None:
     zone = _local_zone(occasion.terminal)
     candidates = []
     if reward.lifetime is not None:
@@ -411,6 +413,9 @@ def _expiry(reward: RewardRule, occasion: Occasion, local_day: date) -> datetime
         candidates.append(
             _end_of(date(year, month, min(reward.expires_day_of_next_month, last)), zone)
         )
+    if not candidates and currency_lifetime is not None:
+        # The reward sets no life of its own: the currency's default lifetime.
+        candidates.append(occasion.at + currency_lifetime)
     return min(candidates) if candidates else None
 
 

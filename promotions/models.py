@@ -430,6 +430,29 @@ class Promotion(models.Model):
         validators=[MinValueValidator(1)],
         help_text=_("Empty: any."),
     )
+    # Exchange at the register: the customer pays for the rewards with points (chips)
+    exchange_cost = models.DecimalField(
+        _("exchange: price in points"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text=_(
+            "Empty: an ordinary promotion. Otherwise it applies only when the register asks "
+            "for it by its code and the customer pays this many points of the exchange "
+            "currency for its rewards."
+        ),
+    )
+    exchange_currency = models.ForeignKey(
+        "loyalty.Currency",
+        verbose_name=_("exchange: paid in"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("The currency of the price, e.g. chips."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -462,6 +485,11 @@ class Promotion(models.Model):
                 & (Q(uses_per_day__isnull=True) | Q(uses_per_day__gt=0)),
                 name="promotion_limits_positive",
             ),
+            models.CheckConstraint(
+                condition=Q(exchange_cost__isnull=True, exchange_currency__isnull=True)
+                | Q(exchange_cost__gt=0, exchange_currency__isnull=False),
+                name="promotion_exchange_priced_in_a_currency",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -488,6 +516,7 @@ class Promotion(models.Model):
                 code="promotion_around_date",
             )
         errors.update(self._trigger_errors())
+        errors.update(self._exchange_errors())
         if errors:
             raise ValidationError(errors)
 
@@ -535,6 +564,39 @@ class Promotion(models.Model):
                         "This setting is about receipts; a promotion started by "
                         "“%(trigger)s” has none."
                     ) % {"trigger": self.get_trigger_display()}
+        return errors
+
+    def _exchange_errors(self) -> dict:
+        errors = {}
+        if self.exchange_cost is None and self.exchange_currency_id is None:
+            return errors
+        if self.exchange_cost is None:
+            errors["exchange_cost"] = ValidationError(
+                _("Give the price in points, or leave the exchange currency empty."),
+                code="promotion_exchange_cost",
+            )
+        if self.exchange_currency_id is None:
+            errors["exchange_currency"] = ValidationError(
+                _("Choose the currency the price is paid in."), code="promotion_exchange_currency"
+            )
+        elif self.programme_id and self.exchange_currency.programme_id != self.programme_id:
+            errors["exchange_currency"] = ValidationError(
+                _("The currency must be of the promotion's programme."),
+                code="promotion_exchange_currency",
+            )
+        elif self.exchange_cost is not None:
+            places = self.exchange_currency.decimal_places
+            if self.exchange_cost != self.exchange_cost.quantize(Decimal(1).scaleb(-places)):
+                errors["exchange_cost"] = ValidationError(
+                    _("%(currency)s has %(places)s decimal places.")
+                    % {"currency": self.exchange_currency, "places": places},
+                    code="promotion_exchange_cost",
+                )
+        if not self.code:
+            errors["code"] = ValidationError(
+                _("An exchange needs a code: the register asks for it by this code."),
+                code="promotion_exchange_code",
+            )
         return errors
 
 
@@ -757,6 +819,7 @@ class Reward(models.Model):
         EVERY_NTH = "every_nth", _("discount: every Nth unit at a percent off (100: free)")
         COUNTER_STEP = "counter_step", _("a step of a counter")
         COUPON = "coupon", _("a coupon for the next purchase")
+        TIER = "tier", _("a tier (status) for the customer")
 
     class Beneficiary(models.TextChoices):
         CUSTOMER = "customer", _("the customer")
@@ -890,6 +953,18 @@ class Reward(models.Model):
         validators=[validate_code],
         help_text=_("For “a coupon for the next purchase”: the code of the coupon series."),
     )
+    tier = models.ForeignKey(
+        "loyalty.Tier",
+        verbose_name=_("tier"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_(
+            "For “a tier”: the tier the customer moves up to (a customer already there or "
+            "higher gets nothing)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("reward")
@@ -921,6 +996,9 @@ class Reward(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="points_multiplier") | Q(favourites_only=False),
                 name="reward_multiplier_not_favourites_only",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="tier") | Q(tier__isnull=False), name="reward_tier_names_a_tier"
             ),
         ]
 
@@ -1004,6 +1082,11 @@ class Reward(models.Model):
         if self.kind == self.Kind.COUPON and not self.coupon_series:
             errors["coupon_series"] = _("Give the code of the coupon series.")
         errors.update(self._occasion_errors())
+        if self.kind == self.Kind.TIER:
+            if self.tier_id is None:
+                errors["tier"] = _("Choose the tier the customer moves to.")
+            elif self.promotion_id and self._other_programme(self.tier):
+                errors["tier"] = _("The tier must be of the promotion's programme.")
         if self.kind == self.Kind.POINTS_MULTIPLIER:
             if self.multiplier_of_id is None:
                 errors["multiplier_of"] = _("Choose the promotion whose points are multiplied.")

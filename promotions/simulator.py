@@ -54,6 +54,8 @@ REASONS = {
     "limit_needs_customer": gettext_lazy("its limits per customer need a known customer"),
     "no_favourites": gettext_lazy("none of its lines is one of the customer's favourite products"),
     "favourites_anonymous": gettext_lazy("favourite products need a known customer"),
+    "exchange_not_asked": gettext_lazy("an exchange: applies only when the register asks for it"),
+    "not_enough_chips": gettext_lazy("the customer has not enough points to pay its price"),
 }
 
 
@@ -145,6 +147,7 @@ def simulate(
     segment_ids: list[int] = (),
     favourite_product_ids: list[int] = (),
     spend_points: Decimal | str | None = None,
+    exchanges: tuple[str, ...] = (),
     drafts: list[int] = (),
 ) -> Simulation:
     """What ``calculate`` would answer, and why each promotion that gave nothing did not.
@@ -158,6 +161,7 @@ def simulate(
         sold_at=sold_at,
         card=card or None,
         spend_points=spend_points,
+        exchanges=tuple(exchanges),
     )
     snapshot = snapshot_compile("simulator", drafts) if drafts else snapshot_get()
     described = (

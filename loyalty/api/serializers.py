@@ -36,6 +36,8 @@ CARD_MAX_LENGTH = 32
 PHONE_MAX_LENGTH = 32
 COUPON_MAX_LENGTH = 64
 MAX_COUPONS = 50
+EXCHANGE_CODE_MAX_LENGTH = 64
+MAX_EXCHANGES = 20
 MAX_LINE_NUMBER = 2_147_483_647
 DEFAULT_MAX_LINES = 1000
 MAX_OFFLINE_RECEIPTS = 500
@@ -261,6 +263,38 @@ class RefundLinesField(LinesField):
     pass
 
 
+class ExchangesField(serializers.ListField):
+    """The codes of the exchange promotions the customer pays for, each named once."""
+
+    default_error_messages = {
+        "duplicate_exchange": _("The exchange %(code)s is named more than once."),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            child=StringField(min_length=1, max_length=EXCHANGE_CODE_MAX_LENGTH),
+            max_length=MAX_EXCHANGES,
+            **kwargs,
+        )
+
+    def to_internal_value(self, data):
+        codes = super().to_internal_value(data)
+        seen: set[str] = set()
+        errors = {}
+        for index, code in enumerate(codes):
+            if code in seen:
+                errors[index] = [
+                    serializers.ErrorDetail(
+                        str(self.error_messages["duplicate_exchange"] % {"code": code}),
+                        code="duplicate_exchange",
+                    )
+                ]
+            seen.add(code)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return codes
+
+
 # --- Requests -------------------------------------------------------------------------------
 
 
@@ -315,6 +349,11 @@ class PurchaseSerializer(serializers.Serializer):
         max_length=MAX_COUPONS,
     )
     spend_points = SpendPointsField(required=False, allow_null=True)
+    exchanges = ExchangesField(
+        required=False,
+        help_text="Codes of exchange promotions the customer pays for with points (chips), "
+        "e.g. `MUG-50`; each is answered in the result's `exchanges`.",
+    )
 
     default_error_messages = {
         "card_and_phone": _("Give either card or phone, not both."),
@@ -355,6 +394,7 @@ class PurchaseSerializer(serializers.Serializer):
             ),
             coupons=tuple(data.get("coupons") or ()),
             spend_points=data.get("spend_points"),
+            exchanges=tuple(data.get("exchanges") or ()),
         )
 
 
@@ -579,6 +619,29 @@ class ResultCouponSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_null=True)
 
 
+class ResultExchangeSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="The code the register asked for.")
+    status = serializers.ChoiceField(choices=["applied", "rejected"])
+    promotion_id = serializers.IntegerField(
+        required=False, help_text="The exchange promotion, when the code names one."
+    )
+    currency = serializers.CharField(required=False, help_text="The currency of the price.")
+    cost = DecimalString(required=False, help_text="The price the customer pays (or would pay).")
+    reason = serializers.ChoiceField(
+        choices=[
+            "unknown_exchange",
+            "no_customer",
+            "not_available",
+            "conditions_not_met",
+            "limit_reached",
+            "nothing_to_give",
+            "not_enough_chips",
+        ],
+        required=False,
+        help_text="Why a rejected exchange was not applied.",
+    )
+
+
 class HoldSerializer(serializers.Serializer):
     points = DecimalString()
     expires_at = serializers.DateTimeField(allow_null=True)
@@ -598,6 +661,9 @@ class PurchaseResultSerializer(serializers.Serializer):
     promotions = ResultPromotionSerializer(many=True)
     coupons = ResultCouponSerializer(many=True)
     messages = serializers.ListField(child=serializers.CharField())
+    exchanges = ResultExchangeSerializer(
+        many=True, required=False, help_text="When the body asked for exchanges: one per code."
+    )
 
 
 class PurchaseCalculateResultSerializer(PurchaseResultSerializer):
@@ -613,6 +679,12 @@ class RefundBalanceSerializer(serializers.Serializer):
     pending = DecimalString()
 
 
+class ExchangeReturnedSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    currency = serializers.CharField()
+    points = DecimalString(help_text="The price given back.")
+
+
 class RefundResultSerializer(serializers.Serializer):
     receipt_id = serializers.CharField()
     refund_id = serializers.CharField(allow_null=True)
@@ -626,6 +698,12 @@ class RefundResultSerializer(serializers.Serializer):
     debt = DecimalString()
     lines = RefundResultLineSerializer(many=True)
     balance = RefundBalanceSerializer(allow_null=True)
+    exchanges_returned = ExchangeReturnedSerializer(
+        many=True,
+        required=False,
+        help_text="Exchanges whose points this refund gave back (a cancel, or every line they "
+        "touched returned).",
+    )
 
 
 class PurchaseCancelResultSerializer(serializers.Serializer):
@@ -646,6 +724,7 @@ class PurchaseCancelResultSerializer(serializers.Serializer):
     debt = DecimalString(required=False)
     lines = RefundResultLineSerializer(many=True, required=False)
     balance = RefundBalanceSerializer(allow_null=True, required=False)
+    exchanges_returned = ExchangeReturnedSerializer(many=True, required=False)
 
 
 class PurchaseRecordSerializer(PurchaseResultSerializer):
@@ -679,7 +758,17 @@ _QUANTITY_RE = re.compile(r"\d{1,12}(?:\.\d{1,3})?")
 _CENT = Decimal("0.01")
 _MILLI = Decimal("0.001")
 _FAST_BODY_KEYS = frozenset(
-    ["receipt_id", "datetime", "card", "phone", "lines", "coupons", "spend_points", "hold"]
+    [
+        "receipt_id",
+        "datetime",
+        "card",
+        "phone",
+        "lines",
+        "coupons",
+        "spend_points",
+        "hold",
+        "exchanges",
+    ]
 )
 _DATETIME_FIELD = AwareDateTimeField(required=False, allow_null=True)
 
@@ -726,6 +815,8 @@ def purchase_fast(data, max_lines: int, *, calculate: bool) -> tuple[PurchaseReq
         if card is None or card != data["card"]:
             return None
     if data.get("phone") not in (None, "") or data.get("coupons", []) != []:
+        return None
+    if data.get("exchanges", []) != []:
         return None
     sold_at = data.get("datetime")
     if sold_at is not None:

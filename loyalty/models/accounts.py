@@ -57,6 +57,29 @@ class Currency(models.Model):
             "Empty: not given between members."
         ),
     )
+    # This currency's own rules; empty: the reward's, or the programme's, decide.
+    lifetime_days = models.PositiveIntegerField(
+        _("points expire after, days"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "Points of this currency burn this many days after they are earned, unless the "
+            "reward gives a lifetime or a last day of its own. Empty: never."
+        ),
+    )
+    max_spend_percent = models.DecimalField(
+        _("max share of a receipt paid with these points, %"),
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+        help_text=_(
+            "For the programme's main currency (the one that pays receipts). Empty: the "
+            "programme's share."
+        ),
+    )
 
     class Meta:
         verbose_name = _("currency")
@@ -67,6 +90,15 @@ class Currency(models.Model):
                 condition=Q(decimal_places__lte=POINTS_DECIMAL_PLACES), name="currency_places_max"
             ),
             models.CheckConstraint(condition=Q(rub_rate__gte=0), name="currency_rate_not_negative"),
+            models.CheckConstraint(
+                condition=Q(lifetime_days__isnull=True) | Q(lifetime_days__gt=0),
+                name="currency_lifetime_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_spend_percent__isnull=True)
+                | (Q(max_spend_percent__gte=0) & Q(max_spend_percent__lte=100)),
+                name="currency_max_spend_percent_range",
+            ),
             models.UniqueConstraint(
                 fields=["programme"],
                 condition=Q(is_default=True),

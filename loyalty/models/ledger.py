@@ -73,6 +73,7 @@ class Posting(AppendOnlyModel):
         TRANSFER = "transfer", _("transfer")
         WELCOME = "welcome", _("welcome bonus")
         REWARD = "reward", _("campaign reward")
+        EXCHANGE = "exchange", _("exchange at the register")
 
     class Cause(models.TextChoices):
         RECEIPT = "receipt", _("receipt")

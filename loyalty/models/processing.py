@@ -8,6 +8,10 @@
 - ``ReceiptLineReward``: per line and per promotion, what a confirmed purchase gave; refunds
   reverse these records and never re-evaluate promotions.
 - ``ReceiptCounterEffect``: what a purchase added to a counter, so a refund can take it back.
+- ``ReceiptExchange``: a promotion a purchase paid for with points (chips exchanged at the
+  register), so a cancel gives them back once.
+- ``ReceiptTierAward``: a tier a promotion's reward gave with a purchase, so a cancel takes it
+  back once.
 """
 
 from __future__ import annotations
@@ -366,3 +370,126 @@ class ReceiptCounterEffect(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value_id} {self.delta:+}"
+
+
+class ReceiptExchange(models.Model):
+    """A promotion a confirmed purchase paid for with points of a currency: chips exchanged at
+    the register (mechanics.md item 17) for the promotion's rewards.
+
+    The points were debited by ``posting`` (kind ``exchange``). They come back once, by a
+    posting that reverses it, when the purchase is cancelled or every line the exchange's
+    rewards touched (``lines``; empty: every line of the receipt) is fully returned;
+    ``returned_by`` names that refund. Refunds lock the receipt, so two cannot both give back.
+    """
+
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        related_name="exchanges",
+    )
+    promotion = models.ForeignKey(
+        "promotions.Promotion",
+        verbose_name=_("promotion"),
+        on_delete=models.PROTECT,
+        related_name="exchanges",
+    )
+    code = models.CharField(_("code asked for"), max_length=64)
+    currency = models.ForeignKey(
+        "loyalty.Currency", verbose_name=_("currency"), on_delete=models.PROTECT, related_name="+"
+    )
+    cost = models.DecimalField(
+        _("points paid"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    lines = models.JSONField(
+        _("lines it touched"),
+        default=list,
+        blank=True,
+        help_text=_("Line numbers its rewards touched; empty: the whole receipt."),
+    )
+    posting = models.OneToOneField(
+        "loyalty.Posting",
+        verbose_name=_("debit"),
+        on_delete=models.PROTECT,
+        related_name="exchange",
+    )
+    returned_by = models.ForeignKey(
+        Refund,
+        verbose_name=_("points given back by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exchanges_returned",
+    )
+
+    class Meta:
+        verbose_name = _("exchange")
+        verbose_name_plural = _("exchanges")
+        ordering = ["receipt_id", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["receipt", "promotion"], name="receipt_exchange_once_per_promotion"
+            ),
+            models.CheckConstraint(condition=Q(cost__gt=0), name="receipt_exchange_cost_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.cost} {self.currency_id}"
+
+
+class ReceiptTierAward(models.Model):
+    """A tier a promotion's reward moved the customer to with a confirmed purchase.
+
+    The move raised the customer's qualifying spend by ``amount_added`` (to the tier's
+    threshold). A cancel or a return of every line takes it back once (``undone_by``): the
+    spend goes down by the same amount and the tier follows it.
+    """
+
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        related_name="tier_awards",
+    )
+    promotion = models.ForeignKey(
+        "promotions.Promotion",
+        verbose_name=_("promotion"),
+        on_delete=models.PROTECT,
+        related_name="tier_awards",
+    )
+    programme = models.ForeignKey(
+        "loyalty.Programme", verbose_name=_("programme"), on_delete=models.PROTECT, related_name="+"
+    )
+    from_tier = models.ForeignKey(
+        "loyalty.Tier",
+        verbose_name=_("from tier"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    to_tier = models.ForeignKey(
+        "loyalty.Tier", verbose_name=_("to tier"), on_delete=models.PROTECT, related_name="+"
+    )
+    amount_added = money_field(_("qualifying spend added"))
+    undone_by = models.ForeignKey(
+        Refund,
+        verbose_name=_("taken back by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tier_awards_undone",
+    )
+
+    class Meta:
+        verbose_name = _("tier given by a promotion")
+        verbose_name_plural = _("tiers given by promotions")
+        ordering = ["receipt_id", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_added__gte=0), name="receipt_tier_award_amount_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.receipt_id}: {self.from_tier_id or '-'} -> {self.to_tier_id}"

@@ -130,8 +130,8 @@ class TierChange(models.Model):
     """A customer's move from one tier to another, with its reason: the audit trail of tiers.
 
     Rows are only inserted, by the services that move a membership (purchases, refunds, the
-    nightly review). Entering the entry tier with a first purchase is not recorded: the
-    membership's own creation tells it.
+    nightly review, a promotion's tier reward). Entering the entry tier with a first purchase
+    is not recorded: the membership's own creation tells it.
     """
 
     class Reason(models.TextChoices):
@@ -139,6 +139,7 @@ class TierChange(models.Model):
         REFUND = "refund", _("refund or cancellation")
         NO_PURCHASE = "no_purchase", _("review: no purchase in the period")
         LOW_SPEND = "low_spend", _("review: spent less than the minimum in the period")
+        PROMOTION = "promotion", _("promotion reward")
 
     customer = models.ForeignKey(
         "crm.Customer",

@@ -9,11 +9,15 @@
    ``request_in_progress``), look the receipt up again (a duplicate that waited sees it now);
 3. activate and expire the lots that are due, read what can be spent, evaluate;
 4. insert the receipt (its unique key stops a racing duplicate of an anonymous receipt), its
-   lines, the spend and earn postings, per-line rewards, counter steps and tier progress, and
-   consume the hold.
+   lines, the spend and earn postings, the postings that pay for the exchanges asked for (chips
+   exchanged at the register: their accounts are among those locked in 2), per-line rewards,
+   counter steps, tiers given by rewards and tier progress, and consume the hold.
 
 Refunds and cancellations reverse what each returned line earned and spent, cumulatively, so
-several partial refunds never take back more than the purchase moved.
+several partial refunds never take back more than the purchase moved. An exchange's points
+come back once: on a cancel, or when every line it touched is returned (all of them for an
+exchange that touched none); a tier a promotion gave is taken back on a cancel or a return of
+everything, as its coupons are.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from loyalty.errors import (
     CardInactive,
     CardNotFound,
     CustomerNotFound,
+    InsufficientPoints,
     LoyaltyError,
     NoProgramme,
     NothingToRefund,
@@ -68,8 +73,10 @@ from loyalty.models import (
     Product,
     Receipt,
     ReceiptCounterEffect,
+    ReceiptExchange,
     ReceiptLine,
     ReceiptLineReward,
+    ReceiptTierAward,
     Refund,
     RefundLine,
     Terminal,
@@ -104,7 +111,7 @@ from promotions.engine import (
     snapshot_get,
 )
 from promotions.engine.history import snapshot_at
-from promotions.engine.types import ProgrammeRule
+from promotions.engine.types import ExchangeOutcome, ProgrammeRule, TierAward
 from promotions.usage import usage_read, usage_record, usage_settle, usage_undo
 
 PENDING = LedgerEntry.Bucket.PENDING
@@ -134,6 +141,7 @@ class PurchaseRequest:
     phone: str | None = None
     coupons: tuple[str, ...] = ()
     spend_points: Decimal | str | None = None
+    exchanges: tuple[str, ...] = ()  # codes of exchange promotions the customer pays for
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical body: the same purchase always gives the same digest."""
@@ -153,6 +161,8 @@ class PurchaseRequest:
                 else str(quantize(Decimal(self.spend_points)))
             ),
         }
+        if self.exchanges:  # absent otherwise: the digests of earlier bodies stay as they were
+            body["exchanges"] = list(self.exchanges)
         return _digest(body)
 
 
@@ -525,6 +535,7 @@ def _context(
     available: tuple[Decimal, dict[int, Decimal]],
     offline: bool,
     tier_id: int | None | bool = False,
+    exchange_available: dict[int, Decimal] | None = None,
 ) -> ReceiptContext:
     terminal = sale.terminal
     sale.facts = _customer_facts(sale, at, tier_id)
@@ -545,7 +556,55 @@ def _context(
         restricted_available=available[1],
         offline=offline,
         coupons=request.coupons,
+        exchanges=request.exchanges,
+        exchange_available=exchange_available or {},
     )
+
+
+def _exchange_currencies(sale: _Sale, request: PurchaseRequest) -> set[int]:
+    """The currencies of the exchange promotions the request asks for (none: no query)."""
+    if not request.exchanges:
+        return set()
+    exchanges = sale.snapshot.exchanges
+    return {
+        promotion.exchange_currency_id
+        for code in request.exchanges
+        if (promotion := exchanges.get((sale.programme.id, code))) is not None
+    }
+
+
+def _exchange_available(
+    sale: _Sale,
+    request: PurchaseRequest,
+    now: datetime,
+    available: tuple[Decimal, dict[int, Decimal]],
+    accounts: dict[int, Account],
+    lots: list[Lot] | None,
+) -> dict[int, Decimal]:
+    """Points the customer can pay the asked-for exchanges with, by currency: in the main
+    currency what ``available`` says the receipt may spend (holds of other receipts left
+    out), in another every spendable lot. ``accounts`` by currency id; ``lots``: the open lots
+    of those accounts if the caller read them (else they are queried)."""
+    if sale.customer is None:
+        return {}
+    found: dict[int, Decimal] = {}
+    for currency_id in _exchange_currencies(sale, request):
+        account = accounts.get(currency_id)
+        if currency_id == sale.programme.main_currency_id:
+            found[currency_id] = available[0] + sum(available[1].values(), ZERO)
+        elif account is None:
+            found[currency_id] = ZERO
+        else:
+            own = _open_lots(account) if lots is None else lots
+            found[currency_id] = sum(
+                (
+                    lot.remaining
+                    for lot in own
+                    if lot.account_id == account.pk and _is_spendable(lot, now)
+                ),
+                ZERO,
+            )
+    return found
 
 
 def _main_account(sale: _Sale, create: bool) -> Account | None:
@@ -658,7 +717,30 @@ def _render(
             for code in sale_coupons(result)
         ],
         "messages": result.messages,
+        **(
+            {"exchanges": [_exchange_entry(sale, outcome) for outcome in result.exchanges]}
+            if result.exchanges
+            else {}
+        ),
     }
+
+
+def _exchange_entry(sale: _Sale, outcome: ExchangeOutcome) -> dict:
+    """An exchange in the answer: applied with its price, or rejected with the reason."""
+    entry: dict = {"code": outcome.code, "status": outcome.status}
+    if outcome.promotion_id is not None:
+        currency = sale.snapshot.currencies[outcome.currency_id]
+        entry["promotion_id"] = outcome.promotion_id
+        entry["currency"] = currency.code
+        entry["cost"] = _points(outcome.cost, currency.decimal_places)
+    if outcome.reason is not None:
+        entry["reason"] = outcome.reason
+    return entry
+
+
+def _exchanged_main(result: EngineResult) -> Decimal:
+    """What the applied exchanges take from the main-currency balance."""
+    return sum((o.cost for o in result.exchanged if o.currency_id == result.main_currency_id), ZERO)
 
 
 def sale_coupons(result: EngineResult) -> list[str]:
@@ -717,7 +799,21 @@ def _preview(sale: _Sale, request: PurchaseRequest, customer: CustomerFacts | No
     at = request.sold_at or now
     account = _main_account(sale, create=False)
     available = _spendable(account, now, sale.terminal, request.receipt_id, sale.holder.lots)
-    context = _context(sale, request, at, available, offline=False)
+    exchange_available = (
+        _exchange_available(
+            sale,
+            request,
+            now,
+            available,
+            {a.currency_id: a for a in sale.holder.accounts},
+            sale.holder.lots,
+        )
+        if request.exchanges
+        else None
+    )
+    context = _context(
+        sale, request, at, available, offline=False, exchange_available=exchange_available
+    )
     if sale.customer is None and customer is not None:
         context = replace(context, customer=customer)
         sale.facts = customer
@@ -735,7 +831,7 @@ def _calculated(sale, request, result, account, at, now) -> dict:
         sale,
         result,
         balance,
-        balance - result.spent_points + active,
+        balance - result.spent_points - _exchanged_main(result) + active,
         pending + delayed,
     )
 
@@ -745,7 +841,21 @@ def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
     with _money_transaction():
         account = accounts_for_update([account.pk]).get()
         available = _spendable(account, now, sale.terminal, request.receipt_id)
-        context = _context(sale, request, at, available, offline=False)
+        exchange_available = (
+            _exchange_available(
+                sale,
+                request,
+                now,
+                available,
+                {a.currency_id: a for a in sale.holder.accounts},
+                None,
+            )
+            if request.exchanges
+            else None
+        )
+        context = _context(
+            sale, request, at, available, offline=False, exchange_available=exchange_available
+        )
         result = evaluate(sale.snapshot, usage_read(sale.snapshot, context))
         _hold_release(sale.terminal, request.receipt_id, Hold.Status.RELEASED, now)
         if result.spent_points > 0:
@@ -867,14 +977,17 @@ def _referrer_accounts(sale: _Sale) -> list[Account]:
     ]
 
 
-def _open_accounts(sale: _Sale) -> list[Account]:
-    """The customer's accounts in every currency the programme moves, opened on first use."""
+def _open_accounts(sale: _Sale, request: PurchaseRequest) -> list[Account]:
+    """The customer's accounts in every currency the programme moves, opened on first use,
+    and those the asked-for exchanges are paid from (locked with them: two receipts paying
+    with the same last chips queue on the account's row)."""
     from loyalty.models import Currency
 
     if sale.customer is None:
         return []
     ids = sale.snapshot.reward_currency_ids(sale.programme.id)
-    accounts = [a for a in sale.holder.accounts if a.currency_id in ids]
+    paying = _exchange_currencies(sale, request) - ids  # no account: nothing to pay with
+    accounts = [a for a in sale.holder.accounts if a.currency_id in ids | paying]
     missing = ids - {account.currency_id for account in accounts}
     if missing:
         for currency in Currency.objects.filter(pk__in=missing):
@@ -935,17 +1048,20 @@ def _lock(sale: _Sale, request: PurchaseRequest, fingerprint: str, accounts, act
             )
     if replayed is not None:
         return None, replayed
-    main = state.accounts.get(sale.programme.main_currency_id)
-    if main is None:
+    # The accounts points are taken from: the main one, and those paying for exchanges.
+    paying = {sale.programme.main_currency_id} | _exchange_currencies(sale, request)
+    ids = [a.pk for currency_id, a in state.accounts.items() if currency_id in paying]
+    if not ids:
         return state, None
     if state.lots is not None:
-        due = any(lot.account_id == main.pk and _is_due(lot, now) for lot in state.lots)
+        due = any(lot.account_id in ids and _is_due(lot, now) for lot in state.lots)
         if due:
-            _mature([main.pk], now, actor, receipt=None)
+            _mature(ids, now, actor, receipt=None)
     else:
-        due = any(_mature([main.pk], now, actor, receipt=None))
+        due = any(_mature(ids, now, actor, receipt=None))
     if due:
-        state.accounts[main.currency_id] = accounts_for_update([main.pk]).get()
+        for account in accounts_for_update(ids):
+            state.accounts[account.currency_id] = account
         state.lots = None
     return state, None
 
@@ -956,7 +1072,7 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
     if sale.customer is None and sale.card is not None:
         sale.customer = _customer_for_unbound_card(sale.card)
         sale.fast = False
-    accounts = _open_accounts(sale)
+    accounts = _open_accounts(sale, request)
     referrer_accounts = _referrer_accounts(sale)
     if referrer_accounts:
         sale.fast = False  # the SQL path locks the customer's accounts only
@@ -975,9 +1091,16 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             else None
         )
         available = _spendable(main, now, terminal, request.receipt_id, main_lots)
+        exchange_lots = None
+        exchange_available = None
+        if request.exchanges:
+            exchange_lots = _exchange_lots(sale, request, state)
+            exchange_available = _exchange_available(
+                sale, request, now, available, locked, exchange_lots
+            )
         # Budgets and limits: evaluate, lock the usage of the limited promotions involved,
         # evaluate again with it (no unlocked read first: what it gave would be read again).
-        context = _context(sale, request, at, available, offline, state.tier_id)
+        context = _context(sale, request, at, available, offline, state.tier_id, exchange_available)
         result = evaluate(sale.snapshot, context)
         context, result, usage = usage_settle(sale.snapshot, context, result)
 
@@ -985,13 +1108,20 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         spend = None
         if result.spent_points > 0 and main is not None:
             spend = _spend_posting(sale, main, result.spent_by_rule, now, actor, at, main_lots)
+        exchanges = _exchange_specs(sale, result, locked, exchange_lots, spend, now, actor, at)
         shortfall = spend[1] if spend else ZERO
         debt_policy = sale.programme.refund_shortfall_policy == "debt"
         active_earned, delayed_earned = _earned_split(result, at, now)
         balance_before = main.balance if main else ZERO
         taken = result.spent_points - (ZERO if debt_policy else shortfall)
-        sql_writes = sale.fast and not shortfall and (main is None or main_lots is not None)
-        membership, move = None, None
+        taken += _exchanged_main(result)
+        sql_writes = (
+            sale.fast
+            and not shortfall
+            and (main is None or main_lots is not None)
+            and not result.tier_awards  # a tier reward moves the membership through the ORM
+        )
+        membership, move, awarded = None, None, []
         if sale.customer is None:
             tier = None
         elif sql_writes and state.membership is not None:
@@ -1000,6 +1130,9 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             tier = _tier_step(membership, sale.snapshot.tiers_of(sale.programme.id), result.to_pay)
             move = _tier_move(membership, *before, TierChange.Reason.PURCHASE)
         else:
+            # A tier reward first: the customer stands at its threshold, then the receipt's
+            # money counts towards the next tier as any receipt's does.
+            awarded = _tier_awards_give(sale.customer, sale.programme.id, result.tier_awards)
             tier, move = _tier_progress(
                 sale.customer, sale.programme.id, result.to_pay, TierChange.Reason.PURCHASE
             )
@@ -1054,18 +1187,36 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             }
             for line, inp in zip(result.lines, context.lines, strict=True)
         ]
+        specs = [spec for _outcome, spec in exchanges]
         if sql_writes:
             receipt = _write_sql(
-                sale, result, receipt_fields, line_fields, state, membership, spend, actor, at, now
+                sale,
+                result,
+                receipt_fields,
+                line_fields,
+                state,
+                membership,
+                spend,
+                specs,
+                actor,
+                at,
+                now,
             )
         else:
             receipt = _write_orm(
-                sale, result, receipt_fields, line_fields, locked, spend, actor, at, now
+                sale, result, receipt_fields, line_fields, locked, spend, specs, actor, at, now
             )
         stepped = []
         if sale.customer is not None:
             stepped = _counters_step(sale, receipt, result)
             coupons_grant(receipt, sale.customer, result.coupons_issued)
+        if exchanges:
+            _exchanges_record(receipt, exchanges)
+        for award, change in awarded:
+            award.receipt = receipt
+            award.save()
+            if change is not None:
+                _tier_record(change, receipt)
         if move is not None:
             _tier_record(move, receipt)
         usage_record(receipt, sale.snapshot, context, result, usage)
@@ -1076,8 +1227,10 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         return answer
 
 
-def _write_orm(sale, result, receipt_fields, line_fields, locked, spend, actor, at, now):
-    """Write a confirmed purchase through the ORM (SQLite, and the rare turns on PostgreSQL)."""
+def _write_orm(sale, result, receipt_fields, line_fields, locked, spend, exchanges, actor, at, now):
+    """Write a confirmed purchase through the ORM (SQLite, and the rare turns on PostgreSQL).
+
+    ``exchanges``: the postings that pay for the exchanges applied."""
     receipt = Receipt.objects.create(**receipt_fields)
     lines = ReceiptLine.objects.bulk_create(
         [ReceiptLine(receipt=receipt, **fields) for fields in line_fields]
@@ -1086,7 +1239,9 @@ def _write_orm(sale, result, receipt_fields, line_fields, locked, spend, actor, 
     if sale.customer is not None:
         if spend is not None:
             spend[0].receipt = receipt
-        _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend)
+        for spec in exchanges:
+            spec.receipt = receipt
+        _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend, exchanges)
     if sale.card is not None and sale.card.status == Card.Status.ISSUED:
         Card.objects.filter(pk=sale.card.pk, status=Card.Status.ISSUED).update(
             status=Card.Status.ACTIVE, activated_at=now
@@ -1094,10 +1249,13 @@ def _write_orm(sale, result, receipt_fields, line_fields, locked, spend, actor, 
     return receipt
 
 
-def _write_sql(sale, result, receipt_fields, line_fields, state, membership, spend, actor, at, now):
+def _write_sql(
+    sale, result, receipt_fields, line_fields, state, membership, spend, exchanges, actor, at, now
+):
     """Write a confirmed purchase in two round trips (ids, then every row): see purchase_sql."""
     locked = state.accounts
     specs = [spend[0]] if spend is not None else []
+    specs += exchanges
     earn_specs = _earn_specs(sale, None, result, locked, actor, at, now)
     specs += [spec for _award, spec in earn_specs]
     entries = sum(len(spec.legs) for spec in specs)
@@ -1194,6 +1352,104 @@ def _spend_posting(sale, main, by_rule, now, actor, at, lots=None) -> tuple[Post
     return spec, shortfall
 
 
+def _exchange_lots(sale: _Sale, request: PurchaseRequest, state: _Locked) -> list[Lot]:
+    """The open lots of the accounts the asked-for exchanges are paid from, read under their
+    locks (with the others of the confirm when it read them already)."""
+    if state.lots is not None:
+        return state.lots
+    paying = _exchange_currencies(sale, request)
+    ids = [a.pk for currency_id, a in state.accounts.items() if currency_id in paying]
+    return list(Lot.objects.filter(account_id__in=ids).exclude(remaining=0)) if ids else []
+
+
+def _exchange_specs(
+    sale, result, locked, lots, spend, now, actor, at
+) -> list[tuple[ExchangeOutcome, PostingSpec]]:
+    """The posting that pays for each exchange applied: its price taken from the customer's
+    lots of the exchange currency, first-expiring first (after what the receipt's spend
+    takes from them), to the selling partner's account, as a spend would go.
+
+    Raises ``InsufficientPoints`` if the lots do not hold the price (the engine was given
+    what they hold, so only a bug gets here)."""
+    if not result.exchanged:
+        return []
+    partner = sale.terminal.store.partner
+    taken: dict[int, Decimal] = defaultdict(Decimal)
+    if spend is not None:
+        for leg in spend[0].legs:
+            if leg.lot is not None:
+                taken[leg.lot.pk] -= leg.amount
+    specs = []
+    for outcome in result.exchanged:
+        account = locked.get(outcome.currency_id)
+        if account is None:
+            raise InsufficientPoints(currency=outcome.currency_id)
+        legs = _take_legs(account, outcome.cost, now, lots, taken)
+        legs.append(Leg(account=partner_account(partner, account.currency_id), amount=outcome.cost))
+        spec = PostingSpec(
+            kind=Posting.Kind.EXCHANGE,
+            cause=Posting.Cause.RECEIPT,
+            actor=actor,
+            legs=legs,
+            partner=partner,
+            cause_ref=f"exchange:{outcome.code}"[:128],
+            occurred_at=at,
+        )
+        specs.append((outcome, spec))
+    return specs
+
+
+def _take_legs(
+    account: Account, points: Decimal, now: datetime, lots: list[Lot], taken: dict[int, Decimal]
+) -> list[Leg]:
+    """Legs taking ``points`` from the account's active, unexpired lots, whatever their
+    spending rule (a spending rule says where points pay money; an exchange pays none), the
+    first-expiring first (invariant L6); ``taken``: what other legs already take, by lot."""
+    candidates = sorted(
+        (
+            lot
+            for lot in lots
+            if lot.account_id == account.pk
+            and lot.state == Lot.State.ACTIVE
+            and lot.kind == Lot.Kind.EARN
+            and lot.remaining > 0
+            and (lot.expires_at is None or lot.expires_at > now)
+        ),
+        key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.entry_id),
+    )
+    legs, left = [], points
+    for lot in candidates:
+        if left <= 0:
+            break
+        take = min(lot.remaining - taken[lot.pk], left)
+        if take <= 0:
+            continue
+        legs.append(Leg(account=account, amount=-take, lot=lot))
+        taken[lot.pk] += take
+        left -= take
+    if left > 0:
+        raise InsufficientPoints(account=account.pk, balance=str(account.balance))
+    return legs
+
+
+def _exchanges_record(receipt: Receipt, exchanges) -> None:
+    """Keep what the purchase exchanged, so that a cancel gives the points back once."""
+    ReceiptExchange.objects.bulk_create(
+        [
+            ReceiptExchange(
+                receipt=receipt,
+                promotion_id=outcome.promotion_id,
+                code=outcome.code,
+                currency_id=outcome.currency_id,
+                cost=outcome.cost,
+                lines=list(outcome.lines),
+                posting_id=spec.entries[0].posting.pk,
+            )
+            for outcome, spec in exchanges
+        ]
+    )
+
+
 def _earn_specs(sale, receipt, result, locked, actor, at, now) -> list[tuple[object, PostingSpec]]:
     """One earn posting per award: a lot on the customer's account against the partner's."""
     partner = sale.terminal.store.partner
@@ -1206,7 +1462,10 @@ def _earn_specs(sale, receipt, result, locked, actor, at, now) -> list[tuple[obj
         else:
             account = locked[award.currency_id]
         active_at = at + award.activation_delay
-        expires_at = at + award.lifetime if award.lifetime else None
+        lifetime = award.lifetime
+        if lifetime is None and award.expires_on is None:  # the reward leaves it to the currency
+            lifetime = sale.snapshot.currencies[award.currency_id].lifetime
+        expires_at = at + lifetime if lifetime else None
         if award.expires_on is not None:
             # Spendable through the whole last day on the store's calendar.
             zone = _local(sale.terminal, at).tzinfo
@@ -1281,8 +1540,11 @@ def _line_rewards(result, earn_specs) -> list[_LineReward]:
     return rewards
 
 
-def _post_purchase(sale, receipt, result, locked, line_by_no, actor, at, now, spend) -> None:
+def _post_purchase(
+    sale, receipt, result, locked, line_by_no, actor, at, now, spend, exchanges
+) -> None:
     specs: list[PostingSpec] = [spend[0]] if spend is not None else []
+    specs += exchanges
     earn_specs = _earn_specs(sale, receipt, result, locked, actor, at, now)
     specs += [spec for _award, spec in earn_specs]
     postings_create(specs, savepoint=False)
@@ -1518,6 +1780,85 @@ def _tier_record(change: TierChange, receipt: Receipt | None = None) -> None:
             receipt=receipt,
         )
     transaction.on_commit(lambda: tier_changed.send(sender=TierChange, change=change))
+
+
+def _tier_awards_give(
+    customer: Customer, programme_id: int, awards: list[TierAward]
+) -> list[tuple[ReceiptTierAward, TierChange | None]]:
+    """Move the customer up to the tiers of ``awards`` (the lowest first): each raises their
+    qualifying spend to its tier's threshold, so the ranking keeps them there and the
+    nightly review treats them as anyone who reached it. A tier they already hold (or one
+    below) gives nothing. Returns, unsaved, the record of each move for the refunds and the
+    change to record (see ``_tier_record``)."""
+    tiers = {tier.id: tier for tier in snapshot_get().tiers_of(programme_id)}
+    targets = sorted((a for a in awards if a.tier_id in tiers), key=lambda a: tiers[a.tier_id].rank)
+    if not targets:
+        return []
+    membership = (
+        TierMembership.objects.select_for_update(of=("self",))
+        .filter(customer=customer, programme_id=programme_id)
+        .first()
+    )
+    if membership is None:  # a first purchase: the customer stands in the entry tier
+        entry = min(tiers.values(), key=lambda tier: tier.threshold)
+        membership = TierMembership(customer=customer, programme_id=programme_id, tier_id=entry.id)
+        membership.qualifying_amount = ZERO
+    given = []
+    for award in targets:
+        target = tiers[award.tier_id]
+        current = tiers.get(membership.tier_id)
+        if current is not None and current.rank >= target.rank:
+            continue
+        before = (membership.tier_id if membership.pk else None, membership.qualifying_amount)
+        added = max(target.threshold - membership.qualifying_amount, ZERO)
+        membership.qualifying_amount += added
+        membership.tier_id = target.id
+        membership.since = timezone.now()
+        membership.save()
+        record = ReceiptTierAward(
+            promotion_id=award.promotion_id,
+            programme_id=programme_id,
+            from_tier_id=before[0],
+            to_tier_id=target.id,
+            amount_added=added,
+        )
+        given.append((record, _tier_move(membership, *before, TierChange.Reason.PROMOTION)))
+    return given
+
+
+def _tier_awards_undo(receipt: Receipt, refund: Refund, now: datetime) -> None:
+    """Take back, once, the tiers promotions gave with ``receipt``: the qualifying spend goes
+    down by what each added and, if the customer is still in the tier it gave, the tier
+    follows the spend (a tier set by hand goes back to where it was)."""
+    awards = list(ReceiptTierAward.objects.filter(receipt=receipt, undone_by__isnull=True))
+    for award in sorted(awards, key=lambda a: a.pk, reverse=True):
+        membership = (
+            TierMembership.objects.select_for_update(of=("self",))
+            .filter(customer_id=receipt.customer_id, programme_id=award.programme_id)
+            .first()
+        )
+        if membership is not None:
+            tiers = snapshot_get().tiers_of(award.programme_id)
+            before = (membership.tier_id, membership.qualifying_amount)
+            membership.qualifying_amount = max(
+                membership.qualifying_amount - award.amount_added, ZERO
+            )
+            if membership.tier_id == award.to_tier_id and tiers:
+                if membership.is_manual:
+                    membership.tier_id = award.from_tier_id or tiers[-1].id
+                else:
+                    membership.tier_id = next(
+                        (t.id for t in tiers if membership.qualifying_amount >= t.threshold),
+                        tiers[-1].id,
+                    )
+                if membership.tier_id != before[0]:
+                    membership.since = now
+            membership.save(update_fields=["qualifying_amount", "tier_id", "since"])
+            change = _tier_move(membership, *before, TierChange.Reason.REFUND)
+            if change is not None:
+                _tier_record(change, receipt)
+        award.undone_by = refund
+        award.save(update_fields=["undone_by"])
 
 
 # --- Activation and expiry -----------------------------------------------------------------
@@ -1837,8 +2178,10 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         fully = all(line.refunded_quantity >= line.quantity for line in lines.values())
         whole = fully or kind == Refund.Kind.CANCEL
         usage_undo(receipt, refund, whole)
+        given_back = _exchanges_return(receipt, refund, lines, locked, now)
         if whole:
             coupons_withdraw(receipt)
+            _tier_awards_undo(receipt, refund, now)
         if kind == Refund.Kind.CANCEL:
             receipt.status = Receipt.Status.CANCELLED
             _hold_release(receipt.terminal, receipt.receipt_id, Hold.Status.RELEASED, now)
@@ -1876,9 +2219,77 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
             "balance": (
                 {"after": str(main.balance), "pending": str(main.pending)} if main else None
             ),
+            **({"exchanges_returned": given_back} if given_back else {}),
         }
         refund.save()
         return refund.result
+
+
+def _exchanges_return(receipt, refund, lines, locked, now) -> list[dict]:
+    """Give back the points of the receipt's exchanges whose lines are all returned now (every
+    line of the receipt for an exchange that touched none; any exchange on a cancel): each
+    by a posting that reverses the one that paid for it, once (``returned_by``; the caller
+    holds the receipt's lock). Returns what was given back, for the answer."""
+    exchanges = list(
+        ReceiptExchange.objects.filter(receipt=receipt, returned_by__isnull=True)
+        .select_related("currency", "posting")
+        .order_by("pk")
+    )
+    if not exchanges:
+        return []
+    cancel = refund.kind == Refund.Kind.CANCEL
+    due = [
+        exchange
+        for exchange in exchanges
+        if cancel
+        or all(
+            lines[no].refunded_quantity >= lines[no].quantity
+            for no in (exchange.lines or lines)
+            if no in lines
+        )
+    ]
+    if not due:
+        return []
+    entries = (
+        LedgerEntry.objects.filter(posting_id__in=[x.posting_id for x in due])
+        .select_related("account")
+        .order_by("pk")
+    )
+    lots = Lot.objects.in_bulk([e.lot_id for e in entries if e.lot_id is not None])
+    legs_of = defaultdict(list)
+    for entry in entries:
+        account = locked.get(entry.account_id) or entry.account
+        lot = lots.get(entry.lot_id) if entry.lot_id is not None else None
+        legs_of[entry.posting_id].append(Leg(account=account, amount=-entry.amount, lot=lot))
+    actor = Actor.for_terminal(refund.terminal)
+    postings_create(
+        [
+            PostingSpec(
+                kind=Posting.Kind.EXCHANGE,
+                cause=Posting.Cause.REFUND,
+                cause_ref=refund.refund_id or "cancel",
+                actor=actor,
+                legs=legs_of[exchange.posting_id],
+                partner=receipt.partner,
+                receipt=receipt,
+                reverses=exchange.posting,
+                description=f"exchange {exchange.code} given back"[:300],
+                occurred_at=now,
+            )
+            for exchange in due
+        ]
+    )
+    for exchange in due:
+        exchange.returned_by = refund
+        exchange.save(update_fields=["returned_by"])
+    return [
+        {
+            "code": exchange.code,
+            "currency": exchange.currency.code,
+            "points": str(quantize(exchange.cost, exchange.currency.decimal_places)),
+        }
+        for exchange in due
+    ]
 
 
 def _programme_of(receipt: Receipt) -> int:

@@ -10,6 +10,13 @@ once for points. Compatibility groups: ``first`` lets each line be rewarded by o
 state and keeps the one worth most to the customer, ``all`` lets each apply on what the others
 left. An ``exclusive`` promotion stops every later promotion, in any group and in both phases
 after it, on the lines it touched. Every promotion in scope that gives nothing gets a reason.
+
+An exchange promotion (a price in points, e.g. chips) is in scope only when the register asks
+for it by its code; it then applies like any other promotion, if the customer can pay its
+price, and is paid for once however many of its rewards fire. Its price comes out of what the
+customer holds before the receipt (chips earned on this receipt cannot pay for it); in the
+main currency, it comes before the points spent on the receipt when it fired in the discount
+walk, after them when it fired in the points walk. Each code asked for gets an outcome.
 """
 
 from __future__ import annotations
@@ -26,10 +33,12 @@ from promotions.engine.types import (
     CouponAward,
     DiscountAward,
     EngineResult,
+    ExchangeOutcome,
     LineResult,
     PromotionRule,
     ReceiptContext,
     RulesSnapshot,
+    TierAward,
 )
 
 HUNDRED = Decimal("100")
@@ -61,6 +70,7 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     if ctx.customer is not None and main_currency is not None:
         spent_by_rule = _spend(snapshot, programme, main_currency, ctx, walk, total - discount)
     spent_points = sum(spent_by_rule.values(), ZERO)
+    walk.spent_main = spent_points
     points_spent = sum((line.points_spent for line in lines), ZERO)
     for line in lines:
         line.to_pay = line.amount - line.discount - line.points_spent
@@ -100,6 +110,8 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         given=walk.given,
         coupons_issued=walk.coupons,
         spent_by_rule=spent_by_rule,
+        exchanges=_exchange_outcomes(snapshot, ctx, walk) if ctx.exchanges else [],
+        tier_awards=walk.tier_awards,
     )
 
 
@@ -108,11 +120,12 @@ POINTS = frozenset(["points_percent", "points_fixed"])
 MULTIPLIER = "points_multiplier"
 COUNTER_STEP = "counter_step"
 COUPON = "coupon"
+TIER = "tier"
 # The first walk gives discounts and counter steps (so that the points' conditions see the
-# steps); the second gives points and coupons.
+# steps); the second gives points, coupons and tiers.
 RECEIPT_PHASE = DISCOUNTS | {COUNTER_STEP}
-POINTS_PHASE = POINTS | {COUPON}
-NO_LINES = frozenset([COUNTER_STEP, COUPON])  # rewards that give nothing on the lines
+POINTS_PHASE = POINTS | {COUPON, TIER}
+NO_LINES = frozenset([COUNTER_STEP, COUPON, TIER])  # rewards that give nothing on the lines
 
 
 class _Walk:
@@ -145,8 +158,15 @@ class _Walk:
         self.steps: list[CounterStep] = []  # counter steps the promotions gave
         self.stepped: dict[int, Decimal] = {}  # counter id -> what they added so far
         self.coupons: list[CouponAward] = []
+        self.tier_awards: list[TierAward] = []
         self.counter_rules = {counter.id: counter for counter in snapshot.counters}
         self.occasion = False  # an occasion of the customer's life: no receipt, no own step
+        # Exchanges: the promotions paid for so far, the points they take by currency, the
+        # lines each touched, and the main-currency points the receipt spends (phase 2).
+        self.exchanged: set[int] = set()
+        self.reserved: dict[int, Decimal] = {}
+        self.exchange_lines: dict[int, set[int]] = {}
+        self.spent_main = ZERO
 
     def _matching(self, product_set) -> list[LineResult]:
         """The receipt's lines in ``product_set`` (all lines for none), in receipt order."""
@@ -272,6 +292,8 @@ class _Walk:
     def _refused(self, promotion: PromotionRule) -> str | None:
         """Why the promotion cannot apply to this receipt at all, or None."""
         customer = self.ctx.customer
+        if promotion.is_exchange and customer is None:
+            return "anonymous_customer"
         if promotion.limited:
             reason = self._over_limit(promotion)
             if reason is not None:
@@ -284,7 +306,20 @@ class _Walk:
                 return reason
         if promotion.conditions and not self._conditions_hold(promotion):
             return "conditions_not_met"
+        if promotion.is_exchange and promotion.id not in self.exchanged:
+            if self._exchange_left(promotion.exchange_currency_id) < promotion.exchange_cost:
+                return "not_enough_chips"
         return None
+
+    def _exchange_left(self, currency_id: int) -> Decimal:
+        """Points of a currency the customer can still pay exchanges with on this receipt:
+        what they hold, less the exchanges already paid for and, in the main currency, the
+        points spent on the receipt."""
+        left = self.ctx.exchange_available.get(currency_id, ZERO)
+        left -= self.reserved.get(currency_id, ZERO)
+        if currency_id == self.programme.main_currency_id:
+            left -= self.spent_main
+        return left
 
     def _audience(self, promotion: PromotionRule) -> str | None:
         """Segments, card series and types, new and referred customers, a customer's date."""
@@ -509,6 +544,8 @@ class _Walk:
                     anonymous_only = True
                 elif reward.kind == COUNTER_STEP and reward.counter_id not in self.counter_rules:
                     continue
+                elif reward.kind == TIER and not self._moves_up(reward.tier_id):
+                    continue
                 else:
                     given.append((reward, {}))
                 continue
@@ -538,6 +575,15 @@ class _Walk:
             return []
         favourites = customer.favourite_product_ids
         return [line for line in lines if self.inputs[line.line_no].product_id in favourites]
+
+    def _moves_up(self, tier_id: int | None) -> bool:
+        """Whether a tier of the receipt's programme is above the customer's tier."""
+        tiers = self.snapshot.tier_by_id
+        target = tiers.get(tier_id)
+        if target is None or target.programme_id != self.ctx.programme_id:
+            return False
+        current = tiers.get(self.ctx.customer.tier_id)
+        return current is None or target.rank > current.rank
 
     def _worth(self, trial) -> Decimal:
         worth = ZERO
@@ -572,6 +618,8 @@ class _Walk:
                 self.coupons.append(
                     CouponAward(promotion.id, reward.coupon_series, max(int(reward.value), 1))
                 )
+            elif reward.kind == TIER:
+                self.tier_awards.append(TierAward(promotion.id, reward.tier_id))
             elif reward.kind in DISCOUNTS:
                 for no, part in per_line.items():
                     by_no[no].discount += part
@@ -593,6 +641,14 @@ class _Walk:
         return results
 
     def _fire(self, promotion, index, touched) -> None:
+        if promotion.is_exchange:
+            self.exchange_lines.setdefault(promotion.id, set()).update(touched)
+            if promotion.id not in self.exchanged:  # paid for once, whatever it gives
+                self.exchanged.add(promotion.id)
+                currency = promotion.exchange_currency_id
+                self.reserved[currency] = self.reserved.get(currency, ZERO) + (
+                    promotion.exchange_cost
+                )
         if promotion.exclusive:
             for no in touched:
                 self.exclusive_at.setdefault(no, index)
@@ -739,6 +795,8 @@ def in_scope(promotion: PromotionRule, ctx: ReceiptContext) -> bool:
 def _out_of_scope(promotion: PromotionRule, ctx: ReceiptContext) -> str | None:
     if promotion.programme_id != ctx.programme_id:
         return "other_programme"
+    if promotion.is_exchange and promotion.code not in ctx.exchanges:
+        return "exchange_not_asked"
     if promotion.partner_id is not None and promotion.partner_id != ctx.partner_id:
         return "other_partner"
     if promotion.status != "active":
@@ -776,9 +834,12 @@ def _spend(snapshot, programme, currency, ctx: ReceiptContext, walk, payable: De
     returns the points debited by spending rule (None: unrestricted)."""
     if ctx.spend_requested in (None, ZERO) or currency.rub_rate <= 0 or payable <= 0:
         return {}
-    left = min(
-        _percent_down(payable, programme.max_spend_percent), payable - programme.min_money_payment
+    percent = (
+        currency.max_spend_percent
+        if currency.max_spend_percent is not None
+        else programme.max_spend_percent
     )
+    left = min(_percent_down(payable, percent), payable - programme.min_money_payment)
     if left <= 0:
         return {}
     unit = Decimal(1).scaleb(-currency.decimal_places)
@@ -790,7 +851,17 @@ def _spend(snapshot, programme, currency, ctx: ReceiptContext, walk, payable: De
             for rule_id, points in sorted(ctx.restricted_available.items())
             if points > 0 and rule_id in snapshot.spend_rules
         ]
-    sources.append((None, programme.offline_spend_cap if ctx.offline else ctx.points_available))
+    unrestricted = programme.offline_spend_cap if ctx.offline else ctx.points_available
+    reserved = walk.reserved.get(currency.id, ZERO)  # exchanges paid in this currency
+    if reserved > 0:
+        unrestricted -= reserved
+        for n, (rule_id, points) in enumerate(sources):  # what they take beyond, from these
+            if unrestricted >= 0:
+                break
+            take = min(points, -unrestricted)
+            sources[n] = (rule_id, points - take)
+            unrestricted += take
+    sources.append((None, max(unrestricted, ZERO)))
     spent: dict[int | None, Decimal] = {}
     for rule_id, available in sources:
         if left <= 0 or (wanted is not None and wanted <= 0):
@@ -832,6 +903,66 @@ def _spend(snapshot, programme, currency, ctx: ReceiptContext, walk, payable: De
         if wanted is not None:
             wanted -= points
     return spent
+
+
+# What the register is told when an exchange it asked for is not applied (pos-integration.md).
+EXCHANGE_SCOPE = frozenset(
+    [
+        "other_partner",
+        "not_active",
+        "outside_period",
+        "other_store",
+        "other_terminal",
+        "other_channel",
+        "other_weekday",
+        "outside_hours",
+    ]
+)
+EXCHANGE_REASONS = {
+    "anonymous_customer": "no_customer",
+    "limit_needs_customer": "no_customer",
+    "not_enough_chips": "not_enough_chips",
+    "nothing_to_give": "nothing_to_give",
+    "budget_spent": "limit_reached",
+    "limit_per_receipt": "limit_reached",
+    "limit_per_customer": "limit_reached",
+    "limit_per_customer_day": "limit_reached",
+    "limit_per_day": "limit_reached",
+}
+
+
+def _exchange_outcomes(snapshot, ctx: ReceiptContext, walk: _Walk) -> list[ExchangeOutcome]:
+    """One outcome per code the register asked for, in its order."""
+    reasons: dict[int, str] = {}
+    for promotion_id, reason in walk.blocked:
+        reasons.setdefault(promotion_id, reason)  # the first: where it stopped
+    outcomes = []
+    for code in ctx.exchanges:
+        promotion = snapshot.exchanges.get((ctx.programme_id, code))
+        if promotion is None:
+            outcomes.append(ExchangeOutcome(code, "rejected", "unknown_exchange"))
+            continue
+        outcome = ExchangeOutcome(
+            code,
+            "applied",
+            promotion_id=promotion.id,
+            currency_id=promotion.exchange_currency_id,
+            cost=promotion.exchange_cost,
+        )
+        if promotion.id in walk.exchanged:
+            outcome.lines = tuple(sorted(walk.exchange_lines.get(promotion.id, ())))
+        elif ctx.customer is None:
+            outcome.status, outcome.reason = "rejected", "no_customer"
+        else:
+            why = reasons.get(promotion.id, "nothing_to_give")
+            outcome.status = "rejected"
+            outcome.reason = (
+                "not_available"
+                if why in EXCHANGE_SCOPE
+                else EXCHANGE_REASONS.get(why, "conditions_not_met")
+            )
+        outcomes.append(outcome)
+    return outcomes
 
 
 def _percent_down(amount: Decimal, percent: Decimal) -> Decimal:

@@ -188,6 +188,7 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
             spend_rule_id=lookups.spend_rules.get((programme, row.get("spend_rule"))),
             beneficiary=row.get("beneficiary") or "customer",
             favourites_only=bool(row.get("favourites_only")),
+            tier_id=lookups.tiers.get((programme, row.get("tier"))),
         )
         for n, row in enumerate(data.get("rewards") or ())
     )
@@ -232,6 +233,9 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
         uses_per_customer=data.get("uses_per_customer"),
         uses_per_customer_day=data.get("uses_per_customer_day"),
         uses_per_day=data.get("uses_per_day"),
+        code=data.get("code") or "",
+        exchange_cost=_dec(data.get("exchange_cost")),
+        exchange_currency_id=lookups.currencies.get(data.get("exchange_currency")),
     )
 
 

@@ -75,6 +75,8 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
             code=currency.code,
             decimal_places=currency.decimal_places,
             rub_rate=currency.rub_rate,
+            lifetime=timedelta(days=currency.lifetime_days) if currency.lifetime_days else None,
+            max_spend_percent=currency.max_spend_percent,
         )
         for currency in Currency.objects.all()
     }
@@ -248,6 +250,9 @@ def _promotion_rule(
         uses_per_customer_day=promotion.uses_per_customer_day,
         uses_per_day=promotion.uses_per_day,
         trigger=_trigger_rule(promotion),
+        code=promotion.code,
+        exchange_cost=promotion.exchange_cost,
+        exchange_currency_id=promotion.exchange_currency_id,
         conditions=tuple(
             ConditionRule(
                 id=condition.pk,
@@ -283,6 +288,7 @@ def _promotion_rule(
                 expires_days_after_date=reward.expires_days_after_date,
                 expires_day_of_next_month=reward.expires_day_of_next_month,
                 favourites_only=reward.favourites_only,
+                tier_id=reward.tier_id,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),

@@ -20,6 +20,8 @@ class CurrencyRule:
     code: str
     decimal_places: int
     rub_rate: Decimal
+    lifetime: timedelta | None = None  # earned points burn after this unless the reward says
+    max_spend_percent: Decimal | None = None  # of a receipt it may pay; None: the programme's
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,7 @@ class RewardRule:
     expires_days_after_date: int | None = None  # date triggers: the last day, after the date
     expires_day_of_next_month: int | None = None  # the last day: this day of the next month
     favourites_only: bool = False  # only the lines of the customer's favourite products
+    tier_id: int | None = None  # the tier a ``tier`` reward moves the customer up to
 
     @property
     def is_points(self) -> bool:
@@ -158,6 +161,15 @@ class PromotionRule:
     uses_per_customer_day: int | None = None
     uses_per_day: int | None = None
     trigger: TriggerRule | None = None  # None: a receipt promotion
+    code: str = ""
+    # An exchange: it applies only when the register asks for it by ``code``, and the customer
+    # pays ``exchange_cost`` points of ``exchange_currency_id`` for its rewards.
+    exchange_cost: Decimal | None = None
+    exchange_currency_id: int | None = None
+
+    @property
+    def is_exchange(self) -> bool:
+        return self.exchange_cost is not None
 
     @cached_property
     def limited(self) -> bool:
@@ -313,6 +325,15 @@ class RulesSnapshot:
         found = sorted(own or coalition, key=lambda p: p.id)
         return found[0] if found else None
 
+    @cached_property
+    def exchanges(self) -> Mapping[tuple[int, str], PromotionRule]:
+        """The exchange promotions by (programme id, code)."""
+        return {(p.programme_id, p.code): p for p in self.promotions if p.is_exchange}
+
+    @cached_property
+    def tier_by_id(self) -> Mapping[int, TierRule]:
+        return {tier.id: tier for tier in self.tiers}
+
     def reward_currency_ids(self, programme_id: int) -> set[int]:
         ids = {
             reward.currency_id
@@ -375,6 +396,10 @@ class ReceiptContext:
     # Points of restricted lots spendable now, by spending rule (``points_available`` is the
     # unrestricted rest), in the main currency.
     restricted_available: Mapping[int, Decimal] = field(default_factory=dict)
+    # The codes of the exchange promotions the register asks for, and the points the customer
+    # can pay them with, by currency id (all of a currency's lots, restricted or not).
+    exchanges: tuple[str, ...] = ()
+    exchange_available: Mapping[int, Decimal] = field(default_factory=dict)
 
 
 @dataclass
@@ -429,6 +454,26 @@ class CouponAward:
 
 
 @dataclass
+class TierAward:
+    promotion_id: int
+    tier_id: int
+
+
+@dataclass
+class ExchangeOutcome:
+    """What became of an exchange the register asked for: ``applied`` (the customer pays
+    ``cost`` points of ``currency_id``) or ``rejected`` with a ``reason``."""
+
+    code: str
+    status: str  # applied | rejected
+    reason: str | None = None
+    promotion_id: int | None = None
+    currency_id: int | None = None
+    cost: Decimal | None = None
+    lines: tuple[int, ...] = ()  # the line numbers its rewards touched
+
+
+@dataclass
 class EngineResult:
     total: Decimal
     discount: Decimal
@@ -447,6 +492,13 @@ class EngineResult:
     coupons_issued: list[CouponAward] = field(default_factory=list)
     # Points debited by spending rule (None: unrestricted points), adding up to spent_points.
     spent_by_rule: dict[int | None, Decimal] = field(default_factory=dict)
+    exchanges: list[ExchangeOutcome] = field(default_factory=list)  # one per code asked for
+    tier_awards: list[TierAward] = field(default_factory=list)
+
+    @property
+    def exchanged(self) -> list[ExchangeOutcome]:
+        """The exchanges applied: what the customer pays for."""
+        return [outcome for outcome in self.exchanges if outcome.status == "applied"]
 
     def fired(self) -> set[int]:
         return set(self.given)

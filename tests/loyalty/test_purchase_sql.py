@@ -1,9 +1,9 @@
 """The purchase hot path on PostgreSQL (loyalty.services.purchase_sql) against the ORM path.
 
 Two customers of one coalition live the same story, one through the SQL path and one through
-the ORM path: purchases that earn in two currencies (and a delayed part), spend, cross a tier
-threshold, activate an issued card, meet lots due for activation and expiry, come back as a
-replay, a partial refund and a cancel. Every answer and every row the two wrote (receipts,
+the ORM path: purchases that earn in two currencies (and a delayed part), spend, pay stars for
+an exchange, cross a tier threshold, activate an issued card, meet lots due for activation and
+expiry, come back as a replay, a partial refund and a cancel. Every answer and every row the two wrote (receipts,
 lines, postings, entries, lots, line rewards, accounts, tiers) must be the same, ids and clock
 stamps aside. The SQL path must also keep to its round trips.
 """
@@ -26,6 +26,7 @@ from loyalty.models import (
     Lot,
     Posting,
     Receipt,
+    ReceiptExchange,
     ReceiptLine,
     ReceiptLineReward,
     Refund,
@@ -85,6 +86,16 @@ def world():
     TierFactory(programme=world.programme, rank=2, threshold=D("3000"), code="gold", name="Gold")
     for n in range(1, 8):  # half of the lines are in the catalogue
         ProductFactory(sku=f"SKU-{n}", partner=None)
+    deal = Promotion.objects.create(
+        programme=world.programme,
+        name="5 % off for 5 stars",
+        code="STAR-DEAL",
+        status=Promotion.Status.ACTIVE,
+        starts_at=timezone.now() - timedelta(days=365),
+        exchange_cost=D("5"),
+        exchange_currency=stars,
+    )
+    Reward.objects.create(promotion=deal, kind=Reward.Kind.DISCOUNT_PERCENT, value=D("5"))
     world.stars = stars
     snapshot_invalidate()
     return world
@@ -111,7 +122,8 @@ def _story(world, card: str, tag: str) -> list:
     answers.append(purchase_confirm(t, _request(card, f"{tag}-1")))  # a replay
     answers.append(purchase_calculate(t, _request(card, f"{tag}-2", spend_points="max")))
     answers.append(purchase_confirm(t, _request(card, f"{tag}-2", spend_points="max")))
-    answers.append(purchase_confirm(t, _request(card, f"{tag}-3", spend_points="10.00")))
+    deal = {"spend_points": "10.00", "exchanges": ("STAR-DEAL",)}
+    answers.append(purchase_confirm(t, _request(card, f"{tag}-3", **deal)))
     answers.append(purchase_refund(t, f"{tag}-1", f"{tag}-F1", [(2, D("1")), (5, D("2"))]))
     answers.append(purchase_cancel(t, f"{tag}-2"))
     # two days later the delayed points are due for activation, 40 days later points expire
@@ -121,6 +133,7 @@ def _story(world, card: str, tag: str) -> list:
     later = timezone.now() + timedelta(days=40)
     with mock.patch("django.utils.timezone.now", return_value=later):
         answers.append(purchase_confirm(t, _request(card, f"{tag}-5", spend_points="max")))
+    answers.append(purchase_cancel(t, f"{tag}-3"))  # gives the stars back
     for answer in answers:
         if answer.get("customer"):
             answer["customer"]["id"] = "masked"
@@ -168,6 +181,7 @@ def _dump(customer) -> dict:
     account_ids = {row["id"]: n for n, row in enumerate(accounts)}
     tiers = _rows(TierMembership, TierMembership.objects.filter(customer=customer))
     tier_changes = _rows(TierChange, TierChange.objects.filter(customer=customer))
+    exchanges = _rows(ReceiptExchange, ReceiptExchange.objects.filter(receipt__customer=customer))
 
     def clean(rows, **maps):
         out = []
@@ -201,6 +215,13 @@ def _dump(customer) -> dict:
         "accounts": clean(accounts),
         "tiers": clean(tiers),
         "tier_changes": clean(tier_changes, receipt_id=receipt_ids),
+        "exchanges": clean(
+            exchanges,
+            receipt_id=receipt_ids,
+            posting_id=posting_ids,
+            returned_by_id=refund_ids,
+            promotion_id={},
+        ),
     }
 
 
@@ -219,8 +240,11 @@ def test_the_sql_path_writes_what_the_orm_path_writes(world, settings, assert_le
     assert fast == slow
     assert fast[1]["customer"]["tier"] == "Base"
     assert fast[4]["customer"]["tier"] == "Gold"
+    assert fast[5]["exchanges"][0]["status"] == "applied"
+    assert fast[-1]["exchanges_returned"][0]["code"] == "STAR-DEAL"
     assert TierChange.objects.filter(customer=world.customer, to_tier__code="gold").count() == 1
-    for kind in (Posting.Kind.ACTIVATE, Posting.Kind.EXPIRE, Posting.Kind.SPEND):
+    kinds = (Posting.Kind.ACTIVATE, Posting.Kind.EXPIRE, Posting.Kind.SPEND, Posting.Kind.EXCHANGE)
+    for kind in kinds:
         made = [
             Posting.objects.filter(kind=kind, entries__account__customer=who).distinct().count()
             for who in (world.customer, other)

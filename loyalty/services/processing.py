@@ -1675,7 +1675,10 @@ def _occasions(sale: _Sale, receipt: Receipt, stepped: list[tuple], at: datetime
     first purchase, counters stepped (their rewards join this transaction)."""
     kinds = sale.snapshot.occasion_kinds
     customer, terminal = sale.customer, sale.terminal
-    if "first_purchase" in kinds:
+    waiting = sale.snapshot.occasions_of("first_purchase") if "first_purchase" in kinds else []
+    if customer.referrer_id is None:  # refer-a-friend rewards wait only for referred customers
+        waiting = [rule for rule in waiting if not rule.referred_only]
+    if waiting:
         earlier = (
             Receipt.objects.filter(customer=customer)
             .exclude(pk=receipt.pk)

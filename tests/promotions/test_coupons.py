@@ -1,0 +1,199 @@
+"""Coupon series and codes (issue #6, first part): emission, unguessable codes, their life,
+the status a register reads, and the next-purchase coupons of promotions issued as codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from loyalty.services.processing import (
+    PurchaseLine,
+    PurchaseRequest,
+    purchase_cancel,
+    purchase_confirm,
+)
+from loyalty.services.terminals import terminal_key_issue
+from promotions.coupons import (
+    code_length,
+    coupon_find,
+    coupon_grants_issue,
+    coupon_status,
+    coupons_issue,
+)
+from promotions.models import COUPON_ALPHABET, Coupon, CouponGrant, CouponSeries
+from tests.factories.processing import coalition
+from tests.factories.promotions import promotion
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def world():
+    return coalition(percent="5")
+
+
+def series(world, **fields) -> CouponSeries:
+    fields.setdefault("code", "NEXT10")
+    fields.setdefault("name", "10% off the next purchase")
+    return CouponSeries.objects.create(programme=world.programme, **fields)
+
+
+def test_unique_codes_without_look_alike_characters(world):
+    made = coupons_issue(series(world, prefix="HAPPY-"), 500)
+    codes = [c.code for c in made]
+    assert len(set(codes)) == 500
+    for code in codes:
+        assert code.startswith("HAPPY-")
+        assert len(code) == len("HAPPY-") + 10
+        assert set(code[6:]) <= set(COUPON_ALPHABET)
+    assert not set("01ILO") & set(COUPON_ALPHABET)
+
+
+def test_the_code_space_stays_a_million_times_larger_than_the_coupons(world):
+    one = series(world, code_length=6)
+    assert code_length(one, 100) == 6  # 32**6 is over 10**9: room for 1000 coupons
+    assert code_length(one, 10_000) == 7  # 32**6 < 10**10: one more character
+    assert 32 ** code_length(one, 10**9) >= 10**15
+    longer = coupons_issue(one, 2000)
+    assert {len(coupon.code) for coupon in longer} == {code_length(one, 2000)}
+    assert code_length(one, 2000) == 7
+
+
+def test_the_life_of_a_coupon(world):
+    at = datetime(2026, 11, 30, 15, 0, tzinfo=timezone.get_current_timezone())
+    starts = coupons_issue(series(world, code="A", lifetime_days=7), 1, at=at)[0]
+    assert (starts.valid_from, starts.valid_until) == (at, at + timedelta(days=7))
+    later = coupons_issue(
+        series(world, code="B", life_start="after_days", start_after_days=3), 1, at=at
+    )[0]
+    assert later.valid_from == at + timedelta(days=3)
+    assert later.valid_until is None
+    tomorrow = coupons_issue(series(world, code="C", life_start="next_day"), 1, at=at)[0]
+    midnight = datetime.combine(date(2026, 12, 1), time.min, tzinfo=at.tzinfo)
+    assert tomorrow.valid_from == midnight
+    dated = coupons_issue(
+        series(
+            world,
+            code="D",
+            life_start="date",
+            starts_on=date(2027, 3, 1),
+            lifetime_days=31,
+            ends_at=datetime(2027, 3, 15, tzinfo=at.tzinfo),
+        ),
+        1,
+        at=at,
+    )[0]
+    assert dated.valid_until == datetime(2027, 3, 15, tzinfo=at.tzinfo)  # the series ends first
+
+
+def test_what_a_register_is_told(world):
+    now = timezone.now()
+    one = series(world, lifetime_days=10)
+    coupon = coupons_issue(one, 1, at=now)[0]
+    assert coupon_status(coupon, now).status == "valid"
+    assert coupon_status(coupon, now - timedelta(seconds=1)).status == "not_yet_active"
+    assert coupon_status(coupon, now + timedelta(days=10)).status == "expired"
+    coupon.uses = 1
+    assert coupon_status(coupon, now).status == "used"
+    assert coupon_status(coupon, now).uses_left == 0
+    coupon.uses = 0
+    coupon.status = Coupon.Status.WITHDRAWN
+    assert coupon_status(coupon, now).status == "withdrawn"
+    assert coupon_find(" " + coupon.code.lower() + " ", world.programme.pk) == coupon
+    assert coupon_find(coupon.code, world.programme.pk + 999) is None
+    mass = coupons_issue(
+        series(world, code="SPRING", kind="mass", mass_code="SPRING27", uses_per_coupon=None), 1
+    )
+    assert mass[0].code == "SPRING27"
+    assert coupon_status(mass[0]).uses_left is None
+    assert coupons_issue(CouponSeries.objects.get(code="SPRING"), 1)[0] == mass[0]
+
+
+def test_a_promotions_next_purchase_coupon_is_issued_as_a_code_and_withdrawn_by_a_cancel(
+    world, assert_ledger_consistent
+):
+    promotion(
+        world,
+        "A coupon for the next purchase",
+        rewards=[{"kind": "coupon", "value": 1, "coupon_series": "NEXT10"}],
+    )
+
+    def buy(receipt_id):
+        return purchase_confirm(
+            world.terminal,
+            PurchaseRequest(
+                receipt_id=receipt_id,
+                card=world.card.number,
+                lines=(PurchaseLine(line_no=1, sku="X", quantity=D(1), price=D("100.00")),),
+            ),
+        )
+
+    buy("P1")  # no series yet: the grant waits
+    grant = CouponGrant.objects.get()
+    assert grant.status == CouponGrant.Status.PENDING
+    assert not grant.code
+    one = series(world, lifetime_days=30)
+    assert coupon_grants_issue() == 1
+    assert coupon_grants_issue() == 0
+    grant.refresh_from_db()
+    coupon = Coupon.objects.get(grant=grant)
+    assert (grant.status, grant.code) == (CouponGrant.Status.ISSUED, coupon.code)
+    assert coupon.customer == world.customer
+    buy("P2")  # the series exists: issued at once
+    second = CouponGrant.objects.exclude(pk=grant.pk).get()
+    assert second.status == CouponGrant.Status.ISSUED
+    purchase_cancel(world.terminal, "P2")
+    assert Coupon.objects.get(grant=second).status == Coupon.Status.WITHDRAWN
+    assert coupon_status(Coupon.objects.get(grant=second)).status == "withdrawn"
+    assert Coupon.objects.filter(series=one).count() == 2
+    assert_ledger_consistent()
+
+
+def test_the_api_reads_a_coupon(world):
+    coupon = coupons_issue(series(world, lifetime_days=5), 1)[0]
+    _key, raw = terminal_key_issue(terminal=world.terminal)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    answer = client.get(f"/api/v1/coupons/{coupon.code.lower()}")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert body["status"] == "valid"
+    assert body["series"] == "NEXT10"
+    assert body["uses_left"] == 1
+    missing = client.get("/api/v1/coupons/NOPE2345")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == "coupon_not_found"
+
+
+def test_emission_from_the_command_writes_a_csv_for_the_printing_house(world, tmp_path):
+    series(world)
+    path = tmp_path / "codes.csv"
+    call_command("coupons_emit", world.programme.code, "NEXT10", "25", "--output", str(path))
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert len(rows) == 25
+    assert {row["code"] for row in rows} == set(Coupon.objects.values_list("code", flat=True))
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("coupons_emit", world.programme.code, "UNKNOWN", "5")
+
+
+def test_the_admin_issues_and_exports(world, admin_client):
+    one = series(world)
+    url = "/admin/promotions/couponseries/"
+    page = admin_client.post(url, {"action": "issue", "_selected_action": [one.pk]})
+    assert page.status_code == 200
+    done = admin_client.post(url, {"action": "issue", "_selected_action": [one.pk], "count": "12"})
+    assert done.status_code == 302
+    assert Coupon.objects.filter(series=one).count() == 12
+    export = admin_client.post(url, {"action": "export_codes", "_selected_action": [one.pk]})
+    assert export["Content-Type"].startswith("text/csv")
+    assert len(export.content.decode().strip().splitlines()) == 13

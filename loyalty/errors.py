@@ -202,3 +202,47 @@ class ThanksNotEnough(LoyaltyError):
 class ThanksBadAmount(LoyaltyError):
     code = "thanks_bad_amount"
     message = _("Give a positive amount, in whole units of the currency's precision.")
+
+
+# --- Card operations and customer merge (operators, admin) ----------------------------------
+
+
+class CardStatusInvalid(LoyaltyError):
+    code = "card_status_invalid"
+    status = 409
+    message = _("This operation does not apply to a card in its current status.")
+
+
+class BlockReasonRequired(LoyaltyError):
+    code = "block_reason_required"
+    message = _("Say why the card is blocked.")
+
+
+class CardReplaceSame(LoyaltyError):
+    code = "card_replace_same"
+    message = _("A card cannot be replaced by itself.")
+
+
+class CardProgrammeMismatch(LoyaltyError):
+    code = "card_programme_mismatch"
+    message = _("The new card belongs to another programme.")
+
+
+class MergeIntoSelf(LoyaltyError):
+    code = "merge_same_customer"
+    message = _("A customer cannot be merged into themselves.")
+
+
+class CustomerAlreadyMerged(LoyaltyError):
+    code = "customer_merged"
+    status = 409
+    message = _("One of the customers has already been merged into another.")
+
+
+class MergeHoldsActive(LoyaltyError):
+    code = "merge_holds_active"
+    status = 409
+    message = _(
+        "A purchase of the customer being merged is in progress at a register; "
+        "try again in a few minutes."
+    )

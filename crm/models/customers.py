@@ -87,6 +87,17 @@ class Customer(models.Model):
     email_verified = models.BooleanField(_("email verified"), default=False)
     is_anonymised = models.BooleanField(_("anonymised"), default=False, editable=False)
     anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True, editable=False)
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="merged_from",
+        help_text=_("Set when this customer was merged into another: cards and points are there."),
+    )
+    merged_at = models.DateTimeField(_("merged"), null=True, blank=True, editable=False)
     comment = models.TextField(_("comment"), blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -106,6 +117,10 @@ class Customer(models.Model):
             models.CheckConstraint(
                 condition=Q(referrer__isnull=True) | ~Q(referrer=F("id")),
                 name="customer_not_own_referrer",
+            ),
+            models.CheckConstraint(
+                condition=Q(merged_into__isnull=True) | ~Q(merged_into=F("id")),
+                name="customer_not_merged_into_itself",
             ),
         ]
         indexes = [

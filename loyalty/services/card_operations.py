@@ -1,0 +1,315 @@
+"""What operators do with cards and customers: activate, block, mark lost, unblock, replace a
+card, and merge two customers into one.
+
+Every operation runs in one transaction under row locks and raises a ``LoyaltyError`` before
+writing anything when it does not apply. Points move only through ``postings_create``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from crm.models import Customer
+from loyalty.errors import (
+    BlockReasonRequired,
+    CardAlreadyBound,
+    CardBlocked,
+    CardNotFound,
+    CardProgrammeMismatch,
+    CardReplaceSame,
+    CardStatusInvalid,
+    CardWithoutCustomer,
+    CustomerAlreadyMerged,
+    MergeHoldsActive,
+    MergeIntoSelf,
+)
+from loyalty.locks import accounts_for_update
+from loyalty.models import (
+    Account,
+    Card,
+    CounterValue,
+    Hold,
+    LedgerEntry,
+    Lot,
+    Posting,
+    TierMembership,
+)
+from loyalty.services.ledger import Actor, Leg, PostingSpec, customer_account, postings_create
+
+UNUSABLE = (Card.Status.BLOCKED, Card.Status.LOST, Card.Status.REPLACED)
+
+
+def _actor(user) -> Actor:
+    return Actor.for_staff(user) if user is not None else Actor.system("card operations")
+
+
+def _card_locked(card: Card) -> Card:
+    return Card.objects.select_for_update().get(pk=card.pk)
+
+
+@transaction.atomic
+def card_activate(*, card: Card, user=None) -> Card:
+    """Make a new or issued card active. Raises ``CardStatusInvalid`` for any other status."""
+    card = _card_locked(card)
+    if card.status not in (Card.Status.NEW, Card.Status.ISSUED):
+        raise CardStatusInvalid(card=card.number, card_status=card.status)
+    now = timezone.now()
+    card.status = Card.Status.ACTIVE
+    card.issued_at = card.issued_at or now
+    card.activated_at = card.activated_at or now
+    card.save(update_fields=["status", "issued_at", "activated_at"])
+    return card
+
+
+def _stop(card: Card, status: str, reason: str) -> Card:
+    card.status = status
+    card.blocked_at = timezone.now()
+    card.block_reason = reason[:300]
+    card.save(update_fields=["status", "blocked_at", "block_reason"])
+    return card
+
+
+@transaction.atomic
+def card_block(*, card: Card, reason: str, user=None) -> Card:
+    """Block a card so that the register refuses it (``card_blocked``); the points stay.
+
+    Raises ``BlockReasonRequired`` for an empty reason and ``CardStatusInvalid`` for a card
+    already blocked, lost or replaced.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise BlockReasonRequired()
+    card = _card_locked(card)
+    if card.status in UNUSABLE:
+        raise CardStatusInvalid(card=card.number, card_status=card.status)
+    return _stop(card, Card.Status.BLOCKED, reason)
+
+
+@transaction.atomic
+def card_mark_lost(*, card: Card, user=None, reason: str = "") -> Card:
+    """Mark a card lost (also a blocked one); the register refuses it from now on.
+
+    Raises ``CardStatusInvalid`` for a card already lost or replaced.
+    """
+    card = _card_locked(card)
+    if card.status in (Card.Status.LOST, Card.Status.REPLACED):
+        raise CardStatusInvalid(card=card.number, card_status=card.status)
+    return _stop(card, Card.Status.LOST, (reason or "").strip() or card.block_reason)
+
+
+@transaction.atomic
+def card_unblock(*, card: Card, user=None) -> Card:
+    """Give a blocked or lost card back the status it had: active if it was ever activated,
+    else issued (it has a holder) or new. Raises ``CardStatusInvalid`` for any other status
+    (a replaced card never comes back: its successor carries the customer)."""
+    card = _card_locked(card)
+    if card.status not in (Card.Status.BLOCKED, Card.Status.LOST):
+        raise CardStatusInvalid(card=card.number, card_status=card.status)
+    if card.activated_at is not None:
+        card.status = Card.Status.ACTIVE
+    elif card.customer_id is not None:
+        card.status = Card.Status.ISSUED
+    else:
+        card.status = Card.Status.NEW
+    card.blocked_at = None
+    card.block_reason = ""
+    card.save(update_fields=["status", "blocked_at", "block_reason"])
+    return card
+
+
+@transaction.atomic
+def card_replace(*, old_card: Card, new_card_number: str, user=None) -> Card:
+    """Give ``old_card``'s customer the card ``new_card_number`` (made active) and mark the old
+    one replaced, naming its successor; the register refuses it from now on. Balances live on
+    the customer's accounts, so they follow. Returns the new card.
+
+    Raises ``CardWithoutCustomer`` (the old card has no holder), ``CardStatusInvalid`` (it is
+    already replaced), ``CardNotFound``, ``CardReplaceSame``, ``CardBlocked`` (the new card is
+    blocked, lost or replaced), ``CardAlreadyBound`` (it belongs to another customer) and
+    ``CardProgrammeMismatch``.
+    """
+    new_card_number = (new_card_number or "").strip()
+    found = Card.objects.filter(number=new_card_number).values_list("pk", flat=True).first()
+    if found is None:
+        raise CardNotFound(card=new_card_number)
+    if found == old_card.pk:
+        raise CardReplaceSame(card=new_card_number)
+    # Both rows in pk order: two operators replacing crosswise queue instead of deadlocking.
+    cards = {c.pk: c for c in Card.objects.select_for_update().filter(pk__in=[old_card.pk, found])}
+    cards = {pk: cards[pk] for pk in sorted(cards)}
+    old, new = cards[old_card.pk], cards[found]
+    if old.customer_id is None:
+        raise CardWithoutCustomer(card=old.number)
+    if old.status == Card.Status.REPLACED:
+        raise CardStatusInvalid(card=old.number, card_status=old.status)
+    if new.status in UNUSABLE:
+        raise CardBlocked(card=new.number, card_status=new.status)
+    if new.customer_id is not None and new.customer_id != old.customer_id:
+        raise CardAlreadyBound(card=new.number)
+    if new.programme_id != old.programme_id:
+        raise CardProgrammeMismatch(card=new.number)
+    now = timezone.now()
+    new.customer_id = old.customer_id
+    new.status = Card.Status.ACTIVE
+    new.issued_at = new.issued_at or now
+    new.activated_at = new.activated_at or now
+    new.save(update_fields=["customer", "status", "issued_at", "activated_at"])
+    old.status = Card.Status.REPLACED
+    old.replaced_by = new
+    old.blocked_at = old.blocked_at or now
+    old.save(update_fields=["status", "replaced_by", "blocked_at"])
+    return new
+
+
+# --- Merge ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
+    """Merge ``gone`` into ``keep`` and return ``keep``.
+
+    ``gone``'s cards become ``keep``'s; every open lot of ``gone`` moves to ``keep``'s account
+    of its currency by one posting per currency (cause ``merge``), keeping its state (pending
+    stays pending), its dates and its spending rule; a debt moves as a debt and ``keep``'s debt
+    limit grows to carry it. The higher tier per programme stays, with both qualifying spends;
+    counter values add up per (counter, period); ``gone``'s referrals and referrer pass to
+    ``keep``. ``gone`` names ``keep`` in ``merged_into`` and loses its phone, email and referral
+    code (``keep`` takes those it lacks), so the register never finds it again.
+
+    Raises ``MergeIntoSelf``, ``CustomerAlreadyMerged`` and ``MergeHoldsActive`` (points of
+    ``gone`` are held for a purchase at a register); nothing is written then.
+    """
+    if keep.pk == gone.pk:
+        raise MergeIntoSelf(customer=keep.pk)
+    # Customers, then accounts, each in pk order (loyalty.locks): no deadlock with a purchase.
+    locked = Customer.objects.select_for_update().filter(pk__in=[keep.pk, gone.pk]).order_by("pk")
+    customers = {c.pk: c for c in locked}
+    keep, gone = customers[keep.pk], customers[gone.pk]
+    if keep.merged_into_id is not None or gone.merged_into_id is not None:
+        raise CustomerAlreadyMerged(keep=keep.pk, gone=gone.pk)
+    gone_accounts = list(Account.objects.filter(kind=Account.Kind.CUSTOMER, customer=gone))
+    if Hold.objects.filter(account__in=gone_accounts, status=Hold.Status.ACTIVE).exists():
+        raise MergeHoldsActive(customer=gone.pk)
+    pairs = [(account, customer_account(keep, account.currency)) for account in gone_accounts]
+    ids = [a.pk for pair in pairs for a in pair]
+    accounts = {account.pk: account for account in accounts_for_update(ids)}
+    _balances_move(keep, gone, pairs, accounts, _actor(user))
+    _tiers_merge(keep, gone)
+    _counters_merge(keep, gone)
+    _cards_and_people_merge(keep, gone)
+    return keep
+
+
+def _balances_move(keep, gone, pairs, accounts, actor: Actor) -> None:
+    lots = defaultdict(list)
+    for lot in Lot.objects.filter(account__in=[g.pk for g, _k in pairs]).exclude(remaining=0):
+        lots[lot.account_id].append(lot)
+    specs = []
+    for gone_account, keep_account in pairs:
+        legs = []
+        for lot in sorted(lots[gone_account.pk], key=lambda lot: lot.pk):
+            bucket = (
+                LedgerEntry.Bucket.PENDING
+                if lot.state == Lot.State.PENDING
+                else LedgerEntry.Bucket.ACTIVE
+            )
+            legs.append(Leg(gone_account, -lot.remaining, bucket, lot=lot))
+            legs.append(
+                Leg(
+                    keep_account,
+                    lot.remaining,
+                    bucket,
+                    active_at=lot.active_at,
+                    expires_at=lot.expires_at,
+                    spend_rule_id=lot.spend_rule_id,
+                )
+            )
+        if not legs:
+            continue
+        before, after = accounts[keep_account.pk].balance, accounts[gone_account.pk].balance
+        if before + after < -accounts[keep_account.pk].debt_limit:
+            # The debt comes with the customer: keep's limit grows to what it now owes.
+            Account.objects.filter(pk=keep_account.pk).update(
+                debt_limit=Greatest(F("debt_limit"), -(before + after))
+            )
+        specs.append(
+            PostingSpec(
+                kind=Posting.Kind.TRANSFER,
+                cause=Posting.Cause.MERGE,
+                cause_ref=f"{gone.pk}>{keep.pk}",
+                actor=actor,
+                legs=legs,
+                description=f"merge of customer {gone.public_id} into {keep.public_id}"[:300],
+            )
+        )
+    postings_create(specs)
+
+
+def _tiers_merge(keep: Customer, gone: Customer) -> None:
+    kept = {
+        m.programme_id: m
+        for m in TierMembership.objects.select_for_update()
+        .select_related("tier")
+        .filter(customer=keep)
+    }
+    for theirs in (
+        TierMembership.objects.select_for_update().select_related("tier").filter(customer=gone)
+    ):
+        mine = kept.get(theirs.programme_id)
+        if mine is None:
+            theirs.customer = keep
+            theirs.save(update_fields=["customer"])
+            continue
+        mine.qualifying_amount += theirs.qualifying_amount
+        fields = ["qualifying_amount"]
+        if theirs.tier.rank > mine.tier.rank:
+            mine.tier, mine.since, mine.is_manual = theirs.tier, theirs.since, theirs.is_manual
+            fields += ["tier", "since", "is_manual"]
+        theirs.delete()
+        mine.save(update_fields=fields)
+
+
+def _counters_merge(keep: Customer, gone: Customer) -> None:
+    kept = {
+        (v.counter_id, v.period_start): v
+        for v in CounterValue.objects.select_for_update().filter(customer=keep)
+    }
+    for theirs in CounterValue.objects.select_for_update().filter(customer=gone):
+        mine = kept.get((theirs.counter_id, theirs.period_start))
+        if mine is None:
+            theirs.customer = keep
+            theirs.save(update_fields=["customer", "updated_at"])
+            continue
+        mine.value += theirs.value
+        theirs.delete()
+        mine.save(update_fields=["value", "updated_at"])
+
+
+def _cards_and_people_merge(keep: Customer, gone: Customer) -> None:
+    Card.objects.filter(customer=gone).update(customer=keep)
+    Customer.objects.filter(referrer=gone).exclude(pk=keep.pk).update(referrer=keep)
+    keep_fields = []
+    if keep.referrer_id == gone.pk:
+        keep.referrer = None
+        keep_fields.append("referrer")
+    elif keep.referrer_id is None and gone.referrer_id not in (None, keep.pk):
+        keep.referrer_id = gone.referrer_id
+        keep_fields.append("referrer")
+    phone, email = gone.phone, gone.email
+    gone.phone = gone.email = gone.referral_code = None
+    gone.merged_into = keep
+    gone.merged_at = timezone.now()
+    gone.save(update_fields=["phone", "email", "referral_code", "merged_into", "merged_at"])
+    if keep.phone is None and phone:
+        keep.phone = phone
+        keep_fields.append("phone")
+    if keep.email is None and email:
+        keep.email = email
+        keep_fields.append("email")
+    if keep_fields:
+        keep.save(update_fields=[*keep_fields, "updated_at"])

@@ -1,0 +1,357 @@
+"""Card operations (activate, block, mark lost, unblock, replace) and the customer merge.
+
+Every refusal changes nothing; every scenario ends with the ledger invariants.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db.models import Sum
+from django.utils import timezone
+
+from crm.models import Customer
+from loyalty.errors import (
+    BlockReasonRequired,
+    CardAlreadyBound,
+    CardBlocked,
+    CardNotFound,
+    CardReplaceSame,
+    CardStatusInvalid,
+    CardWithoutCustomer,
+    CustomerAlreadyMerged,
+    MergeHoldsActive,
+    MergeIntoSelf,
+)
+from loyalty.models import Account, Card, CounterValue, Lot, Posting, TierMembership
+from loyalty.services.card_operations import (
+    card_activate,
+    card_block,
+    card_mark_lost,
+    card_replace,
+    card_unblock,
+    customers_merge,
+)
+from loyalty.services.processing import (
+    PurchaseLine,
+    PurchaseRequest,
+    purchase_calculate,
+    purchase_confirm,
+)
+from promotions.engine import snapshot_invalidate
+from tests.factories.crm import CustomerFactory
+from tests.factories.loyalty import ActiveCardFactory, CardFactory, CounterFactory, TierFactory
+from tests.factories.processing import coalition
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+def purchase(card, receipt_id="R1", price="1000.00", **kw):
+    return PurchaseRequest(
+        receipt_id=receipt_id,
+        card=card.number,
+        lines=(PurchaseLine(line_no=1, sku="A", quantity=D("1"), price=D(price)),),
+        **kw,
+    )
+
+
+def snapshot(card: Card) -> tuple:
+    card = Card.objects.get(pk=card.pk)
+    return (
+        card.status,
+        card.customer_id,
+        card.blocked_at,
+        card.block_reason,
+        card.replaced_by_id,
+        card.activated_at,
+    )
+
+
+@pytest.fixture
+def world():
+    return coalition(percent="10", lifetime_days=30)
+
+
+@pytest.fixture
+def operator():
+    return get_user_model().objects.create_user("operator", password="x", is_staff=True)
+
+
+# --- activate, block, mark lost, unblock -----------------------------------------------------
+
+
+def test_activate_an_issued_or_new_card(world, operator):
+    # given
+    issued = CardFactory(
+        programme=world.programme, status=Card.Status.ISSUED, customer=CustomerFactory()
+    )
+    new = CardFactory(programme=world.programme)
+    # when
+    card_activate(card=issued, user=operator)
+    card_activate(card=new, user=operator)
+    # then
+    for card in (issued, new):
+        card.refresh_from_db()
+        assert card.status == Card.Status.ACTIVE
+        assert card.activated_at is not None
+
+
+def test_activate_refuses_an_active_or_blocked_card(world, operator):
+    card_block(card=world.card, reason="fraud", user=operator)
+    before = snapshot(world.card)
+    with pytest.raises(CardStatusInvalid):
+        card_activate(card=world.card, user=operator)
+    assert snapshot(world.card) == before
+    other = ActiveCardFactory(programme=world.programme)
+    with pytest.raises(CardStatusInvalid):
+        card_activate(card=other, user=operator)
+
+
+def test_a_blocked_card_is_refused_at_the_register_and_unblocked_works_again(
+    world, operator, assert_ledger_consistent
+):
+    # given
+    purchase_confirm(world.terminal, purchase(world.card, "R1"))
+    # when
+    card_block(card=world.card, reason="customer called: card stolen", user=operator)
+    # then
+    world.card.refresh_from_db()
+    assert world.card.status == Card.Status.BLOCKED
+    assert world.card.blocked_at is not None
+    assert world.card.block_reason == "customer called: card stolen"
+    with pytest.raises(CardBlocked):
+        purchase_calculate(world.terminal, purchase(world.card, "R2"))
+    with pytest.raises(CardBlocked):
+        purchase_confirm(world.terminal, purchase(world.card, "R2"))
+    # when
+    card_unblock(card=world.card, user=operator)
+    # then
+    world.card.refresh_from_db()
+    assert (world.card.status, world.card.blocked_at, world.card.block_reason) == (
+        Card.Status.ACTIVE,
+        None,
+        "",
+    )
+    purchase_confirm(world.terminal, purchase(world.card, "R2"))
+    assert_ledger_consistent()
+
+
+def test_block_refusals_change_nothing(world, operator):
+    before = snapshot(world.card)
+    with pytest.raises(BlockReasonRequired):
+        card_block(card=world.card, reason="  ", user=operator)
+    assert snapshot(world.card) == before
+    card_mark_lost(card=world.card, user=operator)
+    before = snapshot(world.card)
+    with pytest.raises(CardStatusInvalid):
+        card_block(card=world.card, reason="again", user=operator)
+    with pytest.raises(CardStatusInvalid):
+        card_mark_lost(card=world.card, user=operator)
+    assert snapshot(world.card) == before
+
+
+def test_a_lost_card_has_a_block_date_and_is_refused(world, operator):
+    card_mark_lost(card=world.card, user=operator)
+    world.card.refresh_from_db()
+    assert world.card.status == Card.Status.LOST
+    assert world.card.blocked_at is not None
+    with pytest.raises(CardBlocked):
+        purchase_confirm(world.terminal, purchase(world.card))
+
+
+def test_unblock_refuses_a_card_that_is_not_blocked(world, operator):
+    before = snapshot(world.card)
+    with pytest.raises(CardStatusInvalid):
+        card_unblock(card=world.card, user=operator)
+    assert snapshot(world.card) == before
+
+
+# --- replace ---------------------------------------------------------------------------------
+
+
+def test_replace_moves_the_customer_and_balance_to_the_new_card(
+    world, operator, assert_ledger_consistent
+):
+    # given
+    purchase_confirm(world.terminal, purchase(world.card, "R1"))
+    account = Account.objects.get(customer=world.customer, currency=world.currency)
+    assert account.balance == D("100.00")
+    card_mark_lost(card=world.card, user=operator)
+    fresh = CardFactory(programme=world.programme)
+    # when
+    new = card_replace(old_card=world.card, new_card_number=fresh.number, user=operator)
+    # then
+    world.card.refresh_from_db()
+    assert world.card.status == Card.Status.REPLACED
+    assert world.card.replaced_by == new
+    assert (new.customer, new.status) == (world.customer, Card.Status.ACTIVE)
+    with pytest.raises(CardBlocked):
+        purchase_calculate(world.terminal, purchase(world.card, "R2"))
+    with pytest.raises(CardBlocked):
+        purchase_confirm(world.terminal, purchase(world.card, "R2"))
+    result = purchase_confirm(world.terminal, purchase(new, "R2", spend_points="50"))
+    assert result["points_spent"] == "50.00"
+    assert_ledger_consistent()
+
+
+def test_replace_refusals_change_nothing(world, operator):
+    # given
+    stranger = ActiveCardFactory(programme=world.programme)
+    blocked = CardFactory(
+        programme=world.programme, status=Card.Status.BLOCKED, blocked_at=timezone.now()
+    )
+    unbound = CardFactory(programme=world.programme)
+    before = (snapshot(world.card), snapshot(stranger), snapshot(blocked), snapshot(unbound))
+    # when / then
+    with pytest.raises(CardAlreadyBound):
+        card_replace(old_card=world.card, new_card_number=stranger.number, user=operator)
+    with pytest.raises(CardBlocked):
+        card_replace(old_card=world.card, new_card_number=blocked.number, user=operator)
+    with pytest.raises(CardNotFound):
+        card_replace(old_card=world.card, new_card_number="0000000000000", user=operator)
+    with pytest.raises(CardReplaceSame):
+        card_replace(old_card=world.card, new_card_number=world.card.number, user=operator)
+    with pytest.raises(CardWithoutCustomer):
+        card_replace(old_card=unbound, new_card_number=blocked.number, user=operator)
+    assert before == (
+        snapshot(world.card),
+        snapshot(stranger),
+        snapshot(blocked),
+        snapshot(unbound),
+    )
+
+
+def test_a_replaced_card_cannot_be_replaced_again_or_unblocked(world, operator):
+    first = CardFactory(programme=world.programme)
+    second = CardFactory(programme=world.programme)
+    card_replace(old_card=world.card, new_card_number=first.number, user=operator)
+    before = snapshot(world.card)
+    with pytest.raises(CardStatusInvalid):
+        card_replace(old_card=world.card, new_card_number=second.number, user=operator)
+    with pytest.raises(CardStatusInvalid):
+        card_unblock(card=world.card, user=operator)
+    assert snapshot(world.card) == before
+
+
+# --- merge -----------------------------------------------------------------------------------
+
+
+def _customer_totals(*customers) -> tuple[Decimal, Decimal]:
+    totals = Account.objects.filter(customer__in=customers).aggregate(
+        balance=Sum("balance"), pending=Sum("pending")
+    )
+    return totals["balance"], totals["pending"]
+
+
+def test_merge_moves_cards_lots_tiers_counters_and_referrals(operator, assert_ledger_consistent):
+    # given: two customers of one programme, each with points; gone also has pending points
+    world = coalition(percent="10", lifetime_days=30)
+    keep = world.customer
+    gone = CustomerFactory()
+    gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
+    purchase_confirm(world.terminal, purchase(world.card, "K1", price="500.00"))
+    purchase_confirm(world.terminal, purchase(gone_card, "G1", price="1000.00"))
+    purchase_confirm(world.terminal, purchase(gone_card, "G2", price="300.00", spend_points="40"))
+    world.reward.activation_delay_days = 14
+    world.reward.save()
+    snapshot_invalidate()
+    purchase_confirm(world.terminal, purchase(gone_card, "G3", price="200.00"))
+    gone_lots = {
+        (lot.remaining, lot.state, lot.active_at, lot.expires_at)
+        for lot in Lot.objects.filter(account__customer=gone).exclude(remaining=0)
+    }
+    assert any(state == Lot.State.PENDING for _r, state, _a, _e in gone_lots)
+    totals = _customer_totals(keep, gone)
+    low, high = TierFactory(programme=world.programme), TierFactory(programme=world.programme)
+    TierMembership.objects.create(
+        customer=keep, programme=world.programme, tier=low, qualifying_amount=D("500.00")
+    )
+    TierMembership.objects.create(
+        customer=gone, programme=world.programme, tier=high, qualifying_amount=D("1500.00")
+    )
+    counter = CounterFactory(programme=world.programme)
+    CounterValue.objects.create(counter=counter, customer=keep, value=D("2"))
+    CounterValue.objects.create(counter=counter, customer=gone, value=D("3"))
+    friend = CustomerFactory(referrer=gone)
+    gone_phone = gone.phone
+
+    # when
+    customers_merge(keep=keep, gone=gone, user=operator)
+
+    # then: the sums are unchanged and everything sits on keep
+    assert _customer_totals(keep, gone) == totals
+    assert _customer_totals(gone) == (D("0.00"), D("0.00"))
+    kept_lots = {
+        (lot.remaining, lot.state, lot.active_at, lot.expires_at)
+        for lot in Lot.objects.filter(account__customer=keep).exclude(remaining=0)
+    }
+    assert gone_lots <= kept_lots
+    assert Posting.objects.filter(cause=Posting.Cause.MERGE, user=operator).count() == 1
+    gone_card.refresh_from_db()
+    assert gone_card.customer == keep
+    membership = TierMembership.objects.get(customer=keep)
+    assert (membership.tier, membership.qualifying_amount) == (high, D("2000.00"))
+    assert not TierMembership.objects.filter(customer=gone).exists()
+    assert CounterValue.objects.get(customer=keep, counter=counter).value == D("5")
+    friend.refresh_from_db()
+    assert friend.referrer == keep
+    gone.refresh_from_db()
+    assert (gone.merged_into, gone.phone, gone.referral_code) == (keep, None, None)
+    assert Customer.objects.filter(phone=gone_phone).count() == 0
+    # the moved card spends keep's points at the register
+    result = purchase_confirm(world.terminal, purchase(gone_card, "G4", spend_points="100"))
+    assert result["points_spent"] == "100.00"
+    assert_ledger_consistent()
+
+
+def test_merge_refusals_change_nothing(world, operator, assert_ledger_consistent):
+    # given
+    purchase_confirm(world.terminal, purchase(world.card, "R1"))
+    gone = CustomerFactory()
+    gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
+    purchase_confirm(world.terminal, purchase(gone_card, "G1"))
+    totals = _customer_totals(world.customer), _customer_totals(gone)
+    # when / then: into itself
+    with pytest.raises(MergeIntoSelf):
+        customers_merge(keep=world.customer, gone=world.customer, user=operator)
+    # a purchase of gone holds points at a register
+    purchase_calculate(
+        world.terminal, purchase(gone_card, "G2", price="100.00", spend_points="10"), hold=True
+    )
+    with pytest.raises(MergeHoldsActive):
+        customers_merge(keep=world.customer, gone=gone, user=operator)
+    assert (_customer_totals(world.customer), _customer_totals(gone)) == totals
+    gone.refresh_from_db()
+    assert gone.merged_into is None
+    assert Card.objects.get(pk=gone_card.pk).customer == gone
+    assert_ledger_consistent()
+
+
+def test_a_merged_customer_cannot_be_merged_again(world, operator, assert_ledger_consistent):
+    gone = CustomerFactory()
+    third = CustomerFactory()
+    customers_merge(keep=world.customer, gone=gone, user=operator)
+    with pytest.raises(CustomerAlreadyMerged):
+        customers_merge(keep=third, gone=gone, user=operator)
+    with pytest.raises(CustomerAlreadyMerged):
+        customers_merge(keep=gone, gone=third, user=operator)
+    third.refresh_from_db()
+    assert third.merged_into is None
+    assert_ledger_consistent()
+
+
+def test_merge_keeps_the_expiry_of_lots(world, operator, assert_ledger_consistent):
+    gone = CustomerFactory()
+    gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
+    purchase_confirm(world.terminal, purchase(gone_card, "G1"))
+    lot = Lot.objects.get(account__customer=gone)
+    customers_merge(keep=world.customer, gone=gone)
+    moved = Lot.objects.get(account__customer=world.customer)
+    assert (moved.remaining, moved.expires_at) == (lot.amount, lot.expires_at)
+    assert moved.expires_at - timezone.now() < timedelta(days=31)
+    assert Posting.objects.get(cause=Posting.Cause.MERGE).actor_name == "card operations"
+    assert_ledger_consistent()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from crm.forms import (
@@ -91,6 +92,24 @@ class MemorableDateInline(admin.TabularInline):
     extra = 0
 
 
+class CustomerMergeForm(forms.Form):
+    keep = forms.ChoiceField(
+        label=_("keep"),
+        widget=forms.RadioSelect,
+        help_text=_(
+            "The other customer's cards and points move to this one; the other customer is "
+            "marked merged and no longer found at the register. This cannot be undone."
+        ),
+    )
+
+    def __init__(self, *args, customers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["keep"].choices = [
+            (str(c.pk), f"{c} ({c.public_id}, {mask_phone(c.phone) if c.phone else '—'})")
+            for c in customers
+        ]
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     form = CustomerAdminForm
@@ -129,9 +148,57 @@ class CustomerAdmin(admin.ModelAdmin):
         "updated_at",
         "is_anonymised",
         "anonymised_at",
+        "merged_into",
+        "merged_at",
     ]
     date_hierarchy = "registered_at"
     inlines = [ConsentInline, FamilyMemberInline, CarInline, MemorableDateInline]
+    actions = ["merge"]
+
+    @admin.action(description=_("Merge the two selected customers"), permissions=["change"])
+    def merge(self, request, queryset):
+        from loyalty.errors import LoyaltyError
+        from loyalty.services.card_operations import customers_merge
+
+        customers = list(queryset.order_by("pk")[:3])
+        if len(customers) != 2:
+            self.message_user(
+                request, _("Select exactly two customers to merge."), messages.WARNING
+            )
+            return None
+        form = CustomerMergeForm(
+            request.POST if "keep" in request.POST else None, customers=customers
+        )
+        if form.is_valid():
+            keep = next(c for c in customers if str(c.pk) == form.cleaned_data["keep"])
+            gone = next(c for c in customers if c.pk != keep.pk)
+            try:
+                customers_merge(keep=keep, gone=gone, user=request.user)
+            except LoyaltyError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+                return None
+            self.message_user(
+                request,
+                _(
+                    "%(gone)s is merged into %(keep)s: cards, points, tier, counters and "
+                    "referrals are now %(keep)s's."
+                )
+                % {"gone": gone, "keep": keep},
+                messages.SUCCESS,
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/crm/customer/merge.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Merge two customers"),
+                "form": form,
+                "customers": customers,
+                "opts": self.model._meta,
+            },
+        )
+
     base_fieldsets = [
         (
             None,
@@ -154,7 +221,17 @@ class CustomerAdmin(admin.ModelAdmin):
         ),
         (
             _("Record"),
-            {"fields": ["comment", "created_at", "updated_at", "is_anonymised", "anonymised_at"]},
+            {
+                "fields": [
+                    "comment",
+                    "created_at",
+                    "updated_at",
+                    "is_anonymised",
+                    "anonymised_at",
+                    "merged_into",
+                    "merged_at",
+                ]
+            },
         ),
     ]
 

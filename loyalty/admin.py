@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
+from loyalty.errors import LoyaltyError
 from loyalty.models import (
     Account,
     Brand,
@@ -44,6 +47,13 @@ from loyalty.models import (
     Tier,
     TierChange,
     TierMembership,
+)
+from loyalty.services.card_operations import (
+    card_activate,
+    card_block,
+    card_mark_lost,
+    card_replace,
+    card_unblock,
 )
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
 
@@ -299,6 +309,22 @@ class CardBatchAdmin(admin.ModelAdmin):
         return obj._card_count
 
 
+class CardBlockForm(forms.Form):
+    reason = forms.CharField(
+        label=_("reason"),
+        max_length=300,
+        help_text=_("Shown to operators; the customer keeps the points."),
+    )
+
+
+class CardReplaceForm(forms.Form):
+    new_number = forms.CharField(
+        label=_("number of the new card"),
+        max_length=32,
+        help_text=_("A card not given to anyone else yet, or another card of the same customer."),
+    )
+
+
 @admin.register(Card)
 class CardAdmin(admin.ModelAdmin):
     list_display = [
@@ -321,6 +347,115 @@ class CardAdmin(admin.ModelAdmin):
         (_("Holder and status"), {"fields": ["customer", "status", "block_reason", "replaced_by"]}),
         (_("Dates"), {"fields": ["issued_at", "activated_at", "blocked_at", "created_at"]}),
     ]
+    actions = ["activate", "block", "mark_lost", "unblock", "replace"]
+    # Once a card exists, its status changes only through the actions (and their services).
+    operation_fields = ["status", "block_reason", "replaced_by", "blocked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return [*fields, *self.operation_fields] if obj is not None else fields
+
+    def _each(self, request, queryset, operation, done_message) -> None:
+        """Run ``operation`` on every selected card; tell how many worked and why others not."""
+        done = 0
+        for card in queryset.order_by("pk"):
+            try:
+                operation(card)
+            except LoyaltyError as exc:
+                self.message_user(
+                    request,
+                    _("Card %(number)s: %(problem)s") % {"number": card.number, "problem": exc},
+                    messages.ERROR,
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    def _form_page(self, request, form, cards, title, action, button):
+        return TemplateResponse(
+            request,
+            "admin/loyalty/card/operation.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "form": form,
+                "cards": cards,
+                "opts": self.model._meta,
+                "action": action,
+                "button": button,
+            },
+        )
+
+    @admin.action(description=_("Activate the selected cards"), permissions=["change"])
+    def activate(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda card: card_activate(card=card, user=request.user),
+            _("%(count)s card(s) activated."),
+        )
+
+    @admin.action(description=_("Block the selected cards (with a reason)"), permissions=["change"])
+    def block(self, request, queryset):
+        cards = list(queryset.order_by("pk"))
+        form = CardBlockForm(request.POST if "reason" in request.POST else None)
+        if not form.is_valid():
+            return self._form_page(request, form, cards, _("Block cards"), "block", _("Block"))
+        reason = form.cleaned_data["reason"]
+        self._each(
+            request,
+            queryset,
+            lambda card: card_block(card=card, reason=reason, user=request.user),
+            _("%(count)s card(s) blocked: the register refuses them, the points stay."),
+        )
+        return None
+
+    @admin.action(description=_("Mark the selected cards lost"), permissions=["change"])
+    def mark_lost(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda card: card_mark_lost(card=card, user=request.user),
+            _("%(count)s card(s) marked lost: the register refuses them, the points stay."),
+        )
+
+    @admin.action(description=_("Unblock the selected cards"), permissions=["change"])
+    def unblock(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda card: card_unblock(card=card, user=request.user),
+            _("%(count)s card(s) unblocked."),
+        )
+
+    @admin.action(description=_("Replace the selected card with a new one"), permissions=["change"])
+    def replace(self, request, queryset):
+        cards = list(queryset.order_by("pk")[:2])
+        if len(cards) != 1:
+            self.message_user(request, _("Select exactly one card to replace."), messages.WARNING)
+            return None
+        old = cards[0]
+        form = CardReplaceForm(request.POST if "new_number" in request.POST else None)
+        if form.is_valid():
+            try:
+                new = card_replace(
+                    old_card=old, new_card_number=form.cleaned_data["new_number"], user=request.user
+                )
+            except LoyaltyError as exc:
+                form.add_error("new_number", str(exc))
+            else:
+                self.message_user(
+                    request,
+                    _(
+                        "Card %(old)s is replaced by %(new)s: the customer and the points are "
+                        "on the new card, the register refuses the old one."
+                    )
+                    % {"old": old.number, "new": new.number},
+                    messages.SUCCESS,
+                )
+                return None
+        return self._form_page(request, form, cards, _("Replace a card"), "replace", _("Replace"))
 
 
 @admin.register(Account)

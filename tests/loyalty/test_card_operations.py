@@ -355,3 +355,52 @@ def test_merge_keeps_the_expiry_of_lots(world, operator, assert_ledger_consisten
     assert moved.expires_at - timezone.now() < timedelta(days=31)
     assert Posting.objects.get(cause=Posting.Cause.MERGE).actor_name == "card operations"
     assert_ledger_consistent()
+
+
+# --- admin -----------------------------------------------------------------------------------
+
+
+def _action(client, model, action, pks, **data):
+    return client.post(
+        f"/admin/{model}/",
+        {"action": action, "_selected_action": [str(pk) for pk in pks], **data},
+        follow=True,
+    )
+
+
+def test_admin_blocks_with_a_reason_and_replaces_through_a_form(world, admin_client):
+    # a block asks for the reason first
+    page = _action(admin_client, "loyalty/card", "block", [world.card.pk])
+    assert page.status_code == 200
+    assert Card.objects.get(pk=world.card.pk).status == Card.Status.ACTIVE
+    _action(admin_client, "loyalty/card", "block", [world.card.pk], reason="stolen")
+    assert Card.objects.get(pk=world.card.pk).block_reason == "stolen"
+    _action(admin_client, "loyalty/card", "unblock", [world.card.pk])
+    assert Card.objects.get(pk=world.card.pk).status == Card.Status.ACTIVE
+    # a refused replacement shows the reason on the form and changes nothing
+    stranger = ActiveCardFactory(programme=world.programme)
+    page = _action(
+        admin_client, "loyalty/card", "replace", [world.card.pk], new_number=stranger.number
+    )
+    assert "already belongs to a customer" in page.content.decode()
+    assert Card.objects.get(pk=world.card.pk).status == Card.Status.ACTIVE
+    fresh = CardFactory(programme=world.programme)
+    _action(admin_client, "loyalty/card", "replace", [world.card.pk], new_number=fresh.number)
+    assert Card.objects.get(pk=world.card.pk).replaced_by_id == fresh.pk
+    page = _action(admin_client, "loyalty/card", "mark_lost", [world.card.pk])
+    assert Card.objects.get(pk=world.card.pk).status == Card.Status.REPLACED
+    assert world.card.number in page.content.decode()
+
+
+def test_admin_merges_two_customers(world, admin_client, assert_ledger_consistent):
+    gone = CustomerFactory()
+    gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
+    purchase_confirm(world.terminal, purchase(gone_card, "G1"))
+    pks = [world.customer.pk, gone.pk]
+    page = _action(admin_client, "crm/customer", "merge", pks)
+    assert page.status_code == 200
+    assert Customer.objects.get(pk=gone.pk).merged_into is None
+    _action(admin_client, "crm/customer", "merge", pks, keep=str(world.customer.pk))
+    assert Customer.objects.get(pk=gone.pk).merged_into_id == world.customer.pk
+    assert Account.objects.get(customer=world.customer).balance == D("100.00")
+    assert_ledger_consistent()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections, connection
 
+from loyalty.services.card_operations import merged_leftovers_sweep
 from loyalty.services.favourites import favourites_recompute
 from loyalty.services.ledger import ledger_rollup
 from loyalty.services.processing import holds_expire, lots_mature
@@ -69,5 +70,15 @@ def favourites_recompute_task() -> dict[str, int]:
     _fresh_connection()
     try:
         return favourites_recompute()
+    finally:
+        _fresh_connection()
+
+
+@shared_task(name="loyalty.merged_leftovers_sweep", acks_late=True, ignore_result=True)
+def merged_leftovers_sweep_task() -> int:
+    """Move points that reached a merged customer after the merge on to the kept customer."""
+    _fresh_connection()
+    try:
+        return merged_leftovers_sweep()
     finally:
         _fresh_connection()

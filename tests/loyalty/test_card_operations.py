@@ -34,6 +34,14 @@ from loyalty.services.card_operations import (
     card_replace,
     card_unblock,
     customers_merge,
+    merged_leftovers_sweep,
+)
+from loyalty.services.ledger import (
+    Actor,
+    Leg,
+    customer_account,
+    posting_create,
+    programme_account,
 )
 from loyalty.services.processing import (
     PurchaseLine,
@@ -404,3 +412,40 @@ def test_admin_merges_two_customers(world, admin_client, assert_ledger_consisten
     assert Customer.objects.get(pk=gone.pk).merged_into_id == world.customer.pk
     assert Account.objects.get(customer=world.customer).balance == D("100.00")
     assert_ledger_consistent()
+
+
+# --- points reaching a merged customer late --------------------------------------------------
+
+
+def test_the_sweep_moves_points_that_reach_a_merged_customer_late(world, assert_ledger_consistent):
+    # given: a merge, then a posting on the merged customer's account (a purchase that had
+    # read the card before the merge committed)
+    gone = CustomerFactory()
+    customers_merge(keep=world.customer, gone=gone)
+    late = customer_account(gone, world.currency)
+    posting_create(
+        kind=Posting.Kind.EARN,
+        cause=Posting.Cause.ADJUSTMENT,
+        actor=Actor.system("test"),
+        legs=[
+            Leg(late, D("7.00"), expires_at=timezone.now() + timedelta(days=9)),
+            Leg(programme_account(world.currency), D("-7.00")),
+        ],
+    )
+    # when
+    assert merged_leftovers_sweep() == 1
+    # then
+    assert merged_leftovers_sweep() == 0
+    assert Account.objects.get(pk=late.pk).balance == D("0.00")
+    assert Account.objects.get(customer=world.customer).balance == D("7.00")
+    assert_ledger_consistent()
+
+
+def test_the_sweep_is_scheduled_and_runs_through_celery():
+    from django_celery_beat.models import PeriodicTask
+
+    from loyalty.tasks import merged_leftovers_sweep_task
+
+    tasks = dict(PeriodicTask.objects.values_list("task", "enabled"))
+    assert tasks["loyalty.merged_leftovers_sweep"] is True
+    assert merged_leftovers_sweep_task.apply().get() == 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -175,8 +175,8 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
 
     ``gone``'s cards become ``keep``'s; every open lot of ``gone`` moves to ``keep``'s account
     of its currency by one posting per currency (cause ``merge``), keeping its state (pending
-    stays pending), its dates and its spending rule; a debt moves as a debt and ``keep``'s debt
-    limit grows to carry it. The higher tier per programme stays, with both qualifying spends;
+    stays pending), its dates and its spending rule; a debt moves as a debt, ``keep``'s spendable
+    points repay it at once, and ``keep``'s debt limit grows to carry what is still owed. The higher tier per programme stays, with both qualifying spends;
     counter values add up per (counter, period); ``gone``'s referrals and referrer pass to
     ``keep``. ``gone`` names ``keep`` in ``merged_into`` and loses its phone, email and referral
     code (``keep`` takes those it lacks), so the register never finds it again.
@@ -254,6 +254,49 @@ def _balances_move(keep, gone, pairs, accounts, actor: Actor) -> None:
             )
         )
     postings_create(specs)
+    for _gone_account, keep_account in pairs:
+        _debts_settle(keep_account, actor, f"{gone.pk}>{keep.pk}")
+
+
+def _debts_settle(account: Account, actor: Actor, cause_ref: str) -> None:
+    """Pay the account's debt lots from its spendable earned lots, first-expiring first, as a
+    purchase does with new points (the account is locked by the caller)."""
+    debts = list(
+        Lot.objects.filter(account=account, kind=Lot.Kind.DEBT, remaining__lt=0).order_by("pk")
+    )
+    if not debts:
+        return
+    now = timezone.now()
+    lots = list(
+        Lot.objects.filter(
+            account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
+        )
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by(F("expires_at").asc(nulls_last=True), "pk")
+    )
+    legs = []
+    for debt in debts:
+        owed = -debt.remaining
+        for lot in lots:
+            take = min(owed, lot.remaining)
+            if take <= 0:
+                continue
+            lot.remaining -= take
+            owed -= take
+            legs += [Leg(account, -take, lot=lot), Leg(account, take, lot=debt)]
+    if legs:
+        postings_create(
+            [
+                PostingSpec(
+                    kind=Posting.Kind.TRANSFER,
+                    cause=Posting.Cause.MERGE,
+                    cause_ref=cause_ref,
+                    actor=actor,
+                    legs=legs,
+                    description="debt repaid from the merged points",
+                )
+            ]
+        )
 
 
 def merged_leftovers_sweep() -> int:

@@ -449,3 +449,28 @@ def test_the_sweep_is_scheduled_and_runs_through_celery():
     tasks = dict(PeriodicTask.objects.values_list("task", "enabled"))
     assert tasks["loyalty.merged_leftovers_sweep"] is True
     assert merged_leftovers_sweep_task.apply().get() == 0
+
+
+def test_merge_moves_a_debt_as_a_debt(world, assert_ledger_consistent):
+    # given: keep holds 100 points; gone owes 130 (a refund under the debt policy left it)
+    purchase_confirm(world.terminal, purchase(world.card, "K1"))
+    gone = CustomerFactory()
+    owing = customer_account(gone, world.currency)
+    Account.objects.filter(pk=owing.pk).update(debt_limit=D("130.00"))
+    owing.refresh_from_db()
+    posting_create(
+        kind=Posting.Kind.REFUND,
+        cause=Posting.Cause.ADJUSTMENT,
+        actor=Actor.system("test"),
+        legs=[Leg(owing, D("-130.00")), Leg(programme_account(world.currency), D("130.00"))],
+    )
+    assert Lot.objects.get(account=owing).kind == Lot.Kind.DEBT
+    # when
+    customers_merge(keep=world.customer, gone=gone)
+    # then: keep's 100 points repay the debt; 30 are still owed, within its grown limit
+    kept = Account.objects.get(customer=world.customer)
+    assert (kept.balance, kept.debt_limit) == (D("-30.00"), D("30.00"))
+    assert Lot.objects.get(account=kept, kind=Lot.Kind.DEBT).remaining == D("-30.00")
+    assert Lot.objects.get(account=kept, kind=Lot.Kind.EARN).remaining == D("0.00")
+    assert Account.objects.get(pk=owing.pk).balance == D("0.00")
+    assert_ledger_consistent()

@@ -15,3 +15,9 @@ customer_registered = Signal()
 # A customer's tier moved: up or down by a purchase or a refund, down by the nightly review.
 # Arguments: ``change`` (a loyalty.TierChange, saved). Messages about a new status hang on it.
 tier_changed = Signal()
+
+# Two customers are being merged (``loyalty.services.card_operations.customers_merge``).
+# Arguments: ``keep``, ``gone`` (Customers). Unlike the events above it is sent inside the
+# merge's transaction, after the points moved: receivers move their own rows of ``gone`` to
+# ``keep`` there, so they commit or roll back with the merge.
+customers_merging = Signal()

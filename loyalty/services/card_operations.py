@@ -40,6 +40,7 @@ from loyalty.models import (
     TierMembership,
 )
 from loyalty.services.ledger import Actor, Leg, PostingSpec, customer_account, postings_create
+from loyalty.signals import customers_merging
 
 UNUSABLE = (Card.Status.BLOCKED, Card.Status.LOST, Card.Status.REPLACED)
 
@@ -208,6 +209,7 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
     _tiers_merge(keep, gone)
     _counters_merge(keep, gone)
     _cards_and_people_merge(keep, gone)
+    customers_merging.send(sender=Customer, keep=keep, gone=gone)
     return keep
 
 

@@ -474,3 +474,33 @@ def test_merge_moves_a_debt_as_a_debt(world, assert_ledger_consistent):
     assert Lot.objects.get(account=kept, kind=Lot.Kind.EARN).remaining == D("0.00")
     assert Account.objects.get(pk=owing.pk).balance == D("0.00")
     assert_ledger_consistent()
+
+
+def test_merge_moves_promotion_usage_and_rewarded_occasions(world):
+    from promotions.models import PromotionUsage, TriggerFiring
+
+    # given
+    keep, gone = world.customer, CustomerFactory()
+    promotion = world.promotion
+    PromotionUsage.objects.create(promotion=promotion, key=f"c:{keep.pk}", uses=1, given=D("5"))
+    PromotionUsage.objects.create(promotion=promotion, key=f"c:{gone.pk}", uses=2, given=D("7"))
+    PromotionUsage.objects.create(promotion=promotion, key=f"cd:{gone.pk}:2026-11-30", uses=1)
+    now = timezone.now()
+    TriggerFiring.objects.create(
+        promotion=promotion, customer=gone, key="birthday", occurred_at=now
+    )
+    TriggerFiring.objects.create(
+        promotion=promotion, customer=keep, key="registration", occurred_at=now
+    )
+    TriggerFiring.objects.create(
+        promotion=promotion, customer=gone, key="registration", occurred_at=now
+    )
+    # when
+    customers_merge(keep=keep, gone=gone)
+    # then
+    usage = dict(PromotionUsage.objects.values_list("key", "uses"))
+    assert usage == {f"c:{keep.pk}": 3, f"cd:{keep.pk}:2026-11-30": 1}
+    assert set(TriggerFiring.objects.filter(customer=keep).values_list("key", flat=True)) == {
+        "birthday",
+        "registration",
+    }

@@ -8,6 +8,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import Count
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
@@ -45,6 +47,7 @@ from loyalty.models import (
     TierChange,
     TierMembership,
 )
+from loyalty.resources import CardResource
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
 
 # Terminals have keys of their own (TerminalAPIKey); the library's generic keys are not used.
@@ -300,7 +303,11 @@ class CardBatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Card)
-class CardAdmin(admin.ModelAdmin):
+class CardAdmin(ImportMixin, admin.ModelAdmin):
+    """Cards; "Import" takes a batch as CSV or XLSX with a preview of every row."""
+
+    resource_classes = [CardResource]
+    import_formats = [CSV, XLSX]
     list_display = [
         "number",
         "card_type",

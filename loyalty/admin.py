@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportMixin
@@ -48,6 +56,11 @@ from loyalty.models import (
     TierMembership,
 )
 from loyalty.resources import CardResource
+from loyalty.services.card_emission import (
+    MAX_EMISSION,
+    card_batch_emit,
+    card_batch_export_rows,
+)
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
 
 # Terminals have keys of their own (TerminalAPIKey); the library's generic keys are not used.
@@ -289,10 +302,13 @@ class CardBatchAdmin(admin.ModelAdmin):
         "check_digit",
         "card_count",
         "created_at",
+        "emit_link",
     ]
     list_filter = ["card_type", "source", "check_digit"]
     search_fields = ["name", "code", "prefix"]
     readonly_fields = ["created_by", "created_at"]
+
+    actions = ["export_cards"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_card_count=Count("cards"))
@@ -300,6 +316,84 @@ class CardBatchAdmin(admin.ModelAdmin):
     @admin.display(description=_("cards"), ordering="_card_count")
     def card_count(self, obj):
         return obj._card_count
+
+    @admin.display(description=_("emit"))
+    def emit_link(self, obj):
+        url = reverse("admin:loyalty_cardbatch_emit", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Emit cards"))
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/emit/",
+                self.admin_site.admin_view(self.emit_view),
+                name="loyalty_cardbatch_emit",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def emit_view(self, request, object_id):
+        """Ask how many cards to create in the batch, then create them."""
+        batch = get_object_or_404(CardBatch, pk=object_id)
+        if not self.has_add_permission(request) or not self.has_change_permission(request, batch):
+            raise PermissionDenied
+        form = CardEmitForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                counters = card_batch_emit(batch=batch, count=form.cleaned_data["count"])
+            except ValidationError as exc:
+                form.add_error("count", exc)
+            else:
+                self.message_user(
+                    request,
+                    _("%(count)s cards emitted in %(batch)s.")
+                    % {"count": len(counters), "batch": batch.code},
+                    messages.SUCCESS,
+                )
+                return redirect("admin:loyalty_cardbatch_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "batch": batch,
+            "form": form,
+            "title": _("Emit cards: %(batch)s") % {"batch": batch},
+        }
+        return TemplateResponse(request, "admin/loyalty/cardbatch/emit.html", context)
+
+    @admin.action(description=_("Export the cards as CSV for the printing house"))
+    def export_cards(self, request, queryset):
+        def lines():
+            buffer = _LineBuffer()
+            writer = csv.writer(buffer)
+            for index, batch in enumerate(queryset.order_by("code")):
+                for row_index, row in enumerate(card_batch_export_rows(batch)):
+                    if index and not row_index:
+                        continue  # one header for the whole file
+                    writer.writerow(row)
+                    yield buffer.pop()
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        name = queryset.first().code if queryset.count() == 1 else "cards"
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+
+
+class _LineBuffer:
+    """A file-like target for ``csv.writer`` that hands each written line back."""
+
+    def __init__(self):
+        self._text = ""
+
+    def write(self, text):
+        self._text += text
+
+    def pop(self):
+        text, self._text = self._text, ""
+        return text
+
+
+class CardEmitForm(forms.Form):
+    count = forms.IntegerField(label=_("number of cards"), min_value=1, max_value=MAX_EMISSION)
 
 
 @admin.register(Card)

@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -26,6 +27,7 @@ from loyalty.models import (
     Brand,
     Card,
     CardBatch,
+    CardImport,
     Category,
     Counter,
     CounterValue,
@@ -62,6 +64,7 @@ from loyalty.services.card_emission import (
     card_batch_export_rows,
 )
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
+from loyalty.tasks import card_import_run_task
 
 # Terminals have keys of their own (TerminalAPIKey); the library's generic keys are not used.
 admin.site.unregister(APIKey)
@@ -394,6 +397,50 @@ class _LineBuffer:
 
 class CardEmitForm(forms.Form):
     count = forms.IntegerField(label=_("number of cards"), min_value=1, max_value=MAX_EMISSION)
+
+
+@admin.register(CardImport)
+class CardImportAdmin(admin.ModelAdmin):
+    """Large card files: uploaded here, imported by a Celery worker; the list shows progress."""
+
+    list_display = [
+        "file",
+        "batch",
+        "status",
+        "rows_checked",
+        "cards_created",
+        "error_count",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["batch", "created_by"]
+    autocomplete_fields = ["batch"]
+    progress_fields = [
+        "status",
+        "rows_checked",
+        "cards_created",
+        "error_count",
+        "errors",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+
+    def get_fields(self, request, obj=None):
+        return ["file", "batch"] if obj is None else ["file", "batch", *self.progress_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["file", "batch", *self.progress_fields]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an import is a record of what happened; only the worker updates it
+
+    def save_model(self, request, obj, form, change):
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: card_import_run_task.delay(obj.pk))
 
 
 @admin.register(Card)

@@ -8,7 +8,8 @@ admin preview numbers them. Nothing is written unless every row passes.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Mapping
+import io
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
@@ -20,7 +21,7 @@ from django.utils.translation import gettext as _
 
 from crm.models import Customer
 from crm.phones import normalize_phone
-from loyalty.models import Card, CardBatch, CardType
+from loyalty.models import Card, CardBatch, CardImport, CardType
 from loyalty.validators import CARD_NUMBER_RE, has_valid_check_digit
 
 COLUMNS = ("number", "batch", "card_type", "status", "customer_phone")
@@ -313,14 +314,23 @@ def _csv_rows(stream: IO[str]) -> Iterator[dict[str, str]]:
     yield from reader
 
 
+PROGRESS_EVERY = 50_000
+
+
 def cards_import_bulk(
-    stream: IO[str], *, default_batch: CardBatch | None = None, dry_run: bool = False
+    stream: IO[str],
+    *,
+    default_batch: CardBatch | None = None,
+    dry_run: bool = False,
+    progress: Callable[[str, int], None] | None = None,
 ) -> ImportReport:
     """Check every row of a CSV, then load them all in one transaction, or nothing.
 
     Checks: batch known, number well formed with the batch's check digit, not twice in the
     file, not an existing card, status and type known, customer phone known. Raises
     ``ValidationError`` for a file without a header; row problems are in the report.
+    ``progress(phase, rows_checked)`` is called every ``PROGRESS_EVERY`` rows while checking
+    ("checking") and once before the load ("loading"), outside the load's transaction.
     """
     report = ImportReport()
     checker = CardRowChecker(default_batch=default_batch)
@@ -332,8 +342,12 @@ def cards_import_bulk(
             report.add(index, errors)
         elif row is not None:
             good.append(row)
+        if progress is not None and index % PROGRESS_EVERY == 0:
+            progress("checking", index)
     if not report.ok:
         return report
+    if progress is not None:
+        progress("loading", report.rows)
     with transaction.atomic():
         numbers = (row.number for row in good)
         if connection.vendor == "postgresql":
@@ -351,3 +365,43 @@ def cards_import_bulk(
             return report
         report.created = cards_write(good)
     return report
+
+
+def card_import_run(card_import: CardImport) -> CardImport:
+    """Run a queued background import and record its progress, outcome and first errors.
+
+    Safe to run twice: an import that is no longer queued is left as it is.
+    """
+    updated = CardImport.objects.filter(pk=card_import.pk, status=CardImport.Status.QUEUED).update(
+        status=CardImport.Status.CHECKING
+    )
+    if not updated:
+        return card_import
+
+    def progress(phase: str, rows: int) -> None:
+        CardImport.objects.filter(pk=card_import.pk).update(status=phase, rows_checked=rows)
+
+    fields: dict[str, object]
+    try:
+        with (
+            card_import.file.open("rb") as raw,
+            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as stream,
+        ):
+            report = cards_import_bulk(stream, default_batch=card_import.batch, progress=progress)
+    except (ValidationError, UnicodeDecodeError, csv.Error) as exc:
+        messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
+        fields = {"status": CardImport.Status.FAILED, "error_count": 1, "errors": messages[0]}
+    else:
+        fields = {
+            "status": CardImport.Status.DONE if report.ok else CardImport.Status.FAILED,
+            "rows_checked": report.rows,
+            "cards_created": report.created,
+            "error_count": report.error_count,
+            "errors": "\n".join(
+                _("Row %(row)s: %(message)s") % {"row": row, "message": message}
+                for row, message in report.errors[:100]
+            ),
+        }
+    CardImport.objects.filter(pk=card_import.pk).update(finished_at=timezone.now(), **fields)
+    card_import.refresh_from_db()
+    return card_import

@@ -39,6 +39,7 @@ from promotions.models import (
     CompatibilityGroup,
     Condition,
     Coupon,
+    CouponRedemption,
     CouponSeries,
     Draw,
     DrawWinner,
@@ -430,6 +431,7 @@ class PromotionAdmin(admin.ModelAdmin):
             },
         ),
         (_("Where"), {"fields": ["partner", "stores", "terminals", "channels"]}),
+        (_("Coupon"), {"fields": ["coupon_series"]}),
         (
             _("When"),
             {
@@ -1286,4 +1288,27 @@ class CouponAdmin(admin.ModelAdmin):
         partner_id = staff_partner_id(request.user)
         if partner_id is not None:
             queryset = queryset.filter(series__partner_id=partner_id)
+        return queryset
+
+
+@admin.register(CouponRedemption)
+class CouponRedemptionAdmin(admin.ModelAdmin):
+    """Coupons used on receipts (read-only); a cancel marks them given back."""
+
+    list_display = ["redeemed_at", "coupon", "receipt", "customer", "returned_at"]
+    search_fields = ["coupon__code", "customer__phone", "receipt__receipt_id"]
+    list_select_related = ["coupon", "receipt", "customer"]
+    readonly_fields = [f.name for f in CouponRedemption._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        partner_id = staff_partner_id(request.user)
+        if partner_id is not None:
+            queryset = queryset.filter(receipt__partner_id=partner_id)
         return queryset

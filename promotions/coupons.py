@@ -255,3 +255,129 @@ def coupons_withdraw(receipt) -> int:
     )
     Coupon.objects.filter(grant__in=grants).update(status=Coupon.Status.WITHDRAWN)
     return grants.update(status=CouponGrant.Status.WITHDRAWN)
+
+
+# --- At the register ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CouponCheck:
+    """A code presented on a receipt: the coupon, and why it cannot be used (None: it can)."""
+
+    code: str
+    coupon: object | None
+    reason: str | None
+
+
+REASONS = {
+    "used": "coupon_used",
+    "expired": "coupon_expired",
+    "not_yet_active": "coupon_not_yet_active",
+    "withdrawn": "coupon_withdrawn",
+}
+
+
+def coupons_check(codes, programme_id: int, customer, at: datetime, *, lock: bool = False):
+    """Check the codes a receipt presents (one query; ``lock``: under row locks, as confirm
+    reads them, so two registers using one single-use coupon at once take turns and the
+    second sees it used). Returns a ``CouponCheck`` per code, in the order given."""
+    from promotions.models import Coupon, CouponRedemption, CouponSeries
+
+    cleaned = ["".join(str(code).split()).upper() for code in codes]
+    rows = Coupon.objects.select_related("series").filter(
+        code__in=set(cleaned), series__programme_id=programme_id
+    )
+    if lock:
+        rows = rows.select_for_update(of=("self",)).order_by("pk")
+    found = {coupon.code: coupon for coupon in rows}
+    checks, seen_series = [], set()
+    for raw, code in zip(codes, cleaned, strict=True):
+        coupon = found.get(code)
+        reason = None
+        if coupon is None:
+            reason = "coupon_not_found"
+        else:
+            state = coupon_status(coupon, at).status
+            series = coupon.series
+            if state != "valid":
+                reason = REASONS[state]
+            elif coupon.customer_id is not None and (
+                customer is None or customer.pk != coupon.customer_id
+            ):
+                reason = "coupon_not_for_customer"
+            elif series.pk in seen_series:
+                reason = "coupon_series_repeated"
+            elif series.uses_per_customer is not None or series.uses_total is not None:
+                if lock and series.uses_total is not None:
+                    CouponSeries.objects.select_for_update().filter(pk=series.pk).first()
+                used = CouponRedemption.objects.filter(
+                    coupon__series=series, returned_at__isnull=True
+                )
+                if series.uses_per_customer is not None and (
+                    customer is None
+                    or used.filter(customer=customer).count() >= series.uses_per_customer
+                ):
+                    reason = "coupon_limit_reached"
+                elif series.uses_total is not None and used.count() >= series.uses_total:
+                    reason = "coupon_limit_reached"
+            if reason is None:
+                seen_series.add(series.pk)
+        checks.append(CouponCheck(str(raw), coupon, reason))
+    return checks
+
+
+def coupons_applied(checks, fired_series: set[int]) -> list[dict]:
+    """The ``coupons`` of the answer: each code applied (a promotion of its series fired) or
+    rejected with its reason."""
+    answer = []
+    for check in checks:
+        if check.reason is not None:
+            answer.append({"code": check.code, "status": "rejected", "reason": check.reason})
+        elif check.coupon.series_id in fired_series:
+            answer.append({"code": check.code, "status": "applied", "reason": None})
+        else:
+            answer.append(
+                {"code": check.code, "status": "rejected", "reason": "conditions_not_met"}
+            )
+    return answer
+
+
+def coupons_redeem(receipt, customer, checks, fired_series: set[int], at: datetime) -> int:
+    """Use the applied coupons (confirm, under the locks ``coupons_check`` took: the uses read
+    there are current)."""
+    from promotions.models import Coupon, CouponRedemption
+
+    used = [
+        check.coupon
+        for check in checks
+        if check.reason is None and check.coupon.series_id in fired_series
+    ]
+    for coupon in used:
+        CouponRedemption.objects.create(
+            coupon=coupon, receipt=receipt, customer=customer, redeemed_at=at
+        )
+        uses = coupon.uses + 1
+        limit = coupon.series.uses_per_coupon
+        status = Coupon.Status.USED if limit is not None and uses >= limit else coupon.status
+        Coupon.objects.filter(pk=coupon.pk).update(uses=uses, status=status)
+    return len(used)
+
+
+def coupons_return(receipt, at: datetime) -> int:
+    """A cancel or a full refund: the coupons the receipt used are given back (their series
+    permitting), once."""
+    from django.db.models import F
+
+    from promotions.models import Coupon, CouponRedemption
+
+    back = list(
+        CouponRedemption.objects.select_related("coupon__series")
+        .filter(receipt=receipt, returned_at__isnull=True, coupon__series__returned_on_refund=True)
+        .select_for_update(of=("self",))
+    )
+    for redemption in back:
+        CouponRedemption.objects.filter(pk=redemption.pk).update(returned_at=at)
+        Coupon.objects.filter(pk=redemption.coupon_id).exclude(
+            status=Coupon.Status.WITHDRAWN
+        ).update(uses=F("uses") - 1, status=Coupon.Status.ACTIVE)
+    return len(back)

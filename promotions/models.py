@@ -305,6 +305,18 @@ class Promotion(models.Model):
     days_after = models.PositiveSmallIntegerField(
         _("days after"), default=0, validators=[MaxValueValidator(180)]
     )
+    coupon_series = models.ForeignKey(
+        "promotions.CouponSeries",
+        verbose_name=_("only with a coupon of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="promotions",
+        help_text=_(
+            "The promotion applies only to a receipt that presents a valid coupon of this "
+            "series; the coupon is then used."
+        ),
+    )
     # What starts it: a purchase, or an occasion of the customer's life
     trigger = models.CharField(
         _("starts on"),
@@ -1839,3 +1851,39 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class CouponRedemption(models.Model):
+    """A coupon used on a confirmed receipt; a cancel or a full refund gives it back (marks
+    ``returned_at``) when its series says so."""
+
+    coupon = models.ForeignKey(
+        Coupon, verbose_name=_("coupon"), on_delete=models.PROTECT, related_name="redemptions"
+    )
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        related_name="coupon_redemptions",
+    )
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="coupon_redemptions",
+    )
+    redeemed_at = models.DateTimeField(_("used"), default=timezone.now)
+    returned_at = models.DateTimeField(_("given back"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("coupon used")
+        verbose_name_plural = _("coupons used")
+        ordering = ["-redeemed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["coupon", "receipt"], name="coupon_once_per_receipt")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coupon_id} @ {self.receipt_id}"

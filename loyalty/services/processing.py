@@ -98,7 +98,14 @@ from loyalty.services.ledger import (
 )
 from loyalty.signals import tier_changed
 from promotions.chains import chain_steps_done
-from promotions.coupons import coupons_grant, coupons_withdraw
+from promotions.coupons import (
+    coupons_applied,
+    coupons_check,
+    coupons_grant,
+    coupons_redeem,
+    coupons_return,
+    coupons_withdraw,
+)
 from promotions.engine import (
     SPEND_MAX,
     CustomerFacts,
@@ -229,6 +236,8 @@ class _Sale:
     # The accounts of the friend who referred the customer, by currency, locked with the
     # customer's when some promotion gives the friend points (refer-a-friend).
     referrer_accounts: dict[int, Account] = field(default_factory=dict)
+    # The coupons the receipt presents, as checked (None: it presents none).
+    coupons: list | None = None
 
 
 def _terminal(terminal: Terminal) -> Terminal:
@@ -536,8 +545,15 @@ def _context(
     offline: bool,
     tier_id: int | None | bool = False,
     exchange_available: dict[int, Decimal] | None = None,
+    lock_coupons: bool = False,
 ) -> ReceiptContext:
     terminal = sale.terminal
+    coupon_series = frozenset()
+    if request.coupons:
+        sale.coupons = coupons_check(
+            request.coupons, sale.programme.id, sale.customer, at, lock=lock_coupons
+        )
+        coupon_series = frozenset(c.coupon.series_id for c in sale.coupons if c.reason is None)
     sale.facts = _customer_facts(sale, at, tier_id)
     local = _local(terminal, at)
     return ReceiptContext(
@@ -556,6 +572,7 @@ def _context(
         restricted_available=available[1],
         offline=offline,
         coupons=request.coupons,
+        coupon_series=coupon_series,
         exchanges=request.exchanges,
         exchange_available=exchange_available or {},
     )
@@ -712,10 +729,9 @@ def _render(
             for line in result.lines
         ],
         "promotions": promotions,
-        "coupons": [
-            {"code": code, "status": "rejected", "reason": "coupon_not_found"}
-            for code in sale_coupons(result)
-        ],
+        "coupons": coupons_applied(sale.coupons, _coupon_series_fired(sale, result))
+        if sale.coupons
+        else [],
         "messages": result.messages,
         **(
             {"exchanges": [_exchange_entry(sale, outcome) for outcome in result.exchanges]}
@@ -743,9 +759,16 @@ def _exchanged_main(result: EngineResult) -> Decimal:
     return sum((o.cost for o in result.exchanged if o.currency_id == result.main_currency_id), ZERO)
 
 
-def sale_coupons(result: EngineResult) -> list[str]:
-    # Coupons arrive with issue #6; until then every coupon is reported as unknown.
-    return getattr(result, "coupon_codes", [])
+def _coupon_series_fired(sale: _Sale, result: EngineResult) -> set[int]:
+    """The coupon series of the promotions that fired (their coupons are used)."""
+    fired = result.fired() | {award.promotion_id for award in result.discounts}
+    fired |= {award.promotion_id for award in result.awards}
+    fired |= {award.promotion_id for award in result.coupons_issued}
+    return {
+        promotion.coupon_series_id
+        for promotion in sale.snapshot.promotions
+        if promotion.id in fired and promotion.coupon_series_id is not None
+    }
 
 
 def _earned_split(result: EngineResult, at: datetime, now: datetime) -> tuple[Decimal, Decimal]:
@@ -1100,7 +1123,16 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             )
         # Budgets and limits: evaluate, lock the usage of the limited promotions involved,
         # evaluate again with it (no unlocked read first: what it gave would be read again).
-        context = _context(sale, request, at, available, offline, state.tier_id, exchange_available)
+        context = _context(
+            sale,
+            request,
+            at,
+            available,
+            offline,
+            state.tier_id,
+            exchange_available,
+            lock_coupons=True,
+        )
         result = evaluate(sale.snapshot, context)
         context, result, usage = usage_settle(sale.snapshot, context, result)
 
@@ -1220,6 +1252,10 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         if move is not None:
             _tier_record(move, receipt)
         usage_record(receipt, sale.snapshot, context, result, usage)
+        if sale.coupons:
+            coupons_redeem(
+                receipt, sale.customer, sale.coupons, _coupon_series_fired(sale, result), now
+            )
         if sale.customer is not None and sale.snapshot.occasion_kinds:
             _occasions(sale, receipt, stepped, at)
         if main is not None and main.held > 0:
@@ -2184,6 +2220,7 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         given_back = _exchanges_return(receipt, refund, lines, locked, now)
         if whole:
             coupons_withdraw(receipt)
+            coupons_return(receipt, now)
             _tier_awards_undo(receipt, refund, now)
         if kind == Refund.Kind.CANCEL:
             receipt.status = Receipt.Status.CANCELLED

@@ -83,6 +83,7 @@ def coupons_issue(series, count: int = 1, *, customer=None, at=None, grants=()) 
                 series=series, code=codes[0], valid_from=start, valid_until=until, issued_at=at
             )
         ]
+    prizes = _prize_table(series)
     total = Coupon.objects.filter(series=series).count() + count
     length = code_length(series, total)
     grants = list(grants)
@@ -103,6 +104,7 @@ def coupons_issue(series, count: int = 1, *, customer=None, at=None, grants=()) 
                     valid_until=until,
                     grant=grant,
                     issued_at=at,
+                    prize_id=_draw(prizes) if prizes else None,
                 )
             )
         try:
@@ -118,6 +120,29 @@ def coupons_issue(series, count: int = 1, *, customer=None, at=None, grants=()) 
     return made
 
 
+class NoPrizes(ValueError):
+    """A scratch series without a prize table cannot issue coupons."""
+
+
+def _prize_table(series) -> list[tuple[int, int]]:
+    if not series.is_scratch:
+        return []
+    table = list(series.prizes.order_by("pk").values_list("promotion_id", "weight"))
+    if not table:
+        raise NoPrizes(f"the scratch series {series.code} has no prizes")
+    return table
+
+
+def _draw(table: list[tuple[int, int]]) -> int:
+    """A prize drawn with chances in proportion to the weights (``secrets``: not guessable)."""
+    point = secrets.randbelow(sum(weight for _pid, weight in table))
+    for promotion_id, weight in table:
+        if point < weight:
+            return promotion_id
+        point -= weight
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 @dataclass(frozen=True)
 class CouponState:
     code: str
@@ -128,6 +153,7 @@ class CouponState:
     valid_until: datetime | None
     uses_left: int | None
     personal: bool
+    prize: str | None = None  # a scratch coupon's prize, once it is used
 
     def as_json(self) -> dict:
         return {
@@ -139,6 +165,7 @@ class CouponState:
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
             "uses_left": self.uses_left,
             "personal": self.personal,
+            "prize": self.prize,
         }
 
 
@@ -178,6 +205,7 @@ def coupon_status(coupon, at: datetime | None = None) -> CouponState:
         valid_until=coupon.valid_until,
         uses_left=left,
         personal=coupon.customer_id is not None,
+        prize=coupon.prize.name if coupon.prize_id and coupon.uses else None,
     )
 
 
@@ -326,14 +354,30 @@ def coupons_check(codes, programme_id: int, customer, at: datetime, *, lock: boo
     return checks
 
 
-def coupons_applied(checks, fired_series: set[int]) -> list[dict]:
-    """The ``coupons`` of the answer: each code applied (a promotion of its series fired) or
+def unlocks(checks) -> tuple[frozenset[int], frozenset[int]]:
+    """What the valid coupons unlock: the series of the ordinary ones (their promotions) and
+    the prize promotions of the scratch ones."""
+    valid = [check.coupon for check in checks if check.reason is None]
+    series = frozenset(c.series_id for c in valid if c.prize_id is None)
+    prizes = frozenset(c.prize_id for c in valid if c.prize_id is not None)
+    return series, prizes
+
+
+def _used_by(coupon, fired: dict[int, int]) -> bool:
+    """Whether a promotion the coupon unlocks fired (``fired``: promotion id -> its series)."""
+    if coupon.prize_id is not None:
+        return coupon.prize_id in fired
+    return coupon.series_id in fired.values()
+
+
+def coupons_applied(checks, fired: dict[int, int]) -> list[dict]:
+    """The ``coupons`` of the answer: each code applied (a promotion it unlocks fired) or
     rejected with its reason."""
     answer = []
     for check in checks:
         if check.reason is not None:
             answer.append({"code": check.code, "status": "rejected", "reason": check.reason})
-        elif check.coupon.series_id in fired_series:
+        elif _used_by(check.coupon, fired):
             answer.append({"code": check.code, "status": "applied", "reason": None})
         else:
             answer.append(
@@ -342,15 +386,13 @@ def coupons_applied(checks, fired_series: set[int]) -> list[dict]:
     return answer
 
 
-def coupons_redeem(receipt, customer, checks, fired_series: set[int], at: datetime) -> int:
+def coupons_redeem(receipt, customer, checks, fired: dict[int, int], at: datetime) -> int:
     """Use the applied coupons (confirm, under the locks ``coupons_check`` took: the uses read
     there are current)."""
     from promotions.models import Coupon, CouponRedemption
 
     used = [
-        check.coupon
-        for check in checks
-        if check.reason is None and check.coupon.series_id in fired_series
+        check.coupon for check in checks if check.reason is None and _used_by(check.coupon, fired)
     ]
     for coupon in used:
         CouponRedemption.objects.create(

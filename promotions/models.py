@@ -1771,6 +1771,14 @@ class CouponSeries(models.Model):
         default=True,
         help_text=_("A cancel or a full refund of the purchase makes a used coupon valid again."),
     )
+    is_scratch = models.BooleanField(
+        _("scratch coupons"),
+        default=False,
+        help_text=_(
+            "Each coupon's prize is drawn at issue from the series' prize table and stays "
+            "hidden until the coupon is used: the prize promotion applies, not the others."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -1828,6 +1836,15 @@ class Coupon(models.Model):
     valid_from = models.DateTimeField(_("valid from"))
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     uses = models.PositiveIntegerField(_("uses"), default=0)
+    prize = models.ForeignKey(
+        Promotion,
+        verbose_name=_("hidden prize"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Scratch coupons: the promotion drawn for it, shown once it is used."),
+    )
     grant = models.OneToOneField(
         CouponGrant,
         verbose_name=_("earned by"),
@@ -1887,3 +1904,41 @@ class CouponRedemption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.coupon_id} @ {self.receipt_id}"
+
+
+class ScratchPrize(models.Model):
+    """A row of a scratch series' prize table: a promotion (its reward is the prize) and its
+    weight; a coupon's prize is drawn at issue with chances in proportion to the weights."""
+
+    series = models.ForeignKey(
+        CouponSeries, verbose_name=_("series"), on_delete=models.CASCADE, related_name="prizes"
+    )
+    promotion = models.ForeignKey(
+        Promotion,
+        verbose_name=_("prize promotion"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("A promotion that requires a coupon of this series."),
+    )
+    weight = models.PositiveIntegerField(_("weight"), default=1, validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = _("scratch prize")
+        verbose_name_plural = _("scratch prizes")
+        constraints = [
+            models.UniqueConstraint(fields=["series", "promotion"], name="scratch_prize_once"),
+            models.CheckConstraint(condition=Q(weight__gte=1), name="scratch_prize_weight"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promotion} × {self.weight}"
+
+    def clean(self) -> None:
+        if (
+            self.promotion_id
+            and self.series_id
+            and self.promotion.coupon_series_id != self.series_id
+        ):
+            raise ValidationError(
+                {"promotion": _("The prize promotion must require a coupon of this series.")}
+            )

@@ -969,3 +969,6 @@ class CouponStatusSerializer(serializers.Serializer):
     valid_until = serializers.DateTimeField(allow_null=True)
     uses_left = serializers.IntegerField(allow_null=True, help_text="null: any number.")
     personal = serializers.BooleanField(help_text="Issued to one customer.")
+    prize = serializers.CharField(
+        allow_null=True, help_text="A scratch coupon's prize, once it has been used."
+    )

@@ -105,6 +105,7 @@ from promotions.coupons import (
     coupons_redeem,
     coupons_return,
     coupons_withdraw,
+    unlocks,
 )
 from promotions.engine import (
     SPEND_MAX,
@@ -548,12 +549,12 @@ def _context(
     lock_coupons: bool = False,
 ) -> ReceiptContext:
     terminal = sale.terminal
-    coupon_series = frozenset()
+    coupon_series = coupon_prizes = frozenset()
     if request.coupons:
         sale.coupons = coupons_check(
             request.coupons, sale.programme.id, sale.customer, at, lock=lock_coupons
         )
-        coupon_series = frozenset(c.coupon.series_id for c in sale.coupons if c.reason is None)
+        coupon_series, coupon_prizes = unlocks(sale.coupons)
     sale.facts = _customer_facts(sale, at, tier_id)
     local = _local(terminal, at)
     return ReceiptContext(
@@ -573,6 +574,7 @@ def _context(
         offline=offline,
         coupons=request.coupons,
         coupon_series=coupon_series,
+        coupon_prizes=coupon_prizes,
         exchanges=request.exchanges,
         exchange_available=exchange_available or {},
     )
@@ -759,13 +761,14 @@ def _exchanged_main(result: EngineResult) -> Decimal:
     return sum((o.cost for o in result.exchanged if o.currency_id == result.main_currency_id), ZERO)
 
 
-def _coupon_series_fired(sale: _Sale, result: EngineResult) -> set[int]:
-    """The coupon series of the promotions that fired (their coupons are used)."""
+def _coupon_series_fired(sale: _Sale, result: EngineResult) -> dict[int, int]:
+    """The promotions that fired and require a coupon, with their series (those coupons are
+    used)."""
     fired = result.fired() | {award.promotion_id for award in result.discounts}
     fired |= {award.promotion_id for award in result.awards}
     fired |= {award.promotion_id for award in result.coupons_issued}
     return {
-        promotion.coupon_series_id
+        promotion.id: promotion.coupon_series_id
         for promotion in sale.snapshot.promotions
         if promotion.id in fired and promotion.coupon_series_id is not None
     }

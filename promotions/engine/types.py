@@ -402,6 +402,7 @@ class ReceiptContext:
     exchanges: tuple[str, ...] = ()
     # The series of the valid coupons the receipt presents (checked by the processing).
     coupon_series: frozenset[int] = frozenset()
+    coupon_prizes: frozenset[int] = frozenset()  # promotions scratch coupons unlock
     exchange_available: Mapping[int, Decimal] = field(default_factory=dict)
 
 

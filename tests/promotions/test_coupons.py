@@ -358,3 +358,41 @@ def test_two_registers_using_one_single_use_coupon_at_once_use_it_once(
     assert Coupon.objects.get(code=code).uses == 1
     assert Receipt.objects.filter(discount__gt=0).count() == 1
     assert_ledger_consistent()
+
+
+def test_scratch_coupons_hide_their_drawn_prize_until_used(world, assert_ledger_consistent):
+    from collections import Counter as Tally
+
+    from promotions.coupons import NoPrizes
+    from promotions.models import ScratchPrize
+
+    scratch = series(world, code="SCRATCH", is_scratch=True)
+    with pytest.raises(NoPrizes):
+        coupons_issue(scratch, 1)
+    small = promotion(
+        world,
+        "Scratch: -5%",
+        coupon_series=scratch,
+        rewards=[{"kind": "discount_percent", "value": 5}],
+    )
+    big = promotion(
+        world,
+        "Scratch: 300 points",
+        coupon_series=scratch,
+        rewards=[{"kind": "points_fixed", "value": 300}],
+    )
+    ScratchPrize.objects.create(series=scratch, promotion=small, weight=3)
+    ScratchPrize.objects.create(series=scratch, promotion=big, weight=1)
+    coupons = coupons_issue(scratch, 400)
+    drawn = Tally(coupon.prize_id for coupon in coupons)
+    assert set(drawn) == {small.pk, big.pk}
+    assert 200 < drawn[small.pk] < 380  # about three in four
+    one = next(c for c in coupons if c.prize_id == big.pk)
+    assert coupon_status(one).prize is None  # hidden before use
+    answer = purchase_confirm(world.terminal, _sale(world, "S1", coupons=[one.code]))
+    names = {p["name"] for p in answer["promotions"]}
+    assert "Scratch: 300 points" in names
+    assert "Scratch: -5%" not in names  # only the coupon's own prize
+    assert answer["coupons"][0]["status"] == "applied"
+    assert coupon_status(Coupon.objects.get(pk=one.pk)).prize == "Scratch: 300 points"
+    assert_ledger_consistent()

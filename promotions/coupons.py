@@ -305,10 +305,18 @@ REASONS = {
 }
 
 
-def coupons_check(codes, programme_id: int, customer, at: datetime, *, lock: bool = False):
+def hold_key(terminal_id: int, receipt_id: str) -> str:
+    return f"{terminal_id}:{receipt_id}"[:100]
+
+
+def coupons_check(
+    codes, programme_id: int, customer, at: datetime, *, lock: bool = False, holder: str = ""
+):
     """Check the codes a receipt presents (one query; ``lock``: under row locks, as confirm
     reads them, so two registers using one single-use coupon at once take turns and the
-    second sees it used). Returns a ``CouponCheck`` per code, in the order given."""
+    second sees it used). A coupon's last use held for another receipt (``holder``: this one's
+    key) is ``coupon_held`` until the hold expires. Returns a ``CouponCheck`` per code, in the
+    order given."""
     from promotions.models import Coupon, CouponRedemption, CouponSeries
 
     cleaned = ["".join(str(code).split()).upper() for code in codes]
@@ -335,6 +343,15 @@ def coupons_check(codes, programme_id: int, customer, at: datetime, *, lock: boo
                 reason = "coupon_not_for_customer"
             elif series.pk in seen_series:
                 reason = "coupon_series_repeated"
+            elif (
+                coupon.held_for
+                and coupon.held_for != holder
+                and coupon.held_until is not None
+                and coupon.held_until > timezone.now()
+                and series.uses_per_coupon is not None
+                and series.uses_per_coupon - coupon.uses <= 1
+            ):
+                reason = "coupon_held"
             elif series.uses_per_customer is not None or series.uses_total is not None:
                 if lock and series.uses_total is not None:
                     CouponSeries.objects.select_for_update().filter(pk=series.pk).first()
@@ -401,8 +418,35 @@ def coupons_redeem(receipt, customer, checks, fired: dict[int, int], at: datetim
         uses = coupon.uses + 1
         limit = coupon.series.uses_per_coupon
         status = Coupon.Status.USED if limit is not None and uses >= limit else coupon.status
-        Coupon.objects.filter(pk=coupon.pk).update(uses=uses, status=status)
+        Coupon.objects.filter(pk=coupon.pk).update(
+            uses=uses, status=status, held_for="", held_until=None
+        )
     return len(used)
+
+
+def coupons_hold(checks, fired: dict[int, int], holder: str, until: datetime) -> list[str]:
+    """Reserve the single-use coupons a calculate with a hold applies (under the locks
+    ``coupons_check`` took); return their codes."""
+    from promotions.models import Coupon
+
+    held = [
+        check
+        for check in checks
+        if check.reason is None
+        and _used_by(check.coupon, fired)
+        and check.coupon.series.uses_per_coupon is not None
+    ]
+    Coupon.objects.filter(pk__in=[check.coupon.pk for check in held]).update(
+        held_for=holder, held_until=until
+    )
+    return [check.code for check in held]
+
+
+def coupons_release(holder: str) -> int:
+    """Release what a hold reserved (cancel, a new calculate with a hold, expiry)."""
+    from promotions.models import Coupon
+
+    return Coupon.objects.filter(held_for=holder).update(held_for="", held_until=None)
 
 
 def coupons_return(receipt, at: datetime) -> int:

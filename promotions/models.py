@@ -1836,6 +1836,13 @@ class Coupon(models.Model):
     valid_from = models.DateTimeField(_("valid from"))
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     uses = models.PositiveIntegerField(_("uses"), default=0)
+    held_for = models.CharField(
+        _("held for"),
+        max_length=100,
+        blank=True,
+        help_text=_("The terminal and receipt a calculate with a hold reserved it for."),
+    )
+    held_until = models.DateTimeField(_("held until"), null=True, blank=True)
     prize = models.ForeignKey(
         Promotion,
         verbose_name=_("hidden prize"),

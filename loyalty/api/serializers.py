@@ -645,6 +645,9 @@ class ResultExchangeSerializer(serializers.Serializer):
 class HoldSerializer(serializers.Serializer):
     points = DecimalString()
     expires_at = serializers.DateTimeField(allow_null=True)
+    coupons = serializers.ListField(
+        child=serializers.CharField(), help_text="The single-use coupons reserved."
+    )
 
 
 class PurchaseResultSerializer(serializers.Serializer):

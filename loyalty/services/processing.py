@@ -102,9 +102,12 @@ from promotions.coupons import (
     coupons_applied,
     coupons_check,
     coupons_grant,
+    coupons_hold,
     coupons_redeem,
+    coupons_release,
     coupons_return,
     coupons_withdraw,
+    hold_key,
     unlocks,
 )
 from promotions.engine import (
@@ -548,11 +551,12 @@ def _context(
     exchange_available: dict[int, Decimal] | None = None,
     lock_coupons: bool = False,
 ) -> ReceiptContext:
+    holder = hold_key(sale.terminal.pk, request.receipt_id)
     terminal = sale.terminal
     coupon_series = coupon_prizes = frozenset()
     if request.coupons:
         sale.coupons = coupons_check(
-            request.coupons, sale.programme.id, sale.customer, at, lock=lock_coupons
+            request.coupons, sale.programme.id, sale.customer, at, lock=lock_coupons, holder=holder
         )
         coupon_series, coupon_prizes = unlocks(sale.coupons)
     sale.facts = _customer_facts(sale, at, tier_id)
@@ -880,10 +884,28 @@ def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
             else None
         )
         context = _context(
-            sale, request, at, available, offline=False, exchange_available=exchange_available
+            sale,
+            request,
+            at,
+            available,
+            offline=False,
+            exchange_available=exchange_available,
+            lock_coupons=True,
         )
         result = evaluate(sale.snapshot, usage_read(sale.snapshot, context))
         _hold_release(sale.terminal, request.receipt_id, Hold.Status.RELEASED, now)
+        until = now + timedelta(minutes=sale.programme.hold_minutes)
+        coupons_release(hold_key(sale.terminal.pk, request.receipt_id))
+        held_coupons = (
+            coupons_hold(
+                sale.coupons,
+                _coupon_series_fired(sale, result),
+                hold_key(sale.terminal.pk, request.receipt_id),
+                until,
+            )
+            if sale.coupons
+            else []
+        )
         if result.spent_points > 0:
             Hold.objects.create(
                 account=account,
@@ -898,8 +920,9 @@ def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
         answer["hold"] = {
             "points": str(result.spent_points),
             "expires_at": (now + timedelta(minutes=sale.programme.hold_minutes)).isoformat()
-            if result.spent_points > 0
+            if result.spent_points > 0 or held_coupons
             else None,
+            "coupons": held_coupons,
         }
         return answer
 
@@ -2092,8 +2115,9 @@ def _cancel_hold_only(terminal: Terminal, receipt_id: str) -> bool:
     hold = Hold.objects.filter(
         terminal=terminal, receipt_id=receipt_id, status=Hold.Status.ACTIVE
     ).first()
+    coupons = coupons_release(hold_key(terminal.pk, receipt_id))
     if hold is None:
-        return False
+        return coupons > 0
     with _money_transaction():
         list(accounts_for_update([hold.account_id]))
         return _hold_release(terminal, receipt_id, Hold.Status.RELEASED, timezone.now()) is not None

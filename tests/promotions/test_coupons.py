@@ -396,3 +396,29 @@ def test_scratch_coupons_hide_their_drawn_prize_until_used(world, assert_ledger_
     assert answer["coupons"][0]["status"] == "applied"
     assert coupon_status(Coupon.objects.get(pk=one.pk)).prize == "Scratch: 300 points"
     assert_ledger_consistent()
+
+
+def test_a_hold_reserves_a_single_use_coupon_for_its_receipt(world, with_coupon):
+    from loyalty.services.processing import purchase_calculate
+    from tests.factories.crm import CustomerFactory
+    from tests.factories.loyalty import ActiveCardFactory
+
+    one, _promotion = with_coupon
+    code = coupons_issue(one, 1)[0].code
+    other_card = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
+    held = purchase_calculate(world.terminal, _sale(world, "H1", coupons=[code]), hold=True)
+    assert held["hold"]["coupons"] == [code]
+    elsewhere = purchase_confirm(
+        world.terminal, _sale(world, "H2", coupons=[code], card=other_card)
+    )
+    assert elsewhere["coupons"][0]["reason"] == "coupon_held"
+    mine = purchase_confirm(world.terminal, _sale(world, "H1", coupons=[code]))
+    assert mine["coupons"][0]["status"] == "applied"
+    coupon = Coupon.objects.get(code=code)
+    assert (coupon.uses, coupon.held_for) == (1, "")
+    # A hold cancelled (nothing confirmed) frees the coupon at once.
+    second = coupons_issue(one, 1)[0].code
+    purchase_calculate(world.terminal, _sale(world, "H3", coupons=[second]), hold=True)
+    purchase_cancel(world.terminal, "H3")
+    free = purchase_confirm(world.terminal, _sale(world, "H4", coupons=[second], card=other_card))
+    assert free["coupons"][0]["status"] == "applied"

@@ -49,10 +49,17 @@ from loyalty.services.ledger import (
     programme_account,
 )
 from promotions.chains import chain_steps_done
+from promotions.coupons import coupons_grant
 from promotions.engine import CustomerFacts, ReceiptContext, period_start, snapshot_get
 from promotions.engine.evaluate import occasion_refusal
-from promotions.engine.types import PromotionRule, RewardRule, RulesSnapshot, UsageFacts
-from promotions.models import CouponGrant, LifecycleRun, Promotion, TriggerFiring
+from promotions.engine.types import (
+    CouponAward,
+    PromotionRule,
+    RewardRule,
+    RulesSnapshot,
+    UsageFacts,
+)
+from promotions.models import LifecycleRun, Promotion, TriggerFiring
 from promotions.signals import occasion_rewarded
 
 log = logging.getLogger(__name__)
@@ -303,12 +310,12 @@ def _give(snapshot, rule: PromotionRule, occasion: Occasion, firing, local_day: 
         elif reward.kind == "counter_step" and reward.counter_id is not None:
             steps.append((reward.counter_id, reward.value))
         elif reward.kind == "coupon":
-            CouponGrant.objects.create(
+            count = max(int(reward.value), 1)
+            coupons_grant(
+                None,
+                occasion.customer,
+                [CouponAward(rule.id, reward.coupon_series, count)],
                 firing=firing,
-                promotion_id=rule.id,
-                customer=occasion.customer,
-                series=reward.coupon_series,
-                created_at=timezone.now(),
             )
     if specs:
         postings_create(specs)

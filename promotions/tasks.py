@@ -30,3 +30,11 @@ def lifecycle_dates_task() -> dict[str, int]:
 def draws_run_task() -> dict[str, int]:
     """Run the scheduled prize draws whose period has ended (each at most once)."""
     return draws_run_due()
+
+
+@shared_task(name="promotions.coupon_grants_issue", ignore_result=True)
+def coupon_grants_issue_task() -> int:
+    """Issue the coupons earned before their series existed."""
+    from promotions.coupons import coupon_grants_issue
+
+    return coupon_grants_issue()

@@ -37,6 +37,7 @@ from loyalty.selectors import card_get, card_summary, customer_summary
 from loyalty.services import processing
 from loyalty.services.cards import customer_register
 from loyalty.services.events import event_record
+from promotions.coupons import coupon_find, coupon_status
 from promotions.engine import snapshot_get
 
 # --- Plumbing -------------------------------------------------------------------------------
@@ -449,11 +450,19 @@ class CouponGetApi(PosApi):
     @extend_schema(
         operation_id="coupon_get",
         tags=["coupons"],
-        summary="Coupon status (not served yet)",
-        description="Coupons arrive in a later release; until then every code answers 404 "
-        "`coupon_not_found`.",
+        summary="Coupon status",
+        description="Whether a coupon code can be used now (`valid`), or why not: `used`, "
+        "`expired`, `not_yet_active`, `withdrawn`; its series, validity and uses left. Codes "
+        "are read in any case, spaces ignored. A code of another programme is 404.",
         parameters=[COUPON_CODE],
-        responses=_problems(404, *COMMON, d404="`coupon_not_found`."),
+        responses={
+            **_ok(s.CouponStatusSerializer, "The coupon's status."),
+            **_problems(404, *COMMON, d404="`coupon_not_found`."),
+        },
     )
     def get(self, request: Request, code: str) -> Response:
-        raise CouponNotFound(coupon=code[: s.COUPON_MAX_LENGTH])
+        programme = snapshot_get().programme_for(self.terminal.store.partner_id)
+        coupon = coupon_find(code[: s.COUPON_MAX_LENGTH], programme.id if programme else None)
+        if coupon is None:
+            raise CouponNotFound(coupon=code[: s.COUPON_MAX_LENGTH])
+        return Response(coupon_status(coupon).as_json())

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Count
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportMixin
+from import_export.formats.base_formats import CSV, XLSX
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
@@ -19,6 +28,7 @@ from loyalty.models import (
     Brand,
     Card,
     CardBatch,
+    CardImport,
     Category,
     Counter,
     CounterValue,
@@ -48,6 +58,12 @@ from loyalty.models import (
     TierChange,
     TierMembership,
 )
+from loyalty.resources import CardResource
+from loyalty.services.card_emission import (
+    MAX_EMISSION,
+    card_batch_emit,
+    card_batch_export_rows,
+)
 from loyalty.services.card_operations import (
     card_activate,
     card_block,
@@ -56,6 +72,7 @@ from loyalty.services.card_operations import (
     card_unblock,
 )
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
+from loyalty.tasks import card_import_run_task
 
 # Terminals have keys of their own (TerminalAPIKey); the library's generic keys are not used.
 admin.site.unregister(APIKey)
@@ -296,10 +313,13 @@ class CardBatchAdmin(admin.ModelAdmin):
         "check_digit",
         "card_count",
         "created_at",
+        "emit_link",
     ]
     list_filter = ["card_type", "source", "check_digit"]
     search_fields = ["name", "code", "prefix"]
     readonly_fields = ["created_by", "created_at"]
+
+    actions = ["export_cards"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_card_count=Count("cards"))
@@ -307,6 +327,128 @@ class CardBatchAdmin(admin.ModelAdmin):
     @admin.display(description=_("cards"), ordering="_card_count")
     def card_count(self, obj):
         return obj._card_count
+
+    @admin.display(description=_("emit"))
+    def emit_link(self, obj):
+        url = reverse("admin:loyalty_cardbatch_emit", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Emit cards"))
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/emit/",
+                self.admin_site.admin_view(self.emit_view),
+                name="loyalty_cardbatch_emit",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def emit_view(self, request, object_id):
+        """Ask how many cards to create in the batch, then create them."""
+        batch = get_object_or_404(CardBatch, pk=object_id)
+        if not self.has_add_permission(request) or not self.has_change_permission(request, batch):
+            raise PermissionDenied
+        form = CardEmitForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                counters = card_batch_emit(batch=batch, count=form.cleaned_data["count"])
+            except ValidationError as exc:
+                form.add_error("count", exc)
+            else:
+                self.message_user(
+                    request,
+                    _("%(count)s cards emitted in %(batch)s.")
+                    % {"count": len(counters), "batch": batch.code},
+                    messages.SUCCESS,
+                )
+                return redirect("admin:loyalty_cardbatch_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "batch": batch,
+            "form": form,
+            "title": _("Emit cards: %(batch)s") % {"batch": batch},
+        }
+        return TemplateResponse(request, "admin/loyalty/cardbatch/emit.html", context)
+
+    @admin.action(description=_("Export the cards as CSV for the printing house"))
+    def export_cards(self, request, queryset):
+        def lines():
+            buffer = _LineBuffer()
+            writer = csv.writer(buffer)
+            for index, batch in enumerate(queryset.order_by("code")):
+                for row_index, row in enumerate(card_batch_export_rows(batch)):
+                    if index and not row_index:
+                        continue  # one header for the whole file
+                    writer.writerow(row)
+                    yield buffer.pop()
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        name = queryset.first().code if queryset.count() == 1 else "cards"
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+
+
+class _LineBuffer:
+    """A file-like target for ``csv.writer`` that hands each written line back."""
+
+    def __init__(self):
+        self._text = ""
+
+    def write(self, text):
+        self._text += text
+
+    def pop(self):
+        text, self._text = self._text, ""
+        return text
+
+
+class CardEmitForm(forms.Form):
+    count = forms.IntegerField(label=_("number of cards"), min_value=1, max_value=MAX_EMISSION)
+
+
+@admin.register(CardImport)
+class CardImportAdmin(admin.ModelAdmin):
+    """Large card files: uploaded here, imported by a Celery worker; the list shows progress."""
+
+    list_display = [
+        "file",
+        "batch",
+        "status",
+        "rows_checked",
+        "cards_created",
+        "error_count",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status"]
+    list_select_related = ["batch", "created_by"]
+    autocomplete_fields = ["batch"]
+    progress_fields = [
+        "status",
+        "rows_checked",
+        "cards_created",
+        "error_count",
+        "errors",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+
+    def get_fields(self, request, obj=None):
+        return ["file", "batch"] if obj is None else ["file", "batch", *self.progress_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else ["file", "batch", *self.progress_fields]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an import is a record of what happened; only the worker updates it
+
+    def save_model(self, request, obj, form, change):
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        transaction.on_commit(lambda: card_import_run_task.delay(obj.pk))
 
 
 class CardBlockForm(forms.Form):
@@ -326,7 +468,11 @@ class CardReplaceForm(forms.Form):
 
 
 @admin.register(Card)
-class CardAdmin(admin.ModelAdmin):
+class CardAdmin(ImportMixin, admin.ModelAdmin):
+    """Cards; "Import" takes a batch as CSV or XLSX with a preview of every row."""
+
+    resource_classes = [CardResource]
+    import_formats = [CSV, XLSX]
     list_display = [
         "number",
         "card_type",

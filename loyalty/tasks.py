@@ -10,6 +10,8 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections, connection
 
+from loyalty.models import CardImport
+from loyalty.services.card_import import card_import_run
 from loyalty.services.card_operations import merged_leftovers_sweep
 from loyalty.services.favourites import favourites_recompute
 from loyalty.services.ledger import ledger_rollup
@@ -70,6 +72,18 @@ def favourites_recompute_task() -> dict[str, int]:
     _fresh_connection()
     try:
         return favourites_recompute()
+    finally:
+        _fresh_connection()
+
+
+@shared_task(name="loyalty.card_import_run", acks_late=True, ignore_result=True)
+def card_import_run_task(card_import_id: int) -> None:
+    """Run a background card import uploaded in the admin (a second run does nothing)."""
+    _fresh_connection()
+    try:
+        card_import = CardImport.objects.filter(pk=card_import_id).first()
+        if card_import is not None:
+            card_import_run(card_import)
     finally:
         _fresh_connection()
 

@@ -71,16 +71,17 @@ def validate_card_number(value: str) -> None:
         )
 
 
+# The Luhn value of a digit in a doubled position (2d, minus 9 above 9).
+_LUHN_DOUBLED = {str(d): 2 * d - 9 * (d > 4) for d in range(10)}
+
+
 def luhn_check_digit(payload: str) -> str:
     """Return the Luhn check digit for a string of digits."""
-    total = 0
-    for index, char in enumerate(reversed(payload)):
-        digit = int(char)
-        if index % 2 == 0:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        total += digit
+    reversed_payload = payload[::-1]
+    # The digit next to the check digit is doubled, then every second one leftwards.
+    total = sum(map(_LUHN_DOUBLED.__getitem__, reversed_payload[0::2])) + sum(
+        map(int, reversed_payload[1::2])
+    )
     return str((10 - total % 10) % 10)
 
 

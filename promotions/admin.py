@@ -26,7 +26,7 @@ from crm.models import Consent, Segment
 from loyalty.errors import LoyaltyError
 from loyalty.models import CardType, Programme, Receipt, Store, Terminal, Tier, staff_partner_id
 from loyalty.services.ledger import Actor
-from promotions.coupons import coupons_issue
+from promotions.coupons import NoPrizes, coupons_issue
 from promotions.draws import draw_cancel, draw_record, draw_run, draw_schedule, draw_verify
 from promotions.exchange import (
     ImportFailed,
@@ -39,6 +39,7 @@ from promotions.models import (
     CompatibilityGroup,
     Condition,
     Coupon,
+    CouponRedemption,
     CouponSeries,
     Draw,
     DrawWinner,
@@ -47,6 +48,7 @@ from promotions.models import (
     Promotion,
     PromotionVersion,
     Reward,
+    ScratchPrize,
     SpendRule,
     TriggerFiring,
 )
@@ -430,6 +432,7 @@ class PromotionAdmin(admin.ModelAdmin):
             },
         ),
         (_("Where"), {"fields": ["partner", "stores", "terminals", "channels"]}),
+        (_("Coupon"), {"fields": ["coupon_series"]}),
         (
             _("When"),
             {
@@ -1207,8 +1210,16 @@ class CouponIssueForm(forms.Form):
     count = forms.IntegerField(label=_("how many"), min_value=1, max_value=100_000)
 
 
+class ScratchPrizeInline(admin.TabularInline):
+    model = ScratchPrize
+    extra = 0
+    fields = ["promotion", "weight"]
+    autocomplete_fields = ["promotion"]
+
+
 @admin.register(CouponSeries)
 class CouponSeriesAdmin(admin.ModelAdmin):
+    inlines = [ScratchPrizeInline]
     list_display = ["name", "code", "programme", "partner", "kind", "uses_per_coupon", "is_active"]
     list_filter = ["programme", "kind", "is_active"]
     search_fields = ["name", "code", "mass_code"]
@@ -1228,7 +1239,16 @@ class CouponSeriesAdmin(admin.ModelAdmin):
         form = CouponIssueForm(request.POST if "count" in request.POST else None)
         if form.is_valid():
             for one in series:
-                coupons_issue(one, form.cleaned_data["count"])
+                try:
+                    coupons_issue(one, form.cleaned_data["count"])
+                except NoPrizes:
+                    self.message_user(
+                        request,
+                        _("%(series)s: a scratch series needs its prize table first.")
+                        % {"series": one},
+                        messages.ERROR,
+                    )
+                    return None
             self.message_user(
                 request,
                 _("%(count)s coupons issued in each of %(series)s series.")
@@ -1286,4 +1306,27 @@ class CouponAdmin(admin.ModelAdmin):
         partner_id = staff_partner_id(request.user)
         if partner_id is not None:
             queryset = queryset.filter(series__partner_id=partner_id)
+        return queryset
+
+
+@admin.register(CouponRedemption)
+class CouponRedemptionAdmin(admin.ModelAdmin):
+    """Coupons used on receipts (read-only); a cancel marks them given back."""
+
+    list_display = ["redeemed_at", "coupon", "receipt", "customer", "returned_at"]
+    search_fields = ["coupon__code", "customer__phone", "receipt__receipt_id"]
+    list_select_related = ["coupon", "receipt", "customer"]
+    readonly_fields = [f.name for f in CouponRedemption._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        partner_id = staff_partner_id(request.user)
+        if partner_id is not None:
+            queryset = queryset.filter(receipt__partner_id=partner_id)
         return queryset

@@ -83,6 +83,7 @@ def coupons_issue(series, count: int = 1, *, customer=None, at=None, grants=()) 
                 series=series, code=codes[0], valid_from=start, valid_until=until, issued_at=at
             )
         ]
+    prizes = _prize_table(series)
     total = Coupon.objects.filter(series=series).count() + count
     length = code_length(series, total)
     grants = list(grants)
@@ -103,6 +104,7 @@ def coupons_issue(series, count: int = 1, *, customer=None, at=None, grants=()) 
                     valid_until=until,
                     grant=grant,
                     issued_at=at,
+                    prize_id=_draw(prizes) if prizes else None,
                 )
             )
         try:
@@ -118,6 +120,29 @@ def coupons_issue(series, count: int = 1, *, customer=None, at=None, grants=()) 
     return made
 
 
+class NoPrizes(ValueError):
+    """A scratch series without a prize table cannot issue coupons."""
+
+
+def _prize_table(series) -> list[tuple[int, int]]:
+    if not series.is_scratch:
+        return []
+    table = list(series.prizes.order_by("pk").values_list("promotion_id", "weight"))
+    if not table:
+        raise NoPrizes(f"the scratch series {series.code} has no prizes")
+    return table
+
+
+def _draw(table: list[tuple[int, int]]) -> int:
+    """A prize drawn with chances in proportion to the weights (``secrets``: not guessable)."""
+    point = secrets.randbelow(sum(weight for _pid, weight in table))
+    for promotion_id, weight in table:
+        if point < weight:
+            return promotion_id
+        point -= weight
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 @dataclass(frozen=True)
 class CouponState:
     code: str
@@ -128,6 +153,7 @@ class CouponState:
     valid_until: datetime | None
     uses_left: int | None
     personal: bool
+    prize: str | None = None  # a scratch coupon's prize, once it is used
 
     def as_json(self) -> dict:
         return {
@@ -139,6 +165,7 @@ class CouponState:
             "valid_until": self.valid_until.isoformat() if self.valid_until else None,
             "uses_left": self.uses_left,
             "personal": self.personal,
+            "prize": self.prize,
         }
 
 
@@ -178,6 +205,7 @@ def coupon_status(coupon, at: datetime | None = None) -> CouponState:
         valid_until=coupon.valid_until,
         uses_left=left,
         personal=coupon.customer_id is not None,
+        prize=coupon.prize.name if coupon.prize_id and coupon.uses else None,
     )
 
 
@@ -255,3 +283,187 @@ def coupons_withdraw(receipt) -> int:
     )
     Coupon.objects.filter(grant__in=grants).update(status=Coupon.Status.WITHDRAWN)
     return grants.update(status=CouponGrant.Status.WITHDRAWN)
+
+
+# --- At the register ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CouponCheck:
+    """A code presented on a receipt: the coupon, and why it cannot be used (None: it can)."""
+
+    code: str
+    coupon: object | None
+    reason: str | None
+
+
+REASONS = {
+    "used": "coupon_used",
+    "expired": "coupon_expired",
+    "not_yet_active": "coupon_not_yet_active",
+    "withdrawn": "coupon_withdrawn",
+}
+
+
+def hold_key(terminal_id: int, receipt_id: str) -> str:
+    return f"{terminal_id}:{receipt_id}"[:100]
+
+
+def coupons_check(
+    codes, programme_id: int, customer, at: datetime, *, lock: bool = False, holder: str = ""
+):
+    """Check the codes a receipt presents (one query; ``lock``: under row locks, as confirm
+    reads them, so two registers using one single-use coupon at once take turns and the
+    second sees it used). A coupon's last use held for another receipt (``holder``: this one's
+    key) is ``coupon_held`` until the hold expires. Returns a ``CouponCheck`` per code, in the
+    order given."""
+    from promotions.models import Coupon, CouponRedemption, CouponSeries
+
+    cleaned = ["".join(str(code).split()).upper() for code in codes]
+    rows = Coupon.objects.select_related("series").filter(
+        code__in=set(cleaned), series__programme_id=programme_id
+    )
+    if lock:
+        rows = rows.select_for_update(of=("self",)).order_by("pk")
+    found = {coupon.code: coupon for coupon in rows}
+    checks, seen_series = [], set()
+    for raw, code in zip(codes, cleaned, strict=True):
+        coupon = found.get(code)
+        reason = None
+        if coupon is None:
+            reason = "coupon_not_found"
+        else:
+            state = coupon_status(coupon, at).status
+            series = coupon.series
+            if state != "valid":
+                reason = REASONS[state]
+            elif coupon.customer_id is not None and (
+                customer is None or customer.pk != coupon.customer_id
+            ):
+                reason = "coupon_not_for_customer"
+            elif series.pk in seen_series:
+                reason = "coupon_series_repeated"
+            elif (
+                coupon.held_for
+                and coupon.held_for != holder
+                and coupon.held_until is not None
+                and coupon.held_until > timezone.now()
+                and series.uses_per_coupon is not None
+                and series.uses_per_coupon - coupon.uses <= 1
+            ):
+                reason = "coupon_held"
+            elif series.uses_per_customer is not None or series.uses_total is not None:
+                if lock and series.uses_total is not None:
+                    CouponSeries.objects.select_for_update().filter(pk=series.pk).first()
+                used = CouponRedemption.objects.filter(
+                    coupon__series=series, returned_at__isnull=True
+                )
+                if series.uses_per_customer is not None and (
+                    customer is None
+                    or used.filter(customer=customer).count() >= series.uses_per_customer
+                ):
+                    reason = "coupon_limit_reached"
+                elif series.uses_total is not None and used.count() >= series.uses_total:
+                    reason = "coupon_limit_reached"
+            if reason is None:
+                seen_series.add(series.pk)
+        checks.append(CouponCheck(str(raw), coupon, reason))
+    return checks
+
+
+def unlocks(checks) -> tuple[frozenset[int], frozenset[int]]:
+    """What the valid coupons unlock: the series of the ordinary ones (their promotions) and
+    the prize promotions of the scratch ones."""
+    valid = [check.coupon for check in checks if check.reason is None]
+    series = frozenset(c.series_id for c in valid if c.prize_id is None)
+    prizes = frozenset(c.prize_id for c in valid if c.prize_id is not None)
+    return series, prizes
+
+
+def _used_by(coupon, fired: dict[int, int]) -> bool:
+    """Whether a promotion the coupon unlocks fired (``fired``: promotion id -> its series)."""
+    if coupon.prize_id is not None:
+        return coupon.prize_id in fired
+    return coupon.series_id in fired.values()
+
+
+def coupons_applied(checks, fired: dict[int, int]) -> list[dict]:
+    """The ``coupons`` of the answer: each code applied (a promotion it unlocks fired) or
+    rejected with its reason."""
+    answer = []
+    for check in checks:
+        if check.reason is not None:
+            answer.append({"code": check.code, "status": "rejected", "reason": check.reason})
+        elif _used_by(check.coupon, fired):
+            answer.append({"code": check.code, "status": "applied", "reason": None})
+        else:
+            answer.append(
+                {"code": check.code, "status": "rejected", "reason": "conditions_not_met"}
+            )
+    return answer
+
+
+def coupons_redeem(receipt, customer, checks, fired: dict[int, int], at: datetime) -> int:
+    """Use the applied coupons (confirm, under the locks ``coupons_check`` took: the uses read
+    there are current)."""
+    from promotions.models import Coupon, CouponRedemption
+
+    used = [
+        check.coupon for check in checks if check.reason is None and _used_by(check.coupon, fired)
+    ]
+    for coupon in used:
+        CouponRedemption.objects.create(
+            coupon=coupon, receipt=receipt, customer=customer, redeemed_at=at
+        )
+        uses = coupon.uses + 1
+        limit = coupon.series.uses_per_coupon
+        status = Coupon.Status.USED if limit is not None and uses >= limit else coupon.status
+        Coupon.objects.filter(pk=coupon.pk).update(
+            uses=uses, status=status, held_for="", held_until=None
+        )
+    return len(used)
+
+
+def coupons_hold(checks, fired: dict[int, int], holder: str, until: datetime) -> list[str]:
+    """Reserve the single-use coupons a calculate with a hold applies (under the locks
+    ``coupons_check`` took); return their codes."""
+    from promotions.models import Coupon
+
+    held = [
+        check
+        for check in checks
+        if check.reason is None
+        and _used_by(check.coupon, fired)
+        and check.coupon.series.uses_per_coupon is not None
+    ]
+    Coupon.objects.filter(pk__in=[check.coupon.pk for check in held]).update(
+        held_for=holder, held_until=until
+    )
+    return [check.code for check in held]
+
+
+def coupons_release(holder: str) -> int:
+    """Release what a hold reserved (cancel, a new calculate with a hold, expiry)."""
+    from promotions.models import Coupon
+
+    return Coupon.objects.filter(held_for=holder).update(held_for="", held_until=None)
+
+
+def coupons_return(receipt, at: datetime) -> int:
+    """A cancel or a full refund: the coupons the receipt used are given back (their series
+    permitting), once."""
+    from django.db.models import F
+
+    from promotions.models import Coupon, CouponRedemption
+
+    back = list(
+        CouponRedemption.objects.select_related("coupon__series")
+        .filter(receipt=receipt, returned_at__isnull=True, coupon__series__returned_on_refund=True)
+        .select_for_update(of=("self",))
+    )
+    for redemption in back:
+        CouponRedemption.objects.filter(pk=redemption.pk).update(returned_at=at)
+        Coupon.objects.filter(pk=redemption.coupon_id).exclude(
+            status=Coupon.Status.WITHDRAWN
+        ).update(uses=F("uses") - 1, status=Coupon.Status.ACTIVE)
+    return len(back)

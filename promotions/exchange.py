@@ -101,6 +101,7 @@ def promotion_data(promotion: Promotion) -> dict:
         "description": promotion.description,
         "cashier_message": promotion.cashier_message,
         "customer_message": promotion.customer_message,
+        "coupon_series": promotion.coupon_series.code if promotion.coupon_series_id else None,
         "status": promotion.status,
         "priority": promotion.priority,
         "group": promotion.group.name if promotion.group_id else None,
@@ -697,6 +698,18 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
     promotion.description = row.get("description") or ""
     promotion.cashier_message = row.get("cashier_message") or ""
     promotion.customer_message = row.get("customer_message") or ""
+    series_code = row.get("coupon_series")
+    promotion.coupon_series = None
+    if series_code is not None:
+        from promotions.models import CouponSeries
+
+        promotion.coupon_series = (
+            CouponSeries.objects.filter(programme=programme, code=series_code).first()
+            if programme is not None
+            else None
+        )
+        if promotion.coupon_series is None:
+            reader.fail(f"{path}.coupon_series", f"unknown coupon series {series_code!r}")
     promotion.status = row.get("status") or Promotion.Status.DRAFT
     promotion.priority = row.get("priority", 0)
     promotion.exclusive = bool(row.get("exclusive", False))

@@ -305,6 +305,18 @@ class Promotion(models.Model):
     days_after = models.PositiveSmallIntegerField(
         _("days after"), default=0, validators=[MaxValueValidator(180)]
     )
+    coupon_series = models.ForeignKey(
+        "promotions.CouponSeries",
+        verbose_name=_("only with a coupon of"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="promotions",
+        help_text=_(
+            "The promotion applies only to a receipt that presents a valid coupon of this "
+            "series; the coupon is then used."
+        ),
+    )
     # What starts it: a purchase, or an occasion of the customer's life
     trigger = models.CharField(
         _("starts on"),
@@ -1759,6 +1771,14 @@ class CouponSeries(models.Model):
         default=True,
         help_text=_("A cancel or a full refund of the purchase makes a used coupon valid again."),
     )
+    is_scratch = models.BooleanField(
+        _("scratch coupons"),
+        default=False,
+        help_text=_(
+            "Each coupon's prize is drawn at issue from the series' prize table and stays "
+            "hidden until the coupon is used: the prize promotion applies, not the others."
+        ),
+    )
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
@@ -1816,6 +1836,22 @@ class Coupon(models.Model):
     valid_from = models.DateTimeField(_("valid from"))
     valid_until = models.DateTimeField(_("valid until"), null=True, blank=True)
     uses = models.PositiveIntegerField(_("uses"), default=0)
+    held_for = models.CharField(
+        _("held for"),
+        max_length=100,
+        blank=True,
+        help_text=_("The terminal and receipt a calculate with a hold reserved it for."),
+    )
+    held_until = models.DateTimeField(_("held until"), null=True, blank=True)
+    prize = models.ForeignKey(
+        Promotion,
+        verbose_name=_("hidden prize"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Scratch coupons: the promotion drawn for it, shown once it is used."),
+    )
     grant = models.OneToOneField(
         CouponGrant,
         verbose_name=_("earned by"),
@@ -1839,3 +1875,77 @@ class Coupon(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class CouponRedemption(models.Model):
+    """A coupon used on a confirmed receipt; a cancel or a full refund gives it back (marks
+    ``returned_at``) when its series says so."""
+
+    coupon = models.ForeignKey(
+        Coupon, verbose_name=_("coupon"), on_delete=models.PROTECT, related_name="redemptions"
+    )
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        related_name="coupon_redemptions",
+    )
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="coupon_redemptions",
+    )
+    redeemed_at = models.DateTimeField(_("used"), default=timezone.now)
+    returned_at = models.DateTimeField(_("given back"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("coupon used")
+        verbose_name_plural = _("coupons used")
+        ordering = ["-redeemed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["coupon", "receipt"], name="coupon_once_per_receipt")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.coupon_id} @ {self.receipt_id}"
+
+
+class ScratchPrize(models.Model):
+    """A row of a scratch series' prize table: a promotion (its reward is the prize) and its
+    weight; a coupon's prize is drawn at issue with chances in proportion to the weights."""
+
+    series = models.ForeignKey(
+        CouponSeries, verbose_name=_("series"), on_delete=models.CASCADE, related_name="prizes"
+    )
+    promotion = models.ForeignKey(
+        Promotion,
+        verbose_name=_("prize promotion"),
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("A promotion that requires a coupon of this series."),
+    )
+    weight = models.PositiveIntegerField(_("weight"), default=1, validators=[MinValueValidator(1)])
+
+    class Meta:
+        verbose_name = _("scratch prize")
+        verbose_name_plural = _("scratch prizes")
+        constraints = [
+            models.UniqueConstraint(fields=["series", "promotion"], name="scratch_prize_once"),
+            models.CheckConstraint(condition=Q(weight__gte=1), name="scratch_prize_weight"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.promotion} × {self.weight}"
+
+    def clean(self) -> None:
+        if (
+            self.promotion_id
+            and self.series_id
+            and self.promotion.coupon_series_id != self.series_id
+        ):
+            raise ValidationError(
+                {"promotion": _("The prize promotion must require a coupon of this series.")}
+            )

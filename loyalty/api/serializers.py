@@ -645,6 +645,9 @@ class ResultExchangeSerializer(serializers.Serializer):
 class HoldSerializer(serializers.Serializer):
     points = DecimalString()
     expires_at = serializers.DateTimeField(allow_null=True)
+    coupons = serializers.ListField(
+        child=serializers.CharField(), help_text="The single-use coupons reserved."
+    )
 
 
 class PurchaseResultSerializer(serializers.Serializer):
@@ -969,3 +972,6 @@ class CouponStatusSerializer(serializers.Serializer):
     valid_until = serializers.DateTimeField(allow_null=True)
     uses_left = serializers.IntegerField(allow_null=True, help_text="null: any number.")
     personal = serializers.BooleanField(help_text="Issued to one customer.")
+    prize = serializers.CharField(
+        allow_null=True, help_text="A scratch coupon's prize, once it has been used."
+    )

@@ -98,7 +98,18 @@ from loyalty.services.ledger import (
 )
 from loyalty.signals import tier_changed
 from promotions.chains import chain_steps_done
-from promotions.coupons import coupons_grant, coupons_withdraw
+from promotions.coupons import (
+    coupons_applied,
+    coupons_check,
+    coupons_grant,
+    coupons_hold,
+    coupons_redeem,
+    coupons_release,
+    coupons_return,
+    coupons_withdraw,
+    hold_key,
+    unlocks,
+)
 from promotions.engine import (
     SPEND_MAX,
     CustomerFacts,
@@ -229,6 +240,8 @@ class _Sale:
     # The accounts of the friend who referred the customer, by currency, locked with the
     # customer's when some promotion gives the friend points (refer-a-friend).
     referrer_accounts: dict[int, Account] = field(default_factory=dict)
+    # The coupons the receipt presents, as checked (None: it presents none).
+    coupons: list | None = None
 
 
 def _terminal(terminal: Terminal) -> Terminal:
@@ -536,8 +549,16 @@ def _context(
     offline: bool,
     tier_id: int | None | bool = False,
     exchange_available: dict[int, Decimal] | None = None,
+    lock_coupons: bool = False,
 ) -> ReceiptContext:
+    holder = hold_key(sale.terminal.pk, request.receipt_id)
     terminal = sale.terminal
+    coupon_series = coupon_prizes = frozenset()
+    if request.coupons:
+        sale.coupons = coupons_check(
+            request.coupons, sale.programme.id, sale.customer, at, lock=lock_coupons, holder=holder
+        )
+        coupon_series, coupon_prizes = unlocks(sale.coupons)
     sale.facts = _customer_facts(sale, at, tier_id)
     local = _local(terminal, at)
     return ReceiptContext(
@@ -556,6 +577,8 @@ def _context(
         restricted_available=available[1],
         offline=offline,
         coupons=request.coupons,
+        coupon_series=coupon_series,
+        coupon_prizes=coupon_prizes,
         exchanges=request.exchanges,
         exchange_available=exchange_available or {},
     )
@@ -712,10 +735,9 @@ def _render(
             for line in result.lines
         ],
         "promotions": promotions,
-        "coupons": [
-            {"code": code, "status": "rejected", "reason": "coupon_not_found"}
-            for code in sale_coupons(result)
-        ],
+        "coupons": coupons_applied(sale.coupons, _coupon_series_fired(sale, result))
+        if sale.coupons
+        else [],
         "messages": result.messages,
         **(
             {"exchanges": [_exchange_entry(sale, outcome) for outcome in result.exchanges]}
@@ -743,9 +765,17 @@ def _exchanged_main(result: EngineResult) -> Decimal:
     return sum((o.cost for o in result.exchanged if o.currency_id == result.main_currency_id), ZERO)
 
 
-def sale_coupons(result: EngineResult) -> list[str]:
-    # Coupons arrive with issue #6; until then every coupon is reported as unknown.
-    return getattr(result, "coupon_codes", [])
+def _coupon_series_fired(sale: _Sale, result: EngineResult) -> dict[int, int]:
+    """The promotions that fired and require a coupon, with their series (those coupons are
+    used)."""
+    fired = result.fired() | {award.promotion_id for award in result.discounts}
+    fired |= {award.promotion_id for award in result.awards}
+    fired |= {award.promotion_id for award in result.coupons_issued}
+    return {
+        promotion.id: promotion.coupon_series_id
+        for promotion in sale.snapshot.promotions
+        if promotion.id in fired and promotion.coupon_series_id is not None
+    }
 
 
 def _earned_split(result: EngineResult, at: datetime, now: datetime) -> tuple[Decimal, Decimal]:
@@ -854,10 +884,28 @@ def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
             else None
         )
         context = _context(
-            sale, request, at, available, offline=False, exchange_available=exchange_available
+            sale,
+            request,
+            at,
+            available,
+            offline=False,
+            exchange_available=exchange_available,
+            lock_coupons=True,
         )
         result = evaluate(sale.snapshot, usage_read(sale.snapshot, context))
         _hold_release(sale.terminal, request.receipt_id, Hold.Status.RELEASED, now)
+        until = now + timedelta(minutes=sale.programme.hold_minutes)
+        coupons_release(hold_key(sale.terminal.pk, request.receipt_id))
+        held_coupons = (
+            coupons_hold(
+                sale.coupons,
+                _coupon_series_fired(sale, result),
+                hold_key(sale.terminal.pk, request.receipt_id),
+                until,
+            )
+            if sale.coupons
+            else []
+        )
         if result.spent_points > 0:
             Hold.objects.create(
                 account=account,
@@ -872,8 +920,9 @@ def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
         answer["hold"] = {
             "points": str(result.spent_points),
             "expires_at": (now + timedelta(minutes=sale.programme.hold_minutes)).isoformat()
-            if result.spent_points > 0
+            if result.spent_points > 0 or held_coupons
             else None,
+            "coupons": held_coupons,
         }
         return answer
 
@@ -1100,7 +1149,16 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             )
         # Budgets and limits: evaluate, lock the usage of the limited promotions involved,
         # evaluate again with it (no unlocked read first: what it gave would be read again).
-        context = _context(sale, request, at, available, offline, state.tier_id, exchange_available)
+        context = _context(
+            sale,
+            request,
+            at,
+            available,
+            offline,
+            state.tier_id,
+            exchange_available,
+            lock_coupons=True,
+        )
         result = evaluate(sale.snapshot, context)
         context, result, usage = usage_settle(sale.snapshot, context, result)
 
@@ -1220,6 +1278,10 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         if move is not None:
             _tier_record(move, receipt)
         usage_record(receipt, sale.snapshot, context, result, usage)
+        if sale.coupons:
+            coupons_redeem(
+                receipt, sale.customer, sale.coupons, _coupon_series_fired(sale, result), now
+            )
         if sale.customer is not None and sale.snapshot.occasion_kinds:
             _occasions(sale, receipt, stepped, at)
         if main is not None and main.held > 0:
@@ -2053,8 +2115,9 @@ def _cancel_hold_only(terminal: Terminal, receipt_id: str) -> bool:
     hold = Hold.objects.filter(
         terminal=terminal, receipt_id=receipt_id, status=Hold.Status.ACTIVE
     ).first()
+    coupons = coupons_release(hold_key(terminal.pk, receipt_id))
     if hold is None:
-        return False
+        return coupons > 0
     with _money_transaction():
         list(accounts_for_update([hold.account_id]))
         return _hold_release(terminal, receipt_id, Hold.Status.RELEASED, timezone.now()) is not None
@@ -2184,6 +2247,7 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         given_back = _exchanges_return(receipt, refund, lines, locked, now)
         if whole:
             coupons_withdraw(receipt)
+            coupons_return(receipt, now)
             _tier_awards_undo(receipt, refund, now)
         if kind == Refund.Kind.CANCEL:
             receipt.status = Receipt.Status.CANCELLED

@@ -797,6 +797,10 @@ def _out_of_scope(promotion: PromotionRule, ctx: ReceiptContext) -> str | None:
         return "other_programme"
     if promotion.is_exchange and promotion.code not in ctx.exchanges:
         return "exchange_not_asked"
+    if promotion.coupon_series_id is not None and not (
+        promotion.coupon_series_id in ctx.coupon_series or promotion.id in ctx.coupon_prizes
+    ):
+        return "coupon_not_presented"
     if promotion.partner_id is not None and promotion.partner_id != ctx.partner_id:
         return "other_partner"
     if promotion.status != "active":

@@ -109,6 +109,11 @@ class _Lookups:
             (p, c): pk for pk, p, c in Segment.objects.values_list("pk", "programme", "code")
         }
         self.batches = dict(CardBatch.objects.values_list("code", "pk"))
+        from promotions.models import CouponSeries
+
+        self.coupon_series = {
+            (p, c): pk for pk, p, c in CouponSeries.objects.values_list("pk", "programme", "code")
+        }
         self.counters = {
             (p, c): pk for pk, p, c in Counter.objects.values_list("pk", "programme", "code")
         }
@@ -236,6 +241,7 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
         code=data.get("code") or "",
         exchange_cost=_dec(data.get("exchange_cost")),
         exchange_currency_id=lookups.currencies.get(data.get("exchange_currency")),
+        coupon_series_id=lookups.coupon_series.get((programme, data.get("coupon_series"))),
     )
 
 

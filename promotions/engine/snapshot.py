@@ -250,6 +250,7 @@ def _promotion_rule(
         uses_per_customer_day=promotion.uses_per_customer_day,
         uses_per_day=promotion.uses_per_day,
         trigger=_trigger_rule(promotion),
+        coupon_series_id=promotion.coupon_series_id,
         code=promotion.code,
         exchange_cost=promotion.exchange_cost,
         exchange_currency_id=promotion.exchange_currency_id,

@@ -161,6 +161,7 @@ class PromotionRule:
     uses_per_customer_day: int | None = None
     uses_per_day: int | None = None
     trigger: TriggerRule | None = None  # None: a receipt promotion
+    coupon_series_id: int | None = None  # only with a valid coupon of this series
     code: str = ""
     # An exchange: it applies only when the register asks for it by ``code``, and the customer
     # pays ``exchange_cost`` points of ``exchange_currency_id`` for its rewards.
@@ -399,6 +400,9 @@ class ReceiptContext:
     # The codes of the exchange promotions the register asks for, and the points the customer
     # can pay them with, by currency id (all of a currency's lots, restricted or not).
     exchanges: tuple[str, ...] = ()
+    # The series of the valid coupons the receipt presents (checked by the processing).
+    coupon_series: frozenset[int] = frozenset()
+    coupon_prizes: frozenset[int] = frozenset()  # promotions scratch coupons unlock
     exchange_available: Mapping[int, Decimal] = field(default_factory=dict)
 
 

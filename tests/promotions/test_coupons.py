@@ -197,3 +197,228 @@ def test_the_admin_issues_and_exports(world, admin_client):
     export = admin_client.post(url, {"action": "export_codes", "_selected_action": [one.pk]})
     assert export["Content-Type"].startswith("text/csv")
     assert len(export.content.decode().strip().splitlines()) == 13
+
+
+# --- At the register -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def with_coupon(world):
+    """A series of single-use coupons and the promotion they unlock: -10% on the receipt."""
+    one = series(world, lifetime_days=30)
+    made = promotion(
+        world,
+        "-10% with a coupon",
+        coupon_series=one,
+        conditions=[{"kind": "receipt_total", "amount": "100.00"}],
+        rewards=[{"kind": "discount_percent", "value": 10}],
+    )
+    return one, made
+
+
+def _sale(world, receipt_id, amount="500.00", coupons=(), card=None):
+    return PurchaseRequest(
+        receipt_id=receipt_id,
+        card=card or world.card.number,
+        coupons=tuple(coupons),
+        lines=(PurchaseLine(line_no=1, sku="X", quantity=D(1), price=D(amount)),),
+    )
+
+
+def test_a_single_use_coupon_is_used_once_and_given_back_by_a_cancel(
+    world, with_coupon, assert_ledger_consistent
+):
+    from loyalty.services.processing import purchase_calculate
+    from promotions.models import CouponRedemption
+
+    one, _promotion = with_coupon
+    code = coupons_issue(one, 1)[0].code
+    preview = purchase_calculate(world.terminal, _sale(world, "C0", coupons=[code.lower()]))
+    assert preview["discount"] == "50.00"
+    assert preview["coupons"] == [{"code": code.lower(), "status": "applied", "reason": None}]
+    assert Coupon.objects.get(code=code).uses == 0  # calculate uses nothing
+    first = purchase_confirm(world.terminal, _sale(world, "C1", coupons=[code]))
+    assert first["discount"] == "50.00"
+    assert first["coupons"][0]["status"] == "applied"
+    coupon = Coupon.objects.get(code=code)
+    assert (coupon.uses, coupon.status) == (1, Coupon.Status.USED)
+    again = purchase_confirm(world.terminal, _sale(world, "C2", coupons=[code]))
+    assert again["discount"] == "0.00"
+    assert again["coupons"] == [{"code": code, "status": "rejected", "reason": "coupon_used"}]
+    # A retry of the first confirm replays it and uses nothing more.
+    assert purchase_confirm(world.terminal, _sale(world, "C1", coupons=[code])) == first
+    assert CouponRedemption.objects.count() == 1
+    purchase_cancel(world.terminal, "C1")
+    assert coupon_status(Coupon.objects.get(code=code)).status == "valid"
+    third = purchase_confirm(world.terminal, _sale(world, "C3", coupons=[code]))
+    assert third["coupons"][0]["status"] == "applied"
+    assert_ledger_consistent()
+
+
+def test_every_reason_a_coupon_is_rejected(world, with_coupon, assert_ledger_consistent):
+    from tests.factories.crm import CustomerFactory
+
+    one, _promotion = with_coupon
+    now = timezone.now()
+    someone_else = coupons_issue(one, 1, customer=CustomerFactory())[0].code
+    later = coupons_issue(
+        series(world, code="LATER", life_start="after_days", start_after_days=2), 1
+    )[0].code
+    old = coupons_issue(series(world, code="OLD", lifetime_days=1), 1, at=now - timedelta(days=5))[
+        0
+    ].code
+    withdrawn = coupons_issue(one, 1)[0]
+    Coupon.objects.filter(pk=withdrawn.pk).update(status=Coupon.Status.WITHDRAWN)
+    good = coupons_issue(one, 1)[0].code
+    answer = purchase_confirm(
+        world.terminal,
+        _sale(
+            world,
+            "R1",
+            amount="50.00",
+            coupons=["NOSUCH234", someone_else, later, old, withdrawn.code, good],
+        ),
+    )
+    reasons = [(c["status"], c["reason"]) for c in answer["coupons"]]
+    assert reasons == [
+        ("rejected", "coupon_not_found"),
+        ("rejected", "coupon_not_for_customer"),
+        ("rejected", "coupon_not_yet_active"),
+        ("rejected", "coupon_expired"),
+        ("rejected", "coupon_withdrawn"),
+        ("rejected", "conditions_not_met"),  # 50.00 is below the promotion's 100.00
+    ]
+    assert Coupon.objects.get(code=good).uses == 0
+    assert answer["discount"] == "0.00"
+    assert_ledger_consistent()
+
+
+def test_limits_per_customer_and_in_total(world, assert_ledger_consistent):
+    one = series(world, uses_per_coupon=None, uses_per_customer=1, kind="mass", mass_code="SALE27")
+    promotion(
+        world,
+        "-5% with SALE27",
+        coupon_series=one,
+        rewards=[{"kind": "discount_percent", "value": 5}],
+    )
+    coupons_issue(one, 1)
+    assert (
+        purchase_confirm(world.terminal, _sale(world, "M1", coupons=["sale27"]))["coupons"][0][
+            "status"
+        ]
+        == "applied"
+    )
+    second = purchase_confirm(world.terminal, _sale(world, "M2", coupons=["SALE27"]))
+    assert second["coupons"][0]["reason"] == "coupon_limit_reached"
+    assert_ledger_consistent()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_registers_using_one_single_use_coupon_at_once_use_it_once(
+    world, with_coupon, assert_ledger_consistent
+):
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
+    from loyalty.models import Receipt
+    from tests.factories.crm import CustomerFactory
+    from tests.factories.loyalty import ActiveCardFactory
+
+    one, _promotion = with_coupon
+    code = coupons_issue(one, 1)[0].code
+    cards = [world.card.number] + [
+        ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
+        for _ in range(3)
+    ]
+    barrier = threading.Barrier(len(cards))
+    answers = []
+
+    def confirm(n, card):
+        try:
+            barrier.wait()
+            answers.append(
+                purchase_confirm(
+                    world.terminal, _sale(world, f"RACE{n}", coupons=[code], card=card)
+                )
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=confirm, args=(n, c)) for n, c in enumerate(cards)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    applied = [a for a in answers if a["coupons"][0]["status"] == "applied"]
+    assert len(answers) == len(cards)
+    assert len(applied) == 1
+    assert Coupon.objects.get(code=code).uses == 1
+    assert Receipt.objects.filter(discount__gt=0).count() == 1
+    assert_ledger_consistent()
+
+
+def test_scratch_coupons_hide_their_drawn_prize_until_used(world, assert_ledger_consistent):
+    from collections import Counter as Tally
+
+    from promotions.coupons import NoPrizes
+    from promotions.models import ScratchPrize
+
+    scratch = series(world, code="SCRATCH", is_scratch=True)
+    with pytest.raises(NoPrizes):
+        coupons_issue(scratch, 1)
+    small = promotion(
+        world,
+        "Scratch: -5%",
+        coupon_series=scratch,
+        rewards=[{"kind": "discount_percent", "value": 5}],
+    )
+    big = promotion(
+        world,
+        "Scratch: 300 points",
+        coupon_series=scratch,
+        rewards=[{"kind": "points_fixed", "value": 300}],
+    )
+    ScratchPrize.objects.create(series=scratch, promotion=small, weight=3)
+    ScratchPrize.objects.create(series=scratch, promotion=big, weight=1)
+    coupons = coupons_issue(scratch, 400)
+    drawn = Tally(coupon.prize_id for coupon in coupons)
+    assert set(drawn) == {small.pk, big.pk}
+    assert 200 < drawn[small.pk] < 380  # about three in four
+    one = next(c for c in coupons if c.prize_id == big.pk)
+    assert coupon_status(one).prize is None  # hidden before use
+    answer = purchase_confirm(world.terminal, _sale(world, "S1", coupons=[one.code]))
+    names = {p["name"] for p in answer["promotions"]}
+    assert "Scratch: 300 points" in names
+    assert "Scratch: -5%" not in names  # only the coupon's own prize
+    assert answer["coupons"][0]["status"] == "applied"
+    assert coupon_status(Coupon.objects.get(pk=one.pk)).prize == "Scratch: 300 points"
+    assert_ledger_consistent()
+
+
+def test_a_hold_reserves_a_single_use_coupon_for_its_receipt(world, with_coupon):
+    from loyalty.services.processing import purchase_calculate
+    from tests.factories.crm import CustomerFactory
+    from tests.factories.loyalty import ActiveCardFactory
+
+    one, _promotion = with_coupon
+    code = coupons_issue(one, 1)[0].code
+    other_card = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
+    held = purchase_calculate(world.terminal, _sale(world, "H1", coupons=[code]), hold=True)
+    assert held["hold"]["coupons"] == [code]
+    elsewhere = purchase_confirm(
+        world.terminal, _sale(world, "H2", coupons=[code], card=other_card)
+    )
+    assert elsewhere["coupons"][0]["reason"] == "coupon_held"
+    mine = purchase_confirm(world.terminal, _sale(world, "H1", coupons=[code]))
+    assert mine["coupons"][0]["status"] == "applied"
+    coupon = Coupon.objects.get(code=code)
+    assert (coupon.uses, coupon.held_for) == (1, "")
+    # A hold cancelled (nothing confirmed) frees the coupon at once.
+    second = coupons_issue(one, 1)[0].code
+    purchase_calculate(world.terminal, _sale(world, "H3", coupons=[second]), hold=True)
+    purchase_cancel(world.terminal, "H3")
+    free = purchase_confirm(world.terminal, _sale(world, "H4", coupons=[second], card=other_card))
+    assert free["coupons"][0]["status"] == "applied"

@@ -7,7 +7,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from promotions.coupons import coupons_issue
+from promotions.coupons import NoPrizes, coupons_issue
 from promotions.models import CouponSeries
 
 CSV_HEADER = ["code", "series", "valid_from", "valid_until"]
@@ -44,7 +44,10 @@ class Command(BaseCommand):
             raise CommandError("A series with one code for everyone has nothing to emit.")
         if count < 1 or count > 10_000_000:
             raise CommandError("COUNT is 1 to 10,000,000.")
-        coupons = coupons_issue(found, count)
+        try:
+            coupons = coupons_issue(found, count)
+        except NoPrizes as error:
+            raise CommandError(str(error)) from error
         if output:
             with open(output, "w", newline="", encoding="utf-8") as out:
                 coupons_csv(coupons, out)

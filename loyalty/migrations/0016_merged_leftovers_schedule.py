@@ -22,7 +22,7 @@ def remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("loyalty", "0014_currency_rules_and_exchanges"),
+        ("loyalty", "0015_card_import"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 

@@ -37,6 +37,8 @@ def browser_page():
         pytest.skip(f"no browser: {CHROMIUM} is missing (apt-get install chromium; CI does)")
     from playwright.sync_api import sync_playwright
 
+    # A connection an earlier browser test's clean-up ended is replaced before this one uses it.
+    _fresh_connections()
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
     # ordinary synchronous code.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -56,12 +58,26 @@ def browser_page():
         )
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(15_000)
+        # The test's ORM calls now run in the event loop's context, whose connections are
+        # their own: drop any an earlier browser test's clean-up ended.
+        _fresh_connections()
         try:
             yield page
         finally:
             browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     _close_live_server_sessions()
+    _fresh_connections()
+
+
+def _fresh_connections() -> None:
+    """Drop this thread's database connections outside a transaction (the next query opens a
+    new one): ending the live server's sessions may have ended one of them too."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
 
 
 def _close_live_server_sessions() -> None:

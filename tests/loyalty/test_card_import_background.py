@@ -21,6 +21,18 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    """Run the task in the test (a Celery broker is configured in the PostgreSQL + Redis run
+    of CI, where ``delay`` would queue it for a worker that is not there)."""
+    from config.celery import app
+
+    before = app.conf.get("task_always_eager")
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
 def luhn(payload: str) -> str:
     return payload + luhn_check_digit(payload)
 

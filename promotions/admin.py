@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.models import Consent, Segment
+from loyalty.admin import ReadOnlyAdminMixin
 from loyalty.errors import LoyaltyError
 from loyalty.models import CardType, Programme, Receipt, Store, Terminal, Tier, staff_partner_id
 from loyalty.services.ledger import Actor
@@ -803,7 +804,7 @@ class SpendRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(TriggerFiring)
-class TriggerFiringAdmin(admin.ModelAdmin):
+class TriggerFiringAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """What promotions started by an occasion gave, and to whom (read-only)."""
 
     list_display = ["fired_at", "promotion", "customer", "key", "given", "occurred_at"]
@@ -812,15 +813,6 @@ class TriggerFiringAdmin(admin.ModelAdmin):
     list_select_related = ["promotion", "customer"]
     date_hierarchy = "fired_at"
     readonly_fields = [f.name for f in TriggerFiring._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)

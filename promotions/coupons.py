@@ -73,16 +73,12 @@ def coupons_issue(series, count: int = 1, *, customer=None, at=None, grants=()) 
     if count < 1:
         raise ValueError("count must be at least 1")
     start, until = _life(series, at)
-    if series.kind == CouponSeries.Kind.MASS:
-        codes = [series.mass_code.upper()] if count else []
-        existing = Coupon.objects.filter(code=codes[0]).first()
-        if existing is not None:
-            return [existing]
-        return [
-            Coupon.objects.create(
-                series=series, code=codes[0], valid_from=start, valid_until=until, issued_at=at
-            )
-        ]
+    if series.kind == CouponSeries.Kind.MASS:  # one coupon, the code everyone uses
+        coupon, _made = Coupon.objects.get_or_create(
+            code=series.mass_code.upper(),
+            defaults={"series": series, "valid_from": start, "valid_until": until, "issued_at": at},
+        )
+        return [coupon]
     prizes = _prize_table(series)
     total = Coupon.objects.filter(series=series).count() + count
     length = code_length(series, total)

@@ -69,8 +69,11 @@ DATES_JOB = "dates"
 # A job that did not run for longer than this catches up this many days only.
 CATCH_UP_DAYS = 31
 # Occasions whose key is the same whenever they happen: rewarded once in a customer's life.
-ONCE = {"registration": "registration", "first_purchase": "first_purchase"}
-ONCE["profile_completed"] = "profile"
+ONCE = {
+    "registration": "registration",
+    "first_purchase": "first_purchase",
+    "profile_completed": "profile",
+}
 
 
 @dataclass(frozen=True)

@@ -1830,9 +1830,10 @@ def _tier_record(change: TierChange, receipt: Receipt | None = None) -> None:
     """Insert ``change`` and tell the outer apps once the transaction commits."""
     change.receipt = receipt
     change.save()
-    if "tier_change" in snapshot_get().occasion_kinds:
+    snapshot = snapshot_get()
+    if "tier_change" in snapshot.occasion_kinds:
         # Up: from no tier (entering the entry tier is never recorded) or to a higher one.
-        thresholds = {tier.id: tier.threshold for tier in snapshot_get().tiers}
+        thresholds = {tier.id: tier.threshold for tier in snapshot.tiers}
         up = change.from_tier_id is None or thresholds.get(
             change.to_tier_id, ZERO
         ) > thresholds.get(change.from_tier_id, ZERO)

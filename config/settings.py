@@ -202,6 +202,10 @@ SPECTACULAR_SETTINGS = {
         "PurchaseStatusEnum": "loyalty.api.serializers.PURCHASE_STATUSES",
         "RefundStatusEnum": "loyalty.api.serializers.REFUND_STATUSES",
         "OfflineItemStatusEnum": "loyalty.api.serializers.OFFLINE_ITEM_STATUSES",
+        "CertificateStatusEnum": "loyalty.api.serializers.CERTIFICATE_STATUSES",
+        "CertificateKindEnum": "loyalty.api.serializers.CERTIFICATE_KINDS",
+        "ResultStatusEnum": "loyalty.api.serializers.RESULT_STATUSES",
+        "RefundKindEnum": "loyalty.api.serializers.REFUND_KINDS",
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"

@@ -246,3 +246,15 @@ class MergeHoldsActive(LoyaltyError):
         "A purchase of the customer being merged is in progress at a register; "
         "try again in a few minutes."
     )
+
+
+class CertificateNotFound(LoyaltyError):
+    code = "certificate_not_found"
+    status = 404
+    message = _("No gift certificate has this code.")
+
+
+class CertificateStateInvalid(LoyaltyError):
+    code = "certificate_state_invalid"
+    status = 409
+    message = _("The gift certificate cannot do this in its present state.")

@@ -148,4 +148,12 @@ def ledger_violations(account_ids: list[int] | None = None) -> list[str]:
     # 5 (L9). Every posting names its cause.
     for posting_id in postings.filter(cause="").values_list("pk", flat=True):
         problems.append(f"posting {posting_id}: no cause")
+    # Gift certificates: each balance equals the sum of the certificate's own ledger.
+    if account_ids is None:
+        from loyalty.services.certificates import certificates_unbalanced
+
+        problems += [
+            f"certificate {code}: balance differs from the sum of its entries"
+            for code in certificates_unbalanced()
+        ]
     return problems

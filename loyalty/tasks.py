@@ -96,3 +96,11 @@ def merged_leftovers_sweep_task() -> int:
         return merged_leftovers_sweep()
     finally:
         _fresh_connection()
+
+
+@shared_task(name="loyalty.certificates_expire", acks_late=True, ignore_result=True)
+def certificates_expire_task(batch: int = 500) -> int:
+    """Burn the balance of gift certificates whose end has come (idempotent)."""
+    from loyalty.services.certificates import certificates_expire
+
+    return certificates_expire(batch=batch)

@@ -274,6 +274,7 @@ def _line_input(line: ReceiptLine) -> LineInput:
             else frozenset()
         ),
         brand_id=product.brand_id if product is not None else None,
+        gift_card=product is not None and product.is_gift_card,
     )
 
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
-from loyalty.validators import validate_code
+from loyalty.validators import CODE_ALPHABET, validate_code
 
 
 class PromotionQuerySet(models.QuerySet):
@@ -1678,8 +1678,7 @@ class DrawWinner(models.Model):
         return f"{self.draw_id} #{self.place}: {self.customer_id}"
 
 
-# Coupon codes: digits and capitals without the ones read alike (0/O, 1/I/L).
-COUPON_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+COUPON_ALPHABET = CODE_ALPHABET
 
 
 class CouponSeries(models.Model):

@@ -418,6 +418,7 @@ def load_demo(
         products_by_partner = _catalogue(partners, rng)
         _promotions(programme, currency)
         _lifecycle_promotions(programme, currency)
+        _gift_certificates(programme, now)
         counter = Counter.objects.get_or_create(
             programme=programme,
             code="purchases",
@@ -666,6 +667,40 @@ def _lifecycle_promotions(programme: Programme, currency: Currency) -> None:
             Reward.objects.create(
                 promotion=promotion, kind=Reward.Kind.POINTS_FIXED, currency=currency, **reward
             )
+
+
+def _gift_certificates(programme: Programme, now: datetime) -> None:
+    """Two series: printed 3000-rouble certificates (20, 5 sold) and electronic 1000-rouble
+    single-use ones (5, active at once)."""
+    from loyalty.models import CertificateSeries
+    from loyalty.services.certificates import certificate_activate, certificates_emit
+
+    printed, made = CertificateSeries.objects.get_or_create(
+        code="DEMO-GIFT-3000",
+        defaults={
+            "programme": programme,
+            "name": "Gift certificate 3000",
+            "nominal": Decimal("3000.00"),
+            "lifetime_days": 365,
+        },
+    )
+    if made:
+        for certificate in certificates_emit(printed, 20, at=now)[:5]:
+            certificate_activate(certificate, at=now)
+    electronic, made = CertificateSeries.objects.get_or_create(
+        code="DEMO-EGIFT-1000",
+        defaults={
+            "programme": programme,
+            "name": "E-certificate 1000 (single use)",
+            "kind": CertificateSeries.Kind.CERTIFICATE,
+            "nominal": Decimal("1000.00"),
+            "activation": CertificateSeries.Activation.ON_EMISSION,
+            "lifetime_days": 180,
+            "single_use": True,
+        },
+    )
+    if made:
+        certificates_emit(electronic, 5, at=now)
 
 
 def _customers(count: int, rng: random.Random, now: datetime) -> list[Customer]:

@@ -36,6 +36,12 @@ CARD_MAX_LENGTH = 32
 PHONE_MAX_LENGTH = 32
 COUPON_MAX_LENGTH = 64
 MAX_COUPONS = 50
+MAX_CERTIFICATES = 10
+CERTIFICATE_STATUSES = ["new", "active", "used", "expired", "blocked"]
+CERTIFICATE_KINDS = ["certificate", "gift_card"]
+RESULT_STATUSES = ["applied", "rejected"]  # of an exchange, a certificate
+REFUND_KINDS = ["refund", "cancel"]
+CERTIFICATE_MAX_LENGTH = 40
 EXCHANGE_CODE_MAX_LENGTH = 64
 MAX_EXCHANGES = 20
 MAX_LINE_NUMBER = 2_147_483_647
@@ -319,6 +325,17 @@ class PurchaseLineSerializer(serializers.Serializer):
         return attrs
 
 
+class CertificatePaymentSerializer(serializers.Serializer):
+    code = StringField(
+        max_length=CERTIFICATE_MAX_LENGTH, help_text="Any case; spaces and dashes ignored."
+    )
+    amount = money_field(
+        required=False,
+        allow_null=True,
+        help_text="At most this much; absent: as much as the certificate and the receipt allow.",
+    )
+
+
 class PurchaseSerializer(serializers.Serializer):
     """The purchase body of `confirm` (and of each `offline` item)."""
 
@@ -353,6 +370,13 @@ class PurchaseSerializer(serializers.Serializer):
         required=False,
         help_text="Codes of exchange promotions the customer pays for with points (chips), "
         "e.g. `MUG-50`; each is answered in the result's `exchanges`.",
+    )
+    certificates = serializers.ListField(
+        child=CertificatePaymentSerializer(),
+        required=False,
+        max_length=MAX_CERTIFICATES,
+        help_text="Gift cards and certificates paying part of the receipt, in this order; each "
+        "is answered in the result's `certificates`.",
     )
 
     default_error_messages = {
@@ -395,6 +419,9 @@ class PurchaseSerializer(serializers.Serializer):
             coupons=tuple(data.get("coupons") or ()),
             spend_points=data.get("spend_points"),
             exchanges=tuple(data.get("exchanges") or ()),
+            certificates=tuple(
+                (item["code"], item.get("amount")) for item in data.get("certificates") or ()
+            ),
         )
 
 
@@ -598,6 +625,9 @@ class ResultLineSerializer(serializers.Serializer):
     points_spent = DecimalString()
     to_pay = DecimalString()
     points_earned = DecimalString()
+    certificate_paid = DecimalString(
+        required=False, help_text="Of `to_pay`, paid with gift certificates."
+    )
 
 
 class ResultPromotionSerializer(serializers.Serializer):
@@ -621,7 +651,7 @@ class ResultCouponSerializer(serializers.Serializer):
 
 class ResultExchangeSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="The code the register asked for.")
-    status = serializers.ChoiceField(choices=["applied", "rejected"])
+    status = serializers.ChoiceField(choices=RESULT_STATUSES)
     promotion_id = serializers.IntegerField(
         required=False, help_text="The exchange promotion, when the code names one."
     )
@@ -642,11 +672,54 @@ class ResultExchangeSerializer(serializers.Serializer):
     )
 
 
+class ResultCertificateSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    status = serializers.ChoiceField(choices=RESULT_STATUSES)
+    reason = serializers.ChoiceField(
+        choices=[
+            "certificate_not_found",
+            "certificate_not_active",
+            "certificate_used",
+            "certificate_expired",
+            "certificate_blocked",
+            "certificate_not_accepted_here",
+            "certificate_held",
+            "certificate_repeated",
+            "nothing_to_pay",
+        ],
+        required=False,
+    )
+    amount = DecimalString(required=False, help_text="What it pays.")
+    balance_before = DecimalString(required=False)
+    balance_after = DecimalString(required=False)
+
+
+class CertificateStatusSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    status = serializers.ChoiceField(choices=CERTIFICATE_STATUSES)
+    kind = serializers.ChoiceField(choices=CERTIFICATE_KINDS)
+    series = serializers.CharField()
+    nominal = DecimalString()
+    balance = DecimalString()
+    available = DecimalString(help_text="What it can pay now.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    single_use = serializers.BooleanField()
+    accepted_here = serializers.BooleanField(help_text="Whether this terminal's partner takes it.")
+
+
+class HeldCertificateSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    amount = DecimalString()
+
+
 class HoldSerializer(serializers.Serializer):
     points = DecimalString()
     expires_at = serializers.DateTimeField(allow_null=True)
     coupons = serializers.ListField(
         child=serializers.CharField(), help_text="The single-use coupons reserved."
+    )
+    certificates = HeldCertificateSerializer(
+        many=True, required=False, help_text="The certificates' money reserved."
     )
 
 
@@ -666,6 +739,15 @@ class PurchaseResultSerializer(serializers.Serializer):
     messages = serializers.ListField(child=serializers.CharField())
     exchanges = ResultExchangeSerializer(
         many=True, required=False, help_text="When the body asked for exchanges: one per code."
+    )
+    certificate_paid = DecimalString(
+        required=False, help_text="When the body names certificates: what they pay."
+    )
+    to_pay_in_money = DecimalString(
+        required=False, help_text="`to_pay` less what the certificates pay."
+    )
+    certificates = ResultCertificateSerializer(
+        many=True, required=False, help_text="When the body names certificates: one per code."
     )
 
 
@@ -688,10 +770,21 @@ class ExchangeReturnedSerializer(serializers.Serializer):
     points = DecimalString(help_text="The price given back.")
 
 
+class CertificateReturnedSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    amount = DecimalString()
+    to = serializers.ChoiceField(
+        choices=["certificate", "money"],
+        help_text="`money`: the certificate cannot take it back (expired, blocked, or single "
+        "use and only part of the receipt returned): the register pays it out.",
+    )
+    balance_after = DecimalString(required=False)
+
+
 class RefundResultSerializer(serializers.Serializer):
     receipt_id = serializers.CharField()
     refund_id = serializers.CharField(allow_null=True)
-    kind = serializers.ChoiceField(choices=["refund", "cancel"])
+    kind = serializers.ChoiceField(choices=REFUND_KINDS)
     status = serializers.ChoiceField(choices=REFUND_STATUSES)
     amount = DecimalString()
     to_pay = DecimalString()
@@ -707,6 +800,10 @@ class RefundResultSerializer(serializers.Serializer):
         help_text="Exchanges whose points this refund gave back (a cancel, or every line they "
         "touched returned).",
     )
+    certificates_returned = CertificateReturnedSerializer(many=True, required=False)
+    money_back = DecimalString(
+        required=False, help_text="Of `to_pay`, what the register pays back in money."
+    )
 
 
 class PurchaseCancelResultSerializer(serializers.Serializer):
@@ -718,7 +815,7 @@ class PurchaseCancelResultSerializer(serializers.Serializer):
         required=False, help_text="True when only a hold existed (nothing was confirmed)."
     )
     refund_id = serializers.CharField(allow_null=True, required=False)
-    kind = serializers.ChoiceField(choices=["refund", "cancel"], required=False)
+    kind = serializers.ChoiceField(choices=REFUND_KINDS, required=False)
     amount = DecimalString(required=False)
     to_pay = DecimalString(required=False)
     points_returned = DecimalString(required=False)
@@ -728,6 +825,8 @@ class PurchaseCancelResultSerializer(serializers.Serializer):
     lines = RefundResultLineSerializer(many=True, required=False)
     balance = RefundBalanceSerializer(allow_null=True, required=False)
     exchanges_returned = ExchangeReturnedSerializer(many=True, required=False)
+    certificates_returned = CertificateReturnedSerializer(many=True, required=False)
+    money_back = DecimalString(required=False)
 
 
 class PurchaseRecordSerializer(PurchaseResultSerializer):

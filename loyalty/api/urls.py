@@ -23,4 +23,10 @@ urlpatterns = [
     path("customers", views.CustomerRegisterApi.as_view(), name="customer-register"),
     path("events", views.EventApi.as_view(), name="event-report"),
     path("coupons/<str:code>", views.CouponGetApi.as_view(), name="coupon-get"),
+    path("certificates/<str:code>", views.CertificateGetApi.as_view(), name="certificate-get"),
+    path(
+        "certificates/<str:code>/activate",
+        views.CertificateActivateApi.as_view(),
+        name="certificate-activate",
+    ),
 ]

@@ -31,11 +31,23 @@ from loyalty.api.problems import (
     validation_errors,
 )
 from loyalty.api.throttles import TerminalRateThrottle
-from loyalty.errors import CardNotFound, CouponNotFound, CustomerNotFound, ReceiptNotFound
+from loyalty.errors import (
+    CardNotFound,
+    CertificateStateInvalid,
+    CouponNotFound,
+    CustomerNotFound,
+    ReceiptNotFound,
+)
 from loyalty.models import Terminal
 from loyalty.selectors import card_get, card_summary, customer_summary
 from loyalty.services import processing
 from loyalty.services.cards import customer_register
+from loyalty.services.certificates import (
+    certificate_accepted,
+    certificate_activate,
+    certificate_find,
+    certificate_status,
+)
 from loyalty.services.events import event_record
 from promotions.coupons import coupon_find, coupon_status
 from promotions.engine import snapshot_get
@@ -162,6 +174,9 @@ RECEIPT_ID = OpenApiParameter(
 )
 CARD_NUMBER = OpenApiParameter(
     "number", OpenApiTypes.STR, OpenApiParameter.PATH, description="The card number."
+)
+CERTIFICATE_CODE = OpenApiParameter(
+    "code", OpenApiTypes.STR, OpenApiParameter.PATH, description="The certificate's code."
 )
 COUPON_CODE = OpenApiParameter(
     "code", OpenApiTypes.STR, OpenApiParameter.PATH, description="The coupon code."
@@ -442,6 +457,55 @@ class EventApi(PosApi):
         body = self.body(s.EventSerializer)
         result, created = event_record(self.terminal, **body.service_arguments())
         return Response(result, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class CertificateGetApi(PosApi):
+    throttle_scope = "lookup"
+
+    @extend_schema(
+        operation_id="certificate_get",
+        tags=["certificates"],
+        summary="Gift certificate status",
+        description="A gift card's or certificate's status (`new`: not sold yet, `active`, "
+        "`used`, `expired`, `blocked`), nominal, balance, what it can pay now (`available`: "
+        "the balance less what other receipts hold), its end and whether this terminal's "
+        "partner accepts it. Codes are read in any case, spaces and dashes ignored. A code of "
+        "another programme is 404.",
+        parameters=[CERTIFICATE_CODE],
+        responses={
+            **_ok(s.CertificateStatusSerializer, "The certificate's status."),
+            **_problems(404, *COMMON, d404="`certificate_not_found`."),
+        },
+    )
+    def get(self, request: Request, code: str) -> Response:
+        programme = snapshot_get().programme_for(self.terminal.store.partner_id)
+        certificate = certificate_find(code, programme.id if programme else None)
+        return Response(certificate_status(certificate, self.terminal.store.partner_id))
+
+
+class CertificateActivateApi(PosApi):
+    @extend_schema(
+        operation_id="certificate_activate",
+        tags=["certificates"],
+        summary="Sell (activate) a gift certificate",
+        description="The register sold a certificate: it receives its nominal and its end. "
+        "Safe to retry: activating an active certificate answers its status again. A used, "
+        "expired or blocked one is 409 `certificate_state_invalid`. Sell the certificate as a "
+        "receipt line of a product marked *gift card or certificate*: that line earns nothing.",
+        parameters=[CERTIFICATE_CODE],
+        request=None,
+        responses={
+            **_ok(s.CertificateStatusSerializer, "The certificate, active."),
+            **_problems(404, 409, *COMMON, d404="`certificate_not_found`."),
+        },
+    )
+    def post(self, request: Request, code: str) -> Response:
+        programme = snapshot_get().programme_for(self.terminal.store.partner_id)
+        certificate = certificate_find(code, programme.id if programme else None)
+        if not certificate_accepted(certificate.series, self.terminal.store.partner_id):
+            raise CertificateStateInvalid(status="not_accepted_here")
+        certificate = certificate_activate(certificate, terminal=self.terminal)
+        return Response(certificate_status(certificate, self.terminal.store.partner_id))
 
 
 class CouponGetApi(PosApi):

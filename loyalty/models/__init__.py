@@ -1,6 +1,12 @@
 from loyalty.models.accounts import Account, Currency
 from loyalty.models.cards import Card, CardBatch, CardImport, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
+from loyalty.models.certificates import (
+    CertificateEntry,
+    CertificateHold,
+    CertificateSeries,
+    GiftCertificate,
+)
 from loyalty.models.events import CustomerEvent, EventType
 from loyalty.models.favourites import FavouriteProduct
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
@@ -36,6 +42,10 @@ __all__ = [
     "CardImport",
     "CardType",
     "Category",
+    "CertificateEntry",
+    "CertificateHold",
+    "CertificateSeries",
+    "GiftCertificate",
     "Counter",
     "CounterValue",
     "Currency",

@@ -117,6 +117,14 @@ class Programme(models.Model):
         choices=TierDowngrade.choices,
         default=TierDowngrade.ONE,
     )
+    certificate_payment_earns = models.BooleanField(
+        _("money paid with gift certificates earns points"),
+        default=True,
+        help_text=_(
+            "On: the part of a receipt paid with a gift card or certificate earns points as "
+            "money does. Off: it earns nothing. Selling a gift card never earns."
+        ),
+    )
     favourites_count = models.PositiveSmallIntegerField(
         _("favourite products per customer"),
         default=3,

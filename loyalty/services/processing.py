@@ -64,6 +64,7 @@ from loyalty.locks import accounts_for_update
 from loyalty.models import (
     Account,
     Card,
+    CertificateHold,
     CounterValue,
     FavouriteProduct,
     Hold,
@@ -86,6 +87,17 @@ from loyalty.models import (
 from loyalty.models.tiers import LIFETIME_PERIOD_START, Counter
 from loyalty.money import DECIMAL_PLACES, ZERO, line_amount, quantize
 from loyalty.services import purchase_sql
+from loyalty.services.certificates import (
+    certificates_answer,
+    certificates_apply,
+    certificates_check,
+    certificates_funds,
+    certificates_hold,
+    certificates_redeem,
+    certificates_refund,
+    certificates_release,
+    normalize_code,
+)
 from loyalty.services.ledger import (
     Actor,
     Leg,
@@ -153,6 +165,8 @@ class PurchaseRequest:
     coupons: tuple[str, ...] = ()
     spend_points: Decimal | str | None = None
     exchanges: tuple[str, ...] = ()  # codes of exchange promotions the customer pays for
+    # Gift certificates paying part of the receipt: (code, amount; None: as much as it can).
+    certificates: tuple[tuple[str, Decimal | None], ...] = ()
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical body: the same purchase always gives the same digest."""
@@ -174,6 +188,11 @@ class PurchaseRequest:
         }
         if self.exchanges:  # absent otherwise: the digests of earlier bodies stay as they were
             body["exchanges"] = list(self.exchanges)
+        if self.certificates:
+            body["certificates"] = [
+                [normalize_code(code), None if amount is None else str(quantize(amount))]
+                for code, amount in self.certificates
+            ]
         return _digest(body)
 
 
@@ -242,6 +261,8 @@ class _Sale:
     referrer_accounts: dict[int, Account] = field(default_factory=dict)
     # The coupons the receipt presents, as checked (None: it presents none).
     coupons: list | None = None
+    # The gift certificates that pay for it, as checked (None: it presents none).
+    certificates: list | None = None
 
 
 def _terminal(terminal: Terminal) -> Terminal:
@@ -322,7 +343,7 @@ def _load(
         Product.objects.filter(sku__in=skus)
         .filter(Q(partner__isnull=True) | Q(partner_id=partner_id))
         .order_by()
-        .values_list("sku", "id", "partner_id", "category_id", "brand_id")
+        .values_list("sku", "id", "partner_id", "category_id", "brand_id", "is_gift_card")
     )
     return holder, False
 
@@ -393,8 +414,9 @@ def _sale(terminal: Terminal, request: PurchaseRequest, holder: purchase_sql.Hol
 def _line_inputs(request: PurchaseRequest, products: list[tuple]) -> tuple[LineInput, ...]:
     """The receipt's lines with what the catalogue knows of their products.
 
-    ``products``: (sku, id, partner id, category id, brand id) of the shared catalogue and of
-    the selling partner; a partner's own product wins over the shared catalogue's.
+    ``products``: (sku, id, partner id, category id, brand id, is a gift card) of the shared
+    catalogue and of the selling partner; a partner's own product wins over the shared
+    catalogue's.
     """
     found: dict[str, tuple] = {}
     for product in products:
@@ -413,6 +435,7 @@ def _line_inputs(request: PurchaseRequest, products: list[tuple]) -> tuple[LineI
                 product_id=product[1] if product else None,
                 category_ids=frozenset([product[3]]) if product and product[3] else frozenset(),
                 brand_id=product[4] if product else None,
+                gift_card=bool(product[5]) if product and len(product) > 5 else False,
             )
         )
     return tuple(inputs)
@@ -559,6 +582,15 @@ def _context(
             request.coupons, sale.programme.id, sale.customer, at, lock=lock_coupons, holder=holder
         )
         coupon_series, coupon_prizes = unlocks(sale.coupons)
+    if request.certificates:
+        sale.certificates = certificates_check(
+            request.certificates,
+            sale.programme.id,
+            terminal.store.partner_id,
+            at,
+            lock=lock_coupons,
+            key=holder,
+        )
     sale.facts = _customer_facts(sale, at, tier_id)
     local = _local(terminal, at)
     return ReceiptContext(
@@ -581,6 +613,7 @@ def _context(
         coupon_prizes=coupon_prizes,
         exchanges=request.exchanges,
         exchange_available=exchange_available or {},
+        certificate_funds=certificates_funds(sale.certificates),
     )
 
 
@@ -671,6 +704,9 @@ def _render(
         if result.main_currency_id
         else DECIMAL_PLACES
     )
+    paying = sale.certificates is not None
+    if paying:
+        certificates_apply(sale.certificates, result.certificate_paid)
     if tier is False:
         tier = None
     if tier is None and sale.customer is not None:
@@ -731,6 +767,7 @@ def _render(
                 "points_spent": _money(line.points_spent),
                 "to_pay": _money(line.to_pay),
                 "points_earned": _points(line.points_earned, places),
+                **({"certificate_paid": _money(line.certificate_paid)} if paying else {}),
             }
             for line in result.lines
         ],
@@ -742,6 +779,15 @@ def _render(
         **(
             {"exchanges": [_exchange_entry(sale, outcome) for outcome in result.exchanges]}
             if result.exchanges
+            else {}
+        ),
+        **(
+            {
+                "certificate_paid": _money(result.certificate_paid),
+                "to_pay_in_money": _money(result.to_pay - result.certificate_paid),
+                "certificates": certificates_answer(sale.certificates),
+            }
+            if paying
             else {}
         ),
     }
@@ -799,7 +845,7 @@ def purchase_calculate(terminal: Terminal, request: PurchaseRequest, *, hold: bo
     terminal = _terminal(terminal)
     holder, fast = _load(terminal, request, replay=False, lots=not hold)
     sale = _sale(terminal, request, holder, fast)
-    if hold and sale.customer is not None:
+    if hold and (sale.customer is not None or request.certificates):
         now = timezone.now()
         at = request.sold_at or now
         return _retrying(lambda: _calculate_and_hold(sale, request, at, now))
@@ -869,7 +915,8 @@ def _calculated(sale, request, result, account, at, now) -> dict:
 def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
     account = _main_account(sale, create=True)
     with _money_transaction():
-        account = accounts_for_update([account.pk]).get()
+        if account is not None:
+            account = accounts_for_update([account.pk]).get()
         available = _spendable(account, now, sale.terminal, request.receipt_id)
         exchange_available = (
             _exchange_available(
@@ -906,7 +953,16 @@ def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
             if sale.coupons
             else []
         )
-        if result.spent_points > 0:
+        certificates_release(hold_key(sale.terminal.pk, request.receipt_id))
+        answer = _calculated(sale, request, result, account, at, now)  # applies certificates
+        held_certificates = (
+            certificates_hold(
+                sale.certificates, hold_key(sale.terminal.pk, request.receipt_id), until
+            )
+            if sale.certificates
+            else []
+        )
+        if result.spent_points > 0 and account is not None:
             Hold.objects.create(
                 account=account,
                 terminal=sale.terminal,
@@ -916,13 +972,13 @@ def _calculate_and_hold(sale: _Sale, request: PurchaseRequest, at, now) -> dict:
                 created_at=now,
             )
             Account.objects.filter(pk=account.pk).update(held=F("held") + result.spent_points)
-        answer = _calculated(sale, request, result, account, at, now)
         answer["hold"] = {
-            "points": str(result.spent_points),
-            "expires_at": (now + timedelta(minutes=sale.programme.hold_minutes)).isoformat()
-            if result.spent_points > 0 or held_coupons
+            "points": str(result.spent_points if account is not None else ZERO),
+            "expires_at": until.isoformat()
+            if result.spent_points > 0 or held_coupons or held_certificates
             else None,
             "coupons": held_coupons,
+            **({"certificates": held_certificates} if sale.certificates is not None else {}),
         }
         return answer
 
@@ -1185,14 +1241,16 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
         elif sql_writes and state.membership is not None:
             membership = state.membership
             before = (membership.tier_id, membership.qualifying_amount)
-            tier = _tier_step(membership, sale.snapshot.tiers_of(sale.programme.id), result.to_pay)
+            tier = _tier_step(
+                membership, sale.snapshot.tiers_of(sale.programme.id), _tier_money(result)
+            )
             move = _tier_move(membership, *before, TierChange.Reason.PURCHASE)
         else:
             # A tier reward first: the customer stands at its threshold, then the receipt's
             # money counts towards the next tier as any receipt's does.
             awarded = _tier_awards_give(sale.customer, sale.programme.id, result.tier_awards)
             tier, move = _tier_progress(
-                sale.customer, sale.programme.id, result.to_pay, TierChange.Reason.PURCHASE
+                sale.customer, sale.programme.id, _tier_money(result), TierChange.Reason.PURCHASE
             )
         answer = _render(
             request.receipt_id,
@@ -1222,7 +1280,7 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             "to_pay": result.to_pay,
             "points_earned": result.points_earned,
             "spent_points": result.spent_points,
-            "tier_amount": result.to_pay if sale.customer else ZERO,
+            "tier_amount": _tier_money(result) if sale.customer else ZERO,
             "is_flagged": shortfall > 0,
             "offline_shortfall": shortfall,
             "fingerprint": fingerprint,
@@ -1282,11 +1340,26 @@ def _confirm(sale: _Sale, request: PurchaseRequest, fingerprint: str, at, offlin
             coupons_redeem(
                 receipt, sale.customer, sale.coupons, _coupon_series_fired(sale, result), now
             )
+        if sale.certificates:
+            certificates_redeem(
+                receipt,
+                sale.certificates,
+                {line.line_no: line.certificate_paid for line in result.lines},
+                terminal,
+                now,
+                hold_key(terminal.pk, request.receipt_id),
+            )
         if sale.customer is not None and sale.snapshot.occasion_kinds:
             _occasions(sale, receipt, stepped, at)
         if main is not None and main.held > 0:
             _hold_release(terminal, request.receipt_id, Hold.Status.CONSUMED, now)
         return answer
+
+
+def _tier_money(result: EngineResult) -> Decimal:
+    """What a purchase adds to the customer's tier progress: the money paid, gift cards sold
+    apart (a gift card's money counts when it pays)."""
+    return result.to_pay - result.gift_cards
 
 
 def _write_orm(sale, result, receipt_fields, line_fields, locked, spend, exchanges, actor, at, now):
@@ -2062,6 +2135,8 @@ def holds_expire(now: datetime | None = None) -> int:
                 return closed
 
         count += _retrying(work)
+    # Gift certificate holds reserve nothing once expired; their rows go.
+    CertificateHold.objects.filter(expires_at__lte=now).delete()
     return count
 
 
@@ -2117,6 +2192,7 @@ def _cancel_hold_only(terminal: Terminal, receipt_id: str) -> bool:
         terminal=terminal, receipt_id=receipt_id, status=Hold.Status.ACTIVE
     ).first()
     coupons = coupons_release(hold_key(terminal.pk, receipt_id))
+    coupons += certificates_release(hold_key(terminal.pk, receipt_id))
     if hold is None:
         return coupons > 0
     with _money_transaction():
@@ -2246,6 +2322,9 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         whole = fully or kind == Refund.Kind.CANCEL
         usage_undo(receipt, refund, whole)
         given_back = _exchanges_return(receipt, refund, lines, locked, now)
+        certificates_back, _cash = certificates_refund(
+            receipt, refund, movement["moved"], terminal, now, cancel=kind == Refund.Kind.CANCEL
+        )
         if whole:
             coupons_withdraw(receipt)
             coupons_return(receipt, now)
@@ -2288,6 +2367,24 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
                 {"after": str(main.balance), "pending": str(main.pending)} if main else None
             ),
             **({"exchanges_returned": given_back} if given_back else {}),
+            **(
+                {
+                    "certificates_returned": certificates_back,
+                    "money_back": _money(
+                        fraction_money
+                        - sum(
+                            (
+                                Decimal(entry["amount"])
+                                for entry in certificates_back
+                                if entry["to"] == "certificate"
+                            ),
+                            ZERO,
+                        )
+                    ),
+                }
+                if certificates_back
+                else {}
+            ),
         }
         refund.save()
         return refund.result
@@ -2399,7 +2496,7 @@ def _refund_plan(lines, requested, kind) -> dict[int, Decimal]:
 
 def _refund_lines(receipt, refund, lines, plan) -> dict:
     """Write the refund's lines: each field's cumulative share minus what earlier refunds took."""
-    totals = {"amount": ZERO, "to_pay": ZERO, "lines": [], "rewards": []}
+    totals = {"amount": ZERO, "to_pay": ZERO, "lines": [], "rewards": [], "moved": {}}
     refund_lines = []
     places = {c.id: c.decimal_places for c in snapshot_get().currencies.values()}
     spent_places = places.get(receipt.currency_id, DECIMAL_PLACES)
@@ -2439,6 +2536,7 @@ def _refund_lines(receipt, refund, lines, plan) -> dict:
                 moved.points_earned += part
         refund_lines.append(moved)
         line.refunded_quantity = after
+        totals["moved"][no] = (before, after, line.quantity)
         totals["amount"] += moved.amount
         totals["to_pay"] += moved.to_pay
         totals["lines"].append(

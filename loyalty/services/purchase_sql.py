@@ -183,7 +183,7 @@ class Holder:
     customer: object | None = None  # crm.Customer with id, public_id, registered_at loaded
     accounts: list[Account] = field(default_factory=list)
     tiers: dict[int, int] = field(default_factory=dict)  # programme id -> tier id
-    products: list[tuple] = field(default_factory=list)  # (sku, id, partner_id, category, brand)
+    products: list[tuple] = field(default_factory=list)  # (sku, id, partner, category, brand, gift)
     lots: list[Lot] | None = None
     # Read only when a promotion needs them (RulesSnapshot.needs):
     segments: list[int] = field(default_factory=list)  # segment ids
@@ -273,7 +273,7 @@ def holder_load(
     skus = sorted(set(skus))
     statements.append(
         (
-            "SELECT sku, id, partner_id, category_id, brand_id FROM loyalty_product"
+            "SELECT sku, id, partner_id, category_id, brand_id, is_gift_card FROM loyalty_product"
             f" WHERE sku IN ({_marks(len(skus))}) AND (partner_id IS NULL OR partner_id = %s)",
             [*skus, partner_id],
         )

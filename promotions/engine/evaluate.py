@@ -54,7 +54,9 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     )
     lines = [LineResult(line_no=line.line_no, amount=line.amount) for line in ctx.lines]
     total = sum((line.amount for line in lines), ZERO)
-    walk = _Walk(snapshot, ctx, programme, lines)
+    # Lines selling gift cards are paid in money only and no promotion sees them.
+    gift = {line.line_no for line in ctx.lines if line.gift_card}
+    walk = _Walk(snapshot, ctx, programme, [x for x in lines if x.line_no not in gift])
     for promotion in snapshot.promotions:  # compiled in walk order: priority desc, id asc
         reason = _out_of_scope(promotion, ctx)
         if reason is None:
@@ -68,13 +70,26 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     # 2. Points spent: restricted points where their rules allow, then the others.
     spent_by_rule: dict[int | None, Decimal] = {}
     if ctx.customer is not None and main_currency is not None:
-        spent_by_rule = _spend(snapshot, programme, main_currency, ctx, walk, total - discount)
+        payable = sum((line.amount - line.discount for line in walk.lines), ZERO)
+        spent_by_rule = _spend(snapshot, programme, main_currency, ctx, walk, payable)
     spent_points = sum(spent_by_rule.values(), ZERO)
     walk.spent_main = spent_points
     points_spent = sum((line.points_spent for line in lines), ZERO)
     for line in lines:
         line.to_pay = line.amount - line.discount - line.points_spent
     to_pay = sum((line.to_pay for line in lines), ZERO)
+    gift_cards = sum((line.to_pay for line in lines if line.line_no in gift), ZERO)
+    # 2b. Gift certificates pay what is left, except the gift cards sold.
+    certificate_paid = ZERO
+    if ctx.certificate_funds > 0:
+        certificate_paid = min(ctx.certificate_funds, to_pay - gift_cards)
+        parts = _spread(
+            certificate_paid,
+            [line.line_no for line in walk.lines],
+            {line.line_no: line.to_pay for line in walk.lines},
+        )
+        for line in walk.lines:
+            line.certificate_paid = parts.get(line.line_no, ZERO)
 
     # 3. Points earned on what is left to pay in money; multipliers after what they multiply.
     awards = walk.phase(POINTS_PHASE) if ctx.customer is not None else walk.anonymous(POINTS_PHASE)
@@ -91,7 +106,9 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
             for line_no, part in award.per_line.items():
                 by_line[line_no].points_earned += part
 
-    counters = _counter_steps(snapshot, ctx, to_pay) if ctx.customer is not None else []
+    counters = (
+        _counter_steps(snapshot, ctx, to_pay - gift_cards) if ctx.customer is not None else []
+    )
     counters += walk.steps
     return EngineResult(
         total=total,
@@ -112,6 +129,8 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         spent_by_rule=spent_by_rule,
         exchanges=_exchange_outcomes(snapshot, ctx, walk) if ctx.exchanges else [],
         tier_awards=walk.tier_awards,
+        certificate_paid=certificate_paid,
+        gift_cards=gift_cards,
     )
 
 
@@ -491,7 +510,7 @@ class _Walk:
         elif counter.unit == "purchases":
             own = Decimal(1)
         elif counter.unit == "quantity":
-            own = sum((line.quantity for line in self.ctx.lines), ZERO)
+            own = sum((x.quantity for x in self.ctx.lines if not x.gift_card), ZERO)
         elif counter.unit == "amount":
             own = sum((line.amount - line.discount for line in self.lines), ZERO)
         else:
@@ -734,7 +753,10 @@ class _Walk:
         currency = self.snapshot.currencies[reward.currency_id]
         places = currency.decimal_places
         nos = [line.line_no for line in eligible]
-        weights = {line.line_no: line.to_pay for line in eligible}
+        if self.programme.certificates_earn:
+            weights = {line.line_no: line.to_pay for line in eligible}
+        else:  # the part paid with gift certificates earns nothing
+            weights = {line.line_no: line.to_pay - line.certificate_paid for line in eligible}
         if reward.kind == "points_percent":
             amount = quantize(sum(weights.values(), ZERO) * reward.value / HUNDRED, places)
         elif reward.kind == "points_fixed":
@@ -1020,7 +1042,7 @@ def _counter_steps(snapshot: RulesSnapshot, ctx: ReceiptContext, to_pay: Decimal
         elif counter.unit == "amount":
             delta = to_pay
         elif counter.unit == "quantity":
-            delta = sum((line.quantity for line in ctx.lines), ZERO)
+            delta = sum((x.quantity for x in ctx.lines if not x.gift_card), ZERO)
         else:
             continue
         if delta:

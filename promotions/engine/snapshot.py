@@ -93,6 +93,7 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
             hold_minutes=programme.hold_minutes,
             refund_shortfall_policy=programme.refund_shortfall_policy,
             offline_window_days=programme.offline_window_days,
+            certificates_earn=programme.certificate_payment_earns,
             max_receipt_lines=programme.max_receipt_lines,
         )
         for programme in Programme.objects.all()

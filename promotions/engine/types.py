@@ -238,6 +238,8 @@ class ProgrammeRule:
     refund_shortfall_policy: str = "cap"
     offline_window_days: int = 30
     max_receipt_lines: int = 1000
+    # Whether the part of a receipt paid with gift certificates earns points (mechanics.md).
+    certificates_earn: bool = True
 
 
 @dataclass(frozen=True)
@@ -359,6 +361,9 @@ class LineInput:
     category_ids: frozenset[int] = frozenset()
     brand_id: int | None = None
     list_ids: frozenset[int] = frozenset()
+    # The line sells a gift card or certificate: no promotion sees it, points and certificates
+    # do not pay for it, and it earns nothing.
+    gift_card: bool = False
 
 
 @dataclass(frozen=True)
@@ -404,6 +409,9 @@ class ReceiptContext:
     coupon_series: frozenset[int] = frozenset()
     coupon_prizes: frozenset[int] = frozenset()  # promotions scratch coupons unlock
     exchange_available: Mapping[int, Decimal] = field(default_factory=dict)
+    # What the gift certificates the receipt presents may pay at most (checked by the
+    # processing); the engine lets them pay what is left after discounts and points.
+    certificate_funds: Decimal = Decimal("0.00")
 
 
 @dataclass
@@ -415,6 +423,7 @@ class LineResult:
     spent_points: Decimal = Decimal("0")  # points debited, in the main currency
     to_pay: Decimal = Decimal("0.00")
     points_earned: Decimal = Decimal("0")  # in the main currency
+    certificate_paid: Decimal = Decimal("0.00")  # of to_pay, paid with gift certificates
 
 
 @dataclass
@@ -498,6 +507,8 @@ class EngineResult:
     spent_by_rule: dict[int | None, Decimal] = field(default_factory=dict)
     exchanges: list[ExchangeOutcome] = field(default_factory=list)  # one per code asked for
     tier_awards: list[TierAward] = field(default_factory=list)
+    certificate_paid: Decimal = Decimal("0.00")  # of to_pay, paid with gift certificates
+    gift_cards: Decimal = Decimal("0.00")  # of to_pay, the gift cards the receipt sells
 
     @property
     def exchanged(self) -> list[ExchangeOutcome]:

@@ -37,6 +37,7 @@ from loyalty.models import (
     LedgerEntry,
     Lot,
     Posting,
+    ReceiptCounterEffect,
     TierMembership,
 )
 from loyalty.services.ledger import Actor, Leg, PostingSpec, customer_account, postings_create
@@ -178,7 +179,7 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
     of its currency by one posting per currency (cause ``merge``), keeping its state (pending
     stays pending), its dates and its spending rule; a debt moves as a debt, ``keep``'s spendable
     points repay it at once, and ``keep``'s debt limit grows to carry what is still owed. The higher tier per programme stays, with both qualifying spends;
-    counter values add up per (counter, period); ``gone``'s referrals and referrer pass to
+    counter values add up per (counter, period), with the receipts' counter effects; ``gone``'s referrals and referrer pass to
     ``keep``. ``gone`` names ``keep`` in ``merged_into`` and loses its phone, email and referral
     code (``keep`` takes those it lacks), so the register never finds it again.
 
@@ -235,6 +236,7 @@ def _balances_move(keep, gone, pairs, accounts, actor: Actor) -> None:
                     active_at=lot.active_at,
                     expires_at=lot.expires_at,
                     spend_rule_id=lot.spend_rule_id,
+                    receipt_id=lot.receipt_id,
                 )
             )
         if not legs:
@@ -370,6 +372,8 @@ def _counters_merge(keep: Customer, gone: Customer) -> None:
             theirs.save(update_fields=["customer", "updated_at"])
             continue
         mine.value += theirs.value
+        # A refund of gone's receipt undoes its counter steps on the value that now holds them.
+        ReceiptCounterEffect.objects.filter(value=theirs).update(value=mine)
         theirs.delete()
         mine.save(update_fields=["value", "updated_at"])
 

@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from crm.models import Customer
+from crm.services.merge import customer_records_merge
 from loyalty.errors import (
     BlockReasonRequired,
     CardAlreadyBound,
@@ -33,11 +34,14 @@ from loyalty.models import (
     Account,
     Card,
     CounterValue,
+    CustomerEvent,
+    FavouriteProduct,
     Hold,
     LedgerEntry,
     Lot,
     Posting,
     ReceiptCounterEffect,
+    StaffProfile,
     TierMembership,
 )
 from loyalty.services.ledger import Actor, Leg, PostingSpec, customer_account, postings_create
@@ -179,9 +183,18 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
     of its currency by one posting per currency (cause ``merge``), keeping its state (pending
     stays pending), its dates and its spending rule; a debt moves as a debt, ``keep``'s spendable
     points repay it at once, and ``keep``'s debt limit grows to carry what is still owed. The higher tier per programme stays, with both qualifying spends;
-    counter values add up per (counter, period), with the receipts' counter effects; ``gone``'s referrals and referrer pass to
-    ``keep``. ``gone`` names ``keep`` in ``merged_into`` and loses its phone, email and referral
-    code (``keep`` takes those it lacks), so the register never finds it again.
+    counter values add up per (counter, period), with the receipts' counter effects; ``gone``'s
+    referrals and referrer pass to ``keep``. ``gone`` names ``keep`` in ``merged_into`` and
+    loses its phone, email and referral code (``keep`` takes those it lacks, and blank names and
+    birth date), so the register never finds it again.
+
+    The other rows naming a customer, model by model (docs/operations.md has the table):
+    events and the staff membership move (the latter unless ``keep`` has one); favourites are
+    deleted (recomputed nightly); accounts, ledger, receipts, refunds, tier changes and peer
+    thanks stay as history (a refund after the merge follows the points: ``processing``);
+    consents, answers, family, cars, dates and segments combine in
+    ``crm.services.merge.customer_records_merge``; promotion usage, occasions, coupons and
+    messages move in the receivers of ``customers_merging`` (promotions, communications).
 
     Raises ``MergeIntoSelf``, ``CustomerAlreadyMerged`` and ``MergeHoldsActive`` (points of
     ``gone`` are held for a purchase at a register); nothing is written then.
@@ -209,7 +222,9 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
     _balances_move(keep, gone, pairs, accounts, _actor(user))
     _tiers_merge(keep, gone)
     _counters_merge(keep, gone)
-    _cards_and_people_merge(keep, gone)
+    _loyalty_records_merge(keep, gone)
+    filled = customer_records_merge(keep=keep, gone=gone)
+    _cards_and_people_merge(keep, gone, filled, user)
     customers_merging.send(sender=Customer, keep=keep, gone=gone)
     return keep
 
@@ -331,7 +346,7 @@ def merged_leftovers_sweep() -> int:
             ids = [a.pk for pair in pairs for a in pair]
             accounts = {account.pk: account for account in accounts_for_update(ids)}
             _balances_move(keep, gone, pairs, accounts, Actor.system("merged leftovers sweep"))
-            Card.objects.filter(customer=gone).update(customer=keep)
+            _cards_move(keep, gone, None)
             swept += 1
     return swept
 
@@ -378,10 +393,25 @@ def _counters_merge(keep: Customer, gone: Customer) -> None:
         mine.save(update_fields=["value", "updated_at"])
 
 
-def _cards_and_people_merge(keep: Customer, gone: Customer) -> None:
+def _loyalty_records_merge(keep: Customer, gone: Customer) -> None:
+    # Events received about the person count for them (conditions on a customer's events).
+    CustomerEvent.objects.filter(customer=gone).update(customer=keep)
+    # Favourites are recomputed nightly from receipts; gone's ranking means nothing for keep.
+    FavouriteProduct.objects.filter(customer=gone).delete()
+    # An employee's membership: the staff user now gives and receives thanks as keep, unless
+    # keep is already another staff user's membership (then gone's link stays, as history).
+    if not StaffProfile.objects.filter(customer=keep).exists():
+        StaffProfile.objects.filter(customer=gone).update(customer=keep)
+
+
+def _cards_move(keep: Customer, gone: Customer, user) -> None:
     Card.objects.filter(customer=gone).update(customer=keep)
+
+
+def _cards_and_people_merge(keep: Customer, gone: Customer, filled: list[str], user) -> None:
+    _cards_move(keep, gone, user)
     Customer.objects.filter(referrer=gone).exclude(pk=keep.pk).update(referrer=keep)
-    keep_fields = []
+    keep_fields = list(filled)
     if keep.referrer_id == gone.pk:
         keep.referrer = None
         keep_fields.append("referrer")
@@ -389,15 +419,16 @@ def _cards_and_people_merge(keep: Customer, gone: Customer) -> None:
         keep.referrer_id = gone.referrer_id
         keep_fields.append("referrer")
     phone, email = gone.phone, gone.email
+    phone_verified, email_verified = gone.phone_verified, gone.email_verified
     gone.phone = gone.email = gone.referral_code = None
     gone.merged_into = keep
     gone.merged_at = timezone.now()
     gone.save(update_fields=["phone", "email", "referral_code", "merged_into", "merged_at"])
     if keep.phone is None and phone:
-        keep.phone = phone
-        keep_fields.append("phone")
+        keep.phone, keep.phone_verified = phone, phone_verified
+        keep_fields += ["phone", "phone_verified"]
     if keep.email is None and email:
-        keep.email = email
-        keep_fields.append("email")
+        keep.email, keep.email_verified = email, email_verified
+        keep_fields += ["email", "email_verified"]
     if keep_fields:
         keep.save(update_fields=[*keep_fields, "updated_at"])

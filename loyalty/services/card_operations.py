@@ -33,6 +33,7 @@ from loyalty.locks import accounts_for_update
 from loyalty.models import (
     Account,
     Card,
+    CardOperation,
     CounterValue,
     CustomerEvent,
     FavouriteProduct,
@@ -58,6 +59,14 @@ def _card_locked(card: Card) -> Card:
     return Card.objects.select_for_update().get(pk=card.pk)
 
 
+def _record(card: Card, kind: str, user, reason: str = "", **details) -> None:
+    """Write down who did what to the card and why (``CardOperation``), in the same
+    transaction: a refused operation leaves no row."""
+    CardOperation.objects.create(
+        card=card, kind=kind, actor=user, reason=reason[:300], details=details
+    )
+
+
 @transaction.atomic
 def card_activate(*, card: Card, user=None) -> Card:
     """Make a new or issued card active. Raises ``CardStatusInvalid`` for any other status."""
@@ -69,10 +78,15 @@ def card_activate(*, card: Card, user=None) -> Card:
     card.issued_at = card.issued_at or now
     card.activated_at = card.activated_at or now
     card.save(update_fields=["status", "issued_at", "activated_at"])
+    _record(card, CardOperation.Kind.ACTIVATE, user)
     return card
 
 
-def _stop(card: Card, status: str, reason: str) -> Card:
+def _stop(card: Card, status: str, reason: str, user) -> Card:
+    kind = (
+        CardOperation.Kind.BLOCK if status == Card.Status.BLOCKED else CardOperation.Kind.MARK_LOST
+    )
+    _record(card, kind, user, reason, status_before=card.status)
     card.status = status
     card.blocked_at = timezone.now()
     card.block_reason = reason[:300]
@@ -93,7 +107,7 @@ def card_block(*, card: Card, reason: str, user=None) -> Card:
     card = _card_locked(card)
     if card.status in UNUSABLE:
         raise CardStatusInvalid(card=card.number, card_status=card.status)
-    return _stop(card, Card.Status.BLOCKED, reason)
+    return _stop(card, Card.Status.BLOCKED, reason, user)
 
 
 @transaction.atomic
@@ -105,7 +119,7 @@ def card_mark_lost(*, card: Card, user=None, reason: str = "") -> Card:
     card = _card_locked(card)
     if card.status in (Card.Status.LOST, Card.Status.REPLACED):
         raise CardStatusInvalid(card=card.number, card_status=card.status)
-    return _stop(card, Card.Status.LOST, (reason or "").strip() or card.block_reason)
+    return _stop(card, Card.Status.LOST, (reason or "").strip() or card.block_reason, user)
 
 
 @transaction.atomic
@@ -116,6 +130,7 @@ def card_unblock(*, card: Card, user=None) -> Card:
     card = _card_locked(card)
     if card.status not in (Card.Status.BLOCKED, Card.Status.LOST):
         raise CardStatusInvalid(card=card.number, card_status=card.status)
+    _record(card, CardOperation.Kind.UNBLOCK, user, status_before=card.status)
     if card.activated_at is not None:
         card.status = Card.Status.ACTIVE
     elif card.customer_id is not None:
@@ -169,6 +184,8 @@ def card_replace(*, old_card: Card, new_card_number: str, user=None) -> Card:
     old.replaced_by = new
     old.blocked_at = old.blocked_at or now
     old.save(update_fields=["status", "replaced_by", "blocked_at"])
+    _record(old, CardOperation.Kind.REPLACE, user, new_card=new.number)
+    _record(new, CardOperation.Kind.REPLACEMENT, user, old_card=old.number)
     return new
 
 
@@ -186,7 +203,7 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
     counter values add up per (counter, period), with the receipts' counter effects; ``gone``'s
     referrals and referrer pass to ``keep``. ``gone`` names ``keep`` in ``merged_into`` and
     loses its phone, email and referral code (``keep`` takes those it lacks, and blank names and
-    birth date), so the register never finds it again.
+    birth date), so the register never finds it again. Each moved card gets a ``CardOperation``.
 
     The other rows naming a customer, model by model (docs/operations.md has the table):
     events and the staff membership move (the latter unless ``keep`` has one); favourites are
@@ -405,7 +422,17 @@ def _loyalty_records_merge(keep: Customer, gone: Customer) -> None:
 
 
 def _cards_move(keep: Customer, gone: Customer, user) -> None:
-    Card.objects.filter(customer=gone).update(customer=keep)
+    cards = list(Card.objects.filter(customer=gone).order_by("pk"))
+    Card.objects.filter(pk__in=[card.pk for card in cards]).update(customer=keep)
+    CardOperation.objects.bulk_create(
+        CardOperation(
+            card=card,
+            kind=CardOperation.Kind.MERGE,
+            actor=user,
+            details={"from_customer": gone.public_id, "to_customer": keep.public_id},
+        )
+        for card in cards
+    )
 
 
 def _cards_and_people_merge(keep: Customer, gone: Customer, filled: list[str], user) -> None:

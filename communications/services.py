@@ -74,3 +74,10 @@ def on_occasion_rewarded(sender, firing, rule, points, **_kwargs) -> None:
         else "",
     )
     messages_queue(customer, text, promotion_id=rule.id, firing=firing)
+
+
+def on_customers_merging(sender, keep, gone, **_kwargs) -> None:
+    """Move ``gone``'s messages, sent and queued, to ``keep`` in the merge's transaction: the
+    history of what a person was told stays in one place. Each keeps the address it was
+    queued for."""
+    Message.objects.filter(customer=gone).update(customer=keep)

@@ -29,6 +29,7 @@ from loyalty.models import (
     Card,
     CardBatch,
     CardImport,
+    CardOperation,
     Category,
     CertificateEntry,
     CertificateSeries,
@@ -705,6 +706,18 @@ class CardReplaceForm(forms.Form):
     )
 
 
+class CardOperationInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """What was done to the card, by whom and why (written by the operations only)."""
+
+    model = CardOperation
+    fk_name = "card"
+    fields = ["at", "kind", "actor", "reason", "details"]
+    readonly_fields = fields
+    ordering = ["-at", "-pk"]
+    extra = 0
+    verbose_name_plural = _("operations on this card")
+
+
 @admin.register(Card)
 class CardAdmin(ImportMixin, admin.ModelAdmin):
     """Cards; "Import" takes a batch as CSV or XLSX with a preview of every row."""
@@ -732,6 +745,7 @@ class CardAdmin(ImportMixin, admin.ModelAdmin):
         (_("Dates"), {"fields": ["issued_at", "activated_at", "blocked_at", "created_at"]}),
     ]
     actions = ["activate", "block", "mark_lost", "unblock", "replace"]
+    inlines = [CardOperationInline]
     # Once a card exists, its status changes only through the actions (and their services).
     operation_fields = ["status", "block_reason", "replaced_by", "blocked_at"]
 

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from django.db.models import Q
 
-from promotions.models import PromotionUsage, PromotionUsageEffect, TriggerFiring
+from promotions.models import (
+    Coupon,
+    CouponGrant,
+    CouponRedemption,
+    PromotionUsage,
+    PromotionUsageEffect,
+    TriggerFiring,
+)
 
 
 def on_customers_merging(sender, keep, gone, **kwargs) -> None:
     """Move ``gone``'s per-customer usage and rewarded occasions to ``keep``, in the merge's
     transaction: limits per customer count both customers' receipts, and an occasion either
-    was rewarded for is not rewarded again."""
+    was rewarded for is not rewarded again. ``gone``'s personal coupons, the coupons its
+    purchases earned and its coupon redemptions move too (keep may use the coupons, and a
+    coupon's limit per customer counts both). Draw winners stay: each is the record of a draw
+    drawn, paid by its posting."""
     theirs = (
         PromotionUsage.objects.select_for_update()
         .filter(Q(key=f"c:{gone.pk}") | Q(key__startswith=f"cd:{gone.pk}:"))
@@ -38,3 +48,6 @@ def on_customers_merging(sender, keep, gone, **kwargs) -> None:
         if (firing.promotion_id, firing.key) not in kept:
             firing.customer = keep
             firing.save(update_fields=["customer"])
+    Coupon.objects.filter(customer=gone).update(customer=keep)
+    CouponGrant.objects.filter(customer=gone).update(customer=keep)
+    CouponRedemption.objects.filter(customer=gone).update(customer=keep)

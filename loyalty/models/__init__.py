@@ -1,5 +1,5 @@
 from loyalty.models.accounts import Account, Currency
-from loyalty.models.cards import Card, CardBatch, CardImport, CardType
+from loyalty.models.cards import Card, CardBatch, CardImport, CardOperation, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
 from loyalty.models.certificates import (
     CertificateEntry,
@@ -40,6 +40,7 @@ __all__ = [
     "Card",
     "CardBatch",
     "CardImport",
+    "CardOperation",
     "CardType",
     "Category",
     "CertificateEntry",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.validators import validate_card_number, validate_code
@@ -168,6 +169,48 @@ class Card(models.Model):
     @property
     def can_spend(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class CardOperation(models.Model):
+    """One operation on a card, by whom, when and why: the record operators and auditors read.
+
+    Written only by ``loyalty.services.card_operations`` in the operation's transaction, and
+    never changed (an operation that is refused leaves no row)."""
+
+    class Kind(models.TextChoices):
+        ACTIVATE = "activate", _("activated")
+        BLOCK = "block", _("blocked")
+        MARK_LOST = "mark_lost", _("marked lost")
+        UNBLOCK = "unblock", _("unblocked")
+        REPLACE = "replace", _("replaced by a new card")
+        REPLACEMENT = "replacement", _("given as a replacement")
+        MERGE = "merge", _("moved by a customer merge")
+
+    card = models.ForeignKey(
+        Card, verbose_name=_("card"), on_delete=models.PROTECT, related_name="operations"
+    )
+    kind = models.CharField(_("operation"), max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("staff user"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: a system job."),
+    )
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("card operation")
+        verbose_name_plural = _("card operations")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["card", "at"], name="card_operation_card_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.card_id}: {self.kind}"
 
 
 class CardImport(models.Model):

@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from crm.models import Customer
+from crm.services.merge import customer_records_merge
 from loyalty.errors import (
     BlockReasonRequired,
     CardAlreadyBound,
@@ -32,11 +33,16 @@ from loyalty.locks import accounts_for_update
 from loyalty.models import (
     Account,
     Card,
+    CardOperation,
     CounterValue,
+    CustomerEvent,
+    FavouriteProduct,
     Hold,
     LedgerEntry,
     Lot,
     Posting,
+    ReceiptCounterEffect,
+    StaffProfile,
     TierMembership,
 )
 from loyalty.services.ledger import Actor, Leg, PostingSpec, customer_account, postings_create
@@ -53,6 +59,14 @@ def _card_locked(card: Card) -> Card:
     return Card.objects.select_for_update().get(pk=card.pk)
 
 
+def _record(card: Card, kind: str, user, reason: str = "", **details) -> None:
+    """Write down who did what to the card and why (``CardOperation``), in the same
+    transaction: a refused operation leaves no row."""
+    CardOperation.objects.create(
+        card=card, kind=kind, actor=user, reason=reason[:300], details=details
+    )
+
+
 @transaction.atomic
 def card_activate(*, card: Card, user=None) -> Card:
     """Make a new or issued card active. Raises ``CardStatusInvalid`` for any other status."""
@@ -64,10 +78,15 @@ def card_activate(*, card: Card, user=None) -> Card:
     card.issued_at = card.issued_at or now
     card.activated_at = card.activated_at or now
     card.save(update_fields=["status", "issued_at", "activated_at"])
+    _record(card, CardOperation.Kind.ACTIVATE, user)
     return card
 
 
-def _stop(card: Card, status: str, reason: str) -> Card:
+def _stop(card: Card, status: str, reason: str, user) -> Card:
+    kind = (
+        CardOperation.Kind.BLOCK if status == Card.Status.BLOCKED else CardOperation.Kind.MARK_LOST
+    )
+    _record(card, kind, user, reason, status_before=card.status)
     card.status = status
     card.blocked_at = timezone.now()
     card.block_reason = reason[:300]
@@ -88,7 +107,7 @@ def card_block(*, card: Card, reason: str, user=None) -> Card:
     card = _card_locked(card)
     if card.status in UNUSABLE:
         raise CardStatusInvalid(card=card.number, card_status=card.status)
-    return _stop(card, Card.Status.BLOCKED, reason)
+    return _stop(card, Card.Status.BLOCKED, reason, user)
 
 
 @transaction.atomic
@@ -100,7 +119,7 @@ def card_mark_lost(*, card: Card, user=None, reason: str = "") -> Card:
     card = _card_locked(card)
     if card.status in (Card.Status.LOST, Card.Status.REPLACED):
         raise CardStatusInvalid(card=card.number, card_status=card.status)
-    return _stop(card, Card.Status.LOST, (reason or "").strip() or card.block_reason)
+    return _stop(card, Card.Status.LOST, (reason or "").strip() or card.block_reason, user)
 
 
 @transaction.atomic
@@ -111,6 +130,7 @@ def card_unblock(*, card: Card, user=None) -> Card:
     card = _card_locked(card)
     if card.status not in (Card.Status.BLOCKED, Card.Status.LOST):
         raise CardStatusInvalid(card=card.number, card_status=card.status)
+    _record(card, CardOperation.Kind.UNBLOCK, user, status_before=card.status)
     if card.activated_at is not None:
         card.status = Card.Status.ACTIVE
     elif card.customer_id is not None:
@@ -164,6 +184,8 @@ def card_replace(*, old_card: Card, new_card_number: str, user=None) -> Card:
     old.replaced_by = new
     old.blocked_at = old.blocked_at or now
     old.save(update_fields=["status", "replaced_by", "blocked_at"])
+    _record(old, CardOperation.Kind.REPLACE, user, new_card=new.number)
+    _record(new, CardOperation.Kind.REPLACEMENT, user, old_card=old.number)
     return new
 
 
@@ -178,9 +200,18 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
     of its currency by one posting per currency (cause ``merge``), keeping its state (pending
     stays pending), its dates and its spending rule; a debt moves as a debt, ``keep``'s spendable
     points repay it at once, and ``keep``'s debt limit grows to carry what is still owed. The higher tier per programme stays, with both qualifying spends;
-    counter values add up per (counter, period); ``gone``'s referrals and referrer pass to
-    ``keep``. ``gone`` names ``keep`` in ``merged_into`` and loses its phone, email and referral
-    code (``keep`` takes those it lacks), so the register never finds it again.
+    counter values add up per (counter, period), with the receipts' counter effects; ``gone``'s
+    referrals and referrer pass to ``keep``. ``gone`` names ``keep`` in ``merged_into`` and
+    loses its phone, email and referral code (``keep`` takes those it lacks, and blank names and
+    birth date), so the register never finds it again. Each moved card gets a ``CardOperation``.
+
+    The other rows naming a customer, model by model (docs/operations.md has the table):
+    events and the staff membership move (the latter unless ``keep`` has one); favourites are
+    deleted (recomputed nightly); accounts, ledger, receipts, refunds, tier changes and peer
+    thanks stay as history (a refund after the merge follows the points: ``processing``);
+    consents, answers, family, cars, dates and segments combine in
+    ``crm.services.merge.customer_records_merge``; promotion usage, occasions, coupons and
+    messages move in the receivers of ``customers_merging`` (promotions, communications).
 
     Raises ``MergeIntoSelf``, ``CustomerAlreadyMerged`` and ``MergeHoldsActive`` (points of
     ``gone`` are held for a purchase at a register); nothing is written then.
@@ -208,7 +239,9 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
     _balances_move(keep, gone, pairs, accounts, _actor(user))
     _tiers_merge(keep, gone)
     _counters_merge(keep, gone)
-    _cards_and_people_merge(keep, gone)
+    _loyalty_records_merge(keep, gone)
+    filled = customer_records_merge(keep=keep, gone=gone)
+    _cards_and_people_merge(keep, gone, filled, user)
     customers_merging.send(sender=Customer, keep=keep, gone=gone)
     return keep
 
@@ -235,6 +268,7 @@ def _balances_move(keep, gone, pairs, accounts, actor: Actor) -> None:
                     active_at=lot.active_at,
                     expires_at=lot.expires_at,
                     spend_rule_id=lot.spend_rule_id,
+                    receipt_id=lot.receipt_id,
                 )
             )
         if not legs:
@@ -329,7 +363,7 @@ def merged_leftovers_sweep() -> int:
             ids = [a.pk for pair in pairs for a in pair]
             accounts = {account.pk: account for account in accounts_for_update(ids)}
             _balances_move(keep, gone, pairs, accounts, Actor.system("merged leftovers sweep"))
-            Card.objects.filter(customer=gone).update(customer=keep)
+            _cards_move(keep, gone, None)
             swept += 1
     return swept
 
@@ -370,14 +404,41 @@ def _counters_merge(keep: Customer, gone: Customer) -> None:
             theirs.save(update_fields=["customer", "updated_at"])
             continue
         mine.value += theirs.value
+        # A refund of gone's receipt undoes its counter steps on the value that now holds them.
+        ReceiptCounterEffect.objects.filter(value=theirs).update(value=mine)
         theirs.delete()
         mine.save(update_fields=["value", "updated_at"])
 
 
-def _cards_and_people_merge(keep: Customer, gone: Customer) -> None:
-    Card.objects.filter(customer=gone).update(customer=keep)
+def _loyalty_records_merge(keep: Customer, gone: Customer) -> None:
+    # Events received about the person count for them (conditions on a customer's events).
+    CustomerEvent.objects.filter(customer=gone).update(customer=keep)
+    # Favourites are recomputed nightly from receipts; gone's ranking means nothing for keep.
+    FavouriteProduct.objects.filter(customer=gone).delete()
+    # An employee's membership: the staff user now gives and receives thanks as keep, unless
+    # keep is already another staff user's membership (then gone's link stays, as history).
+    if not StaffProfile.objects.filter(customer=keep).exists():
+        StaffProfile.objects.filter(customer=gone).update(customer=keep)
+
+
+def _cards_move(keep: Customer, gone: Customer, user) -> None:
+    cards = list(Card.objects.filter(customer=gone).order_by("pk"))
+    Card.objects.filter(pk__in=[card.pk for card in cards]).update(customer=keep)
+    CardOperation.objects.bulk_create(
+        CardOperation(
+            card=card,
+            kind=CardOperation.Kind.MERGE,
+            actor=user,
+            details={"from_customer": gone.public_id, "to_customer": keep.public_id},
+        )
+        for card in cards
+    )
+
+
+def _cards_and_people_merge(keep: Customer, gone: Customer, filled: list[str], user) -> None:
+    _cards_move(keep, gone, user)
     Customer.objects.filter(referrer=gone).exclude(pk=keep.pk).update(referrer=keep)
-    keep_fields = []
+    keep_fields = list(filled)
     if keep.referrer_id == gone.pk:
         keep.referrer = None
         keep_fields.append("referrer")
@@ -385,15 +446,16 @@ def _cards_and_people_merge(keep: Customer, gone: Customer) -> None:
         keep.referrer_id = gone.referrer_id
         keep_fields.append("referrer")
     phone, email = gone.phone, gone.email
+    phone_verified, email_verified = gone.phone_verified, gone.email_verified
     gone.phone = gone.email = gone.referral_code = None
     gone.merged_into = keep
     gone.merged_at = timezone.now()
     gone.save(update_fields=["phone", "email", "referral_code", "merged_into", "merged_at"])
     if keep.phone is None and phone:
-        keep.phone = phone
-        keep_fields.append("phone")
+        keep.phone, keep.phone_verified = phone, phone_verified
+        keep_fields += ["phone", "phone_verified"]
     if keep.email is None and email:
-        keep.email = email
-        keep_fields.append("email")
+        keep.email, keep.email_verified = email, email_verified
+        keep_fields += ["email", "email_verified"]
     if keep_fields:
         keep.save(update_fields=[*keep_fields, "updated_at"])

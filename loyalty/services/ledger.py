@@ -80,6 +80,9 @@ class Leg:
     active_at: datetime | None = None
     expires_at: datetime | None = None
     spend_rule_id: int | None = None  # for a lot it opens: where its points may be spent
+    # For a lot it opens: the receipt that earned its points, when not the posting's own (a
+    # merge moves a lot to another account; a refund of that receipt finds it there).
+    receipt_id: int | None = None
 
 
 @dataclass
@@ -299,7 +302,8 @@ def _opened_lots(specs: Sequence[PostingSpec], accounts: dict[int, Account], now
                     remaining=leg.amount,
                     active_at=leg.active_at or now,
                     expires_at=leg.expires_at,
-                    receipt_id=spec.receipt.pk if spec.receipt is not None else None,
+                    receipt_id=leg.receipt_id
+                    or (spec.receipt.pk if spec.receipt is not None else None),
                     spend_rule_id=leg.spend_rule_id,
                 )
             )

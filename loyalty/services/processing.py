@@ -1965,7 +1965,9 @@ def _tier_awards_give(
     return given
 
 
-def _tier_awards_undo(receipt: Receipt, refund: Refund, now: datetime) -> None:
+def _tier_awards_undo(
+    receipt: Receipt, refund: Refund, now: datetime, customer_id: int | None
+) -> None:
     """Take back, once, the tiers promotions gave with ``receipt``: the qualifying spend goes
     down by what each added and, if the customer is still in the tier it gave, the tier
     follows the spend (a tier set by hand goes back to where it was)."""
@@ -1973,7 +1975,7 @@ def _tier_awards_undo(receipt: Receipt, refund: Refund, now: datetime) -> None:
     for award in sorted(awards, key=lambda a: a.pk, reverse=True):
         membership = (
             TierMembership.objects.select_for_update(of=("self",))
-            .filter(customer_id=receipt.customer_id, programme_id=award.programme_id)
+            .filter(customer_id=customer_id, programme_id=award.programme_id)
             .first()
         )
         if membership is not None:
@@ -2238,7 +2240,22 @@ def _share(value: Decimal, done: Decimal, whole: Decimal, places: int) -> Decima
     return quantize(value * done / whole, places)
 
 
+class _MergedMeanwhile(Exception):
+    """A customer of the refund was merged while the refund waited for the account locks."""
+
+
 def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
+    # A merge that committed while the refund waited for its locks moved the points on: read
+    # again which accounts hold them (merges are rare; a third one in a row raises).
+    for _attempt in range(2):
+        try:
+            return _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested)
+        except _MergedMeanwhile:
+            continue
+    return _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested)
+
+
+def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
     customer_accounts = (
         list(
             Account.objects.filter(kind=Account.Kind.CUSTOMER, customer_id=receipt.customer_id)
@@ -2255,9 +2272,22 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         .values_list("lot__account_id", flat=True)
         .distinct()
     )
-    customer_accounts = sorted({*customer_accounts, *others})
+    # A merge moved the points of a merged customer's accounts on: what the refund takes back
+    # or gives back goes to the kept customer's account of the same currency.
+    moved_to = _merged_accounts({*customer_accounts, *others})
+    holder = receipt.customer
+    while holder is not None and holder.merged_into_id is not None:
+        holder = holder.merged_into
+    customer_accounts = sorted({*customer_accounts, *others, *moved_to.values()})
     with _money_transaction():
         locked = {a.pk: a for a in accounts_for_update(customer_accounts)}
+        redirect = {gone: locked[keep] for gone, keep in moved_to.items()}
+        if (
+            Account.objects.filter(pk__in=list(locked), customer__merged_into__isnull=False)
+            .exclude(pk__in=list(redirect))
+            .exists()
+        ):
+            raise _MergedMeanwhile
         receipt = Receipt.objects.select_for_update().get(pk=receipt.pk)
         # Again under the locks: a racing duplicate may have committed while we waited.
         if kind == Refund.Kind.CANCEL:
@@ -2288,7 +2318,7 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
             created_at=now,
         )
         movement = _refund_lines(receipt, refund, lines, plan)
-        legs, totals = _refund_legs(receipt, refund, movement, locked, now)
+        legs, totals = _refund_legs(receipt, refund, movement, locked, now, redirect)
         if legs:
             postings_create(
                 [
@@ -2314,7 +2344,7 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
             undone = _tier_undo(receipt, movement["to_pay"])
             if undone:
                 _name, move = _tier_progress(
-                    receipt.customer, _programme_of(receipt), -undone, TierChange.Reason.REFUND
+                    holder, _programme_of(receipt), -undone, TierChange.Reason.REFUND
                 )
                 if move is not None:
                     _tier_record(move, receipt)
@@ -2328,7 +2358,7 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
         if whole:
             coupons_withdraw(receipt)
             coupons_return(receipt, now)
-            _tier_awards_undo(receipt, refund, now)
+            _tier_awards_undo(receipt, refund, now, holder.pk if holder else None)
         if kind == Refund.Kind.CANCEL:
             receipt.status = Receipt.Status.CANCELLED
             _hold_release(receipt.terminal, receipt.receipt_id, Hold.Status.RELEASED, now)
@@ -2339,7 +2369,9 @@ def _refund(terminal, receipt, kind, refund_id, fingerprint, requested) -> dict:
             (
                 a
                 for a in locked.values()
-                if a.currency_id == receipt.currency_id and a.customer_id == receipt.customer_id
+                if a.currency_id == receipt.currency_id
+                and holder is not None
+                and a.customer_id == holder.pk
             ),
             None,
         )
@@ -2571,8 +2603,28 @@ def _refund_lines(receipt, refund, lines, plan) -> dict:
     return totals
 
 
-def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dict]:
-    """Legs that take back the earned points and give back the spent ones."""
+def _merged_accounts(account_ids) -> dict[int, int]:
+    """For each of these customer accounts whose customer was merged into another, the account
+    of the same currency of the customer that holds the points now (the last of a chain)."""
+    moved: dict[int, int] = {}
+    for account in Account.objects.filter(
+        pk__in=account_ids, customer__merged_into__isnull=False
+    ).select_related("customer__merged_into", "currency"):
+        keep = account.customer.merged_into
+        while keep.merged_into_id is not None:
+            keep = keep.merged_into
+        moved[account.pk] = customer_account(keep, account.currency).pk
+    return moved
+
+
+def _refund_legs(receipt, refund, movement, locked, now, redirect) -> tuple[list[Leg], dict]:
+    """Legs that take back the earned points and give back the spent ones.
+
+    ``redirect`` maps the account of a merged customer to the locked account that holds its
+    points now: the points a merge moved are taken back there (the lot the merge opened with
+    this receipt first), and spent points are given back there as new lots that keep the
+    expiry and spending rule of the lots they were spent from.
+    """
     totals = {"returned": ZERO, "reversed": ZERO, "shortfall": ZERO, "debt": ZERO}
     legs: list[Leg] = []
     if not locked:
@@ -2596,6 +2648,10 @@ def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dic
     for lot_id, wanted in sorted(per_lot.items()):
         lot = lots[lot_id]
         account = locked[lot.account_id]
+        is_receipt_customers = (
+            account.currency_id == receipt.currency_id
+            and account.customer_id == receipt.customer_id
+        )
         currency = account.currency
         take = min(wanted, lot.remaining)
         if take > 0:
@@ -2609,6 +2665,25 @@ def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dic
             )
             taken_from[lot.pk] += take
         left = wanted - take
+        if left > 0 and account.pk in redirect:
+            account = redirect[account.pk]
+            moved = Lot.objects.filter(
+                account=account,
+                receipt=receipt,
+                entry__posting__cause=Posting.Cause.MERGE,
+                remaining__gt=0,
+            ).order_by("entry_id")
+            for successor in moved:
+                room = successor.remaining - taken_from[successor.pk]
+                if left <= 0:
+                    break
+                if room <= 0:
+                    continue
+                take = min(room, left)
+                bucket = PENDING if successor.state == Lot.State.PENDING else ACTIVE
+                legs.append(Leg(account=account, amount=-take, bucket=bucket, lot=successor))
+                taken_from[successor.pk] += take
+                left -= take
         if left > 0:
             others = (
                 Lot.objects.filter(
@@ -2658,10 +2733,7 @@ def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dic
             totals["shortfall"] += left
             moved = wanted
         legs.append(Leg(account=partner_account(partner, currency), amount=moved))
-        if (
-            account.currency_id == receipt.currency_id
-            and account.customer_id == receipt.customer_id
-        ):
+        if is_receipt_customers:
             totals["reversed"] += wanted
 
     # 2. Spent points go back to the lots they came from, latest-expiring first; the part an
@@ -2670,7 +2742,8 @@ def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dic
     main = by_currency.get(receipt.currency_id)
     if to_return > 0 and main is not None:
         currency = main.currency
-        sources = _spend_sources(receipt, main)
+        holder = redirect.get(main.pk, main)
+        sources = _spend_sources(receipt, main, holder)
         partner_leg = Leg(account=partner_account(partner, currency), amount=-to_return)
         left = to_return
         for target, room in sources:
@@ -2686,8 +2759,17 @@ def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dic
                         amount=give,
                     )
                 )
-            else:
+            elif holder is main:
                 legs.append(Leg(account=main, amount=give, lot=target))
+            else:
+                legs.append(
+                    Leg(
+                        account=holder,
+                        amount=give,
+                        expires_at=target.expires_at,
+                        spend_rule_id=target.spend_rule_id,
+                    )
+                )
             left -= give
         if left > 0:  # pragma: no cover - the shares never exceed what was spent
             raise RefundExceedsPurchase(points=str(left))
@@ -2696,9 +2778,14 @@ def _refund_legs(receipt, refund, movement, locked, now) -> tuple[list[Leg], dic
     return legs, totals
 
 
-def _spend_sources(receipt: Receipt, account: Account) -> list[tuple[object, Decimal]]:
+def _spend_sources(
+    receipt: Receipt, account: Account, holder: Account | None = None
+) -> list[tuple[object, Decimal]]:
     """Where the receipt's spent points came from, minus what refunds gave back, in the order
-    they are given back: the covered shortfall first, then the lots latest-expiring first."""
+    they are given back: the covered shortfall first, then the lots latest-expiring first.
+
+    ``holder``: the account that took ``account``'s points in a merge; what refunds gave back
+    there (as new lots) is taken off the lots in the same order."""
     spent = LedgerEntry.objects.filter(
         posting__receipt=receipt,
         posting__kind=Posting.Kind.SPEND,
@@ -2739,6 +2826,26 @@ def _spend_sources(receipt: Receipt, account: Account) -> list[tuple[object, Dec
         if room > 0:
             sources.append((lot, room))
             returned[lot.pk] = ZERO
+    if holder is not None and holder.pk != account.pk:
+        given = (
+            LedgerEntry.objects.filter(
+                posting__receipt=receipt,
+                posting__kind__in=[Posting.Kind.REFUND, Posting.Kind.REVERSAL],
+                posting__cause=Posting.Cause.REFUND,
+                account=holder,
+                lot__isnull=True,
+                amount__gt=0,
+            ).aggregate(total=Sum("amount"))["total"]
+            or ZERO
+        )
+        rest = []
+        for source, room in sources:
+            if isinstance(source, Lot) and given > 0:
+                off = min(room, given)
+                room, given = room - off, given - off
+            if room > 0:
+                rest.append((source, room))
+        sources = rest
     return sources
 
 

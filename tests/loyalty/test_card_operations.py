@@ -26,7 +26,15 @@ from loyalty.errors import (
     MergeHoldsActive,
     MergeIntoSelf,
 )
-from loyalty.models import Account, Card, CounterValue, Lot, Posting, TierMembership
+from loyalty.models import (
+    Account,
+    Card,
+    CardOperation,
+    CounterValue,
+    Lot,
+    Posting,
+    TierMembership,
+)
 from loyalty.services.card_operations import (
     card_activate,
     card_block,
@@ -504,3 +512,67 @@ def test_merge_moves_promotion_usage_and_rewarded_occasions(world):
         "birthday",
         "registration",
     }
+
+
+# --- the record of operations ----------------------------------------------------------------
+
+
+def _operations(card) -> list[tuple]:
+    return list(
+        CardOperation.objects.filter(card=card)
+        .order_by("pk")
+        .values_list("kind", "actor", "reason", "details")
+    )
+
+
+def test_every_operation_is_recorded_with_its_operator_and_reason(world, operator):
+    # given
+    fresh = CardFactory(programme=world.programme)
+    # when
+    card_block(card=world.card, reason="stolen", user=operator)
+    card_unblock(card=world.card, user=operator)
+    card_mark_lost(card=world.card, reason="lost on a bus")
+    card_replace(old_card=world.card, new_card_number=fresh.number, user=operator)
+    # then
+    assert _operations(world.card) == [
+        ("block", operator.pk, "stolen", {"status_before": "active"}),
+        ("unblock", operator.pk, "", {"status_before": "blocked"}),
+        ("mark_lost", None, "lost on a bus", {"status_before": "active"}),
+        ("replace", operator.pk, "", {"new_card": fresh.number}),
+    ]
+    assert _operations(fresh) == [
+        ("replacement", operator.pk, "", {"old_card": world.card.number}),
+    ]
+    assert all(op.at is not None for op in CardOperation.objects.all())
+
+
+def test_a_refused_operation_leaves_no_record(world, operator):
+    with pytest.raises(BlockReasonRequired):
+        card_block(card=world.card, reason=" ", user=operator)
+    with pytest.raises(CardStatusInvalid):
+        card_unblock(card=world.card, user=operator)
+    assert not CardOperation.objects.exists()
+
+
+def test_a_merge_records_the_move_of_each_card(world, operator):
+    gone = CustomerFactory()
+    cards = [ActiveCardFactory(programme=world.programme, customer=gone) for _ in range(2)]
+    customers_merge(keep=world.customer, gone=gone, user=operator)
+    for card in cards:
+        assert _operations(card) == [
+            (
+                "merge",
+                operator.pk,
+                "",
+                {"from_customer": gone.public_id, "to_customer": world.customer.public_id},
+            )
+        ]
+
+
+def test_the_card_page_shows_its_operations_read_only(world, admin_client, admin_user):
+    card_block(card=world.card, reason="stolen at the till", user=admin_user)
+    page = admin_client.get(f"/admin/loyalty/card/{world.card.pk}/change/")
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert "stolen at the till" in content
+    assert "operations-TOTAL_FORMS" not in content or 'name="operations-0-reason"' not in content

@@ -56,7 +56,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0003_customer_merged_into'),
-        ('loyalty', '0016_merged_leftovers_schedule'),
+        ('loyalty', '0017_card_operation'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -3,6 +3,7 @@ from loyalty.models.cards import Card, CardBatch, CardImport, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
 from loyalty.models.events import CustomerEvent, EventType
 from loyalty.models.favourites import FavouriteProduct
+from loyalty.models.imports import DataImport, ImportJob
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
 from loyalty.models.partners import (
     Partner,
@@ -40,6 +41,7 @@ __all__ = [
     "CounterValue",
     "Currency",
     "CustomerEvent",
+    "DataImport",
     "EventType",
     "FavouriteProduct",
     "Hold",
@@ -51,6 +53,7 @@ __all__ = [
     "Refund",
     "RefundLine",
     "ImmutableRowError",
+    "ImportJob",
     "LedgerEntry",
     "Partner",
     "PeerThanks",

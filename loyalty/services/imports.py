@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import IO, Any, Protocol
 
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -196,6 +196,45 @@ def check_rows(
         if progress is not None and index % every == 0:
             progress("checking", index)
     return good
+
+
+def upsert_import(
+    raw_rows: Sequence[Mapping],
+    checker: RowChecker,
+    *,
+    write: Callable[[list], object],
+    conflict_message: str,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    every: int = PROGRESS_EVERY,
+) -> ImportReport:
+    """Check every row, then ``write`` all the checked rows in one transaction, or none.
+
+    The checked rows carry an ``action`` (``Action``); the report counts them, on a dry run
+    as what the import would do. A unique index broken meanwhile by another writer rolls
+    the write back and raises ``ValidationError(conflict_message)``.
+    """
+    report = ImportReport()
+    good = check_rows(raw_rows, checker, report, progress=progress, every=every)
+    if not report.ok:
+        return report
+    for row in good:
+        if row.action == Action.NEW:
+            report.created += 1
+        elif row.action == Action.UPDATE:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    if dry_run:
+        return report
+    if progress is not None:
+        progress("loading", report.rows)
+    try:
+        with transaction.atomic():
+            write(good)
+    except IntegrityError as exc:
+        raise ValidationError(conflict_message) from exc
+    return report
 
 
 def upsert_write(

@@ -80,8 +80,8 @@ class DataImport(ImportJob):
             "catalogue). Stores: for rows that leave the partner column empty."
         ),
     )
-    created = models.PositiveIntegerField(_("created"), default=0)
-    updated = models.PositiveIntegerField(_("updated"), default=0)
+    created = models.PositiveIntegerField(_("added"), default=0)
+    updated = models.PositiveIntegerField(_("changed"), default=0)
     unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
 
     class Meta(ImportJob.Meta):

@@ -11,6 +11,7 @@ import io
 import pytest
 import tablib
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from loyalty.models import Product
 from loyalty.resources import ProductResource
@@ -257,3 +258,10 @@ def test_bulk_import_counts_new_updated_and_unchanged_and_a_dry_run_writes_nothi
 def test_a_file_without_the_sku_column_is_refused(world):
     with pytest.raises(ValidationError, match="no header row with the columns sku"):
         products_import_bulk(io.StringIO("code,name\n1,Milk\n"))
+
+
+def test_import_messages_are_translated_to_russian(world):
+    with translation.override("ru"):
+        result = dry_run(ProductResource(), HEADER + "1,Milk,MEGA,sweets,,,\n")
+
+    assert row_errors(result)[1] == ["Неизвестная категория sweets."]

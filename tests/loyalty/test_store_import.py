@@ -193,3 +193,14 @@ def test_bulk_import_upserts_and_makes_registers_check_their_keys_again(
         ("S2", "MEGA", "Two", "app", "Kazan", "Europe/Moscow", True, None),
     ]
     assert forgotten == [True]
+
+
+def test_store_messages_are_translated_to_russian(partner):
+    from django.utils import translation
+
+    with translation.override("ru"):
+        result = dry_run(StoreResource(), HEADER + "S1,MEGA,One,,,,Mars/Base,,,\n")
+
+    assert row_errors(result)[1] == [
+        "Mars/Base не является названием часового пояса вида Europe/Moscow."
+    ]

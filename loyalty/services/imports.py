@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import IO, Any, Protocol
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -253,9 +253,26 @@ def upsert_write(
         model.objects.bulk_create(chunk)
         created += len(chunk)
     for chunk in _chunks(changed, WRITE_CHUNK):
-        model.objects.bulk_update(chunk, fields)
+        _update_by_pk(model, chunk, fields)
         updated += len(chunk)
     return created, updated
+
+
+def _update_by_pk(model: type[models.Model], objs: list[models.Model], fields: Sequence[str]):
+    """``UPDATE ... WHERE pk = %s`` run with ``executemany``: one prepared statement for the
+    chunk. ``bulk_update`` builds a ``CASE`` over every row for every field instead, which
+    costs seconds per thousand rows."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    targets = [meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in targets)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    params = [
+        [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in targets] + [obj.pk]
+        for obj in objs
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
 
 
 def _chunks(items: Iterable, size: int) -> Iterator[list]:

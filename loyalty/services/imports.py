@@ -243,19 +243,41 @@ def upsert_write(
     changed: Iterable[models.Model],
     fields: Sequence[str],
 ) -> tuple[int, int]:
-    """Insert ``new`` and update ``fields`` of ``changed`` in chunks; return both counts.
+    """Insert ``new`` (PostgreSQL: ``COPY``) and update ``fields`` of ``changed`` in chunks;
+    return both counts.
 
     Call it inside a transaction: a key taken meanwhile fails the whole write on its unique
     index. Signals are not sent; callers announce what they changed.
     """
     created = updated = 0
-    for chunk in _chunks(new, WRITE_CHUNK):
-        model.objects.bulk_create(chunk)
-        created += len(chunk)
+    if connection.vendor == "postgresql":
+        created = _copy_insert(model, new)
+    else:
+        for chunk in _chunks(new, WRITE_CHUNK):
+            model.objects.bulk_create(chunk)
+            created += len(chunk)
     for chunk in _chunks(changed, WRITE_CHUNK):
         _update_by_pk(model, chunk, fields)
         updated += len(chunk)
     return created, updated
+
+
+def _copy_insert(model: type[models.Model], objs: Iterable[models.Model]) -> int:
+    """Insert with PostgreSQL ``COPY``: psycopg escapes each value, the database fills the ids.
+    Fields get their ``pre_save`` values first (``auto_now_add``), as ``bulk_create`` does."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    targets = [f for f in meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(quote(f.column) for f in targets)
+    written = 0
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row(
+                    [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in targets]
+                )
+                written += 1
+    return written
 
 
 def _update_by_pk(model: type[models.Model], objs: list[models.Model], fields: Sequence[str]):

@@ -265,3 +265,14 @@ def test_import_messages_are_translated_to_russian(world):
         result = dry_run(ProductResource(), HEADER + "1,Milk,MEGA,sweets,,,\n")
 
     assert row_errors(result)[1] == ["Неизвестная категория sweets."]
+
+
+def test_names_with_tabs_backslashes_and_quotes_are_written_as_they_are(world):
+    # given: values that COPY's text format would have to escape (PostgreSQL path)
+    name = 'Tea "Green"\tbox \\ 20 bags\nnew'
+
+    # when
+    products_import_bulk([{"sku": "T1", "name": name, "partner": "MEGA"}])
+
+    # then
+    assert Product.objects.get(sku="T1").name == name

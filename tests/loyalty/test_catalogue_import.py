@@ -276,3 +276,25 @@ def test_names_with_tabs_backslashes_and_quotes_are_written_as_they_are(world):
 
     # then
     assert Product.objects.get(sku="T1").name == name
+
+
+def test_import_needs_the_add_and_change_rights(client, django_user_model, world):
+    # given: a staff user who may view and add products but not change them
+    from django.contrib.auth.models import Permission
+    from django.urls import reverse
+
+    user = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="loyalty", codename__in=["view_product", "add_product"]
+        )
+    )
+    client.force_login(user)
+
+    # when
+    response = client.get(reverse("admin:loyalty_product_import"))
+
+    # then
+    assert response.status_code == 403
+    page = client.get(reverse("admin:loyalty_product_changelist")).content.decode()
+    assert reverse("admin:loyalty_product_import") not in page

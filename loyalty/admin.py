@@ -37,6 +37,7 @@ from loyalty.models import (
     CounterValue,
     Currency,
     CustomerEvent,
+    DataImport,
     EventType,
     FavouriteProduct,
     GiftCertificate,
@@ -62,7 +63,7 @@ from loyalty.models import (
     TierChange,
     TierMembership,
 )
-from loyalty.resources import CardResource
+from loyalty.resources import CardResource, ProductResource, StoreResource
 from loyalty.services.card_emission import (
     MAX_EMISSION,
     card_batch_emit,
@@ -86,7 +87,7 @@ from loyalty.services.certificates import (
 from loyalty.services.certificates import MAX_EMISSION as CERTIFICATE_MAX_EMISSION
 from loyalty.services.certificates import normalize_code as normalize_certificate_code
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
-from loyalty.tasks import card_import_run_task
+from loyalty.tasks import card_import_run_task, data_import_run_task
 
 # Terminals have keys of their own (TerminalAPIKey); the library's generic keys are not used.
 admin.site.unregister(APIKey)
@@ -225,8 +226,23 @@ class TerminalInline(admin.TabularInline):
     show_change_link = True
 
 
+class FileImportMixin(ImportMixin):
+    """The admin's file import (django-import-export), CSV or XLSX, with a preview of every row.
+
+    An import adds rows and (products, stores) changes them, so it needs both rights; the
+    library would otherwise offer it to anyone who may only view the list."""
+
+    import_formats = [CSV, XLSX]
+
+    def has_import_permission(self, request):
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+
 @admin.register(Store)
-class StoreAdmin(admin.ModelAdmin):
+class StoreAdmin(FileImportMixin, admin.ModelAdmin):
+    """Stores; "Import" takes CSV or XLSX, creates new stores and updates known ones by code."""
+
+    resource_classes = [StoreResource]
     list_display = ["name", "code", "partner", "channel", "city", "timezone", "is_active"]
     list_filter = ["channel", "is_active", "partner", "city"]
     search_fields = ["name", "code", "address", "city", "partner__name"]
@@ -646,8 +662,54 @@ class CertificateEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
 
 
+class ImportJobAdmin(admin.ModelAdmin):
+    """A background import (``ImportJob``): uploaded here, run by a Celery worker. Its list and
+    page show the progress and reload themselves while a job is queued or running."""
+
+    change_list_template = "admin/loyalty/import_job/change_list.html"
+    change_form_template = "admin/loyalty/import_job/change_form.html"
+    list_filter = ["status"]
+    # What the uploader fills in; the rest is written by the worker.
+    upload_fields: list[str] = ["file"]
+    progress_fields: list[str] = []
+    task = None
+    refresh_seconds = 5
+
+    def get_fields(self, request, obj=None):
+        return self.upload_fields if obj is None else [*self.upload_fields, *self.progress_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else [*self.upload_fields, *self.progress_fields]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an import is a record of what happened; only the worker updates it
+
+    def save_model(self, request, obj, form, change):
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        task = type(self).task
+        transaction.on_commit(lambda: task.delay(obj.pk))
+
+    def changelist_view(self, request, extra_context=None):
+        running = self.model.objects.filter(status__in=self.model.RUNNING).exists()
+        extra_context = {
+            **(extra_context or {}),
+            "refresh_seconds": self.refresh_seconds if running else None,
+        }
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        job = self.get_object(request, object_id)
+        running = job is not None and job.is_running
+        extra_context = {
+            **(extra_context or {}),
+            "refresh_seconds": self.refresh_seconds if running else None,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
 @admin.register(CardImport)
-class CardImportAdmin(admin.ModelAdmin):
+class CardImportAdmin(ImportJobAdmin):
     """Large card files: uploaded here, imported by a Celery worker; the list shows progress."""
 
     list_display = [
@@ -661,9 +723,9 @@ class CardImportAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["status"]
     list_select_related = ["batch", "created_by"]
     autocomplete_fields = ["batch"]
+    upload_fields = ["file", "batch"]
     progress_fields = [
         "status",
         "rows_checked",
@@ -674,20 +736,44 @@ class CardImportAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
     ]
+    task = card_import_run_task
 
-    def get_fields(self, request, obj=None):
-        return ["file", "batch"] if obj is None else ["file", "batch", *self.progress_fields]
 
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["file", "batch", *self.progress_fields]
+@admin.register(DataImport)
+class DataImportAdmin(ImportJobAdmin):
+    """Large product catalogue and store files, imported by a Celery worker."""
 
-    def has_change_permission(self, request, obj=None):
-        return False  # an import is a record of what happened; only the worker updates it
-
-    def save_model(self, request, obj, form, change):
-        obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        transaction.on_commit(lambda: card_import_run_task.delay(obj.pk))
+    list_display = [
+        "file",
+        "kind",
+        "partner",
+        "status",
+        "rows_checked",
+        "created",
+        "updated",
+        "unchanged",
+        "error_count",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "kind"]
+    list_select_related = ["partner", "created_by"]
+    autocomplete_fields = ["partner"]
+    upload_fields = ["kind", "file", "partner"]
+    progress_fields = [
+        "status",
+        "rows_checked",
+        "created",
+        "updated",
+        "unchanged",
+        "error_count",
+        "errors",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    task = data_import_run_task
 
 
 class CardBlockForm(forms.Form):
@@ -719,11 +805,10 @@ class CardOperationInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Card)
-class CardAdmin(ImportMixin, admin.ModelAdmin):
+class CardAdmin(FileImportMixin, admin.ModelAdmin):
     """Cards; "Import" takes a batch as CSV or XLSX with a preview of every row."""
 
     resource_classes = [CardResource]
-    import_formats = [CSV, XLSX]
     list_display = [
         "number",
         "card_type",
@@ -1146,7 +1231,11 @@ class BrandAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(FileImportMixin, admin.ModelAdmin):
+    """Products; "Import" takes an ERP's catalogue as CSV or XLSX: products are created or
+    updated by (partner, SKU), with a preview of every row."""
+
+    resource_classes = [ProductResource]
     list_display = ["sku", "name", "category", "brand", "partner", "is_active", "is_gift_card"]
     list_filter = ["is_active", "is_gift_card", "partner", "brand"]
     search_fields = ["sku", "name"]

@@ -10,9 +10,10 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections, connection
 
-from loyalty.models import CardImport
+from loyalty.models import CardImport, DataImport
 from loyalty.services.card_import import card_import_run
 from loyalty.services.card_operations import merged_leftovers_sweep
+from loyalty.services.data_import import data_import_run
 from loyalty.services.favourites import favourites_recompute
 from loyalty.services.ledger import ledger_rollup
 from loyalty.services.processing import holds_expire, lots_mature
@@ -84,6 +85,18 @@ def card_import_run_task(card_import_id: int) -> None:
         card_import = CardImport.objects.filter(pk=card_import_id).first()
         if card_import is not None:
             card_import_run(card_import)
+    finally:
+        _fresh_connection()
+
+
+@shared_task(name="loyalty.data_import_run", acks_late=True, ignore_result=True)
+def data_import_run_task(data_import_id: int) -> None:
+    """Run a background product or store import uploaded in the admin (a second run does nothing)."""
+    _fresh_connection()
+    try:
+        data_import = DataImport.objects.filter(pk=data_import_id).first()
+        if data_import is not None:
+            data_import_run(data_import)
     finally:
         _fresh_connection()
 

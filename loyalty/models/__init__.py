@@ -9,6 +9,7 @@ from loyalty.models.certificates import (
 )
 from loyalty.models.events import CustomerEvent, EventType
 from loyalty.models.favourites import FavouriteProduct
+from loyalty.models.imports import DataImport, ImportJob
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
 from loyalty.models.partners import (
     Partner,
@@ -51,6 +52,7 @@ __all__ = [
     "CounterValue",
     "Currency",
     "CustomerEvent",
+    "DataImport",
     "EventType",
     "FavouriteProduct",
     "Hold",
@@ -62,6 +64,7 @@ __all__ = [
     "Refund",
     "RefundLine",
     "ImmutableRowError",
+    "ImportJob",
     "LedgerEntry",
     "Partner",
     "PeerThanks",

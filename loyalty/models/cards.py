@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.models.imports import ImportJob
 from loyalty.validators import validate_card_number, validate_code
 
 
@@ -213,15 +214,8 @@ class CardOperation(models.Model):
         return f"{self.card_id}: {self.kind}"
 
 
-class CardImport(models.Model):
+class CardImport(ImportJob):
     """A large card file imported in the background (Celery), with its progress and errors."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", _("queued")
-        CHECKING = "checking", _("checking the rows")
-        LOADING = "loading", _("loading")
-        DONE = "done", _("done")
-        FAILED = "failed", _("failed: nothing imported")
 
     file = models.FileField(_("file"), upload_to="card_imports/")
     batch = models.ForeignKey(
@@ -233,28 +227,11 @@ class CardImport(models.Model):
         related_name="imports",
         help_text=_("For rows that leave the batch column empty."),
     )
-    status = models.CharField(
-        _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
-    )
-    rows_checked = models.PositiveIntegerField(_("rows checked"), default=0)
     cards_created = models.PositiveIntegerField(_("cards created"), default=0)
-    error_count = models.PositiveIntegerField(_("errors"), default=0)
-    errors = models.TextField(_("first errors"), blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("created by"),
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="+",
-    )
-    created_at = models.DateTimeField(_("created"), auto_now_add=True)
-    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
-    class Meta:
+    class Meta(ImportJob.Meta):
         verbose_name = _("card import")
         verbose_name_plural = _("card imports")
-        ordering = ["-created_at"]
 
-    def __str__(self) -> str:
-        return self.file.name
+    def outcome_fields(self, report) -> dict[str, int]:
+        return {"cards_created": report.created}

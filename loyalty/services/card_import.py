@@ -7,10 +7,9 @@ admin preview numbers them. Nothing is written unless every row passes.
 
 from __future__ import annotations
 
-import csv
 import io
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO
 
@@ -22,6 +21,17 @@ from django.utils.translation import gettext as _
 from crm.models import Customer
 from crm.phones import normalize_phone
 from loyalty.models import Card, CardBatch, CardImport, CardType
+from loyalty.services.imports import (
+    ImportReport,
+    Progress,
+    blocks,
+    cell_text,
+    check_rows,
+    csv_rows,
+    file_rows,
+    first_row_of,
+    import_job_run,
+)
 from loyalty.validators import CARD_NUMBER_RE, has_valid_check_digit
 
 COLUMNS = ("number", "batch", "card_type", "status", "customer_phone")
@@ -80,38 +90,6 @@ class CardRow:
             "",
             now,
         )
-
-
-@dataclass
-class ImportReport:
-    """What a bulk import did: rows read, rows written, and the errors by row (first ones kept)."""
-
-    rows: int = 0
-    created: int = 0
-    error_count: int = 0
-    errors: list[tuple[int, str]] = field(default_factory=list)
-    max_errors: int = 1000
-
-    @property
-    def ok(self) -> bool:
-        return self.error_count == 0
-
-    def add(self, row: int, messages: Iterable[str]) -> None:
-        for message in messages:
-            self.error_count += 1
-            if len(self.errors) < self.max_errors:
-                self.errors.append((row, message))
-
-
-def cell_text(value: object) -> str:
-    """A cell as text: spreadsheets hand numbers over as int or float."""
-    if type(value) is str:
-        return value.strip()
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip()
 
 
 class CardRowChecker:
@@ -178,14 +156,12 @@ class CardRowChecker:
                     _("The number %(number)s has a wrong check digit (%(scheme)s).")
                     % {"number": number, "scheme": batch.get_check_digit_display()}
                 )
-            first_row = self.seen.get(number)
+            first_row = first_row_of(self.seen, number, row)
             if first_row is not None:
                 errors.append(
                     _("The number %(number)s is already on row %(row)s of this file.")
                     % {"number": number, "row": first_row}
                 )
-            else:
-                self.seen[number] = row
             if self.existing is not None and number in self.existing:
                 errors.append(
                     _("A card with the number %(number)s already exists.") % {"number": number}
@@ -237,7 +213,7 @@ def _existing_numbers_postgres(numbers: Iterable[str]) -> set[str]:
         )
         with cursor.cursor.copy("COPY card_import_numbers (number) FROM STDIN") as copy:
             # Numbers match CARD_NUMBER_RE: nothing to escape in COPY's text format.
-            for block in _blocks(f"{number}\n" for number in numbers):
+            for block in blocks(f"{number}\n" for number in numbers):
                 copy.write(block)
         cursor.execute(
             "SELECT t.number FROM card_import_numbers t JOIN loyalty_card c ON c.number = t.number"
@@ -245,20 +221,6 @@ def _existing_numbers_postgres(numbers: Iterable[str]) -> set[str]:
         found = {number for (number,) in cursor.fetchall()}
         cursor.execute("DROP TABLE card_import_numbers")
     return found
-
-
-def _blocks(lines: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
-    """Join lines into blocks of about ``size`` characters: one COPY write each."""
-    parts: list[str] = []
-    length = 0
-    for line in lines:
-        parts.append(line)
-        length += len(line)
-        if length >= size:
-            yield "".join(parts)
-            parts, length = [], 0
-    if parts:
-        yield "".join(parts)
 
 
 def _copy_lines(rows: Iterable[CardRow], now: datetime) -> Iterator[str]:
@@ -289,7 +251,7 @@ def cards_write(rows: Iterable[CardRow]) -> int:
         columns = ", ".join(CARD_COLUMNS)
         with connection.cursor() as cursor:
             with cursor.cursor.copy(f"COPY loyalty_card ({columns}) FROM STDIN") as copy:
-                for block in _blocks(_copy_lines(rows, now)):
+                for block in blocks(_copy_lines(rows, now)):
                     copy.write(block)
                     written += block.count("\n")
         return written
@@ -306,25 +268,17 @@ def cards_write(rows: Iterable[CardRow]) -> int:
     return written
 
 
-def _csv_rows(stream: IO[str]) -> Iterator[dict[str, str]]:
-    reader = csv.DictReader(stream)
-    if reader.fieldnames is None or "number" not in [f.strip() for f in reader.fieldnames]:
-        raise ValidationError(_("The file has no header row with a number column."))
-    reader.fieldnames = [f.strip() for f in reader.fieldnames]
-    yield from reader
-
-
 PROGRESS_EVERY = 50_000
 
 
 def cards_import_bulk(
-    stream: IO[str],
+    source: IO[str] | Iterable[Mapping],
     *,
     default_batch: CardBatch | None = None,
     dry_run: bool = False,
-    progress: Callable[[str, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> ImportReport:
-    """Check every row of a CSV, then load them all in one transaction, or nothing.
+    """Check every row of a CSV (a text stream) or of rows already read, then load them all in one transaction, or nothing.
 
     Checks: batch known, number well formed with the batch's check digit, not twice in the
     file, not an existing card, status and type known, customer phone known. Raises
@@ -334,16 +288,8 @@ def cards_import_bulk(
     """
     report = ImportReport()
     checker = CardRowChecker(default_batch=default_batch)
-    good: list[CardRow] = []
-    for index, raw in enumerate(_csv_rows(stream), 1):
-        report.rows = index
-        row, errors = checker.check(raw, index)
-        if errors:
-            report.add(index, errors)
-        elif row is not None:
-            good.append(row)
-        if progress is not None and index % PROGRESS_EVERY == 0:
-            progress("checking", index)
+    rows = csv_rows(source, ("number",)) if isinstance(source, io.TextIOBase) else source
+    good: list[CardRow] = check_rows(rows, checker, report, progress=progress, every=PROGRESS_EVERY)
     if not report.ok:
         return report
     if progress is not None:
@@ -368,40 +314,14 @@ def cards_import_bulk(
 
 
 def card_import_run(card_import: CardImport) -> CardImport:
-    """Run a queued background import and record its progress, outcome and first errors.
+    """Run a queued background card import (CSV or XLSX) and record its progress and outcome.
 
     Safe to run twice: an import that is no longer queued is left as it is.
     """
-    updated = CardImport.objects.filter(pk=card_import.pk, status=CardImport.Status.QUEUED).update(
-        status=CardImport.Status.CHECKING
-    )
-    if not updated:
-        return card_import
 
-    def progress(phase: str, rows: int) -> None:
-        CardImport.objects.filter(pk=card_import.pk).update(status=phase, rows_checked=rows)
+    def load(progress: Progress) -> ImportReport:
+        with card_import.file.open("rb") as binary:
+            rows = file_rows(binary, card_import.file.name, ("number",))
+            return cards_import_bulk(rows, default_batch=card_import.batch, progress=progress)
 
-    fields: dict[str, object]
-    try:
-        with (
-            card_import.file.open("rb") as raw,
-            io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as stream,
-        ):
-            report = cards_import_bulk(stream, default_batch=card_import.batch, progress=progress)
-    except (ValidationError, UnicodeDecodeError, csv.Error) as exc:
-        messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-        fields = {"status": CardImport.Status.FAILED, "error_count": 1, "errors": messages[0]}
-    else:
-        fields = {
-            "status": CardImport.Status.DONE if report.ok else CardImport.Status.FAILED,
-            "rows_checked": report.rows,
-            "cards_created": report.created,
-            "error_count": report.error_count,
-            "errors": "\n".join(
-                _("Row %(row)s: %(message)s") % {"row": row, "message": message}
-                for row, message in report.errors[:100]
-            ),
-        }
-    CardImport.objects.filter(pk=card_import.pk).update(finished_at=timezone.now(), **fields)
-    card_import.refresh_from_db()
-    return card_import
+    return import_job_run(card_import, load)

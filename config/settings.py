@@ -202,6 +202,8 @@ SPECTACULAR_SETTINGS = {
         "PurchaseStatusEnum": "loyalty.api.serializers.PURCHASE_STATUSES",
         "RefundStatusEnum": "loyalty.api.serializers.REFUND_STATUSES",
         "OfflineItemStatusEnum": "loyalty.api.serializers.OFFLINE_ITEM_STATUSES",
+        "TicketStatusEnum": "contactcenter.api.serializers.TICKET_STATUSES",
+        "TicketPriorityEnum": "contactcenter.api.serializers.TICKET_PRIORITIES",
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"

@@ -13,6 +13,8 @@ breach). The first-response deadline is never paused.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +23,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,6 +32,7 @@ from contactcenter.errors import (
     AttachmentRefused,
     CategoryUnknown,
     CommentEmpty,
+    TicketConflict,
     TransitionForbidden,
 )
 from contactcenter.models import (
@@ -52,6 +55,9 @@ from contactcenter.worktime import (  # noqa: F401 (re-exported: the SLA arithme
     working_minutes_between,
     working_time_between,
 )
+from crm.selectors import customer_get_by_phone
+from loyalty.errors import CardNotFound, ReceiptNotFound
+from loyalty.models import Card, Receipt
 
 logger = logging.getLogger(__name__)
 
@@ -621,3 +627,125 @@ def tickets_overdue(now: datetime | None = None):
     return Ticket.objects.filter(status__in=Ticket.OPEN_STATUSES).filter(
         Q(first_responded_at__isnull=True, first_response_due__lt=now) | Q(resolution_due__lt=now)
     )
+
+
+# --- Tickets from the app and the website (POST /api/v1/tickets) -------------------------------
+
+
+def _fingerprint(**body) -> str:
+    text = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def ticket_answer(ticket: Ticket) -> dict:
+    """The JSON answer describing a ticket to the app or website that opened it."""
+
+    def moment(value):
+        return timezone.localtime(value).isoformat() if value else None
+
+    return {
+        "number": ticket.number,
+        "status": ticket.status,
+        "channel": ticket.channel,
+        "category": ticket.category.code,
+        "priority": ticket.priority,
+        "customer": ticket.customer.public_id if ticket.customer_id else None,
+        "created_at": moment(ticket.created_at),
+        "first_response_due": moment(ticket.first_response_due),
+        "resolution_due": moment(ticket.resolution_due),
+    }
+
+
+def _linked_customer(card_number: str | None, phone: str | None):
+    card = customer = None
+    if card_number:
+        card = Card.objects.select_related("customer").filter(number=card_number).first()
+        if card is None:
+            raise CardNotFound(card=card_number)
+        customer = card.customer
+    if customer is None and phone:
+        customer = customer_get_by_phone(phone)
+    if customer is not None and customer.is_anonymised:
+        customer = None
+    return card, customer
+
+
+def _linked_receipt(terminal, receipt_id: str, customer) -> Receipt:
+    receipts = Receipt.objects.filter(receipt_id=receipt_id)
+    receipts = (
+        receipts.filter(customer=customer)
+        if customer is not None
+        else receipts.filter(partner_id=terminal.store.partner_id)
+    )
+    receipt = receipts.order_by("-sold_at").first()
+    if receipt is None:
+        raise ReceiptNotFound(receipt_id=receipt_id)
+    return receipt
+
+
+def ticket_submit(
+    terminal,
+    *,
+    channel: str,
+    category_code: str,
+    subject: str,
+    body: str,
+    request_id: str = "",
+    card: str | None = None,
+    phone: str | None = None,
+    email: str | None = None,
+    receipt_id: str | None = None,
+) -> tuple[dict, bool]:
+    """Open a ticket sent by an app or website; return the answer and whether it is new.
+
+    The same ``request_id`` from the same terminal with the same body answers the ticket it
+    opened (False); with another body it is ``TicketConflict``. The customer is the card's
+    holder, else the one with the phone; an unknown phone or email is kept as the contact.
+    Raises ``CategoryUnknown``, ``CardNotFound``, ``ReceiptNotFound``; nothing is written then.
+    """
+    fingerprint = _fingerprint(
+        channel=channel,
+        category=category_code,
+        subject=subject,
+        body=body,
+        card=card,
+        phone=phone,
+        email=email,
+        receipt_id=receipt_id,
+    )
+    if request_id:
+        found = Ticket.objects.filter(terminal=terminal, request_id=request_id).first()
+        if found is not None:
+            return _replay(found, fingerprint), False
+    category = category_get_active(category_code)
+    card_row, customer = _linked_customer(card, phone)
+    receipt = _linked_receipt(terminal, receipt_id, customer) if receipt_id else None
+    try:
+        with transaction.atomic():
+            ticket = ticket_open(
+                channel=channel,
+                category=category,
+                subject=subject,
+                body=body,
+                customer=customer,
+                card=card_row,
+                receipt=receipt,
+                contact_email=email or "",
+                contact_phone=phone or "",
+                terminal=terminal,
+                request_id=request_id,
+                request_fingerprint=fingerprint if request_id else "",
+            )
+    except IntegrityError:
+        # The same request raced this one and won the unique key: answer what it opened.
+        found = Ticket.objects.filter(terminal=terminal, request_id=request_id).first()
+        if found is None:
+            raise
+        return _replay(found, fingerprint), False
+    return ticket_answer(ticket), True
+
+
+def _replay(ticket: Ticket, fingerprint: str) -> dict:
+    if ticket.request_fingerprint != fingerprint:
+        raise TicketConflict(request_id=ticket.request_id)
+    return ticket_answer(ticket)

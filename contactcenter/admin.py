@@ -205,7 +205,12 @@ def _deadline(ticket: Ticket, due, *, met_at=None, paused: bool = False):
         style = OVERDUE_STYLE if met_at > due else ""
         return format_html('<span style="{}">{} ✓</span>', style, text)
     if paused:
-        return format_html('<span style="{}">{} ({})</span>', PAUSED_STYLE, text, _("paused"))
+        return format_html(
+            '<span style="{}">{} ({})</span>',
+            PAUSED_STYLE,
+            text,
+            _("clock stopped: waiting for the customer"),
+        )
     if not ticket.is_open:
         return text
     if now > due:

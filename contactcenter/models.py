@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from contactcenter.worktime import Schedule
 
@@ -179,9 +180,9 @@ class WorkingHours(models.Model):
         WorkingCalendar, verbose_name=_("calendar"), on_delete=models.CASCADE, related_name="hours"
     )
     weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
-    start = models.TimeField(_("from"))
+    start = models.TimeField(pgettext_lazy("time of day", "from"))
     end = models.TimeField(
-        _("to"),
+        pgettext_lazy("time of day", "to"),
         help_text=_(
             "An end not after the start runs past midnight: 22:00-06:00 is a night shift, "
             "00:00-00:00 the whole day."
@@ -220,10 +221,10 @@ class Holiday(models.Model):
 
 
 class Priority(models.TextChoices):
-    LOW = "low", _("low")
-    NORMAL = "normal", _("normal")
-    HIGH = "high", _("high")
-    URGENT = "urgent", _("urgent")
+    LOW = "low", pgettext_lazy("ticket priority", "low")
+    NORMAL = "normal", pgettext_lazy("ticket priority", "normal")
+    HIGH = "high", pgettext_lazy("ticket priority", "high")
+    URGENT = "urgent", pgettext_lazy("ticket priority", "urgent")
 
 
 # Escalation raises a ticket's priority one step along this order.
@@ -294,12 +295,12 @@ class Ticket(models.Model):
         POS = "pos", _("point of sale")
 
     class Status(models.TextChoices):
-        NEW = "new", _("new")
-        IN_PROGRESS = "in_progress", _("in progress")
-        WAITING = "waiting", _("waiting for customer")
-        RESOLVED = "resolved", _("resolved")
-        CLOSED = "closed", _("closed")
-        REOPENED = "reopened", _("reopened")
+        NEW = "new", pgettext_lazy("ticket status", "new")
+        IN_PROGRESS = "in_progress", pgettext_lazy("ticket status", "in progress")
+        WAITING = "waiting", pgettext_lazy("ticket status", "waiting for customer")
+        RESOLVED = "resolved", pgettext_lazy("ticket status", "resolved")
+        CLOSED = "closed", pgettext_lazy("ticket status", "closed")
+        REOPENED = "reopened", pgettext_lazy("ticket status", "reopened")
 
     # Statuses in which the ticket still needs the contact centre's work (its clocks run).
     OPEN_STATUSES = (Status.NEW, Status.IN_PROGRESS, Status.REOPENED)
@@ -409,8 +410,8 @@ class Ticket(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
-        verbose_name = _("ticket")
-        verbose_name_plural = _("tickets")
+        verbose_name = pgettext_lazy("support request", "ticket")
+        verbose_name_plural = pgettext_lazy("support request", "tickets")
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(
@@ -470,7 +471,10 @@ class TicketComment(models.Model):
         CUSTOMER = "customer", _("customer")
 
     ticket = models.ForeignKey(
-        Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="comments"
+        Ticket,
+        verbose_name=pgettext_lazy("support request", "ticket"),
+        on_delete=models.CASCADE,
+        related_name="comments",
     )
     author_kind = models.CharField(
         _("from"), max_length=8, choices=Author.choices, default=Author.STAFF
@@ -512,7 +516,10 @@ class TicketComment(models.Model):
 
 class TicketAttachment(models.Model):
     ticket = models.ForeignKey(
-        Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="attachments"
+        Ticket,
+        verbose_name=pgettext_lazy("support request", "ticket"),
+        on_delete=models.CASCADE,
+        related_name="attachments",
     )
     comment = models.ForeignKey(
         TicketComment,
@@ -555,15 +562,18 @@ class TicketEvent(models.Model):
     """The ticket's history: every status change, assignment, escalation, as it happened."""
 
     class Kind(models.TextChoices):
-        OPENED = "opened", _("opened")
-        STATUS = "status", _("status changed")
-        ASSIGNED = "assigned", _("assigned")
-        COMMENTED = "commented", _("commented")
-        ESCALATED = "escalated", _("escalated")
-        RECLASSIFIED = "reclassified", _("category or priority changed")
+        OPENED = "opened", pgettext_lazy("ticket event", "opened")
+        STATUS = "status", pgettext_lazy("ticket event", "status changed")
+        ASSIGNED = "assigned", pgettext_lazy("ticket event", "assigned")
+        COMMENTED = "commented", pgettext_lazy("ticket event", "commented")
+        ESCALATED = "escalated", pgettext_lazy("ticket event", "escalated")
+        RECLASSIFIED = "reclassified", pgettext_lazy("ticket event", "category or priority changed")
 
     ticket = models.ForeignKey(
-        Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="events"
+        Ticket,
+        verbose_name=pgettext_lazy("support request", "ticket"),
+        on_delete=models.CASCADE,
+        related_name="events",
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     from_status = models.CharField(
@@ -601,7 +611,10 @@ class TicketEscalation(models.Model):
         RESOLUTION = "resolution", _("resolution")
 
     ticket = models.ForeignKey(
-        Ticket, verbose_name=_("ticket"), on_delete=models.CASCADE, related_name="escalations"
+        Ticket,
+        verbose_name=pgettext_lazy("support request", "ticket"),
+        on_delete=models.CASCADE,
+        related_name="escalations",
     )
     deadline_kind = models.CharField(_("deadline"), max_length=16, choices=Deadline.choices)
     due_at = models.DateTimeField(_("due"))

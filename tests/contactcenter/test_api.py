@@ -166,3 +166,40 @@ def test_missing_or_invalid_fields_are_named(client, overrides, path):
 
 def test_a_key_is_required(card):
     assert_problem(APIClient().post(URL, body(card), format="json"), 401, "invalid_api_key")
+
+
+def test_a_racing_duplicate_gets_the_winners_ticket(client, card, terminal, monkeypatch):
+    # given another copy of the request opens its ticket between our lookup and our insert
+    from contactcenter import services
+
+    data = body(card)
+    lookup = services.category_get_active
+
+    def other_copy_wins(code):
+        category = lookup(code)
+        services.ticket_open(
+            channel=data["channel"],
+            category=category,
+            subject=data["subject"],
+            body=data["body"],
+            terminal=terminal,
+            request_id=data["request_id"],
+            request_fingerprint=services._fingerprint(
+                channel=data["channel"],
+                category=code,
+                subject=data["subject"],
+                body=data["body"],
+                card=card.number,
+                phone=None,
+                email=None,
+                receipt_id=None,
+            ),
+        )
+        return category
+
+    monkeypatch.setattr(services, "category_get_active", other_copy_wins)
+    # when ours is inserted
+    response = client.post(URL, data, format="json")
+    # then it answers the winner's ticket, and there is one
+    assert response.status_code == 200, response.content
+    assert response.json()["number"] == Ticket.objects.get().number

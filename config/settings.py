@@ -206,12 +206,22 @@ SPECTACULAR_SETTINGS = {
         "CertificateKindEnum": "loyalty.api.serializers.CERTIFICATE_KINDS",
         "ResultStatusEnum": "loyalty.api.serializers.RESULT_STATUSES",
         "RefundKindEnum": "loyalty.api.serializers.REFUND_KINDS",
+        "TicketStatusEnum": "contactcenter.api.serializers.TICKET_STATUSES",
+        "TicketPriorityEnum": "contactcenter.api.serializers.TICKET_PRIORITIES",
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 # On PostgreSQL, calculate and confirm read and write in a few round trips of plain SQL
 # (loyalty/services/purchase_sql.py) instead of the ORM; false falls back to the ORM path.
 POS_SQL_PATH = env_bool("POS_SQL_PATH", True)
+
+# --- Contact centre tickets ---------------------------------------------------------------
+# The escalation job escalates a ticket this many minutes before a deadline (and after it).
+TICKETS_ESCALATION_MARGIN_MINUTES = env_int("TICKETS_ESCALATION_MARGIN_MINUTES", 30)
+# Attachments larger than this are refused (from the admin) or left out (from an email).
+TICKETS_ATTACHMENT_MAX_BYTES = env_int("TICKETS_ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024)
+# Replies to customers are sent from this address; their subjects carry "[#<number>]".
+TICKETS_FROM_EMAIL = env_str("TICKETS_FROM_EMAIL", "support@localhost")
 
 # --- Phone numbers ------------------------------------------------------------------------
 # Numbers written without a country code ("8 900 123-45-67") are read in this region.

@@ -24,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/", include("loyalty.urls")),
     path("api/v1/", include("loyalty.api.urls")),
+    path("api/v1/", include("contactcenter.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Last: any other address under /api/ is a 404 problem, never an HTML page or a redirect.

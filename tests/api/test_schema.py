@@ -44,6 +44,7 @@ def test_the_schema_is_served_without_a_key(anonymous_client):
         "/api/v1/coupons/{code}",
         "/api/v1/certificates/{code}",
         "/api/v1/certificates/{code}/activate",
+        "/api/v1/tickets",
     }
     for path in schema["paths"].values():
         for operation in path.values():
@@ -154,6 +155,37 @@ def test_every_answer_agrees_with_the_schema(world, client, openapi):
             {"phone": world.customer.phone, "first_name": "A"},
         ),
         ("/api/v1/coupons/{code}", "get", "coupons/SPRING", None),
+        (
+            "/api/v1/tickets",
+            "post",
+            "tickets",
+            {
+                "request_id": "T-1",
+                "channel": "app",
+                "category": "missing_points",
+                "subject": "No points",
+                "body": "For receipt 42",
+                "customer": {"card": world.card.number},
+            },
+        ),
+        (
+            "/api/v1/tickets",
+            "post",
+            "tickets",
+            {"channel": "app", "category": "nope", "subject": "x", "body": "y", "customer": {}},
+        ),
+        (
+            "/api/v1/tickets",
+            "post",
+            "tickets",
+            {
+                "channel": "app",
+                "category": "nope",
+                "subject": "x",
+                "body": "y",
+                "customer": {"email": "a@b.example"},
+            },
+        ),
     ]
     for path, method, url, data in calls:
         if method == "post":

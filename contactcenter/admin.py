@@ -1,0 +1,463 @@
+"""The contact centre in the admin: tickets with their deadlines, comments, attachments and
+history; the categories, queues, SLA policies and working calendars behind them.
+
+Every change to a ticket that matters (opening, status, assignment, category or priority,
+comments) goes through ``contactcenter.services``; the form saves only the plain fields.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from contactcenter import services
+from contactcenter.errors import TicketError
+from contactcenter.models import (
+    Holiday,
+    Queue,
+    SLAPolicy,
+    Ticket,
+    TicketAttachment,
+    TicketCategory,
+    TicketComment,
+    TicketEscalation,
+    TicketEvent,
+    WorkingCalendar,
+    WorkingHours,
+)
+from loyalty.admin import ReadOnlyAdminMixin
+
+OVERDUE_STYLE = "color:#ba2121;font-weight:bold"
+SOON_STYLE = "color:#b36b00;font-weight:bold"
+PAUSED_STYLE = "color:#666"
+
+
+# --- Reference data ---------------------------------------------------------------------------
+
+
+@admin.register(TicketCategory)
+class TicketCategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "default_queue", "is_active", "position"]
+    list_editable = ["is_active", "position"]
+    list_filter = ["is_active", "default_queue"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(Queue)
+class QueueAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "supervisor", "email", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "code"]
+    autocomplete_fields = ["supervisor"]
+
+
+class WorkingHoursInline(admin.TabularInline):
+    model = WorkingHours
+    extra = 0
+
+
+class HolidayInline(admin.TabularInline):
+    model = Holiday
+    extra = 0
+
+
+@admin.register(WorkingCalendar)
+class WorkingCalendarAdmin(admin.ModelAdmin):
+    list_display = ["name", "time_zone", "is_default"]
+    search_fields = ["name"]
+    inlines = [WorkingHoursInline, HolidayInline]
+
+
+@admin.register(SLAPolicy)
+class SLAPolicyAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "category",
+        "priority",
+        "first_response_minutes",
+        "resolution_minutes",
+        "calendar",
+    ]
+    list_filter = ["priority", "category", "calendar"]
+    list_select_related = ["category", "calendar"]
+
+
+# --- Tickets ----------------------------------------------------------------------------------
+
+
+class SLAFilter(admin.SimpleListFilter):
+    title = _("SLA")
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("overdue", _("Overdue")),
+            ("soon", _("Due within the escalation margin")),
+            ("escalated", _("Escalated")),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "overdue":
+            return queryset.filter(pk__in=services.tickets_overdue(now).values("pk"))
+        if self.value() == "soon":
+            horizon = now + timedelta(minutes=settings.TICKETS_ESCALATION_MARGIN_MINUTES)
+            return queryset.filter(status__in=Ticket.OPEN_STATUSES).filter(
+                Q(first_responded_at__isnull=True, first_response_due__range=(now, horizon))
+                | Q(resolution_due__range=(now, horizon))
+            )
+        if self.value() == "escalated":
+            return queryset.filter(escalation_level__gt=0)
+        return queryset
+
+
+class TicketCommentInline(admin.StackedInline):
+    """Existing comments are read-only; a new one is added through ``ticket_comment``."""
+
+    model = TicketComment
+    extra = 0
+    fields = ["body", "is_internal", "author_kind", "author", "created_at"]
+    readonly_fields = ["author_kind", "author", "created_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TicketAttachmentInline(admin.TabularInline):
+    model = TicketAttachment
+    extra = 0
+    fields = ["file", "name", "content_type", "size", "uploaded_at"]
+    readonly_fields = ["content_type", "size", "uploaded_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class TicketEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = TicketEvent
+    extra = 0
+    fields = ["created_at", "kind", "from_status", "to_status", "actor", "note"]
+    readonly_fields = fields
+    verbose_name_plural = _("history")
+
+
+class TicketEscalationInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = TicketEscalation
+    extra = 0
+    fields = ["created_at", "deadline_kind", "due_at", "level", "is_breached", "notified"]
+    readonly_fields = fields
+
+
+class TicketForm(forms.ModelForm):
+    move_to = forms.ChoiceField(
+        label=_("change status to"),
+        required=False,
+        help_text=_("Only the moves the workflow allows are carried out."),
+    )
+    note = forms.CharField(label=_("note on the change"), required=False, max_length=500)
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "channel",
+            "category",
+            "priority",
+            "subject",
+            "body",
+            "customer",
+            "card",
+            "receipt",
+            "contact_email",
+            "contact_phone",
+            "queue",
+            "assignee",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.instance.status if self.instance.pk else None
+        allowed = services.ALLOWED_TRANSITIONS.get(current, frozenset()) if current else ()
+        self.fields["move_to"].choices = [("", "—")] + [
+            (value, label) for value, label in Ticket.Status.choices if value in allowed
+        ]
+        if not self.instance.pk:
+            del self.fields["move_to"]
+            del self.fields["note"]
+
+
+def _deadline(ticket: Ticket, due, *, met_at=None, paused: bool = False):
+    if due is None:
+        return "—"
+    text = timezone.localtime(due).strftime("%Y-%m-%d %H:%M")
+    now = timezone.now()
+    if met_at is not None:
+        style = OVERDUE_STYLE if met_at > due else ""
+        return format_html('<span style="{}">{} ✓</span>', style, text)
+    if paused:
+        return format_html(
+            '<span style="{}">{} ({})</span>',
+            PAUSED_STYLE,
+            text,
+            _("clock stopped: waiting for the customer"),
+        )
+    if not ticket.is_open:
+        return text
+    if now > due:
+        return format_html('<span style="{}">{} ({})</span>', OVERDUE_STYLE, text, _("overdue"))
+    if due - now <= timedelta(minutes=settings.TICKETS_ESCALATION_MARGIN_MINUTES):
+        return format_html('<span style="{}">{}</span>', SOON_STYLE, text)
+    return text
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    form = TicketForm
+    list_display = [
+        "number",
+        "subject",
+        "status",
+        "priority",
+        "category",
+        "queue",
+        "assignee",
+        "customer",
+        "first_response_deadline",
+        "resolution_deadline",
+        "created_at",
+    ]
+    list_display_links = ["number", "subject"]
+    list_filter = [
+        SLAFilter,
+        "status",
+        "category",
+        "priority",
+        "queue",
+        ("assignee", admin.RelatedOnlyFieldListFilter),
+        "channel",
+    ]
+    search_fields = [
+        "=number",
+        "subject",
+        "customer__phone",
+        "customer__email",
+        "contact_email",
+        "contact_phone",
+        "card__number",
+    ]
+    list_select_related = ["category", "queue", "assignee", "customer"]
+    autocomplete_fields = ["customer", "card", "receipt", "assignee"]
+    date_hierarchy = "created_at"
+    inlines = [
+        TicketCommentInline,
+        TicketAttachmentInline,
+        TicketEscalationInline,
+        TicketEventInline,
+    ]
+    readonly_fields = [
+        "number",
+        "status",
+        "first_response_deadline",
+        "resolution_deadline",
+        "created_at",
+        "first_responded_at",
+        "resolved_at",
+        "closed_at",
+        "paused_at",
+        "sla_policy",
+        "escalation_level",
+        "escalated_at",
+        "terminal",
+        "request_id",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("number", "status"),
+                    ("move_to", "note"),
+                    "channel",
+                    ("category", "priority"),
+                    "subject",
+                    "body",
+                ]
+            },
+        ),
+        (
+            _("Customer"),
+            {"fields": ["customer", "card", "receipt", ("contact_email", "contact_phone")]},
+        ),
+        (_("Work"), {"fields": [("queue", "assignee")]}),
+        (
+            _("Service level"),
+            {
+                "fields": [
+                    "sla_policy",
+                    ("first_response_deadline", "first_responded_at"),
+                    ("resolution_deadline", "resolved_at"),
+                    ("paused_at", "closed_at"),
+                    ("escalation_level", "escalated_at"),
+                ]
+            },
+        ),
+        (_("Source"), {"fields": [("terminal", "request_id")], "classes": ["collapse"]}),
+    ]
+    actions = ["assign_to_me", "mark_resolved", "mark_closed"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            fieldsets = [list(item) for item in self.fieldsets]
+            main = dict(fieldsets[0][1])
+            main["fields"] = [
+                f for f in main["fields"] if f not in (("number", "status"), ("move_to", "note"))
+            ]
+            return [(None, main), *self.fieldsets[1:3]]
+        return self.fieldsets
+
+    @admin.display(description=_("first response due"), ordering="first_response_due")
+    def first_response_deadline(self, obj):
+        return _deadline(obj, obj.first_response_due, met_at=obj.first_responded_at)
+
+    @admin.display(description=_("resolution due"), ordering="resolution_due")
+    def resolution_deadline(self, obj):
+        return _deadline(
+            obj,
+            obj.resolution_due,
+            met_at=obj.resolved_at,
+            paused=obj.status == Ticket.Status.WAITING,
+        )
+
+    # --- Saving through the services --------------------------------------------------------
+
+    PLAIN_FIELDS = (
+        "channel",
+        "subject",
+        "body",
+        "customer",
+        "card",
+        "receipt",
+        "contact_email",
+        "contact_phone",
+        "queue",
+    )
+
+    @transaction.atomic
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if not change:
+            ticket = services.ticket_open(
+                channel=data["channel"],
+                category=data["category"],
+                priority=data["priority"],
+                subject=data["subject"],
+                body=data.get("body") or "",
+                customer=data.get("customer"),
+                card=data.get("card"),
+                receipt=data.get("receipt"),
+                contact_email=data.get("contact_email") or "",
+                contact_phone=data.get("contact_phone") or "",
+                queue=data.get("queue"),
+                assignee=data.get("assignee"),
+                actor=request.user,
+            )
+            obj.pk = ticket.pk
+            obj._state.adding = False
+            obj.refresh_from_db()
+            return
+        plain = [name for name in self.PLAIN_FIELDS if name in form.changed_data]
+        if plain:
+            obj.save(update_fields=[*plain, "updated_at"])
+        if "category" in form.changed_data or "priority" in form.changed_data:
+            services.ticket_reclassify(
+                obj, category=data["category"], priority=data["priority"], actor=request.user
+            )
+        if "assignee" in form.changed_data:
+            services.ticket_assign(obj, data.get("assignee"), actor=request.user)
+        if data.get("move_to"):
+            try:
+                services.ticket_transition(
+                    obj, data["move_to"], actor=request.user, note=data.get("note") or ""
+                )
+            except TicketError as exc:
+                self.message_user(request, str(exc.detail), messages.ERROR)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is TicketComment:
+            # The admin's change message reads these three lists.
+            formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+            for comment_form in formset.extra_forms:
+                if comment_form.has_changed() and comment_form.cleaned_data.get("body"):
+                    comment = services.ticket_comment(
+                        form.instance,
+                        body=comment_form.cleaned_data["body"],
+                        author=request.user,
+                        is_internal=comment_form.cleaned_data.get("is_internal", False),
+                    )
+                    formset.new_objects.append(comment)
+            return
+        if formset.model is TicketAttachment:
+            for attachment in formset.save(commit=False):
+                upload = attachment.file.file if attachment.file else None
+                attachment.content_type = getattr(upload, "content_type", "") or ""
+                attachment.save()
+            return
+        super().save_formset(request, form, formset, change)
+
+    # --- Actions ---------------------------------------------------------------------------
+
+    @admin.action(description=_("Assign to me"), permissions=["change"])
+    def assign_to_me(self, request, queryset):
+        for ticket in queryset:
+            services.ticket_assign(ticket, request.user, actor=request.user)
+        self.message_user(
+            request, _("%(count)s tickets assigned to you.") % {"count": queryset.count()}
+        )
+
+    def _move_selected(self, request, queryset, to_status: str) -> None:
+        moved, refused = 0, []
+        for ticket in queryset:
+            try:
+                services.ticket_transition(ticket, to_status, actor=request.user)
+                moved += 1
+            except TicketError:
+                refused.append(f"#{ticket.number}")
+        if moved:
+            self.message_user(
+                request,
+                _("%(count)s tickets moved to “%(status)s”.")
+                % {"count": moved, "status": Ticket.Status(to_status).label},
+            )
+        if refused:
+            self.message_user(
+                request,
+                _("These tickets cannot move to “%(status)s”: %(numbers)s.")
+                % {"status": Ticket.Status(to_status).label, "numbers": ", ".join(refused)},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Resolve the selected tickets"), permissions=["change"])
+    def mark_resolved(self, request, queryset):
+        self._move_selected(request, queryset, Ticket.Status.RESOLVED)
+
+    @admin.action(description=_("Close the selected tickets"), permissions=["change"])
+    def mark_closed(self, request, queryset):
+        self._move_selected(request, queryset, Ticket.Status.CLOSED)
+
+
+@admin.register(TicketEscalation)
+class TicketEscalationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["ticket", "deadline_kind", "due_at", "level", "is_breached", "created_at"]
+    list_filter = ["deadline_kind", "is_breached"]
+    search_fields = ["=ticket__number"]
+    list_select_related = ["ticket"]

@@ -61,3 +61,11 @@ def allocate(
     for index in order[:left]:
         floors[index] += 1
     return [Decimal(sign * units) * unit for units in floors]
+
+
+def share(value: Decimal, done: Decimal, whole: Decimal, places: int) -> Decimal:
+    """The part of ``value`` that belongs to ``done`` of ``whole`` units (cumulative: the
+    differences of successive shares add up to ``value`` exactly once ``done`` is whole)."""
+    if done >= whole:
+        return value
+    return quantize(value * done / whole, places)

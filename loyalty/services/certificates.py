@@ -42,7 +42,7 @@ from loyalty.models import (
     CertificateSeries,
     GiftCertificate,
 )
-from loyalty.money import allocate, quantize
+from loyalty.money import allocate, quantize, share
 from loyalty.validators import CODE_ALPHABET
 
 ZERO = Decimal("0.00")
@@ -142,15 +142,14 @@ def certificate_activate(
     if customer is not None:
         certificate.customer = customer
     certificate.save(update_fields=["status", "balance", "activated_at", "expires_at", "customer"])
-    CertificateEntry.objects.create(
-        certificate=certificate,
-        kind=CertificateEntry.Kind.ACTIVATE,
-        amount=certificate.nominal,
-        balance_after=certificate.balance,
+    _entry(
+        certificate,
+        CertificateEntry.Kind.ACTIVATE,
+        certificate.nominal,
+        certificate.balance,
         terminal=terminal,
-        partner=terminal.store.partner if terminal is not None else None,
         user=user,
-        created_at=at,
+        at=at,
     )
     return certificate
 
@@ -437,6 +436,7 @@ def _entry(
     receipt=None,
     refund=None,
     terminal=None,
+    user=None,
     lines=None,
     note="",
 ):
@@ -449,6 +449,7 @@ def _entry(
         refund=refund,
         terminal=terminal,
         partner=terminal.store.partner if terminal is not None else None,
+        user=user,
         lines=lines or {},
         note=note,
         created_at=at,
@@ -459,8 +460,6 @@ def certificates_refund(receipt, refund, moved: dict[int, tuple], terminal, now,
     """Give the certificates that paid for ``receipt`` their share of the lines a refund
     returns. ``moved``: line number -> (quantity returned before, after, line quantity).
     Returns (the answer's entries, money the register pays back instead)."""
-    from loyalty.services.processing import _share  # the points' cumulative shares
-
     payments = list(
         CertificateEntry.objects.filter(
             receipt=receipt, kind=CertificateEntry.Kind.REDEEM
@@ -484,7 +483,7 @@ def certificates_refund(receipt, refund, moved: dict[int, tuple], terminal, now,
                 continue
             before, after, whole = moved[int(key)]
             paid = Decimal(value)
-            part = _share(paid, after, whole, 2) - _share(paid, before, whole, 2)
+            part = share(paid, after, whole, 2) - share(paid, before, whole, 2)
             if part:
                 lines[key] = str(part)
         back = sum((Decimal(v) for v in lines.values()), ZERO)

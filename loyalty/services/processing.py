@@ -86,6 +86,7 @@ from loyalty.models import (
 )
 from loyalty.models.tiers import LIFETIME_PERIOD_START, Counter
 from loyalty.money import DECIMAL_PLACES, ZERO, line_amount, quantize
+from loyalty.money import share as _share
 from loyalty.services import purchase_sql
 from loyalty.services.certificates import (
     certificates_answer,
@@ -435,7 +436,7 @@ def _line_inputs(request: PurchaseRequest, products: list[tuple]) -> tuple[LineI
                 product_id=product[1] if product else None,
                 category_ids=frozenset([product[3]]) if product and product[3] else frozenset(),
                 brand_id=product[4] if product else None,
-                gift_card=bool(product[5]) if product and len(product) > 5 else False,
+                gift_card=bool(product and product[5]),
             )
         )
     return tuple(inputs)
@@ -2231,13 +2232,6 @@ def purchase_refund(
     return _retrying(
         lambda: _refund(terminal, receipt, Refund.Kind.REFUND, refund_id, fingerprint, lines)
     )
-
-
-def _share(value: Decimal, done: Decimal, whole: Decimal, places: int) -> Decimal:
-    """The part of ``value`` that belongs to ``done`` of ``whole`` units (cumulative)."""
-    if done >= whole:
-        return value
-    return quantize(value * done / whole, places)
 
 
 class _MergedMeanwhile(Exception):

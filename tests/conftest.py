@@ -22,6 +22,19 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture
+def celery_eager():
+    """Run Celery tasks in the test's process, as the demo does without a broker. The
+    PostgreSQL + Redis run of CI configures a broker, where ``delay`` would queue the task for
+    a worker that is not there."""
+    from config.celery import app
+
+    before = app.conf.get("task_always_eager")
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 
 

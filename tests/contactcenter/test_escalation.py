@@ -89,7 +89,7 @@ def test_answered_waiting_and_closed_tickets_are_not_escalated(category, operato
     assert not TicketEscalation.objects.exists()
 
 
-def test_the_task_runs_the_job_and_is_scheduled(ticket, settings):
+def test_the_task_runs_the_job_and_is_scheduled(ticket, settings, celery_eager):
     settings.TICKETS_ESCALATION_MARGIN_MINUTES = 10_000_000
     assert tickets_escalate_task.delay().get() == 2
     assert tickets_escalate_task.delay().get() == 0

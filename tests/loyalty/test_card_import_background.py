@@ -13,24 +13,12 @@ from loyalty.tasks import card_import_run_task
 from loyalty.validators import luhn_check_digit
 from tests.factories.loyalty import CardBatchFactory
 
-pytestmark = pytest.mark.django_db
-
-
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-@pytest.fixture(autouse=True)
-def _eager_celery():
-    """Run the task in the test (a Celery broker is configured in the PostgreSQL + Redis run
-    of CI, where ``delay`` would queue it for a worker that is not there)."""
-    from config.celery import app
-
-    before = app.conf.get("task_always_eager")
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
 
 
 def luhn(payload: str) -> str:

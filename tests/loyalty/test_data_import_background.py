@@ -14,8 +14,7 @@ from loyalty.tasks import data_import_run_task
 from tests.factories.loyalty import PartnerFactory, ProductFactory
 from tests.loyalty.imports_helpers import xlsx_bytes
 
-pytestmark = pytest.mark.django_db
-
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 REFRESH = '<meta http-equiv="refresh"'
 
 
@@ -24,16 +23,6 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-@pytest.fixture(autouse=True)
-def _eager_celery():
-    """Run the task in the test (a Celery broker is configured in the PostgreSQL + Redis run
-    of CI, where ``delay`` would queue it for a worker that is not there)."""
-    from config.celery import app
-
-    before = app.conf.get("task_always_eager")
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
 
 
 def test_admin_upload_imports_a_catalogue_and_the_list_shows_the_outcome(

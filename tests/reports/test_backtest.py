@@ -54,7 +54,7 @@ from tests.factories.loyalty import (
 from tests.factories.processing import Coalition, coalition
 from tests.factories.promotions import group, product_set, promotion
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 D = Decimal
 
 
@@ -89,16 +89,6 @@ def _buy(terminal, receipt_id, at, lines, card=None) -> dict:
     )
 
 
-@pytest.fixture(autouse=True)
-def _eager_tasks():
-    """Run the back-test task in the test's process even where a broker is configured (the
-    PostgreSQL + Redis run of CI), as the demo does without one."""
-    from config.celery import app
-
-    before = app.conf.get("task_always_eager")
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
 
 
 @pytest.fixture

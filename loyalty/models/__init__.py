@@ -1,4 +1,5 @@
 from loyalty.models.accounts import Account, Currency
+from loyalty.models.audit import AuditEvent
 from loyalty.models.cards import Card, CardBatch, CardImport, CardOperation, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
 from loyalty.models.certificates import (
@@ -37,6 +38,7 @@ from loyalty.models.tiers import Counter, CounterValue, Tier, TierChange, TierMe
 __all__ = [
     "staff_partner_id",
     "Account",
+    "AuditEvent",
     "Brand",
     "Card",
     "CardBatch",

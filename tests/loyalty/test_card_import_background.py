@@ -14,11 +14,11 @@ from loyalty.validators import luhn_check_digit
 from tests.factories.loyalty import CardBatchFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
+
+
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-
-
 
 
 def luhn(payload: str) -> str:

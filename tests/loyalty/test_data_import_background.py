@@ -23,8 +23,6 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-
-
 def test_admin_upload_imports_a_catalogue_and_the_list_shows_the_outcome(
     admin_client, django_capture_on_commit_callbacks
 ):

@@ -89,8 +89,6 @@ def _buy(terminal, receipt_id, at, lines, card=None) -> dict:
     )
 
 
-
-
 @pytest.fixture
 def history() -> History:
     world = coalition(percent="5")

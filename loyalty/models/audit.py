@@ -1,0 +1,74 @@
+"""The audit trail: who changed what, when, from which address, with the values before and
+after. Rows are append-only (model, queryset and a database trigger)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.models.ledger import AppendOnlyModel, AppendOnlyQuerySet
+
+
+class AuditEvent(AppendOnlyModel):
+    class Action(models.TextChoices):
+        CREATE = "create", _("created")
+        UPDATE = "update", _("changed")
+        DELETE = "delete", _("deleted")
+        ADJUST = "adjust", _("manual adjustment")
+        APPROVE = "approve", _("approved")
+        REJECT = "reject", _("rejected")
+        REVEAL = "reveal", _("personal data revealed")
+        ANONYMISE = "anonymise", _("anonymised")
+        OTHER = "other", _("other")
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", _("admin")
+        STAFF = "staff", _("staff pages")
+        API = "api", _("API")
+        COMMAND = "command", _("command or job")
+
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("who"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+    )
+    # Kept as written at the time: the user may be renamed or deleted later.
+    username = models.CharField(_("user name"), max_length=150, blank=True)
+    address = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    source = models.CharField(
+        _("source"), max_length=10, choices=Source.choices, default=Source.COMMAND
+    )
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    content_type = models.ForeignKey(
+        ContentType,
+        verbose_name=_("object type"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    object_id = models.CharField(_("object id"), max_length=64, blank=True)
+    object_repr = models.CharField(_("object"), max_length=200, blank=True)
+    before = models.JSONField(_("before"), default=dict, blank=True)
+    after = models.JSONField(_("after"), default=dict, blank=True)
+    note = models.TextField(_("note"), blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit trail")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["content_type", "object_id", "at"])]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action} {self.object_repr}"
+        )

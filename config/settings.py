@@ -33,7 +33,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "loyalty.apps.LoyaltyAdminConfig",  # django.contrib.admin, partner-isolated
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

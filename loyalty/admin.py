@@ -598,7 +598,7 @@ class GiftCertificateAdmin(admin.ModelAdmin):
         term = normalize_certificate_code(search_term)
         queryset, duplicates = super().get_search_results(request, queryset, search_term)
         if term:
-            queryset |= self.model.objects.filter(code=term)
+            queryset |= self.get_queryset(request).filter(code=term)  # still theirs only
         return queryset, duplicates
 
     @admin.action(description=_("Activate (sold) the selected certificates"))

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,3 +11,11 @@ class LoyaltyConfig(AppConfig):
         from loyalty.api.auth import connect_signals
 
         connect_signals()
+
+
+class LoyaltyAdminConfig(admin_apps.AdminConfig):
+    """Django's admin with the partner-isolating site as ``admin.site`` (named in
+    INSTALLED_APPS; not this module's default configuration)."""
+
+    default = False
+    default_site = "loyalty.isolation.PartnerAdminSite"

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Min
+from django.db.models import Min, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy
 
 from crm.models import Customer
 from loyalty.errors import LoyaltyError
-from loyalty.models import Currency, Lot, PeerThanks
+from loyalty.models import Currency, Lot, PeerThanks, staff_partner_id
 from loyalty.services.thanks import (
     _spendable,
     thanks_give,
@@ -39,13 +39,19 @@ class ThanksForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
 
-    def __init__(self, *args, member: Customer, **kwargs):
+    def __init__(self, *args, member: Customer, partner_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["receiver"].queryset = (
-            Customer.objects.filter(staff_profile__isnull=False, is_anonymised=False)
-            .exclude(pk=member.pk)
-            .order_by("last_name", "first_name")
+            _colleagues(partner_id).exclude(pk=member.pk).order_by("last_name", "first_name")
         )
+
+
+def _colleagues(partner_id: int | None):
+    """Staff members a user may thank and see: a partner's staff see only their partner's."""
+    colleagues = Customer.objects.filter(staff_profile__isnull=False, is_anonymised=False)
+    if partner_id is not None:
+        colleagues = colleagues.filter(staff_profile__partner_id=partner_id)
+    return colleagues
 
 
 def _month(text: str | None, today: date) -> tuple[int, int]:
@@ -62,10 +68,22 @@ def _month(text: str | None, today: date) -> tuple[int, int]:
     return year, month
 
 
+def _table_of(rows, partner_id: int | None):
+    if partner_id is None:
+        return rows
+    mine = set(_colleagues(partner_id).values_list("pk", flat=True))
+    return [row for row in rows if row.receiver.pk in mine]
+
+
 @login_required
 def thanks_page(request: HttpRequest) -> HttpResponse:
     """Give thanks with a reason; see what is left to give and the monthly table."""
+    partner_id = staff_partner_id(request.user)
     currencies = Currency.objects.filter(given_as__isnull=False, is_active=True).order_by("code")
+    if partner_id is not None:  # the coalition's and their own partner's programmes only
+        currencies = currencies.filter(
+            Q(programme__partner__isnull=True) | Q(programme__partner_id=partner_id)
+        )
     currency = currencies.filter(code=request.GET.get("currency")).first() or currencies.first()
     profile = getattr(request.user, "staff_profile", None)
     member = profile.customer if profile is not None else None
@@ -78,7 +96,7 @@ def thanks_page(request: HttpRequest) -> HttpResponse:
     }
     if currency is None or member is None:
         return TemplateResponse(request, "staff/thanks.html", context)
-    form = ThanksForm(request.POST or None, member=member)
+    form = ThanksForm(request.POST or None, member=member, partner_id=partner_id)
     if request.method == "POST" and form.is_valid():
         try:
             thanks_give(
@@ -109,6 +127,6 @@ def thanks_page(request: HttpRequest) -> HttpResponse:
         month=date(year, month, 1),
         table_open=today >= opens,
         opens=opens,
-        table=thanks_table(currency, year, month) if today >= opens else [],
+        table=_table_of(thanks_table(currency, year, month), partner_id) if today >= opens else [],
     )
     return TemplateResponse(request, "staff/thanks.html", context)

@@ -8,9 +8,13 @@ class LoyaltyConfig(AppConfig):
     verbose_name = _("Loyalty processing")
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from loyalty.api.auth import connect_signals
+        from loyalty.roles import on_post_migrate
 
         connect_signals()
+        post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="loyalty.roles")
 
 
 class LoyaltyAdminConfig(admin_apps.AdminConfig):

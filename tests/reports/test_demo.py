@@ -100,3 +100,11 @@ def test_demo_reset_admin_password_prints_a_password_that_works():
     call_command("demo", "--customers", "5", "--months", "1", "--reset-admin-password", stdout=out)
     password = out.getvalue().split("password: ")[1].split()[0]
     assert get_user_model().objects.get(username="admin").check_password(password)
+    # and one user per staff role, with the same password, the partner's staff tied to it
+    operator = get_user_model().objects.get(username="operator")
+    assert operator.check_password(password)
+    assert list(operator.groups.values_list("name", flat=True)) == ["Operator"]
+    assert not operator.is_superuser
+    partner_staff = get_user_model().objects.get(username="partner")
+    assert partner_staff.staff_profile.partner.code == "megamart"
+    assert "operator (Operator)" in out.getvalue()

@@ -2,10 +2,23 @@ import secrets
 import time
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from loyalty import roles
+from loyalty.models import Partner, StaffProfile
+from loyalty.roles import roles_sync
 from reports.demo import load_demo
+
+# (user name, role, partner code for partner staff)
+DEMO_STAFF = [
+    ("marketer", roles.MARKETER, None),
+    ("operator", roles.OPERATOR, None),
+    ("supervisor", roles.SUPERVISOR, None),
+    ("partner", roles.PARTNER_STAFF, "megamart"),
+    ("auditor", roles.AUDITOR, None),
+]
 
 
 class Command(BaseCommand):
@@ -53,6 +66,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Log in at {url}"))
         if password:
             self.stdout.write(self.style.SUCCESS(f"  user: {admin_user}   password: {password}"))
+            self.stdout.write(
+                "  one user per staff role, same password: "
+                + ", ".join(f"{name} ({role})" for name, role, _partner in DEMO_STAFF)
+            )
         else:
             self.stdout.write(
                 f"  user: {admin_user} (exists; its password was printed when it was created, "
@@ -75,4 +92,19 @@ class Command(BaseCommand):
             user.set_password(password)
             user.is_active = user.is_staff = user.is_superuser = True
             user.save(update_fields=["password", "is_active", "is_staff", "is_superuser"])
+        self._role_users(password)
         return password
+
+    def _role_users(self, password: str) -> None:
+        """A user for each staff role (loyalty.roles), to try the back office as them."""
+        User = get_user_model()
+        roles_sync()
+        for username, role, partner_code in DEMO_STAFF:
+            user = User.objects.filter(username=username).first() or User(username=username)
+            user.email = f"{username}@example.com"
+            user.is_active = user.is_staff = True
+            user.set_password(password)
+            user.save()
+            user.groups.set([Group.objects.get(name=role)])
+            partner = Partner.objects.filter(code=partner_code).first() if partner_code else None
+            StaffProfile.objects.update_or_create(user=user, defaults={"partner": partner})

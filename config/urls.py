@@ -23,6 +23,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("staff/", include("loyalty.urls")),
+    path("staff/reports/", include("reports.urls")),
     path("api/v1/", include("loyalty.api.urls")),
     path("api/v1/", include("contactcenter.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

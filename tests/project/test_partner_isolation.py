@@ -368,3 +368,35 @@ def test_the_thanks_staff_page_shows_partner_staff_only_their_colleagues(client)
     receivers = list(response.context["form"].fields["receiver"].queryset)
     assert receivers == [people["alex"][1]]
     assert "Boris" not in response.content.decode()
+
+
+# Every staff page outside the admin and what partner staff get there: "forbidden" (the
+# coalition's pages) or "scoped" (their own partner's data only, tested above or in the page's
+# own tests).
+STAFF_PAGES = {
+    "staff:thanks": "scoped",
+    "reports:contact_centre": "forbidden",
+}
+
+
+def _staff_url_names() -> set[str]:
+    from django.urls import get_resolver
+
+    names = set()
+    for top in get_resolver().url_patterns:
+        if str(top.pattern).startswith("staff/") and hasattr(top, "url_patterns"):
+            for pattern in top.url_patterns:
+                if pattern.name:
+                    names.add(f"{top.namespace}:{pattern.name}")
+    return names
+
+
+def test_every_staff_page_is_declared():
+    assert _staff_url_names() == set(STAFF_PAGES)
+
+
+@pytest.mark.parametrize(
+    "name", sorted(name for name, kind in STAFF_PAGES.items() if kind == "forbidden")
+)
+def test_partner_staff_are_refused_the_coalitions_staff_pages(name, partner_a_staff):
+    assert partner_a_staff.get(reverse(name)).status_code == 403

@@ -1,0 +1,11 @@
+"""Report pages for staff, mounted at ``/staff/reports/``."""
+
+from django.urls import path
+
+from reports import views
+
+app_name = "reports"
+
+urlpatterns = [
+    path("contact-centre/", views.contact_centre_report, name="contact_centre"),
+]

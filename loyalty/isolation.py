@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 from django.contrib import admin
 from django.contrib.admin.sites import AdminSite
+from django.contrib.admin.utils import NotRelationField, get_fields_from_path
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Q
 
 from loyalty.models.partners import Partner, staff_partner_id
@@ -206,6 +208,14 @@ class PartnerIsolated:
             return allowed and (self._partner(request) is None or self._may_change(request, None))
         return allowed and self._may_change(request, obj)
 
+    def get_list_filter(self, request):
+        """Partner staff's filters offer only the related rows their own list holds (a filter by
+        store must not name another partner's stores)."""
+        filters = super().get_list_filter(request)
+        if self._partner(request) is None:
+            return filters
+        return [_related_only(self.model, entry) for entry in filters]
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         limit_choices(self.admin_site, db_field, request, kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -234,6 +244,22 @@ class PartnerIsolated:
         ):
             obj.partner_id = partner_id  # what partner staff add is their partner's
         super().save_model(request, obj, form, change)
+
+
+def _related_only(model, entry):
+    if isinstance(entry, str):
+        name, filter_class = entry, admin.RelatedFieldListFilter
+    elif isinstance(entry, tuple | list) and len(entry) == 2 and isinstance(entry[0], str):
+        name, filter_class = entry
+    else:
+        return entry  # a filter class of its own: it answers for its choices
+    if filter_class is not admin.RelatedFieldListFilter:
+        return entry
+    try:
+        field = get_fields_from_path(model, name)[-1]
+    except (FieldDoesNotExist, NotRelationField):
+        return entry
+    return (name, admin.RelatedOnlyFieldListFilter) if field.is_relation else entry
 
 
 def limit_choices(site, db_field, request, kwargs) -> None:

@@ -378,5 +378,8 @@ def staff_partner_id(user) -> int | None:
     """The partner a staff user is limited to, or None for coalition staff (and superusers)."""
     if user is None or not user.is_authenticated or user.is_superuser:
         return None
-    profile = getattr(user, "staff_profile", None)
-    return profile.partner_id if profile is not None else None
+    # Asked many times a page (every permission check): a missing profile is remembered too.
+    if not hasattr(user, "_staff_partner_id"):
+        profile = getattr(user, "staff_profile", None)
+        user._staff_partner_id = profile.partner_id if profile is not None else None
+    return user._staff_partner_id

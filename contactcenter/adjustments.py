@@ -127,7 +127,6 @@ def adjustment_request(
         notify=notify,
         requested_by=user,
     )
-    record(AuditEvent.Action.ADJUST, adjustment, after=snapshot(adjustment), note=reason, user=user)
     needs_approval = abs(amount) > adjustment_threshold(currency)
     _note(
         ticket,
@@ -137,6 +136,8 @@ def adjustment_request(
     )
     if not needs_approval:
         _apply(adjustment, user=user)
+    # After the posting: the event says whether it was applied at once, and by which posting.
+    record(AuditEvent.Action.ADJUST, adjustment, after=snapshot(adjustment), note=reason, user=user)
     return adjustment
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -70,6 +70,16 @@ def console_view(*permissions: str):
     return decorate
 
 
+def _page(request: HttpRequest, template: str, context: dict) -> TemplateResponse:
+    """Render a console page inside the admin's frame (header, user tools, log out), without
+    the admin's sidebar: the console needs the width."""
+    return TemplateResponse(
+        request,
+        template,
+        {**admin.site.each_context(request), "is_nav_sidebar_enabled": False, **context},
+    )
+
+
 def _customer_url(customer: Customer) -> str:
     return reverse("console:customer", args=[customer.pk])
 
@@ -100,7 +110,7 @@ def console_search(request: HttpRequest) -> HttpResponse:
         results = customer_search(form.cleaned_data["q"])
         if len(results) == 1:
             return redirect("console:customer", results[0].pk)
-    return TemplateResponse(
+    return _page(
         request,
         "staff/console/search.html",
         {
@@ -133,7 +143,7 @@ def console_customer(request: HttpRequest, pk: int) -> HttpResponse:
         initial={"ticket": data["tickets"][0].pk if data["tickets"] else None},
     )
     context = {
-        "title": _("Customer %(customer)s") % {"customer": customer},
+        "title": _("Customer"),
         "customer": customer,
         "contacts_visible": visible,
         "phone": customer.phone if visible else mask("phone", customer.phone),
@@ -150,7 +160,7 @@ def console_customer(request: HttpRequest, pk: int) -> HttpResponse:
         "pending_count": _pending_count(request),
         **data,
     }
-    return TemplateResponse(request, "staff/console/customer.html", context)
+    return _page(request, "staff/console/customer.html", context)
 
 
 @require_POST
@@ -288,7 +298,7 @@ def console_resend(request: HttpRequest, pk: int) -> HttpResponse:
 @console_view(APPROVE_PERMISSION)
 def console_adjustments(request: HttpRequest) -> HttpResponse:
     """The adjustments waiting for approval."""
-    return TemplateResponse(
+    return _page(
         request,
         "staff/console/adjustments.html",
         {

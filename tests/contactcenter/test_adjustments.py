@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection, connections
 from django.test import override_settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from communications.models import Message
 from contactcenter.adjustments import (
@@ -381,3 +381,16 @@ def test_two_supervisors_approving_at_once_post_once(
     assert sorted(outcomes) == ["applied", "decided"]
     assert Posting.objects.filter(cause_ref=f"adjustment:{adjustment.pk}").count() == 1
     assert balance(customer, currency) == Decimal("900")
+
+
+def test_notification_is_in_the_projects_language_not_the_operators(
+    customer, currency, ticket, operator
+):
+    # given: a Russian-speaking programme, an operator browsing in English
+    with override_settings(LANGUAGE_CODE="ru"), translation.override("en"):
+        # when
+        request(customer, currency, ticket, operator, "25", reason="Компенсация")
+    # then
+    text = Message.objects.get(customer=customer).text
+    assert text.startswith("На ваш счёт начислено 25")
+    assert "Компенсация" in text

@@ -285,6 +285,7 @@ class TicketAdmin(admin.ModelAdmin):
         "escalated_at",
         "terminal",
         "request_id",
+        "adjustment_links",
     ]
     fieldsets = [
         (
@@ -302,7 +303,15 @@ class TicketAdmin(admin.ModelAdmin):
         ),
         (
             _("Customer"),
-            {"fields": ["customer", "card", "receipt", ("contact_email", "contact_phone")]},
+            {
+                "fields": [
+                    "customer",
+                    "card",
+                    "receipt",
+                    ("contact_email", "contact_phone"),
+                    "adjustment_links",
+                ]
+            },
         ),
         (_("Work"), {"fields": [("queue", "assignee")]}),
         (
@@ -320,6 +329,35 @@ class TicketAdmin(admin.ModelAdmin):
         (_("Source"), {"fields": [("terminal", "request_id")], "classes": ["collapse"]}),
     ]
     actions = ["assign_to_me", "mark_resolved", "mark_closed"]
+
+    @admin.display(description=_("manual adjustments"))
+    def adjustment_links(self, obj):
+        from django.urls import reverse
+        from django.utils.html import format_html_join
+
+        if obj is None or obj.pk is None:
+            return "—"
+        rows = obj.adjustments.select_related("currency").order_by("requested_at", "pk")
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}{} {} ({})</a>',
+            (
+                (
+                    reverse("admin:contactcenter_adjustment_change", args=[a.pk]),
+                    "+" if a.amount > 0 else "",
+                    a.amount.normalize(),
+                    a.currency.code,
+                    a.get_status_display(),
+                )
+                for a in rows
+            ),
+        )
+        if obj.customer_id is None:
+            return links or "—"
+        console = reverse("console:customer", args=[obj.customer_id])
+        return format_html(
+            '{} <a href="{}">{}</a>', links or "—", console, _("open in the operator console")
+        )
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

@@ -393,3 +393,24 @@ def test_reveal_never_redirects_off_site(client_op, customer):
     url = reverse("console:reveal", args=[customer.pk, "phone"])
     response = client_op.post(f"{url}?next=https://evil.example/")
     assert response["Location"] == reverse("console:customer", args=[customer.pk])
+
+
+def test_the_ticket_admin_links_its_adjustments(
+    admin_client, customer, currency, category, console_operator
+):
+    from contactcenter.adjustments import adjustment_request
+
+    ticket = open_ticket(category, customer, console_operator)
+    adjustment = adjustment_request(
+        customer=customer,
+        currency=currency,
+        amount=Decimal("900"),
+        reason="lost receipt",
+        ticket=ticket,
+        user=console_operator,
+    )
+    page = admin_client.get(
+        reverse("admin:contactcenter_ticket_change", args=[ticket.pk])
+    ).content.decode()
+    assert reverse("admin:contactcenter_adjustment_change", args=[adjustment.pk]) in page
+    assert reverse("console:customer", args=[customer.pk]) in page

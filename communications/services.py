@@ -57,6 +57,25 @@ def messages_queue(
     return Message.objects.bulk_create(messages)
 
 
+def message_resend(message: Message) -> Message | None:
+    """Queue ``message``'s text again on its channel, to the customer's current address for it
+    (the one it went to if they have none now). Returns the new message, or None when the
+    customer no longer consents to that channel (or is anonymised)."""
+    customer = message.customer
+    consents = Consent.objects.filter(customer=customer, channel=message.channel, is_granted=True)
+    if customer.is_anonymised or not consents.exists():
+        return None
+    field = ADDRESS_OF.get(message.channel)
+    address = (getattr(customer, field) if field else None) or message.address
+    return Message.objects.create(
+        customer=customer,
+        channel=message.channel,
+        address=address,
+        text=message.text,
+        promotion_id=message.promotion_id,
+    )
+
+
 def on_occasion_rewarded(sender, firing, rule, points, **_kwargs) -> None:
     """``promotions.signals.occasion_rewarded``: tell the customer, if the promotion says so."""
     if not rule.customer_message:

@@ -225,6 +225,11 @@ TICKETS_ATTACHMENT_MAX_BYTES = env_int("TICKETS_ATTACHMENT_MAX_BYTES", 10 * 1024
 # Replies to customers are sent from this address; their subjects carry "[#<number>]".
 TICKETS_FROM_EMAIL = env_str("TICKETS_FROM_EMAIL", "support@localhost")
 
+# --- Operator console: manual adjustments -------------------------------------------------
+# A manual credit or debit larger than this (in points of any currency without an
+# AdjustmentPolicy of its own) waits for a supervisor's approval before it is posted.
+ADJUSTMENT_APPROVAL_THRESHOLD = env_str("ADJUSTMENT_APPROVAL_THRESHOLD", "1000")
+
 # --- Phone numbers ------------------------------------------------------------------------
 # Numbers written without a country code ("8 900 123-45-67") are read in this region.
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "RU")

@@ -20,7 +20,10 @@ from django.utils.translation import gettext_lazy as _
 
 from contactcenter import services
 from contactcenter.errors import TicketError
+from contactcenter.masking import contacts_unmasked_expression, mask
 from contactcenter.models import (
+    Adjustment,
+    AdjustmentPolicy,
     Holiday,
     Queue,
     SLAPolicy,
@@ -33,7 +36,10 @@ from contactcenter.models import (
     WorkingCalendar,
     WorkingHours,
 )
+from crm.admin import CustomerAdmin
+from crm.models import Customer
 from loyalty.admin import ReadOnlyAdminMixin
+from loyalty.errors import LoyaltyError
 
 OVERDUE_STYLE = "color:#ba2121;font-weight:bold"
 SOON_STYLE = "color:#b36b00;font-weight:bold"
@@ -279,6 +285,7 @@ class TicketAdmin(admin.ModelAdmin):
         "escalated_at",
         "terminal",
         "request_id",
+        "adjustment_links",
     ]
     fieldsets = [
         (
@@ -296,7 +303,15 @@ class TicketAdmin(admin.ModelAdmin):
         ),
         (
             _("Customer"),
-            {"fields": ["customer", "card", "receipt", ("contact_email", "contact_phone")]},
+            {
+                "fields": [
+                    "customer",
+                    "card",
+                    "receipt",
+                    ("contact_email", "contact_phone"),
+                    "adjustment_links",
+                ]
+            },
         ),
         (_("Work"), {"fields": [("queue", "assignee")]}),
         (
@@ -314,6 +329,35 @@ class TicketAdmin(admin.ModelAdmin):
         (_("Source"), {"fields": [("terminal", "request_id")], "classes": ["collapse"]}),
     ]
     actions = ["assign_to_me", "mark_resolved", "mark_closed"]
+
+    @admin.display(description=_("manual adjustments"))
+    def adjustment_links(self, obj):
+        from django.urls import reverse
+        from django.utils.html import format_html_join
+
+        if obj is None or obj.pk is None:
+            return "—"
+        rows = obj.adjustments.select_related("currency").order_by("requested_at", "pk")
+        links = format_html_join(
+            ", ",
+            '<a href="{}">{}{} {} ({})</a>',
+            (
+                (
+                    reverse("admin:contactcenter_adjustment_change", args=[a.pk]),
+                    "+" if a.amount > 0 else "",
+                    a.amount.normalize(),
+                    a.currency.code,
+                    a.get_status_display(),
+                )
+                for a in rows
+            ),
+        )
+        if obj.customer_id is None:
+            return links or "—"
+        console = reverse("console:customer", args=[obj.customer_id])
+        return format_html(
+            '{} <a href="{}">{}</a>', links or "—", console, _("open in the operator console")
+        )
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:
@@ -461,3 +505,183 @@ class TicketEscalationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["deadline_kind", "is_breached"]
     search_fields = ["=ticket__number"]
     list_select_related = ["ticket"]
+
+
+# --- Manual adjustments and their approval ---------------------------------------------------
+
+
+@admin.register(AdjustmentPolicy)
+class AdjustmentPolicyAdmin(admin.ModelAdmin):
+    list_display = ["currency", "approval_threshold"]
+    autocomplete_fields = ["currency"]
+
+
+@admin.register(Adjustment)
+class AdjustmentAdmin(admin.ModelAdmin):
+    """Adjustments are asked for in the operator console; here they are listed and approved."""
+
+    list_display = [
+        "requested_at",
+        "customer",
+        "signed_amount",
+        "status",
+        "reason",
+        "ticket",
+        "requested_by",
+        "decided_by",
+        "notify",
+    ]
+    list_filter = ["status", "currency", "requested_at"]
+    list_select_related = ["customer", "currency", "ticket", "requested_by", "decided_by"]
+    search_fields = ["customer__public_id", "customer__last_name", "ticket__number", "reason"]
+    date_hierarchy = "requested_at"
+    actions = ["approve"]
+    readonly_fields = [
+        "customer",
+        "currency",
+        "amount",
+        "reason",
+        "ticket",
+        "notify",
+        "status",
+        "requested_by",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "posting",
+    ]
+
+    def has_add_permission(self, request):
+        return False  # through the console: it checks the ticket, the points and the threshold
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("contactcenter.approve_adjustment")
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def signed_amount(self, obj):
+        sign = "+" if obj.amount > 0 else ""
+        return f"{sign}{obj.amount.normalize():f} {obj.currency.code}"
+
+    @admin.action(
+        description=_("Approve and post the selected adjustments"), permissions=["approve"]
+    )
+    def approve(self, request, queryset):
+        from contactcenter.adjustments import adjustment_approve
+
+        done = 0
+        for adjustment in queryset.filter(status=Adjustment.Status.PENDING).order_by("pk"):
+            try:
+                adjustment_approve(adjustment=adjustment, user=request.user)
+            except LoyaltyError as exc:
+                self.message_user(request, f"{adjustment}: {exc}", messages.ERROR)
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request,
+                _("%(count)d adjustment(s) approved and posted.") % {"count": done},
+                messages.SUCCESS,
+            )
+
+
+# --- Customers in the admin, with masked contacts --------------------------------------------
+
+
+class MaskedCustomerAdmin(CustomerAdmin):
+    """The customer admin of ``crm``, with phones and emails masked for users who may not see
+    them (``contactcenter.masking``). The rule lives here, where tickets are: the core ``crm``
+    app knows nothing of tickets."""
+
+    list_display = [
+        "public_id",
+        "full_name",
+        "list_phone",
+        "list_email",
+        "registered_at",
+        "source",
+        "referrer",
+    ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(contacts_unmasked=contacts_unmasked_expression(request.user))
+        )
+
+    def _masked(self, obj) -> bool:
+        return (
+            obj is not None and obj.pk is not None and not getattr(obj, "contacts_unmasked", True)
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if not self._masked(obj):
+            return fieldsets
+        swap = {"phone": "contact_phone", "email": "contact_email"}
+        return [
+            (title, {**options, "fields": [swap.get(f, f) for f in options["fields"]]})
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if self._masked(obj):
+            # Read-only removes the form's phone and email fields: a masked value is never
+            # posted back over the stored one.
+            fields += ["phone", "email", "contact_phone", "contact_email"]
+        return fields
+
+    def _contact(self, obj, field: str):
+        value = getattr(obj, field)
+        if not value:
+            return "—"
+        if not self._masked(obj):
+            return value
+        from django.urls import reverse
+
+        masked = mask(field, value)
+        url = reverse("console:reveal", args=[obj.pk, field])
+        change = reverse("admin:crm_customer_change", args=[obj.pk])
+        return format_html(
+            '<span class="masked">{}</span> <button type="submit" formaction="{}?next={}" '
+            'formnovalidate id="reveal-{}">{}</button>',
+            masked,
+            url,
+            change,
+            field,
+            _("Reveal"),
+        )
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def contact_phone(self, obj):
+        return self._contact(obj, "phone")
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def list_phone(self, obj):
+        # The list never showed full phones (crm's own mask keeps the operator code); users
+        # who may not see the contacts get the stricter mask.
+        if self._masked(obj):
+            return mask("phone", obj.phone) or "—"
+        return self.masked_phone(obj)
+
+    @admin.display(description=_("email"), ordering="email")
+    def list_email(self, obj):
+        if self._masked(obj):
+            return mask("email", obj.email) or "—"
+        return obj.email or "—"
+
+    @admin.display(description=_("email"), ordering="email")
+    def contact_email(self, obj):
+        return self._contact(obj, "email")
+
+
+admin.site.unregister(Customer)
+admin.site.register(Customer, MaskedCustomerAdmin)

@@ -47,3 +47,55 @@ class CalendarMissing(TicketError):
     code = "calendar_missing"
     status = 500
     message = _("No default working calendar is defined; SLA deadlines cannot be computed.")
+
+
+class AdjustmentError(LoyaltyError):
+    code = "adjustment_error"
+    message = _("The adjustment cannot be made this way.")
+
+
+class AdjustmentReasonRequired(AdjustmentError):
+    code = "adjustment_reason_required"
+    message = _("Say why the points are adjusted: the reason is required.")
+
+
+class AdjustmentAmountInvalid(AdjustmentError):
+    code = "adjustment_amount_invalid"
+    message = _(
+        "The amount must not be zero and must not have more decimal places than the "
+        "currency allows."
+    )
+
+
+class AdjustmentTicketInvalid(AdjustmentError):
+    code = "adjustment_ticket_invalid"
+    message = _("The adjustment needs an open ticket of this customer.")
+
+
+class AdjustmentInsufficientPoints(AdjustmentError):
+    code = "insufficient_points"
+    status = 409
+    message = _("The customer does not have enough points for this debit.")
+
+
+class AdjustmentDecided(AdjustmentError):
+    code = "adjustment_decided"
+    status = 409
+    message = _("This adjustment was already approved or rejected.")
+
+
+class AdjustmentSelfApproval(AdjustmentError):
+    code = "adjustment_self_approval"
+    status = 403
+    message = _("A supervisor cannot approve or reject their own adjustment.")
+
+
+class AdjustmentNotAllowed(AdjustmentError):
+    code = "adjustment_not_allowed"
+    status = 403
+    message = _("You are not allowed to approve or reject adjustments.")
+
+
+class DecisionNoteRequired(AdjustmentError):
+    code = "decision_note_required"
+    message = _("Say why the adjustment is rejected: the note is required.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zoneinfo
 from datetime import time
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,6 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from contactcenter.worktime import Schedule
+from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
 
 ATTACHMENT_EXTENSIONS = [
     "pdf",
@@ -637,3 +639,134 @@ class TicketEscalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket} {self.get_deadline_kind_display()} {self.level}"
+
+
+# --- Manual adjustments ------------------------------------------------------------------------
+
+
+class AdjustmentPolicy(models.Model):
+    """How large a manual adjustment of one currency may be before a supervisor approves it."""
+
+    currency = models.OneToOneField(
+        "loyalty.Currency",
+        verbose_name=_("currency"),
+        on_delete=models.CASCADE,
+        related_name="adjustment_policy",
+    )
+    approval_threshold = models.DecimalField(
+        _("approval threshold"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_(
+            "A credit or debit larger than this (in points) waits for a supervisor's "
+            "approval; up to it, it is posted at once. 0: every adjustment is approved."
+        ),
+    )
+
+    class Meta:
+        verbose_name = _("adjustment policy")
+        verbose_name_plural = _("adjustment policies")
+        ordering = ["currency__code"]
+
+    def __str__(self) -> str:
+        return f"{self.currency} ≤ {self.approval_threshold}"
+
+
+class Adjustment(models.Model):
+    """A manual credit (positive amount) or debit (negative) of a customer's points, asked for
+    by an operator with a reason. Above its currency's threshold it waits for a supervisor;
+    once applied, ``posting`` is the ledger posting that moved the points (against the
+    programme's adjustments account). Changed only by ``contactcenter.adjustments``."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", pgettext_lazy("adjustment status", "waiting for approval")
+        APPLIED = "applied", pgettext_lazy("adjustment status", "applied")
+        REJECTED = "rejected", pgettext_lazy("adjustment status", "rejected")
+
+    customer = models.ForeignKey(
+        "crm.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="adjustments",
+    )
+    currency = models.ForeignKey(
+        "loyalty.Currency",
+        verbose_name=_("currency"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    amount = models.DecimalField(
+        _("amount"),
+        max_digits=MAX_DIGITS,
+        decimal_places=POINTS_DECIMAL_PLACES,
+        help_text=_("Points: positive credits the customer, negative debits."),
+    )
+    reason = models.TextField(_("reason"))
+    ticket = models.ForeignKey(
+        Ticket,
+        verbose_name=pgettext_lazy("support request", "ticket"),
+        on_delete=models.PROTECT,
+        related_name="adjustments",
+    )
+    notify = models.BooleanField(
+        _("notify the customer"),
+        default=True,
+        help_text=_("Queue a message to the customer when the points are posted."),
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING, editable=False
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    requested_at = models.DateTimeField(_("requested"), default=timezone.now, editable=False)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True, editable=False)
+    decision_note = models.CharField(_("decision note"), max_length=500, blank=True)
+    posting = models.OneToOneField(
+        "loyalty.Posting",
+        verbose_name=_("posting"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="adjustment",
+    )
+
+    class Meta:
+        verbose_name = _("manual adjustment")
+        verbose_name_plural = _("manual adjustments")
+        ordering = ["-requested_at", "-pk"]
+        permissions = [
+            ("use_console", _("Can use the operator console")),
+            ("approve_adjustment", _("Can approve or reject manual adjustments")),
+            ("view_contacts", _("Can see customers' phones and emails unmasked")),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="adjustment_amount_not_zero"),
+            models.CheckConstraint(condition=~Q(reason=""), name="adjustment_reason_given"),
+            models.CheckConstraint(
+                condition=~Q(status="applied") | Q(posting__isnull=False),
+                name="adjustment_applied_has_posting",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "requested_at"], name="adjustment_status_idx")]
+
+    def __str__(self) -> str:
+        sign = "+" if self.amount > 0 else ""
+        return f"{sign}{self.amount} {self.currency_id and self.currency.code} · {self.customer}"
+
+    @property
+    def is_credit(self) -> bool:
+        return self.amount > 0

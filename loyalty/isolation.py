@@ -66,6 +66,8 @@ POLICIES: dict[str, Policy] = {
     "crm.ProfileQuestion": HIDDEN,
     "crm.Segment": own("programme__partner", coalition_rows=True),
     # The contact centre serves the whole coalition.
+    "contactcenter.Adjustment": HIDDEN,
+    "contactcenter.AdjustmentPolicy": HIDDEN,
     "contactcenter.Queue": HIDDEN,
     "contactcenter.SLAPolicy": HIDDEN,
     "contactcenter.Ticket": HIDDEN,

@@ -38,6 +38,9 @@ _OPERATOR = [
     "promotions.view_promotion",
     "communications.view_message",
     "contactcenter.view_*",
+    "-contactcenter.view_contacts",  # masked unless working on the customer's ticket
+    "contactcenter.use_console",
+    "contactcenter.add_adjustment",
     "contactcenter.add_ticket",
     "contactcenter.change_ticket",
     "contactcenter.*_ticketcomment",

@@ -106,6 +106,36 @@ def _csv(report: CentreReport) -> HttpResponse:
                 op.first_response_minutes if op.first_response_minutes is not None else "",
             ]
         )
+    out.writerow([])
+    out.writerow(
+        [
+            _("operator"),
+            _("currency"),
+            _("asked"),
+            _("applied"),
+            _("waiting"),
+            _("rejected"),
+            _("credited"),
+            _("debited"),
+        ]
+    )
+    for row in report.adjustments:
+        out.writerow(
+            [
+                row.operator,
+                row.currency,
+                row.requested,
+                row.applied,
+                row.pending,
+                row.rejected,
+                row.credited,
+                row.debited,
+            ]
+        )
+    out.writerow([])
+    out.writerow([_("supervisor"), _("approved"), _("rejected")])
+    for row in report.decisions:
+        out.writerow([row.supervisor, row.approved, row.rejected])
     return response
 
 

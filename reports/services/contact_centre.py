@@ -1,5 +1,5 @@
 """The contact centre's report for a period: tickets by category, channel and status, service
-level (SLA) compliance, each operator's workload, and the manual adjustments made.
+level (SLA) compliance, each operator's workload, and the manual adjustments made and decided.
 
 A ticket belongs to the period it was opened in. A deadline is *met* when the answer or the
 resolution came by it, *missed* when it came later or has not come and the deadline has passed,
@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from contactcenter.models import Priority, Ticket, TicketComment
+from contactcenter.models import Adjustment, Priority, Ticket, TicketComment
 
 PRIORITY_RANK = {value: rank for rank, value in enumerate(Priority.values)}
 
@@ -63,6 +63,25 @@ class OperatorRow:
 
 
 @dataclass
+class AdjustmentRow:
+    operator: str
+    currency: str
+    requested: int = 0
+    applied: int = 0
+    pending: int = 0
+    rejected: int = 0
+    credited: Decimal = Decimal("0")  # applied credits
+    debited: Decimal = Decimal("0")  # applied debits, as a positive amount
+
+
+@dataclass
+class DecisionRow:
+    supervisor: str
+    approved: int = 0
+    rejected: int = 0
+
+
+@dataclass
 class CentreReport:
     since: datetime
     until: datetime
@@ -73,7 +92,8 @@ class CentreReport:
     sla: list[SlaRow]
     sla_total: SlaRow
     workload: list[OperatorRow]
-    adjustments: list = field(default_factory=list)
+    adjustments: list[AdjustmentRow] = field(default_factory=list)
+    decisions: list[DecisionRow] = field(default_factory=list)
 
 
 def _first_response(ticket: Ticket, now: datetime) -> str | None:
@@ -185,6 +205,8 @@ def centre_report(since: datetime, until: datetime, *, now: datetime | None = No
             Decimal("0.1")
         )
 
+    adjustments, decisions = _adjustments(since, until)
+
     def ordered(counter: Counter) -> list[tuple[str, int]]:
         return sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))
 
@@ -198,4 +220,48 @@ def centre_report(since: datetime, until: datetime, *, now: datetime | None = No
         sla=[sla[key] for key in sorted(sla, key=lambda k: (k[0], PRIORITY_RANK.get(k[1], 9)))],
         sla_total=total,
         workload=sorted(operators.values(), key=lambda r: (-r.assigned, r.operator)),
+        adjustments=adjustments,
+        decisions=decisions,
+    )
+
+
+def _adjustments(since: datetime, until: datetime) -> tuple[list[AdjustmentRow], list[DecisionRow]]:
+    """Manual adjustments asked for in the period, per operator and currency; and the
+    supervisors' decisions taken in the period."""
+    rows: dict[tuple[int | None, int], AdjustmentRow] = {}
+    asked = Adjustment.objects.filter(
+        requested_at__gte=since, requested_at__lt=until
+    ).select_related("requested_by", "currency")
+    for adjustment in asked:
+        key = (adjustment.requested_by_id, adjustment.currency_id)
+        row = rows.setdefault(
+            key, AdjustmentRow(_name(adjustment.requested_by), adjustment.currency.code)
+        )
+        row.requested += 1
+        status = adjustment.status
+        if status == Adjustment.Status.APPLIED:
+            row.applied += 1
+            if adjustment.amount >= 0:
+                row.credited += adjustment.amount
+            else:
+                row.debited -= adjustment.amount
+        elif status == Adjustment.Status.PENDING:
+            row.pending += 1
+        else:
+            row.rejected += 1
+    decided: dict[int, DecisionRow] = {}
+    taken = Adjustment.objects.filter(
+        decided_at__gte=since, decided_at__lt=until, decided_by__isnull=False
+    ).select_related("decided_by")
+    for adjustment in taken:
+        row = decided.setdefault(
+            adjustment.decided_by_id, DecisionRow(_name(adjustment.decided_by))
+        )
+        if adjustment.status == Adjustment.Status.REJECTED:
+            row.rejected += 1
+        else:
+            row.approved += 1
+    return (
+        sorted(rows.values(), key=lambda r: (r.operator, r.currency)),
+        sorted(decided.values(), key=lambda r: r.supervisor),
     )

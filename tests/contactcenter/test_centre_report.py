@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -152,3 +153,46 @@ def test_only_coalition_staff_with_ticket_rights_open_the_report(client, django_
     assert client.get(url).status_code == 403
     client.logout()
     assert client.get(url).status_code == 302  # to the login page
+
+
+def test_the_report_sums_the_adjustments_asked_for_and_decided(
+    category, operator, supervisor_client
+):
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from contactcenter.adjustments import adjustment_approve, adjustment_reject
+    from contactcenter.models import AdjustmentPolicy
+    from tests.contactcenter.test_adjustments import earn, grant, request
+    from tests.factories.crm import CustomerFactory
+    from tests.factories.loyalty import CurrencyFactory
+
+    currency = CurrencyFactory()
+    AdjustmentPolicy.objects.create(currency=currency, approval_threshold=Decimal("500"))
+    customer = CustomerFactory()
+    ticket = services.ticket_open(
+        channel="call", category=category, subject="points", customer=customer, assignee=operator
+    )
+    operator = grant(operator, "use_console", "add_adjustment")
+    boss = grant(
+        get_user_model().objects.create_user("boss", first_name="Boss", is_staff=True),
+        "approve_adjustment",
+    )
+    earn(customer, currency, "300")
+    request(customer, currency, ticket, operator, "100")  # applied at once
+    request(customer, currency, ticket, operator, "-40")  # applied at once
+    big = request(customer, currency, ticket, operator, "900")  # waits, then approved
+    adjustment_approve(adjustment=big, user=boss)
+    refused = request(customer, currency, ticket, operator, "700")
+    adjustment_reject(adjustment=refused, user=boss, note="no receipt")
+    request(customer, currency, ticket, operator, "600")  # still waiting
+    now = timezone.now()
+    report = centre_report(now - timedelta(days=1), now + timedelta(days=1))
+    [row] = report.adjustments
+    assert (row.operator, row.currency) == ("operator", currency.code)
+    assert (row.requested, row.applied, row.pending, row.rejected) == (5, 3, 1, 1)
+    assert (row.credited, row.debited) == (Decimal("1000"), Decimal("40"))
+    [decisions] = report.decisions
+    assert (decisions.supervisor, decisions.approved, decisions.rejected) == ("Boss", 1, 1)
+    page = supervisor_client.get(reverse("reports:contact_centre"))
+    assert 'id="adjustments"' in page.content.decode()

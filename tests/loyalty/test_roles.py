@@ -38,10 +38,14 @@ def test_the_roles_hold_what_their_work_needs():
     operator = _perms(roles.OPERATOR)
     assert {"contactcenter.add_ticket", "loyalty.change_card", "crm.view_customer"} <= operator
     assert "loyalty.view_auditevent" not in operator
+    assert {"contactcenter.use_console", "contactcenter.add_adjustment"} <= operator
+    assert "contactcenter.approve_adjustment" not in operator
+    assert "contactcenter.view_contacts" not in operator
     assert not any(p.startswith("promotions.change") for p in operator)
     supervisor = _perms(roles.SUPERVISOR)
     assert operator < supervisor
     assert "contactcenter.change_slapolicy" in supervisor
+    assert {"contactcenter.approve_adjustment", "contactcenter.view_contacts"} <= supervisor
     partner = _perms(roles.PARTNER_STAFF)
     assert {
         "loyalty.change_store",

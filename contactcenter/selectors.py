@@ -1,0 +1,114 @@
+"""Reads of the operator console: finding a customer and everything shown about them.
+
+Each read is one query (or one per related table): the console page stays fast whatever the
+customer's history, since lists are cut to the last ``RECENT`` rows with links to the full
+history in the admin.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q
+
+from communications.models import Message
+from contactcenter.models import Adjustment, Ticket
+from crm.models import Customer
+from crm.selectors import phone_parse
+from loyalty.models import Account, Card, LedgerEntry, Lot, Receipt, TierMembership
+from promotions.models import Coupon
+
+RECENT = 10
+SEARCH_LIMIT = 50
+
+
+def customer_search(query: str) -> list[Customer]:
+    """Customers matching ``query``: a phone in any notation, a card number, an email, or
+    (parts of) a name. Merged-away customers are left out; at most ``SEARCH_LIMIT``."""
+    text = " ".join((query or "").split())
+    if not text:
+        return []
+    condition = Q()
+    phone = phone_parse(text)
+    if phone is not None:
+        condition |= Q(phone=phone)
+    compact = text.replace(" ", "").replace("-", "")
+    if compact.isalnum():
+        condition |= Q(pk__in=Card.objects.filter(number=compact).values("customer_id"))
+    if "@" in text:
+        condition |= Q(email__iexact=text)
+    elif not any(ch.isdigit() for ch in text):
+        words = Q()
+        for word in text.split():
+            words &= (
+                Q(last_name__icontains=word)
+                | Q(first_name__icontains=word)
+                | Q(middle_name__icontains=word)
+            )
+        condition |= words
+    if not condition:
+        return []
+    return list(
+        Customer.objects.filter(condition, merged_into__isnull=True).order_by(
+            "last_name", "first_name", "pk"
+        )[:SEARCH_LIMIT]
+    )
+
+
+def customer_console(customer: Customer) -> dict:
+    """What the console shows about ``customer``: cards, balances with their lots, recent
+    receipts, ledger entries, messages, coupons, tiers, tickets and adjustments."""
+    open_lots = Lot.objects.exclude(remaining=0).order_by("expires_at", "entry_id")
+    accounts = list(
+        Account.objects.filter(kind=Account.Kind.CUSTOMER, customer=customer)
+        .select_related("currency")
+        .prefetch_related(Prefetch("lots", queryset=open_lots, to_attr="open_lots"))
+        .order_by("currency__code")
+    )
+    return {
+        "cards": list(
+            Card.objects.filter(customer=customer).select_related("programme").order_by("-pk")
+        ),
+        "accounts": accounts,
+        "receipts": list(
+            Receipt.objects.filter(customer=customer)
+            .select_related("store", "currency")
+            .order_by("-sold_at")[:RECENT]
+        ),
+        "entries": list(
+            LedgerEntry.objects.filter(account__customer=customer)
+            .select_related("currency", "posting", "posting__user")
+            .order_by("-pk")[:RECENT]
+        ),
+        "coupons": list(
+            Coupon.objects.filter(customer=customer)
+            .select_related("series")
+            .order_by("-pk")[:RECENT]
+        ),
+        "tiers": list(
+            TierMembership.objects.filter(customer=customer)
+            .select_related("tier", "programme")
+            .order_by("programme_id")
+        ),
+        "tickets": list(
+            Ticket.objects.filter(customer=customer)
+            .exclude(status=Ticket.Status.CLOSED)
+            .select_related("category", "assignee")
+            .order_by("-created_at")
+        ),
+        "customer_messages": list(
+            Message.objects.filter(customer=customer).order_by("-created_at")[:RECENT]
+        ),
+        "adjustments": list(
+            Adjustment.objects.filter(customer=customer)
+            .select_related("currency", "requested_by", "decided_by", "ticket")
+            .order_by("-requested_at", "-pk")[:RECENT]
+        ),
+    }
+
+
+def adjustments_pending() -> list[Adjustment]:
+    """Adjustments waiting for a supervisor, oldest first."""
+    return list(
+        Adjustment.objects.filter(status=Adjustment.Status.PENDING)
+        .select_related("customer", "currency", "requested_by", "ticket")
+        .order_by("requested_at", "pk")
+    )

@@ -90,3 +90,17 @@ def test_audited_pages_link_to_their_trail(admin_client, client):
     page = client.get(f"/admin/loyalty/partner/{partner.pk}/change/")
     assert page.status_code == 200
     assert b"audit-trail-link" not in page.content
+
+
+def test_a_user_with_a_history_is_protected_from_deletion(admin_client):
+    # given: a staff user who changed something
+    from loyalty.audit import audit_context
+
+    user = get_user_model().objects.create_user("lena", password="x", is_staff=True)
+    with audit_context(user=user):
+        PartnerFactory()
+    # when: the admin tries to delete them
+    page = admin_client.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+    # then: the admin explains instead of failing; the user stays (deactivate them instead)
+    assert page.status_code == 200
+    assert get_user_model().objects.filter(pk=user.pk).exists()

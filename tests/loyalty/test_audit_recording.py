@@ -235,3 +235,24 @@ def test_admin_change_form_is_recorded(admin_client):
     event = events_of(partner, "update")[-1]
     assert event.after.get("name") == "Clinic North"
     assert event.source == "admin"
+
+
+def test_emitted_cards_are_recorded_one_event_per_card_on_every_database(staff):
+    # given
+    from loyalty.services.card_emission import card_batch_emit
+    from tests.factories.loyalty import CardBatchFactory
+
+    batch = CardBatchFactory()
+    # when: PostgreSQL loads them with COPY, SQLite with bulk_create
+    with audit_context(user=staff, address="10.0.0.9", source=AuditEvent.Source.ADMIN):
+        card_batch_emit(batch=batch, count=25)
+    # then
+    events = AuditEvent.objects.filter(content_type__model="card", action="create")
+    cards = {str(pk): number for pk, number in batch.cards.values_list("pk", "number")}
+    assert len(cards) == 25
+    assert {e.object_id for e in events} == set(cards)
+    for event in events:
+        assert event.after["number"] == cards[event.object_id]
+        assert event.object_repr == cards[event.object_id]
+        assert event.after["batch_id"] == batch.pk
+        assert (event.username, event.address, event.source) == ("olga", "10.0.0.9", "admin")

@@ -23,6 +23,7 @@ from import_export.formats.base_formats import CSV, XLSX
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
+from loyalty.audit import files_by_pk as audit_files_by_pk
 from loyalty.errors import LoyaltyError
 from loyalty.models import (
     Account,
@@ -1329,7 +1330,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     @admin.display(description=_("object"), ordering="object_repr")
     def object_link(self, event):
         model = event.content_type.model_class() if event.content_type_id else None
-        if model is None or not event.object_id:
+        if model is None or not event.object_id or not audit_files_by_pk(model):
             return event.object_repr
         try:
             url = reverse(

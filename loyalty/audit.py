@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.utils import timezone
 
 from loyalty.models.audit import AuditEvent
@@ -221,6 +221,13 @@ def object_id(target) -> str:
     return str(target.pk)[:64] if target.pk is not None else ""
 
 
+def files_by_pk(model) -> bool:
+    """Whether the trail's ``object_id`` of ``model`` is its primary key (not an API key's
+    prefix), so it can link to the object's page."""
+    resolved = _resolved(model)
+    return resolved is None or not resolved.identify_by
+
+
 def is_audited(model) -> bool:
     return model in _POLICIES or getattr(model._meta, "concrete_model", model) in _POLICIES
 
@@ -387,8 +394,9 @@ def _chunks(items: list, size: int = _CHUNK):
 class AuditedQuerySetMixin:
     """Bulk writes of an audited model record one event per row, like ``save()`` does.
 
-    ``update()`` reads the rows it is about to change, changes exactly those (by primary key,
-    in chunks, inside one transaction), reads them again and records what differs.
+    ``update()`` reads and locks the rows it is about to change (in chunks of primary keys,
+    inside one transaction), updates those of them that still match the queryset, reads them
+    again and records what differs.
     ``bulk_update()`` is covered too: Django implements it with ``update()``. Updates of
     bookkeeping fields only skip all of this, so the hot path costs nothing more.
     """
@@ -404,8 +412,16 @@ class AuditedQuerySetMixin:
         with transaction.atomic(using=self.db, savepoint=False):
             pks = list(self.order_by().values_list("pk", flat=True).distinct())
             for chunk in _chunks(pks):
-                before = {obj.pk: _values(obj, resolved) for obj in plain.filter(pk__in=chunk)}
-                count += plain.filter(pk__in=chunk).update(**kwargs)
+                # Locked in pk order, so *before* is what the update changes and two bulk
+                # updates take the locks in the same order.
+                rows = plain.filter(pk__in=chunk).order_by("pk")
+                if connections[self.db].features.has_select_for_update:
+                    rows = rows.select_for_update()
+                before = {obj.pk: _values(obj, resolved) for obj in rows}
+                # The queryset's own conditions still apply: a compare-and-set such as
+                # filter(pk=..., customer__isnull=True).update(...) keeps its count.
+                mine = self.filter(pk__in=chunk)
+                count += super(AuditedQuerySetMixin, mine).update(**kwargs)
                 events = []
                 for obj in plain.filter(pk__in=chunk).order_by("pk"):
                     event = _update_event(

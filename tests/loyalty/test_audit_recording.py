@@ -256,3 +256,18 @@ def test_emitted_cards_are_recorded_one_event_per_card_on_every_database(staff):
         assert event.object_repr == cards[event.object_id]
         assert event.after["batch_id"] == batch.pk
         assert (event.username, event.address, event.source) == ("olga", "10.0.0.9", "admin")
+
+
+def test_a_compare_and_set_update_keeps_its_count():
+    # given: a card bound meanwhile by someone else
+    customer, other = CustomerFactory(), CustomerFactory()
+    card = ActiveCardFactory(customer=customer)
+    # when: an update conditional on the card being unbound
+    from loyalty.models import Card
+
+    bound = Card.objects.filter(pk=card.pk, customer__isnull=True).update(customer=other)
+    # then: nothing matched, nothing changed, nothing recorded
+    assert bound == 0
+    card.refresh_from_db()
+    assert card.customer_id == customer.pk
+    assert events_of(card, "update") == []

@@ -533,6 +533,32 @@ def install() -> None:
                 _audit_manager(local)
 
 
+def event_columns(model, action: str) -> tuple[str, list]:
+    """The columns and values of an event about a ``model`` row in the current context, for
+    statements written by hand (the purchase path's batch): the caller adds ``object_id``,
+    ``object_repr``, ``before``, ``after`` and ``note``."""
+    actor = current_actor()
+    user = actor.user if getattr(actor.user, "is_authenticated", False) else None
+    content_type = ContentType.objects.get_for_model(model, for_concrete_model=False)
+    return (
+        "at, user_id, username, address, source, action, content_type_id",
+        [
+            timezone.now(),
+            user.pk if user is not None else None,
+            user.get_username() if user is not None else "",
+            actor.address,
+            actor.source,
+            action,
+            content_type.pk,
+        ],
+    )
+
+
+def stored(model, field_name: str, value):
+    """``value`` of ``model.field_name`` as the trail stores it."""
+    return _stored_value(model._meta.get_field(field_name), value)
+
+
 def record_inserted(
     model, *, where: str, params: list, note: str = "", repr_column: str | None = None
 ) -> int:

@@ -3,6 +3,7 @@ queryset's bulk paths, the admin; bookkeeping columns and the purchase path reco
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 import pytest
@@ -271,3 +272,39 @@ def test_a_compare_and_set_update_keeps_its_count():
     card.refresh_from_db()
     assert card.customer_id == customer.pk
     assert events_of(card, "update") == []
+
+
+def test_a_cards_activation_at_its_first_purchase_is_recorded_once_on_every_database():
+    # given: an issued card (PostgreSQL writes the purchase in hand-written SQL, SQLite
+    # through the ORM)
+    from loyalty.models import Card
+    from tests.factories.loyalty import CardFactory
+
+    world = coalition()
+    card = CardFactory(
+        status=Card.Status.ISSUED,
+        customer=world.customer,
+        programme=world.programme,
+        issued_at=timezone.now(),
+    )
+
+    def buy(receipt_id):
+        line = PurchaseLine(line_no=1, sku="A", quantity=Decimal("1"), price=Decimal("100"))
+        return purchase_confirm(
+            world.terminal,
+            PurchaseRequest(receipt_id=receipt_id, card=card.number, lines=(line,)),
+        )
+
+    # when
+    buy("R1")
+    buy("R2")
+    # then
+    card.refresh_from_db()
+    assert card.status == Card.Status.ACTIVE
+    (event,) = events_of(card, "update")
+    assert event.before == {"activated_at": None, "status": "issued"}
+    assert event.after["status"] == "active"
+    assert event.after["activated_at"].startswith(
+        str(card.activated_at.astimezone(datetime.UTC).date())
+    )
+    assert (event.source, event.object_repr) == ("command", card.number)

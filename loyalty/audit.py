@@ -359,27 +359,57 @@ def _after_delete(sender, instance, using, **kwargs):
     _event(AuditEvent.Action.DELETE, instance, before, {}).save(using=using)
 
 
+def _m2m_ids(field, pks) -> dict:
+    """Object pk -> sorted ids it relates to through ``field``, for the objects ``pks``."""
+    through = field.remote_field.through
+    source, target = field.m2m_field_name(), field.m2m_reverse_field_name()
+    ids: dict = {pk: [] for pk in pks}
+    rows = through._default_manager.filter(**{f"{source}__in": list(pks)})
+    for pk, other in rows.values_list(source, target):
+        ids[pk].append(other)
+    return {pk: sorted(values) for pk, values in ids.items()}
+
+
 def _after_m2m_change(sender, instance, action, reverse, model, pk_set, using, **kwargs):
-    """A many-to-many field of an audited model (a user's groups, a group's permissions)."""
-    if reverse or not action.startswith(("pre_", "post_")):
-        return
-    resolved = _resolved(type(instance))
+    """A many-to-many field of an audited model (a user's groups, a promotion's stores),
+    changed from either side (``user.groups.add(g)`` or ``group.user_set.add(u)``): an update
+    of each object on the field's side, with the ids before and after."""
+    owner = model if reverse else type(instance)
+    resolved = _resolved(owner)
     if resolved is None:
         return
-    field = next(
-        (f for f in type(instance)._meta.many_to_many if f.remote_field.through is sender), None
-    )
+    field = next((f for f in owner._meta.many_to_many if f.remote_field.through is sender), None)
     if field is None:
         return
-    current = sorted(getattr(instance, field.name).values_list("pk", flat=True))
     if action.startswith("pre_"):
-        instance.__dict__.setdefault("_audit_m2m", {})[field.name] = current
+        if not reverse:
+            pks = [instance.pk]
+        elif pk_set is not None:
+            pks = list(pk_set)
+        else:  # clear from the other side: every object related to ``instance``
+            through = field.remote_field.through
+            pks = list(
+                through._default_manager.filter(
+                    **{field.m2m_reverse_field_name(): instance.pk}
+                ).values_list(field.m2m_field_name(), flat=True)
+            )
+        instance.__dict__.setdefault("_audit_m2m", {})[(field, action[4:])] = _m2m_ids(field, pks)
         return
-    before = instance.__dict__.get("_audit_m2m", {}).pop(field.name, None)
-    if before is None or before == current:
+    before = instance.__dict__.get("_audit_m2m", {}).pop((field, action[5:]), None)
+    if not before:
         return
-    _event(AuditEvent.Action.UPDATE, instance, {field.name: before}, {field.name: current}).save(
-        using=using
+    after = _m2m_ids(field, before)
+    changed = [pk for pk in before if before[pk] != after[pk]]
+    objects = owner._base_manager.using(using).in_bulk(changed)
+    AuditEvent.objects.using(using).bulk_create(
+        _event(
+            AuditEvent.Action.UPDATE,
+            objects[pk],
+            {field.name: before[pk]},
+            {field.name: after[pk]},
+        )
+        for pk in changed
+        if pk in objects
     )
 
 

@@ -308,3 +308,14 @@ def test_a_cards_activation_at_its_first_purchase_is_recorded_once_on_every_data
         str(card.activated_at.astimezone(datetime.UTC).date())
     )
     assert (event.source, event.object_repr) == ("command", card.number)
+
+
+def test_many_to_many_changes_from_the_other_side_are_recorded(staff):
+    from django.contrib.auth.models import Group
+
+    group = Group.objects.create(name="operators")
+    group.user_set.add(staff)
+    group.user_set.clear()
+    added, cleared = events_of(staff, "update")[-2:]
+    assert (added.before, added.after) == ({"groups": []}, {"groups": [group.pk]})
+    assert (cleared.before, cleared.after) == ({"groups": [group.pk]}, {"groups": []})

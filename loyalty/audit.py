@@ -351,7 +351,43 @@ def _after_save(sender, instance, created, using, update_fields=None, **kwargs):
         event.save(using=using)
 
 
+def _set_on_delete(relation) -> bool:
+    """Whether deleting the target rewrites the referring rows (SET_NULL, SET_DEFAULT, SET())."""
+    return relation.on_delete in (models.SET_NULL, models.SET_DEFAULT) or (
+        getattr(relation.on_delete, "__name__", "") == "set_on_delete"
+    )
+
+
+def _before_delete(sender, instance, using, **kwargs):
+    """Note the audited rows the deletion will re-point (the collector updates them in SQL,
+    past the queryset), so that ``_after_delete`` records their change."""
+    pointing = {}
+    for relation in sender._meta.related_objects:
+        if relation.many_to_many or not _set_on_delete(relation):
+            continue
+        related = relation.related_model
+        if _resolved(related) is None:
+            continue
+        rows = related._base_manager.using(using).filter(**{relation.field.name: instance.pk})
+        if pks := list(rows.values_list("pk", flat=True)):
+            pointing[relation.field] = pks
+    instance.__dict__["_audit_pointing"] = pointing
+
+
 def _after_delete(sender, instance, using, **kwargs):
+    for field, pks in instance.__dict__.pop("_audit_pointing", {}).items():
+        related = field.model
+        old = _stored_value(field, instance.pk)
+        events = []
+        for row in related._base_manager.using(using).filter(pk__in=pks):
+            new = _stored_value(field, getattr(row, field.attname))
+            if new != old:
+                events.append(
+                    _event(
+                        AuditEvent.Action.UPDATE, row, {field.attname: old}, {field.attname: new}
+                    )
+                )
+        AuditEvent.objects.using(using).bulk_create(events)
     resolved = _resolved(sender)
     if resolved is None:
         return
@@ -551,6 +587,7 @@ def install() -> None:
         signals.pre_save.connect(_before_save, sender=model, dispatch_uid=uid)
         signals.post_save.connect(_after_save, sender=model, dispatch_uid=uid)
         signals.post_delete.connect(_after_delete, sender=model, dispatch_uid=uid)
+        signals.pre_delete.connect(_before_delete, sender=model, dispatch_uid=uid)
         for field in model._meta.local_many_to_many:
             through = field.remote_field.through
             signals.m2m_changed.connect(

@@ -319,3 +319,20 @@ def test_many_to_many_changes_from_the_other_side_are_recorded(staff):
     added, cleared = events_of(staff, "update")[-2:]
     assert (added.before, added.after) == ({"groups": []}, {"groups": [group.pk]})
     assert (cleared.before, cleared.after) == ({"groups": [group.pk]}, {"groups": []})
+
+
+def test_rows_re_pointed_by_a_deletion_are_recorded():
+    # given: a customer invited by another (referrer: on_delete SET_NULL)
+    referrer = CustomerFactory()
+    invited = CustomerFactory(referrer=referrer)
+    referrer_pk = referrer.pk
+    # when
+    referrer.delete()
+    # then: the invited customer's change is in the trail, not only the deletion
+    invited.refresh_from_db()
+    assert invited.referrer_id is None
+    event = events_of(invited, "update")[-1]
+    assert (event.before, event.after) == ({"referrer_id": referrer_pk}, {"referrer_id": None})
+    assert AuditEvent.objects.filter(
+        action="delete", object_id=str(referrer_pk), content_type__model="customer"
+    ).exists()

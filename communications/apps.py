@@ -7,9 +7,17 @@ class CommunicationsConfig(AppConfig):
     verbose_name = _("Communications")
 
     def ready(self) -> None:
-        from communications.services import on_customers_merging, on_occasion_rewarded
+        from communications.services import (
+            on_customer_anonymising,
+            on_customers_merging,
+            on_occasion_rewarded,
+        )
+        from crm.signals import customer_anonymising
         from loyalty.signals import customers_merging
         from promotions.signals import occasion_rewarded
 
         occasion_rewarded.connect(on_occasion_rewarded, dispatch_uid="communications-rewarded")
         customers_merging.connect(on_customers_merging, dispatch_uid="communications-merge")
+        customer_anonymising.connect(
+            on_customer_anonymising, dispatch_uid="communications-anonymise"
+        )

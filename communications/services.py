@@ -100,3 +100,11 @@ def on_customers_merging(sender, keep, gone, **_kwargs) -> None:
     history of what a person was told stays in one place. Each keeps the address it was
     queued for."""
     Message.objects.filter(customer=gone).update(customer=keep)
+
+
+def on_customer_anonymising(sender, customer, **_kwargs) -> dict:
+    """``crm.signals.customer_anonymising``: erase the address and text of the customer's
+    messages (the rows stay for the delivery statistics); a queued one will not be sent."""
+    messages = Message.objects.filter(customer=customer)
+    messages.filter(status=Message.Status.QUEUED).update(status=Message.Status.FAILED)
+    return {"messages_scrubbed": messages.update(address="", text="")}

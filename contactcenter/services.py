@@ -749,3 +749,10 @@ def _replay(ticket: Ticket, fingerprint: str) -> dict:
     if ticket.request_fingerprint != fingerprint:
         raise TicketConflict(request_id=ticket.request_id)
     return ticket_answer(ticket)
+
+
+def on_customer_anonymising(sender, customer, **_kwargs) -> dict:
+    """``crm.signals.customer_anonymising``: erase the contacts written on the customer's
+    tickets; the tickets, their history and their links to cards and receipts stay."""
+    scrubbed = Ticket.objects.filter(customer=customer).update(contact_email="", contact_phone="")
+    return {"tickets_scrubbed": scrubbed}

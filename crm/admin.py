@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.forms.models import BaseInlineFormSet
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from crm.errors import CrmError
 from crm.forms import (
     ConsentAdminForm,
     CustomerAdminForm,
@@ -31,6 +34,7 @@ from crm.models import (
 from crm.phones import mask_phone
 from crm.selectors import phone_parse, profile_question_list_active
 from crm.services import consent_set, customer_create, customer_update, profile_answers_set
+from crm.services.anonymisation import customer_anonymise
 from crm.services.customers import EDITABLE_FIELDS
 
 # What customer_create takes; the other editable fields are set by customer_update after it.
@@ -110,6 +114,19 @@ class CustomerMergeForm(forms.Form):
         ]
 
 
+class CustomerAnonymiseForm(forms.Form):
+    reason = forms.CharField(
+        label=_("reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Whose request this is and how it was received. The names, phone, email, birth "
+            "date, questionnaire answers, family, cars and dates are erased; consents are "
+            "revoked; cards are blocked; points, receipts and tickets stay. This cannot be "
+            "undone."
+        ),
+    )
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     form = CustomerAdminForm
@@ -153,7 +170,69 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "registered_at"
     inlines = [ConsentInline, FamilyMemberInline, CarInline, MemorableDateInline]
-    actions = ["merge"]
+    actions = ["merge", "anonymise"]
+
+    def has_anonymise_permission(self, request, obj=None):
+        return request.user.has_perm("crm.anonymise_customer")
+
+    @admin.action(description=_("Anonymise on request…"), permissions=["anonymise"])
+    def anonymise(self, request, queryset):
+        customers = list(queryset.order_by("pk"))
+        return self._anonymise(request, customers, action="anonymise")
+
+    def anonymise_view(self, request, object_id):
+        """The "Anonymise" button of one customer's page: 403 without the permission."""
+        if not self.has_anonymise_permission(request):
+            raise PermissionDenied
+        customer = get_object_or_404(Customer, pk=object_id)
+        response = self._anonymise(request, [customer])
+        if response is None:
+            return redirect("admin:crm_customer_change", customer.pk)
+        return response
+
+    def _anonymise(self, request, customers, action=None):
+        """The confirmation page with its required reason, then ``customer_anonymise`` for
+        each customer; None once done (the caller redirects)."""
+        if not self.has_anonymise_permission(request):
+            raise PermissionDenied
+        form = CustomerAnonymiseForm(request.POST if "reason" in request.POST else None)
+        if form.is_valid():
+            done = 0
+            for customer in customers:
+                try:
+                    customer_anonymise(
+                        customer=customer, user=request.user, reason=form.cleaned_data["reason"]
+                    )
+                except CrmError as exc:
+                    self.message_user(request, f"{customer.public_id}: {exc}", messages.WARNING)
+                else:
+                    done += 1
+            if done:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d customer anonymised: the profile is erased, the cards are "
+                        "blocked, points and receipts stay.",
+                        "%(count)d customers anonymised: the profiles are erased, the cards "
+                        "are blocked, points and receipts stay.",
+                        done,
+                    )
+                    % {"count": done},
+                    messages.SUCCESS,
+                )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/crm/customer/anonymise.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Anonymise customers on request"),
+                "form": form,
+                "customers": customers,
+                "action": action,
+                "opts": self.model._meta,
+            },
+        )
 
     @admin.action(description=_("Merge the two selected customers"), permissions=["change"])
     def merge(self, request, queryset):
@@ -263,6 +342,11 @@ class CustomerAdmin(admin.ModelAdmin):
         from loyalty.history import customer_history_view
 
         return [
+            path(
+                "<path:object_id>/anonymise/",
+                self.admin_site.admin_view(self.anonymise_view),
+                name="crm_customer_anonymise",
+            ),
             path(
                 "<path:object_id>/points/",
                 self.admin_site.admin_view(customer_history_view),

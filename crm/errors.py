@@ -56,3 +56,14 @@ class InvalidBirthDate(CrmError):
     code = "invalid_birth_date"
     message = _("The birth date must be between 1900-01-01 and today.")
     field = "birth_date"
+
+
+class AnonymiseReasonRequired(CrmError):
+    code = "anonymise_reason_required"
+    message = _("Say why the customer is anonymised (whose request, received how).")
+    field = "reason"
+
+
+class AlreadyAnonymised(CrmError):
+    code = "already_anonymised"
+    message = _("This customer is already anonymised.")

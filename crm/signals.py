@@ -36,3 +36,9 @@ def occasion_send(kind: str, customer, at, terminal=None, **details) -> list:
         details=details,
     )
     return [item for _receiver, answer in answers for item in (answer or ())]
+
+
+# Sent inside ``crm.services.anonymisation.customer_anonymise``'s transaction, after the profile
+# is erased, with ``customer``, ``user`` and ``at``: each outer app erases the personal data it
+# keeps about the customer. A receiver may answer a dict of counts for the audit event.
+customer_anonymising = Signal()

@@ -106,6 +106,7 @@ class Customer(models.Model):
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
         ordering = ["-registered_at"]
+        permissions = [("anonymise_customer", _("Can anonymise a customer on request"))]
         constraints = [
             models.CheckConstraint(
                 condition=Q(phone__isnull=True) | Q(phone__startswith="+"),

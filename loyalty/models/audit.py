@@ -31,10 +31,12 @@ class AuditEvent(AppendOnlyModel):
         COMMAND = "command", _("command or job")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    # PROTECT, not SET_NULL: the rows cannot be updated (the trigger refuses it), so a staff
+    # user with a history is deactivated rather than deleted.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("who"),
-        on_delete=models.SET_NULL,
+        on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="audit_events",

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from crm.models import Customer
 from crm.services.merge import customer_records_merge
@@ -459,3 +460,13 @@ def _cards_and_people_merge(keep: Customer, gone: Customer, filled: list[str], u
         keep_fields += ["email", "email_verified"]
     if keep_fields:
         keep.save(update_fields=[*keep_fields, "updated_at"])
+
+
+def on_customer_anonymising(sender, customer, user, **_kwargs) -> dict:
+    """``crm.signals.customer_anonymising``: block the customer's usable cards. They stay bound
+    to the customer, whose ledger names them, but can no longer be used or lead to a person."""
+    blocked = 0
+    for card in Card.objects.filter(customer=customer).exclude(status__in=UNUSABLE):
+        card_block(card=card, reason=gettext("customer anonymised on request"), user=user)
+        blocked += 1
+    return {"cards_blocked": blocked}

@@ -37,7 +37,8 @@ from django.conf import settings
 from django.db import connection
 from psycopg.adapt import Transformer
 
-from loyalty.models import Account, Card, Lot, TierMembership
+from loyalty import audit
+from loyalty.models import Account, AuditEvent, Card, Lot, TierMembership
 from loyalty.models.ledger import LedgerEntry, Posting
 
 Statement = tuple[str, list]
@@ -567,8 +568,19 @@ def membership_statement(membership: TierMembership) -> Statement:
 
 
 def card_activation_statement(card_id: int, now: datetime) -> Statement:
+    """Activate an issued card at its first purchase and, in the same statement, write its
+    audit event, as the ORM path's audited update does (only when the update matched)."""
+    columns, values = audit.event_columns(Card, AuditEvent.Action.UPDATE)
+    placeholders = ", ".join(["%s"] * len(values))
+    before = {"activated_at": None, "status": Card.Status.ISSUED.value}
+    after = {
+        "activated_at": audit.stored(Card, "activated_at", now),
+        "status": Card.Status.ACTIVE.value,
+    }
     return (
-        "UPDATE loyalty_card SET status = 'active', activated_at = %s"
-        " WHERE id = %s AND status = 'issued'",
-        [now, card_id],
+        "WITH activated AS (UPDATE loyalty_card SET status = 'active', activated_at = %s"
+        " WHERE id = %s AND status = 'issued' RETURNING id, number)"
+        f" INSERT INTO loyalty_auditevent ({columns}, object_id, object_repr, before, after, note)"
+        f" SELECT {placeholders}, id::text, number, %s::jsonb, %s::jsonb, '' FROM activated",
+        [now, card_id, *values, json.dumps(before), json.dumps(after)],
     )

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone, translation
@@ -334,7 +335,9 @@ def test_every_step_is_audited_and_noted_on_the_ticket(
     adjustment = request(customer, currency, ticket, operator, "900")
     adjustment_approve(adjustment=adjustment, user=supervisor)
     # then
-    events = AuditEvent.objects.filter(object_id=str(adjustment.pk)).order_by("pk")
+    events = AuditEvent.objects.filter(
+        content_type=ContentType.objects.get_for_model(Adjustment), object_id=str(adjustment.pk)
+    ).order_by("pk")
     assert [(e.action, e.user) for e in events] == [
         (AuditEvent.Action.ADJUST, operator),
         (AuditEvent.Action.APPROVE, supervisor),

@@ -20,7 +20,11 @@ from django.utils.translation import gettext_lazy as _
 
 from contactcenter import services
 from contactcenter.errors import TicketError
-from contactcenter.masking import contacts_unmasked_expression, mask
+from contactcenter.masking import (
+    contacts_unmasked_expression,
+    mask,
+    ticket_contacts_unmasked_expression,
+)
 from contactcenter.models import (
     Adjustment,
     AdjustmentPolicy,
@@ -330,6 +334,52 @@ class TicketAdmin(admin.ModelAdmin):
     ]
     actions = ["assign_to_me", "mark_resolved", "mark_closed"]
 
+    # The ticket's contact email and phone are masked, as the customer's are, for users who
+    # may not see contacts unless they work on this ticket or another open one of its customer.
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(contacts_unmasked=ticket_contacts_unmasked_expression(request.user))
+        )
+
+    def _masked(self, obj) -> bool:
+        return (
+            obj is not None and obj.pk is not None and not getattr(obj, "contacts_unmasked", True)
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = self._fieldsets_of(obj)
+        if not self._masked(obj):
+            return fieldsets
+        swap = {"contact_email": "masked_email", "contact_phone": "masked_phone"}
+
+        def swapped(entry):
+            if isinstance(entry, tuple | list):
+                return tuple(swap.get(name, name) for name in entry)
+            return swap.get(entry, entry)
+
+        return [
+            (title, {**options, "fields": [swapped(f) for f in options["fields"]]})
+            for title, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if self._masked(obj):
+            # never in the form: a masked value is not posted back over the stored one
+            fields += ["masked_email", "masked_phone"]
+        return fields
+
+    @admin.display(description=_("contact email"))
+    def masked_email(self, obj):
+        return mask("email", obj.contact_email) or "—"
+
+    @admin.display(description=_("contact phone"))
+    def masked_phone(self, obj):
+        return mask("phone", obj.contact_phone) or "—"
+
     @admin.display(description=_("manual adjustments"))
     def adjustment_links(self, obj):
         from django.urls import reverse
@@ -359,7 +409,7 @@ class TicketAdmin(admin.ModelAdmin):
             '{} <a href="{}">{}</a>', links or "—", console, _("open in the operator console")
         )
 
-    def get_fieldsets(self, request, obj=None):
+    def _fieldsets_of(self, obj):
         if obj is None:
             fieldsets = [list(item) for item in self.fieldsets]
             main = dict(fieldsets[0][1])
@@ -622,7 +672,7 @@ class MaskedCustomerAdmin(CustomerAdmin):
         )
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
+        fieldsets = self._fieldsets_of(obj)
         if not self._masked(obj):
             return fieldsets
         swap = {"phone": "contact_phone", "email": "contact_email"}

@@ -75,6 +75,17 @@ def contacts_unmasked_expression(user):
     return Exists(Ticket.objects.filter(_working_tickets(user), customer=OuterRef("pk")))
 
 
+def ticket_contacts_unmasked_expression(user):
+    """An annotation of tickets: whether ``user`` sees the ticket's contact email and phone in
+    full (they work on it, or on another open ticket of its customer)."""
+    if user.has_perm(VIEW_PERMISSION):
+        return Value(True)
+    working = Ticket.objects.filter(_working_tickets(user))
+    return Exists(working.filter(pk=OuterRef("pk"))) | Exists(
+        working.filter(customer=OuterRef("customer"), customer__isnull=False)
+    )
+
+
 def contacts_visible(user, customer: Customer) -> bool:
     """Whether ``user`` sees ``customer``'s phone and email unmasked."""
     return customer.pk in customers_unmasked_for(user, [customer.pk])

@@ -55,4 +55,5 @@ class Message(models.Model):
         indexes = [models.Index(fields=["status", "created_at"], name="message_outbox_idx")]
 
     def __str__(self) -> str:
-        return f"{self.channel} → {self.address}"
+        # Not the address: a message's name shows where its contacts may be masked.
+        return f"{self.channel} #{self.pk}"

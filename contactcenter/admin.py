@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from communications.admin import MessageAdmin
+from communications.models import Message
 from contactcenter import services
 from contactcenter.errors import TicketError
 from contactcenter.masking import (
@@ -672,7 +674,7 @@ class MaskedCustomerAdmin(CustomerAdmin):
         )
 
     def get_fieldsets(self, request, obj=None):
-        fieldsets = self._fieldsets_of(obj)
+        fieldsets = super().get_fieldsets(request, obj)
         if not self._masked(obj):
             return fieldsets
         swap = {"phone": "contact_phone", "email": "contact_email"}
@@ -735,3 +737,40 @@ class MaskedCustomerAdmin(CustomerAdmin):
 
 admin.site.unregister(Customer)
 admin.site.register(Customer, MaskedCustomerAdmin)
+
+
+class MaskedMessageAdmin(MessageAdmin):
+    """The outbox with each message's address (a phone or an email) masked as its customer's
+    contacts are, for users who may not see them."""
+
+    def get_list_display(self, request):
+        return [
+            "masked_address" if name == "address" else name
+            for name in super().get_list_display(request)
+        ]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(contacts_unmasked=contacts_unmasked_expression(request.user, "customer"))
+        )
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is not None and not getattr(obj, "contacts_unmasked", True):
+            return ["masked_address" if name == "address" else name for name in fields]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "masked_address"]
+
+    @admin.display(description=_("address"), ordering="address")
+    def masked_address(self, obj):
+        if getattr(obj, "contacts_unmasked", True):
+            return obj.address
+        return mask("email" if "@" in obj.address else "phone", obj.address)
+
+
+admin.site.unregister(Message)
+admin.site.register(Message, MaskedMessageAdmin)

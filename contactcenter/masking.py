@@ -68,11 +68,12 @@ def customers_unmasked_for(user, customer_ids: Iterable[int]) -> set[int]:
     )
 
 
-def contacts_unmasked_expression(user):
-    """An annotation: whether ``user`` sees each customer's contacts in full."""
+def contacts_unmasked_expression(user, customer: str = "pk"):
+    """An annotation: whether ``user`` sees each customer's contacts in full (``customer``
+    names the customer's id in the annotated queryset: ``pk`` for customers themselves)."""
     if user.has_perm(VIEW_PERMISSION):
         return Value(True)
-    return Exists(Ticket.objects.filter(_working_tickets(user), customer=OuterRef("pk")))
+    return Exists(Ticket.objects.filter(_working_tickets(user), customer=OuterRef(customer)))
 
 
 def ticket_contacts_unmasked_expression(user):

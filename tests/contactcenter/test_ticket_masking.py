@@ -72,3 +72,22 @@ def test_the_assignee_and_users_who_may_see_contacts_see_them(ticket, operator_c
     Ticket.objects.filter(pk=ticket.pk).update(assignee=None)
     client.force_login(grant(user, "view_contacts"))
     assert PHONE in client.get(url).content.decode()
+
+
+def test_the_outbox_masks_addresses_for_users_who_may_not_see_contacts(client, operator):
+    from communications.models import Message
+    from crm.models import Consent
+
+    customer = CustomerFactory(phone=PHONE, email=EMAIL)
+    message = Message.objects.create(
+        customer=customer, channel=Consent.Channel.SMS, address=PHONE, text="Hello"
+    )
+    user = grant(operator, "view_message", app="communications")
+    client.force_login(user)
+    listing = client.get(reverse("admin:communications_message_changelist")).content.decode()
+    page = client.get(reverse("admin:communications_message_change", args=[message.pk]))
+    for body in (listing, page.content.decode()):
+        assert PHONE not in body
+        assert "+7 *** ***-**-67" in body
+    client.force_login(grant(user, "view_contacts"))
+    assert PHONE in client.get(reverse("admin:communications_message_changelist")).content.decode()

@@ -89,7 +89,8 @@ BULK = {
         Customer,
         "id public_id first_name middle_name last_name phone email birth_date gender "
         "registered_at source source_detail referral_code phone_verified email_verified "
-        "is_anonymised anonymised_at comment created_at updated_at referrer_id",
+        "is_anonymised anonymised_at comment created_at updated_at referrer_id merged_into_id "
+        "merged_at",
     ),
     "card": (
         Card,
@@ -450,7 +451,8 @@ class Generator:
         email = f"bench{index}@bench.example" if index % 3 == 0 else "\\N"
         L["customer"].append(
             f"{cid}\tc_bn{index:010d}\t{first}\t\t{last}\t+7999{index:07d}\t{email}\t\\N\tunknown"
-            f"\t{registered}\timport\t{MARK}\tB{index:09d}\tf\tf\tf\t\\N\t\t{now}\t{now}\t\\N\n"
+            f"\t{registered}\timport\t{MARK}\tB{index:09d}\tf\tf\tf\t\\N\t\t{now}\t{now}\t\\N"
+            "\t\\N\t\\N\n"
         )
         L["card"].append(
             f"{card_id}\t{card_number(index)}\tloyalty\tactive\t{co.programme.pk}\t{co.batch.pk}"

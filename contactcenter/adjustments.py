@@ -40,6 +40,7 @@ from loyalty.locks import accounts_for_update
 from loyalty.models import Account, AuditEvent, Currency, Lot, Posting
 from loyalty.money import quantize
 from loyalty.services.ledger import Actor, Leg, customer_account, posting_create, programme_account
+from loyalty.services.processing import lots_take_legs
 
 APPROVE_PERMISSION = "contactcenter.approve_adjustment"
 
@@ -65,11 +66,12 @@ def _amount_checked(amount, currency: Currency) -> Decimal:
 
 
 def _spendable_lots(account: Account, now) -> list[Lot]:
-    """The account's earned, active, unexpired lots, first-expiring first (invariant L6)."""
-    lots = Lot.objects.filter(
-        account=account, kind=Lot.Kind.EARN, state=Lot.State.ACTIVE, remaining__gt=0
-    ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    return sorted(lots, key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.pk))
+    """The account's earned, active, unexpired lots."""
+    return list(
+        Lot.objects.filter(
+            account=account, kind=Lot.Kind.EARN, state=Lot.State.ACTIVE, remaining__gt=0
+        ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+    )
 
 
 def _debit_available(account: Account, lots: list[Lot]) -> Decimal:
@@ -245,15 +247,10 @@ def _apply(adjustment: Adjustment, *, user, save_fields: list[str] | None = None
         legs = [Leg(account=account, amount=amount, expires_at=expires_at)]
     else:
         lots = _spendable_lots(account, now)
-        if _debit_available(account, lots) < -amount:
-            raise AdjustmentInsufficientPoints(available=str(_debit_available(account, lots)))
-        legs, left = [], -amount
-        for lot in lots:
-            if left <= 0:
-                break
-            take = min(lot.remaining, left)
-            legs.append(Leg(account=account, amount=-take, lot=lot))
-            left -= take
+        available = _debit_available(account, lots)
+        if available < -amount:
+            raise AdjustmentInsufficientPoints(available=str(available))
+        legs = lots_take_legs(account, -amount, now, lots)
     legs.append(Leg(account=other, amount=-amount))
     try:
         posting = posting_create(

@@ -171,6 +171,26 @@ class TicketEscalationInline(ReadOnlyAdminMixin, admin.TabularInline):
     readonly_fields = fields
 
 
+def contacts_masked(obj) -> bool:
+    """Whether a saved row read through a masking admin's queryset (annotated with
+    ``contacts_unmasked``) shows its contacts masked."""
+    return obj is not None and obj.pk is not None and not getattr(obj, "contacts_unmasked", True)
+
+
+def fields_swapped(fieldsets, swap: dict[str, str]) -> list:
+    """``fieldsets`` with each field named in ``swap`` replaced (in rows of fields too)."""
+
+    def swapped(entry):
+        if isinstance(entry, tuple | list):
+            return tuple(swap.get(name, name) for name in entry)
+        return swap.get(entry, entry)
+
+    return [
+        (title, {**options, "fields": [swapped(f) for f in options["fields"]]})
+        for title, options in fieldsets
+    ]
+
+
 class TicketForm(forms.ModelForm):
     move_to = forms.ChoiceField(
         label=_("change status to"),
@@ -347,25 +367,15 @@ class TicketAdmin(admin.ModelAdmin):
         )
 
     def _masked(self, obj) -> bool:
-        return (
-            obj is not None and obj.pk is not None and not getattr(obj, "contacts_unmasked", True)
-        )
+        return contacts_masked(obj)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = self._fieldsets_of(obj)
         if not self._masked(obj):
             return fieldsets
-        swap = {"contact_email": "masked_email", "contact_phone": "masked_phone"}
-
-        def swapped(entry):
-            if isinstance(entry, tuple | list):
-                return tuple(swap.get(name, name) for name in entry)
-            return swap.get(entry, entry)
-
-        return [
-            (title, {**options, "fields": [swapped(f) for f in options["fields"]]})
-            for title, options in fieldsets
-        ]
+        return fields_swapped(
+            fieldsets, {"contact_email": "masked_email", "contact_phone": "masked_phone"}
+        )
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -669,19 +679,13 @@ class MaskedCustomerAdmin(CustomerAdmin):
         )
 
     def _masked(self, obj) -> bool:
-        return (
-            obj is not None and obj.pk is not None and not getattr(obj, "contacts_unmasked", True)
-        )
+        return contacts_masked(obj)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         if not self._masked(obj):
             return fieldsets
-        swap = {"phone": "contact_phone", "email": "contact_email"}
-        return [
-            (title, {**options, "fields": [swap.get(f, f) for f in options["fields"]]})
-            for title, options in fieldsets
-        ]
+        return fields_swapped(fieldsets, {"phone": "contact_phone", "email": "contact_email"})
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
@@ -758,7 +762,7 @@ class MaskedMessageAdmin(MessageAdmin):
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
-        if obj is not None and not getattr(obj, "contacts_unmasked", True):
+        if contacts_masked(obj):
             return ["masked_address" if name == "address" else name for name in fields]
         return fields
 
@@ -767,7 +771,7 @@ class MaskedMessageAdmin(MessageAdmin):
 
     @admin.display(description=_("address"), ordering="address")
     def masked_address(self, obj):
-        if getattr(obj, "contacts_unmasked", True):
+        if not contacts_masked(obj):
             return obj.address
         return mask("email" if "@" in obj.address else "phone", obj.address)
 

@@ -1279,7 +1279,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The auditor's browse of the trail: read-only for everyone, superusers included (the
     rows are append-only, and a database trigger refuses changes anyway)."""
 
@@ -1317,15 +1317,6 @@ class AuditEventAdmin(admin.ModelAdmin):
         "changes_table",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("object"), ordering="object_repr")
     def object_link(self, event):

@@ -168,7 +168,7 @@ class PartnerIsolated:
         return queryset
 
     def _may_change(self, request, obj) -> bool:
-        """Whether partner staff may change ``obj`` (or add, when None)."""
+        """Whether the user may change ``obj`` (with None: add, or change some of their own)."""
         partner_id = self._partner(request)
         if partner_id is None:
             return True
@@ -199,17 +199,10 @@ class PartnerIsolated:
         return super().has_add_permission(request, *args) and self._may_change(request, None)
 
     def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
-        if obj is None:
-            # the list and forms are offered when something of their own may be changed
-            return allowed and (self._partner(request) is None or self._may_change(request, None))
-        return allowed and self._may_change(request, obj)
+        return super().has_change_permission(request, obj) and self._may_change(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        allowed = super().has_delete_permission(request, obj)
-        if obj is None:
-            return allowed and (self._partner(request) is None or self._may_change(request, None))
-        return allowed and self._may_change(request, obj)
+        return super().has_delete_permission(request, obj) and self._may_change(request, obj)
 
     def get_list_filter(self, request):
         """Partner staff's filters offer only the related rows their own list holds (a filter by

@@ -1520,7 +1520,7 @@ def _exchange_specs(
         account = locked.get(outcome.currency_id)
         if account is None:
             raise InsufficientPoints(currency=outcome.currency_id)
-        legs = _take_legs(account, outcome.cost, now, lots, taken)
+        legs = lots_take_legs(account, outcome.cost, now, lots, taken)
         legs.append(Leg(account=partner_account(partner, account.currency_id), amount=outcome.cost))
         spec = PostingSpec(
             kind=Posting.Kind.EXCHANGE,
@@ -1535,12 +1535,19 @@ def _exchange_specs(
     return specs
 
 
-def _take_legs(
-    account: Account, points: Decimal, now: datetime, lots: list[Lot], taken: dict[int, Decimal]
+def lots_take_legs(
+    account: Account,
+    points: Decimal,
+    now: datetime,
+    lots: list[Lot],
+    taken: dict[int, Decimal] | None = None,
 ) -> list[Leg]:
     """Legs taking ``points`` from the account's active, unexpired lots, whatever their
-    spending rule (a spending rule says where points pay money; an exchange pays none), the
-    first-expiring first (invariant L6); ``taken``: what other legs already take, by lot."""
+    spending rule (a spending rule says where points pay money; an exchange or a manual debit
+    pays none), the first-expiring first (invariant L6); ``taken``: what other legs already
+    take, by lot. Raises ``InsufficientPoints`` when the lots do not cover ``points``."""
+    if taken is None:
+        taken = defaultdict(Decimal)
     candidates = sorted(
         (
             lot

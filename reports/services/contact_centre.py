@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -189,8 +190,6 @@ def centre_report(since: datetime, until: datetime, *, now: datetime | None = No
             notes=Count("pk", filter=Q(is_internal=True)),
         )
     )
-    from django.contrib.auth import get_user_model
-
     people = get_user_model().objects.in_bulk(
         {row["assignee"] for row in open_now} | {row["author"] for row in comments}
     )

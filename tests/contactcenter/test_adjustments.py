@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, connections
+from django.db import connections
 from django.test import override_settings
 from django.utils import timezone, translation
 
@@ -354,8 +354,6 @@ def test_every_step_is_audited_and_noted_on_the_ticket(
 def test_two_supervisors_approving_at_once_post_once(
     customer, currency, ticket, operator, supervisor, django_user_model
 ):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL row locks")
     # given
     other = grant(
         django_user_model.objects.create_user("boss2", is_staff=True), "approve_adjustment"

@@ -23,10 +23,12 @@ demo: venv
 	$(VENV_PY) manage.py demo --reset-admin-password --url http://$(HOST):$(PORT)/admin/
 	$(VENV_PY) manage.py runserver $(HOST):$(PORT)
 
-## make test: install, then ruff (lint and format check) and the whole test suite.
+## make test: install, then ruff (lint and format check), the import layers (import-linter)
+## and the whole test suite.
 test: venv
 	$(VENV_PY) -m ruff check .
 	$(VENV_PY) -m ruff format --check .
+	.venv/bin/lint-imports
 	$(VENV_PY) manage.py makemigrations --check --dry-run -v 1
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 

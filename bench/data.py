@@ -63,8 +63,8 @@ from loyalty.models import (
 from loyalty.services.ledger import partner_account
 from loyalty.services.terminals import terminal_key_issue
 from loyalty.validators import ean13_check_digit, tax_id_check_digits
-from promotions.engine import snapshot_invalidate
 from promotions.models import Promotion, Reward
+from promotions.rules.snapshot import snapshot_invalidate
 
 PROGRAMME_CODE = "bench"
 CURRENCY_CODE = "bench-points"

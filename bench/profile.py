@@ -131,37 +131,52 @@ def instrument() -> None:
     from django.db import connection
     from rest_framework.renderers import JSONRenderer
 
-    from loyalty.api import auth, throttles, views
-    from loyalty.services import processing, purchase_sql
+    from loyalty.services import lots
+    from processing import (
+        calculate,
+        confirm,
+        fastpath,
+        postings,
+        refund,
+        sale,
+        tiers,
+    )
+    from processing.api import auth, throttles, views
     from promotions import engine
+
+    pipeline = [calculate, confirm, fastpath, lots, postings, refund, sale, tiers]
+
+    def wrap_everywhere(name: str, phase: str) -> None:
+        """Wrap ``name`` in every pipeline module that calls it (each imported it by name)."""
+        for module in pipeline:
+            if callable(getattr(module, name, None)):
+                _wrap(module, name, phase)
 
     _wrap(auth.TerminalKeyAuthentication, "authenticate", "auth")
     _wrap(throttles.TerminalRateThrottle, "allow_request", "throttle")
     _wrap(views.PosApi, "purchase_body", "parse+validate")
     _wrap(views.PosApi, "body", "parse+validate")
-    _wrap(processing.PurchaseRequest, "fingerprint", "fingerprint")
-    _wrap(
-        processing, "_load", "load: before the lock (replay, card, accounts, tiers, products, lots)"
-    )
-    _wrap(processing, "_sale", "load: sale checks, programme")
-    _wrap(processing, "_open_accounts", "load: open accounts")
-    _wrap(processing, "_lock", "load: lock accounts, replay, lots, tier (in confirm)")
-    _wrap(processing, "_spendable", "load: spendable, mature")
-    _wrap(processing, "_mature", "load: spendable, mature")
-    _wrap(processing, "_context", "load: context (lines, customer facts)")
-    _wrap(processing, "_confirm", "confirm: the rest (receipt fields, earn specs)")
-    _wrap(processing, "evaluate", "evaluate")
+    _wrap(sale.PurchaseRequest, "fingerprint", "fingerprint")
+    wrap_everywhere("load", "load: before the lock (replay, card, accounts, tiers, products, lots)")
+    wrap_everywhere("sale_open", "load: sale checks, programme")
+    wrap_everywhere("_open_accounts", "load: open accounts")
+    wrap_everywhere("_lock", "load: lock accounts, replay, lots, tier (in confirm)")
+    wrap_everywhere("spendable", "load: spendable, mature")
+    wrap_everywhere("accounts_mature", "load: spendable, mature")
+    wrap_everywhere("context_build", "load: context (lines, customer facts)")
+    wrap_everywhere("_confirm", "confirm: the rest (receipt fields, earn specs)")
+    wrap_everywhere("evaluate", "evaluate")
     _wrap(engine, "evaluate", "evaluate")
-    _wrap(processing, "_spend_posting", "write: spend legs")
-    _wrap(processing, "_tier_progress", "write: tier progress")
-    _wrap(processing, "_tier_step", "write: tier progress")
-    _wrap(purchase_sql, "ids_take", "write: ids")
+    wrap_everywhere("spend_posting", "write: spend legs")
+    wrap_everywhere("tier_progress", "write: tier progress")
+    wrap_everywhere("tier_step", "write: tier progress")
+    _wrap(fastpath, "ids_take", "write: ids")
     rows = "write: rows (receipt, lines, postings, entries, lots, accounts, rewards, tier)"
-    _wrap(processing, "_write_sql", rows)
-    _wrap(processing, "_write_orm", rows)
-    _wrap(processing, "_counters_step", "write: counters, holds")
-    _wrap(processing, "_hold_release", "write: counters, holds")
-    _wrap(processing, "_render", "render: result")
+    wrap_everywhere("_write_sql", rows)
+    wrap_everywhere("_write_orm", rows)
+    wrap_everywhere("counters_step", "write: counters, holds")
+    wrap_everywhere("hold_release", "write: counters, holds")
+    wrap_everywhere("render", "render: result")
     _wrap(JSONRenderer, "render", "render: JSON")
 
     original_commit = connection.commit

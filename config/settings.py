@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "crm",
     "loyalty",
     "promotions",
+    "processing",
     "communications",
     "contactcenter",
     "reports",
@@ -59,7 +60,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     # Under /api/: refuses bodies over API_MAX_BODY_BYTES unread, answers errors as problems.
-    "loyalty.api.problems.ProblemMiddleware",
+    "processing.api.problems.ProblemMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -175,9 +176,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "COERCE_DECIMAL_TO_STRING": True,
-    "EXCEPTION_HANDLER": "loyalty.api.problems.exception_handler",
+    "EXCEPTION_HANDLER": "processing.api.problems.exception_handler",
 }
-# The POS API (loyalty/api): body size limit and per-terminal rate limits by scope. Rates are
+# The POS API (processing/api): body size limit and per-terminal rate limits by scope. Rates are
 # "<requests>/<sec|min|hour|day>"; they count per process unless CACHE_URL names a shared Redis.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
 API_THROTTLE_RATES = {
@@ -200,21 +201,21 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
-        "CardStatusEnum": "loyalty.api.serializers.CARD_STATUSES",
-        "PurchaseStatusEnum": "loyalty.api.serializers.PURCHASE_STATUSES",
-        "RefundStatusEnum": "loyalty.api.serializers.REFUND_STATUSES",
-        "OfflineItemStatusEnum": "loyalty.api.serializers.OFFLINE_ITEM_STATUSES",
-        "CertificateStatusEnum": "loyalty.api.serializers.CERTIFICATE_STATUSES",
-        "CertificateKindEnum": "loyalty.api.serializers.CERTIFICATE_KINDS",
-        "ResultStatusEnum": "loyalty.api.serializers.RESULT_STATUSES",
-        "RefundKindEnum": "loyalty.api.serializers.REFUND_KINDS",
+        "CardStatusEnum": "processing.api.serializers.CARD_STATUSES",
+        "PurchaseStatusEnum": "processing.api.serializers.PURCHASE_STATUSES",
+        "RefundStatusEnum": "processing.api.serializers.REFUND_STATUSES",
+        "OfflineItemStatusEnum": "processing.api.serializers.OFFLINE_ITEM_STATUSES",
+        "CertificateStatusEnum": "processing.api.serializers.CERTIFICATE_STATUSES",
+        "CertificateKindEnum": "processing.api.serializers.CERTIFICATE_KINDS",
+        "ResultStatusEnum": "processing.api.serializers.RESULT_STATUSES",
+        "RefundKindEnum": "processing.api.serializers.REFUND_KINDS",
         "TicketStatusEnum": "contactcenter.api.serializers.TICKET_STATUSES",
         "TicketPriorityEnum": "contactcenter.api.serializers.TICKET_PRIORITIES",
     },
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 # On PostgreSQL, calculate and confirm read and write in a few round trips of plain SQL
-# (loyalty/services/purchase_sql.py) instead of the ORM; false falls back to the ORM path.
+# (processing/fastpath.py) instead of the ORM; false falls back to the ORM path.
 POS_SQL_PATH = env_bool("POS_SQL_PATH", True)
 
 # --- Contact centre tickets ---------------------------------------------------------------

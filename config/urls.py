@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from loyalty.api.problems import api_not_found
+from processing.api.problems import api_not_found
 
 admin.site.site_header = _("Loyalty back office")
 admin.site.site_title = _("Loyalty back office")
@@ -25,7 +25,7 @@ urlpatterns = [
     path("staff/console/", include("contactcenter.urls")),
     path("staff/", include("loyalty.urls")),
     path("staff/reports/", include("reports.urls")),
-    path("api/v1/", include("loyalty.api.urls")),
+    path("api/v1/", include("processing.api.urls")),
     path("api/v1/", include("contactcenter.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),

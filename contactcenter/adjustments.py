@@ -40,7 +40,7 @@ from loyalty.locks import accounts_for_update
 from loyalty.models import Account, AuditEvent, Currency, Lot, Posting
 from loyalty.money import quantize
 from loyalty.services.ledger import Actor, Leg, customer_account, posting_create, programme_account
-from loyalty.services.processing import lots_take_legs
+from loyalty.services.lots import lots_take_legs
 
 APPROVE_PERMISSION = "contactcenter.approve_adjustment"
 

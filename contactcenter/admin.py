@@ -42,9 +42,9 @@ from contactcenter.models import (
     WorkingCalendar,
     WorkingHours,
 )
-from crm.admin import CustomerAdmin
 from crm.models import Customer
 from loyalty.admin import ReadOnlyAdminMixin
+from loyalty.admin.customers import CustomerAdmin
 from loyalty.errors import LoyaltyError
 
 OVERDUE_STYLE = "color:#ba2121;font-weight:bold"

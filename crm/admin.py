@@ -96,24 +96,6 @@ class MemorableDateInline(admin.TabularInline):
     extra = 0
 
 
-class CustomerMergeForm(forms.Form):
-    keep = forms.ChoiceField(
-        label=_("keep"),
-        widget=forms.RadioSelect,
-        help_text=_(
-            "The other customer's cards and points move to this one; the other customer is "
-            "marked merged and no longer found at the register. This cannot be undone."
-        ),
-    )
-
-    def __init__(self, *args, customers, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["keep"].choices = [
-            (str(c.pk), f"{c} ({c.public_id}, {mask_phone(c.phone) if c.phone else '—'})")
-            for c in customers
-        ]
-
-
 class CustomerAnonymiseForm(forms.Form):
     reason = forms.CharField(
         label=_("reason"),
@@ -170,7 +152,7 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     date_hierarchy = "registered_at"
     inlines = [ConsentInline, FamilyMemberInline, CarInline, MemorableDateInline]
-    actions = ["merge", "anonymise"]
+    actions = ["anonymise"]
 
     def has_anonymise_permission(self, request, obj=None):
         return request.user.has_perm("crm.anonymise_customer")
@@ -230,50 +212,6 @@ class CustomerAdmin(admin.ModelAdmin):
                 "form": form,
                 "customers": customers,
                 "action": action,
-                "opts": self.model._meta,
-            },
-        )
-
-    @admin.action(description=_("Merge the two selected customers"), permissions=["change"])
-    def merge(self, request, queryset):
-        from loyalty.errors import LoyaltyError
-        from loyalty.services.card_operations import customers_merge
-
-        customers = list(queryset.order_by("pk")[:3])
-        if len(customers) != 2:
-            self.message_user(
-                request, _("Select exactly two customers to merge."), messages.WARNING
-            )
-            return None
-        form = CustomerMergeForm(
-            request.POST if "keep" in request.POST else None, customers=customers
-        )
-        if form.is_valid():
-            keep = next(c for c in customers if str(c.pk) == form.cleaned_data["keep"])
-            gone = next(c for c in customers if c.pk != keep.pk)
-            try:
-                customers_merge(keep=keep, gone=gone, user=request.user)
-            except LoyaltyError as exc:
-                self.message_user(request, str(exc), messages.ERROR)
-                return None
-            self.message_user(
-                request,
-                _(
-                    "%(gone)s is merged into %(keep)s: cards, points, tier, counters and "
-                    "referrals are now %(keep)s's."
-                )
-                % {"gone": gone, "keep": keep},
-                messages.SUCCESS,
-            )
-            return None
-        return TemplateResponse(
-            request,
-            "admin/crm/customer/merge.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Merge two customers"),
-                "form": form,
-                "customers": customers,
                 "opts": self.model._meta,
             },
         )
@@ -339,19 +277,11 @@ class CustomerAdmin(admin.ModelAdmin):
     def get_urls(self):
         from django.urls import path
 
-        from loyalty.history import customer_history_view
-
         return [
             path(
                 "<path:object_id>/anonymise/",
                 self.admin_site.admin_view(self.anonymise_view),
                 name="crm_customer_anonymise",
-            ),
-            path(
-                "<path:object_id>/points/",
-                self.admin_site.admin_view(customer_history_view),
-                {"admin_site": self.admin_site},
-                name="crm_customer_points",
             ),
             *super().get_urls(),
         ]

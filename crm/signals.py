@@ -42,3 +42,9 @@ def occasion_send(kind: str, customer, at, terminal=None, **details) -> list:
 # is erased, with ``customer``, ``user`` and ``at``: each outer app erases the personal data it
 # keeps about the customer. A receiver may answer a dict of counts for the audit event.
 customer_anonymising = Signal()
+
+# Sent inside the same transaction once the customer is anonymised, with ``customer``,
+# ``user``, ``reason``, ``before`` ({"fields": the names erased}) and ``after`` (what was
+# deleted and revoked, with the counts the ``customer_anonymising`` receivers answered): the
+# audit trail records the ANONYMISE event from it.
+customer_anonymised = Signal()

@@ -674,3 +674,10 @@ def record_inserted(
             ],
         )
         return cursor.rowcount
+
+
+def on_customer_anonymised(sender, customer, user, reason, before, after, **_kwargs) -> None:
+    """``crm.signals.customer_anonymised`` receiver: the ANONYMISE event, in its transaction."""
+    record(
+        AuditEvent.Action.ANONYMISE, customer, before=before, after=after, note=reason, user=user
+    )

@@ -133,7 +133,7 @@ class RequestInProgress(LoyaltyError):
     message = _("The same receipt is being processed right now; retry the same request.")
 
 
-# --- POS registration and coupons (loyalty/api) ---------------------------------------------
+# --- POS registration and coupons (processing/api) ---------------------------------------------
 
 
 class CardAlreadyBound(LoyaltyError):

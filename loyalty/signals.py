@@ -21,3 +21,7 @@ tier_changed = Signal()
 # merge's transaction, after the points moved: receivers move their own rows of ``gone`` to
 # ``keep`` there, so they commit or roll back with the merge.
 customers_merging = Signal()
+
+# Stores, terminals or partners changed in bulk (an import writes them past ``save()``, so no
+# ``post_save`` is sent). No arguments. Whoever caches what a terminal may do forgets it.
+terminals_changed = Signal()

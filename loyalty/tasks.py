@@ -16,7 +16,7 @@ from loyalty.services.card_operations import merged_leftovers_sweep
 from loyalty.services.data_import import data_import_run
 from loyalty.services.favourites import favourites_recompute
 from loyalty.services.ledger import ledger_rollup
-from loyalty.services.processing import holds_expire, lots_mature
+from loyalty.services.lots import holds_expire, lots_mature
 from loyalty.services.tiers import tiers_review
 
 

@@ -8,11 +8,14 @@ import zoneinfo
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from crm.validators import CODE_RE, validate_code
+
+__all__ = ["CODE_RE", "validate_code"]  # defined in crm, the lowest layer; used by every app
+
 CARD_NUMBER_RE = re.compile(r"^[0-9A-Z]{4,32}$")
 # Codes people type (coupons, certificates): digits and capitals without those read alike
 # (0/O, 1/I/L).
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def validate_tax_id(value: str) -> None:
@@ -55,16 +58,6 @@ def validate_timezone(value: str) -> None:
             code="invalid_timezone",
             params={"value": value},
         ) from exc
-
-
-def validate_code(value: str) -> None:
-    if not CODE_RE.match(value):
-        raise ValidationError(
-            _(
-                "Use 1-64 letters, digits, dots, dashes or underscores, starting with a letter or digit."
-            ),
-            code="invalid_code",
-        )
 
 
 def validate_card_number(value: str) -> None:

@@ -6,8 +6,6 @@ list, the pages, the actions, the import, the simulator and every choice offered
 to them, and coalition-wide promotions stay out of their reach."""
 
 import json
-import zoneinfo
-from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.contrib import admin, messages
@@ -22,10 +20,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from crm.models import Consent, Segment
+from crm.models import Consent
 from loyalty.admin import ReadOnlyAdminMixin
 from loyalty.errors import LoyaltyError
-from loyalty.models import CardType, Programme, Receipt, Store, Terminal, Tier, staff_partner_id
+from loyalty.models import CardType, Programme, Store, Terminal, staff_partner_id
 from loyalty.services.ledger import Actor
 from promotions.coupons import NoPrizes, coupons_issue
 from promotions.draws import draw_cancel, draw_record, draw_run, draw_schedule, draw_verify
@@ -53,7 +51,6 @@ from promotions.models import (
     SpendRule,
     TriggerFiring,
 )
-from promotions.simulator import parse_favourites, parse_lines, receipt_lines_text, simulate
 from promotions.versions import change_rows, version_diff
 from promotions.warnings import promotion_warnings
 
@@ -119,111 +116,6 @@ class PromotionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.forced_partner_id is not None:
             self.instance.partner_id = self.forced_partner_id
-
-
-class SimulatorForm(forms.Form):
-    terminal = forms.ModelChoiceField(
-        Terminal.objects.select_related("store__partner").order_by("code"),
-        label=_("terminal"),
-        help_text=_("The store and its clock come with it."),
-    )
-    sold_at = forms.DateTimeField(
-        label=_("date and time (store time)"),
-        required=False,
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        help_text=_("Empty: now."),
-    )
-    card = forms.CharField(label=_("card"), required=False, max_length=32)
-    tier = forms.ModelChoiceField(
-        Tier.objects.order_by("programme", "rank"),
-        label=_("or a customer of tier"),
-        required=False,
-        help_text=_("Without a card: a described customer (no balance to spend)."),
-    )
-    birth_date = forms.DateField(
-        label=_("the described customer's birth date"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    segments = forms.ModelMultipleChoiceField(
-        Segment.objects.order_by("name"),
-        label=_("the described customer's segments"),
-        required=False,
-    )
-    favourites = forms.CharField(
-        label=_("the described customer's favourite products"),
-        required=False,
-        help_text=_(
-            "SKUs, separated by spaces or commas, for rewards on “only the customer's "
-            "favourite products”. With a card, the card holder's own favourites count."
-        ),
-    )
-    lines = forms.CharField(
-        label=_("lines"),
-        widget=forms.Textarea(attrs={"rows": 8, "cols": 60}),
-        help_text=_("One per line: SKU, quantity, price — e.g. “LEMON 3 60.00”."),
-    )
-    spend_points = forms.CharField(
-        label=_("points to spend"), required=False, help_text=_("An amount, or “max”.")
-    )
-    exchanges = forms.CharField(
-        label=_("exchanges asked for"),
-        required=False,
-        max_length=500,
-        help_text=_("Codes of exchange promotions, separated by spaces, e.g. “MUG-50”."),
-    )
-    drafts = forms.ModelMultipleChoiceField(
-        Promotion.objects.filter(status=Promotion.Status.DRAFT).order_by("name"),
-        label=_("try these drafts too"),
-        required=False,
-    )
-
-    def __init__(self, *args, partner_id: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if partner_id is not None:
-            terminals = self.fields["terminal"]
-            terminals.queryset = terminals.queryset.filter(store__partner_id=partner_id)
-            drafts = self.fields["drafts"]
-            drafts.queryset = drafts.queryset.filter(partner_id=partner_id)
-
-    def clean_lines(self):
-        return parse_lines(self.cleaned_data["lines"])
-
-    def clean(self):
-        cleaned = super().clean()
-        terminal = cleaned.get("terminal")
-        cleaned["favourite_ids"] = []
-        if terminal is not None and cleaned.get("favourites"):
-            try:
-                cleaned["favourite_ids"] = parse_favourites(cleaned["favourites"], terminal)
-            except forms.ValidationError as exc:
-                self.add_error("favourites", exc)
-        return cleaned
-
-    def clean_spend_points(self):
-        value = (self.cleaned_data["spend_points"] or "").strip()
-        if not value:
-            return None
-        if value.lower() == "max":
-            return "max"
-        try:
-            amount = Decimal(value)
-        except InvalidOperation as exc:
-            raise forms.ValidationError(_("Give an amount, or “max”.")) from exc
-        if amount < 0:
-            raise forms.ValidationError(_("Give an amount, or “max”."))
-        return amount.quantize(Decimal("0.01"))
-
-    def clean_exchanges(self):
-        codes = (self.cleaned_data["exchanges"] or "").replace(",", " ").split()
-        return tuple(dict.fromkeys(codes))  # each once, in the order given
-
-    def sold_at_aware(self):
-        value = self.cleaned_data.get("sold_at")
-        if value is None:
-            return None
-        zone = zoneinfo.ZoneInfo(self.cleaned_data["terminal"].store.timezone)
-        return value.replace(tzinfo=None).replace(tzinfo=zone)
 
 
 class ImportForm(forms.Form):
@@ -573,11 +465,6 @@ class PromotionAdmin(admin.ModelAdmin):
                 name="promotions_promotion_import",
             ),
             path(
-                "simulator/",
-                self.admin_site.admin_view(self.simulator_view),
-                name="promotions_promotion_simulator",
-            ),
-            path(
                 "<path:object_id>/versions/",
                 self.admin_site.admin_view(self.versions_view),
                 name="promotions_promotion_versions",
@@ -612,71 +499,6 @@ class PromotionAdmin(admin.ModelAdmin):
             "history": history[::-1],
         }
         return TemplateResponse(request, "admin/promotions/promotion/versions.html", context)
-
-    def simulator_view(self, request):
-        """Build a test receipt (or load a past one) and see what calculate would answer."""
-        if not self.has_view_permission(request):
-            return redirect("admin:index")
-        partner_id = staff_partner_id(request.user)
-        initial = {}
-        receipt_pk = request.GET.get("receipt")
-        if receipt_pk and receipt_pk.isdigit():
-            receipts = Receipt.objects.select_related("terminal__store", "card")
-            if partner_id is not None:
-                receipts = receipts.filter(partner_id=partner_id)
-            receipt = receipts.filter(pk=receipt_pk).first()
-            if receipt is not None:
-                zone = zoneinfo.ZoneInfo(receipt.terminal.store.timezone)
-                initial = {
-                    "terminal": receipt.terminal,
-                    "sold_at": receipt.sold_at.astimezone(zone).replace(tzinfo=None),
-                    "card": receipt.card.number if receipt.card else "",
-                    "lines": receipt_lines_text(receipt),
-                }
-        form = SimulatorForm(request.POST or None, initial=initial, partner_id=partner_id)
-        simulation = None
-        error = None
-        if request.method == "POST" and form.is_valid():
-            data = form.cleaned_data
-            try:
-                simulation = simulate(
-                    terminal=data["terminal"],
-                    lines=data["lines"],
-                    sold_at=form.sold_at_aware(),
-                    card=data["card"].strip() or None,
-                    tier_id=data["tier"].pk if data["tier"] else None,
-                    birth_date=data["birth_date"],
-                    segment_ids=[segment.pk for segment in data["segments"]],
-                    favourite_product_ids=data["favourite_ids"],
-                    spend_points=data["spend_points"],
-                    exchanges=data["exchanges"],
-                    drafts=[p.pk for p in data["drafts"]],
-                )
-            except LoyaltyError as exc:
-                error = exc.detail
-            else:
-                if partner_id is not None:
-                    simulation.blocked = self._blocked_visible(simulation.blocked, partner_id)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": _("Receipt simulator"),
-            "form": form,
-            "simulation": simulation,
-            "error": error,
-        }
-        return TemplateResponse(request, "admin/promotions/promotion/simulator.html", context)
-
-    @staticmethod
-    def _blocked_visible(blocked, partner_id: int):
-        """Partner staff are not told about another partner's promotions."""
-        others = set(
-            Promotion.objects.filter(pk__in=[pid for pid, _name, _why in blocked])
-            .exclude(partner_id=partner_id)
-            .exclude(partner__isnull=True)
-            .values_list("pk", flat=True)
-        )
-        return [row for row in blocked if row[0] not in others]
 
     def import_view(self, request):
         if not self.has_add_permission(request):

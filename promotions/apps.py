@@ -9,9 +9,9 @@ class PromotionsConfig(AppConfig):
     def ready(self) -> None:
         from crm.signals import customer_occasion
         from loyalty.signals import customers_merging
-        from promotions.engine.snapshot import connect_signals
         from promotions.lifecycle import on_customer_occasion
         from promotions.merge import on_customers_merging
+        from promotions.rules.snapshot import connect_signals
 
         connect_signals()
         customer_occasion.connect(on_customer_occasion, dispatch_uid="promotions-lifecycle")

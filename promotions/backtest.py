@@ -40,8 +40,8 @@ from promotions.engine import (
     RulesSnapshot,
     evaluate,
 )
-from promotions.engine.snapshot import snapshot_compile
 from promotions.models import Promotion
+from promotions.rules.snapshot import snapshot_compile
 
 # Receipts read per query (with their lines); a run never holds more of them in memory.
 CHUNK_SIZE = 500
@@ -199,7 +199,7 @@ def _chunks(receipts) -> Iterator[list[Receipt]]:
 
 def _contexts(snapshot: RulesSnapshot, receipts):
     """Each receipt with the engine's context for it, built as the registers build it
-    (loyalty.services.processing), or None when no programme takes the receipt."""
+    (processing.calculate), or None when no programme takes the receipt."""
     for chunk in _chunks(receipts):
         customer_ids = {r.customer_id for r in chunk if r.customer_id is not None}
         # The tier now stands in for the tier at the time of sale (see the module's docstring).

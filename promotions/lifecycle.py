@@ -38,7 +38,6 @@ from loyalty.models import (
     TierMembership,
 )
 from loyalty.money import ZERO, quantize
-from loyalty.services.counters import counter_step
 from loyalty.services.ledger import (
     Actor,
     Leg,
@@ -49,8 +48,9 @@ from loyalty.services.ledger import (
     programme_account,
 )
 from promotions.chains import chain_steps_done
+from promotions.counters import counter_step
 from promotions.coupons import coupons_grant
-from promotions.engine import CustomerFacts, ReceiptContext, period_start, snapshot_get
+from promotions.engine import CustomerFacts, ReceiptContext, period_start
 from promotions.engine.evaluate import occasion_refusal
 from promotions.engine.types import (
     CouponAward,
@@ -60,6 +60,7 @@ from promotions.engine.types import (
     UsageFacts,
 )
 from promotions.models import LifecycleRun, Promotion, TriggerFiring
+from promotions.rules.snapshot import snapshot_get
 from promotions.signals import occasion_rewarded
 
 log = logging.getLogger(__name__)

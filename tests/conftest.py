@@ -124,9 +124,10 @@ def is_postgres() -> bool:
 @pytest.fixture(autouse=True)
 def _fresh_rules_snapshot():
     """Every test starts from the rules in its own database, not a snapshot left by another."""
-    from loyalty.api.auth import keys_forget
     from loyalty.services.ledger import system_accounts_forget
-    from promotions.engine import history, snapshot_invalidate
+    from processing.api.auth import keys_forget
+    from promotions.rules import history
+    from promotions.rules.snapshot import snapshot_invalidate
 
     snapshot_invalidate()
     system_accounts_forget()

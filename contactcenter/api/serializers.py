@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from contactcenter.models import Priority, Ticket
-from loyalty.api.serializers import CARD_MAX_LENGTH, PhoneField, StringField, id_field
+from processing.api.serializers import CARD_MAX_LENGTH, PhoneField, StringField, id_field
 
 SUBJECT_MAX_LENGTH = 300
 BODY_MAX_LENGTH = 10_000

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from contactcenter.api import serializers as s
 from contactcenter.services import ticket_submit
-from loyalty.api.views import BODY, COMMON, PosApi, _ok, _problems
+from processing.api.views import BODY, COMMON, PosApi, _ok, _problems
 
 
 class TicketSubmitApi(PosApi):

@@ -4,7 +4,7 @@ import crm.models.customers
 import django.db.models.deletion
 import django.db.models.functions.text
 import django.utils.timezone
-import loyalty.validators
+import crm.validators
 from django.db import migrations, models
 
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
             name='ProfileQuestion',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(help_text='The key of the answer in the API and in exports.', max_length=64, unique=True, validators=[loyalty.validators.validate_code], verbose_name='code')),
+                ('code', models.CharField(help_text='The key of the answer in the API and in exports.', max_length=64, unique=True, validators=[crm.validators.validate_code], verbose_name='code')),
                 ('label', models.CharField(max_length=300, verbose_name='question')),
                 ('help_text', models.CharField(blank=True, max_length=300, verbose_name='hint')),
                 ('answer_type', models.CharField(choices=[('text', 'text'), ('number', 'number'), ('date', 'date'), ('boolean', 'yes / no'), ('choice', 'one of a list'), ('multi_choice', 'several of a list')], default='text', max_length=16, verbose_name='answer type')),
@@ -153,7 +153,7 @@ class Migration(migrations.Migration):
             name='ProfileQuestionChoice',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('value', models.CharField(max_length=64, validators=[loyalty.validators.validate_code], verbose_name='value')),
+                ('value', models.CharField(max_length=64, validators=[crm.validators.validate_code], verbose_name='value')),
                 ('label', models.CharField(max_length=200, verbose_name='label')),
                 ('position', models.PositiveIntegerField(default=0, verbose_name='position')),
                 ('question', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='choices', to='crm.profilequestion', verbose_name='question')),

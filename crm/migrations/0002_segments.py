@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import loyalty.validators
+import crm.validators
 from django.db import migrations, models
 
 
@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
             name='Segment',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.CharField(max_length=64, validators=[loyalty.validators.validate_code], verbose_name='code')),
+                ('code', models.CharField(max_length=64, validators=[crm.validators.validate_code], verbose_name='code')),
                 ('name', models.CharField(max_length=200, verbose_name='name')),
                 ('description', models.TextField(blank=True, verbose_name='description')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created')),

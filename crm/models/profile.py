@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.validators import validate_code
+from crm.validators import validate_code
 
 
 class ProfileQuestion(models.Model):

@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.validators import validate_code
+from crm.validators import validate_code
 
 
 class Segment(models.Model):

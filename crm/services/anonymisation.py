@@ -11,7 +11,8 @@ but are blocked, so a card found in a drawer can neither be used nor lead to the
 
 The audit trail never holds the erased values: personal fields of customer models are stored
 as ``***`` (``loyalty.audited``), so nothing in it needs erasing afterwards. The ANONYMISE
-event names the fields that were erased, not their values.
+event (written by the audit trail on ``customer_anonymised``) names the fields that were
+erased, not their values.
 """
 
 from __future__ import annotations
@@ -21,9 +22,7 @@ from django.utils import timezone
 
 from crm.errors import AlreadyAnonymised, AnonymiseReasonRequired
 from crm.models import Customer
-from crm.signals import customer_anonymising
-from loyalty.audit import record
-from loyalty.models import AuditEvent
+from crm.signals import customer_anonymised, customer_anonymising
 
 # The profile as it is after anonymising: field -> empty value.
 SCRUBBED = {
@@ -80,16 +79,16 @@ def customer_anonymise(*, customer: Customer, user, reason: str) -> Customer:
     customer.anonymised_at = now
     customer.save(update_fields=[*SCRUBBED, "is_anonymised", "anonymised_at", "updated_at"])
     outer = customer_anonymising.send(sender=Customer, customer=customer, user=user, at=now)
-    record(
-        AuditEvent.Action.ANONYMISE,
-        customer,
+    customer_anonymised.send(
+        sender=Customer,
+        customer=customer,
         before={"fields": erased},
         after={
             "deleted": removed,
             "consents_revoked": sorted(revoked),
             **{key: value for _receiver, answer in outer for key, value in (answer or {}).items()},
         },
-        note=reason,
+        reason=reason,
         user=user,
     )
     return customer

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from crm.models import Customer
+from loyalty import sql
 from loyalty.errors import (
     CurrencyMismatch,
     InsufficientPoints,
@@ -36,7 +37,6 @@ from loyalty.models import (
     Terminal,
 )
 from loyalty.money import quantize
-from loyalty.services import purchase_sql
 
 ACTIVE = LedgerEntry.Bucket.ACTIVE
 PENDING = LedgerEntry.Bucket.PENDING
@@ -215,7 +215,7 @@ def postings_statements(
     """The SQL that writes ``specs``, for a caller that sends it with its own statements.
 
     The same checks and the same rows as ``postings_create``, for the purchase hot path on
-    PostgreSQL (``loyalty.services.purchase_sql``): the caller has locked every customer
+    PostgreSQL (``loyalty.sql``): the caller has locked every customer
     account of the legs (``locked``) and read every lot they name (``lots``), and gives the
     ids to use, taken from the tables' sequences. ``currencies`` maps ids to anything with
     ``code`` and ``decimal_places`` (the rules snapshot's). Raises what ``postings_create``
@@ -233,7 +233,7 @@ def postings_statements(
         for entry in spec.entries:
             entry.pk = next(entry_ids)
             entry.posting_id = entry.posting.pk
-    return purchase_sql.ledger_statements(
+    return sql.ledger_statements(
         postings,
         [e for spec in specs for e in spec.entries],
         locked.values(),

@@ -32,6 +32,7 @@ from loyalty.services.imports import (
     upsert_import,
     upsert_write,
 )
+from loyalty.signals import terminals_changed
 from loyalty.validators import validate_code, validate_timezone
 
 REQUIRED = ("code",)
@@ -224,11 +225,9 @@ class StoreRowChecker:
 def stores_write(rows: Iterable[StoreRow]) -> tuple[int, int]:
     """Create the new stores and update the changed ones; return both counts.
 
-    Call it inside a transaction. Terminal keys are checked again after the commit, as a
+    Call it inside a transaction. After the commit ``terminals_changed`` is sent: terminal keys are checked again, as a
     store saved in the admin makes them be (a closed store's registers stop at once).
     """
-    from loyalty.api.auth import keys_forget
-
     rows = list(rows)
     counts = upsert_write(
         Store,
@@ -236,7 +235,7 @@ def stores_write(rows: Iterable[StoreRow]) -> tuple[int, int]:
         (row.instance() for row in rows if row.action == Action.UPDATE),
         UPDATE_FIELDS,
     )
-    transaction.on_commit(keys_forget)
+    transaction.on_commit(lambda: terminals_changed.send(sender=Store))
     return counts
 
 

@@ -28,14 +28,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction
 from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 
+from crm.signals import occasion_send
 from loyalty.errors import RequestInProgress
 from loyalty.locks import accounts_for_update
 from loyalty.models import Account, Programme, Receipt, Tier, TierChange, TierMembership
-from loyalty.money import ZERO, quantize
-from loyalty.services.processing import _money_transaction, _retrying, _share, _tier_record
+from loyalty.money import ZERO, quantize, share
+from loyalty.signals import tier_changed
+from loyalty.transactions import money_transaction, retrying
 
 # Receipts that still stand as purchases; a cancelled or fully refunded one does not.
 STANDING = (Receipt.Status.CONFIRMED, Receipt.Status.PARTIALLY_REFUNDED)
@@ -121,7 +124,7 @@ def tiers_review(now: datetime | None = None, batch: int = 500) -> dict[str, int
                 if review.reason(spend.get(customer_id)) is None:
                     continue
                 try:
-                    change = _retrying(
+                    change = retrying(
                         lambda r=review, m=membership_id, c=customer_id: _downgrade(r, m, c)
                     )
                 except RequestInProgress:
@@ -160,7 +163,7 @@ def _period_spend(
     )
     for customer_id, tier_amount, to_pay, refunded in partly:
         # What _tier_undo has taken back so far, the same cumulative share.
-        taken = _share(tier_amount, quantize(refunded or ZERO), to_pay or Decimal(1), 2)
+        taken = share(tier_amount, quantize(refunded or ZERO), to_pay or Decimal(1), 2)
         count, amount = found.get(customer_id, (0, ZERO))
         found[customer_id] = (count + 1, amount + tier_amount - taken)
     return found
@@ -185,7 +188,7 @@ def _downgrade(review: _Review, membership_id: int, customer_id: int) -> TierCha
     and sees the lowered tier. The waits are bounded (``lock_timeout``): a busy membership
     raises ``RequestInProgress`` and is reviewed again the next night.
     """
-    with _money_transaction():
+    with money_transaction():
         account_ids = list(
             Account.objects.filter(kind=Account.Kind.CUSTOMER, customer_id=customer_id)
             .order_by("pk")
@@ -217,5 +220,25 @@ def _downgrade(review: _Review, membership_id: int, customer_id: int) -> TierCha
         membership.qualifying_amount = target.threshold
         membership.since = review.now
         membership.save(update_fields=["tier", "qualifying_amount", "since"])
-        _tier_record(change)
+        tier_change_record(change, up=False)
         return change
+
+
+def tier_change_record(
+    change: TierChange, receipt: Receipt | None = None, *, up: bool, occasion: bool = True
+) -> None:
+    """Insert ``change``; send the ``tier_change`` occasion in this transaction (``occasion``:
+    the promotions waiting for it reward it with its cause; ``up``: whether it went up) and
+    ``tier_changed`` once the transaction commits."""
+    change.receipt = receipt
+    change.save()
+    if occasion:
+        occasion_send(
+            "tier_change",
+            change.customer,
+            change.changed_at,
+            tier_id=change.to_tier_id,
+            up=up,
+            receipt=receipt,
+        )
+    transaction.on_commit(lambda: tier_changed.send(sender=TierChange, change=change))

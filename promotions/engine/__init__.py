@@ -1,11 +1,12 @@
 """The promotion engine: a pure function from (rules snapshot, receipt context) to a result.
 
-``evaluate`` makes no database query; ``snapshot_get`` returns the compiled rules of this
-process. The POS processing services call both; so do the simulator and the back-test.
+``evaluate`` makes no database query, and nothing in this package imports Django (an
+import-linter contract and tests/promotions/test_engine_purity.py hold it): the rules come in
+as a ``RulesSnapshot``, which ``promotions.rules`` compiles from the database. The registers'
+pipeline (``processing``), the simulator and the back-test call it.
 """
 
 from promotions.engine.evaluate import evaluate, period_start
-from promotions.engine.snapshot import snapshot_get, snapshot_invalidate
 from promotions.engine.types import (
     SPEND_MAX,
     CustomerFacts,
@@ -24,6 +25,4 @@ __all__ = [
     "RulesSnapshot",
     "evaluate",
     "period_start",
-    "snapshot_get",
-    "snapshot_invalidate",
 ]

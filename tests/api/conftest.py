@@ -10,9 +10,9 @@ from django.utils import timezone as django_timezone
 from rest_framework.test import APIClient
 
 from crm.models import Customer
-from loyalty.api.throttles import TerminalRateThrottle
 from loyalty.models import Card, Hold, LedgerEntry, Receipt, Refund
 from loyalty.services.terminals import terminal_key_issue
+from processing.api.throttles import TerminalRateThrottle
 from tests.factories.processing import coalition
 
 API = "/api/v1/"

@@ -10,9 +10,9 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from loyalty.api import auth
 from loyalty.models import Terminal, TerminalAPIKey
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
+from processing.api import auth
 from tests.api.conftest import API, assert_problem
 
 pytestmark = pytest.mark.django_db
@@ -128,7 +128,7 @@ def test_last_use_is_stamped_at_most_once_a_minute(world, raw_key, client):
     assert key.last_used_at == first
     # a call after a minute stamps again
     later = first + timedelta(minutes=2)
-    with mock.patch("loyalty.api.auth.timezone.now", return_value=later):
+    with mock.patch("processing.api.auth.timezone.now", return_value=later):
         client.get(CARD_URL.format(world.card.number))
     key.refresh_from_db()
     assert key.last_used_at == later

@@ -259,7 +259,8 @@ def test_the_programme_can_exclude_certificate_money_from_earning(world, client)
 
 
 def test_points_spent_come_first_and_the_certificate_pays_the_rest(world, client):
-    from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_confirm
+    from processing.confirm import purchase_confirm
+    from processing.sale import PurchaseLine, PurchaseRequest
 
     purchase_confirm(
         world.terminal,
@@ -541,11 +542,8 @@ def test_two_registers_paying_with_one_certificate_at_once_never_overdraw_it(
 ):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
-    from loyalty.services.processing import (
-        PurchaseLine,
-        PurchaseRequest,
-        purchase_confirm,
-    )
+    from processing.confirm import purchase_confirm
+    from processing.sale import PurchaseLine, PurchaseRequest
 
     certificate = _sold(world, nominal=D("1000.00"))
     barrier = threading.Barrier(4)

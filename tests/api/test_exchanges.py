@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from loyalty.models import ReceiptExchange
-from promotions.engine import snapshot_invalidate
 from promotions.models import Promotion
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.api.conftest import API, assert_problem, purchase_body
 from tests.api.test_schema import _validate
 from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
@@ -34,7 +34,8 @@ def chips(world):
     gift = promotion(
         world, "10 chips", rewards=[{"kind": "points_fixed", "value": 10, "currency": chips}]
     )
-    from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_confirm
+    from processing.confirm import purchase_confirm
+    from processing.sale import PurchaseLine, PurchaseRequest
 
     purchase_confirm(
         world.terminal,

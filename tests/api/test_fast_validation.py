@@ -12,12 +12,12 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty.api.serializers import (
+from processing.api.serializers import (
     PurchaseCalculateSerializer,
     PurchaseSerializer,
     purchase_fast,
 )
-from loyalty.services.processing import PurchaseLine, PurchaseRequest
+from processing.sale import PurchaseLine, PurchaseRequest
 
 MAX_LINES = 20
 

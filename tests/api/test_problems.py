@@ -95,7 +95,7 @@ def test_request_data_too_big_from_django_is_a_413_problem(world, client):
     from django.core.exceptions import RequestDataTooBig
 
     with mock.patch(
-        "loyalty.services.processing.purchase_calculate", side_effect=RequestDataTooBig("big")
+        "processing.api.views.purchase_calculate", side_effect=RequestDataTooBig("big")
     ):
         response = client.post(CALCULATE, purchase_body(world), format="json")
     assert_problem(response, 413, "body_too_large")
@@ -145,7 +145,7 @@ def test_any_accept_header_gets_json(world, client):
 
 @pytest.mark.parametrize("error", [OperationalError("server closed"), InterfaceError("gone")])
 def test_an_unavailable_database_is_503_with_retry_after(world, client, error):
-    with mock.patch("loyalty.services.processing.purchase_confirm", side_effect=error):
+    with mock.patch("processing.api.views.purchase_confirm", side_effect=error):
         response = client.post(CONFIRM, purchase_body(world), format="json")
     assert_problem(response, 503, "service_unavailable")
     assert int(response["Retry-After"]) > 0
@@ -153,7 +153,7 @@ def test_an_unavailable_database_is_503_with_retry_after(world, client, error):
 
 def test_an_unavailable_database_during_authentication_is_503(world, client):
     with mock.patch(
-        "loyalty.api.auth.TerminalKeyAuthentication._live_key",
+        "processing.api.auth.TerminalKeyAuthentication._live_key",
         side_effect=OperationalError("could not connect"),
     ):
         response = client.get(API + "cards/" + world.card.number)
@@ -161,7 +161,7 @@ def test_an_unavailable_database_during_authentication_is_503(world, client):
 
 
 def test_an_unexpected_error_is_a_logged_500_problem(world, client, caplog):
-    with mock.patch("loyalty.services.processing.purchase_confirm", side_effect=KeyError("bug")):
+    with mock.patch("processing.api.views.purchase_confirm", side_effect=KeyError("bug")):
         response = client.post(CONFIRM, purchase_body(world), format="json")
     assert_problem(response, 500, "internal_error")
     assert "unhandled error" in caplog.text
@@ -176,9 +176,7 @@ def test_titles_and_details_are_translated(world, client):
 def test_a_domain_error_with_retry_after_sends_the_header(world, client):
     from loyalty.errors import RequestInProgress
 
-    with mock.patch(
-        "loyalty.services.processing.purchase_confirm", side_effect=RequestInProgress()
-    ):
+    with mock.patch("processing.api.views.purchase_confirm", side_effect=RequestInProgress()):
         response = client.post(CONFIRM, purchase_body(world), format="json")
     assert_problem(response, 409, "request_in_progress")
     assert response["Retry-After"] == "1"

@@ -9,8 +9,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from contactcenter.models import Ticket
-from loyalty.api.throttles import TerminalRateThrottle
 from loyalty.services.terminals import terminal_key_issue
+from processing.api.throttles import TerminalRateThrottle
 from tests.api.conftest import assert_problem
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, ReceiptFactory, TerminalFactory

@@ -19,7 +19,8 @@ from crm.services.anonymisation import customer_anonymise
 from loyalty.audit import audit_context
 from loyalty.models import Account, AuditEvent, Card, LedgerEntry, Receipt
 from loyalty.reconciliation import ledger_violations
-from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_confirm
+from processing.confirm import purchase_confirm
+from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.contactcenter import TicketFactory
 from tests.factories.crm import ConsentFactory, FamilyMemberFactory, ProfileQuestionFactory
 from tests.factories.processing import coalition

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from crm.models import Customer
 from loyalty.models import Card, Currency, Partner, Programme, Store, Terminal
-from promotions.engine import snapshot_invalidate
 from promotions.models import Promotion, Reward
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import (
     ActiveCardFactory,

@@ -9,8 +9,8 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from promotions.engine import snapshot_invalidate
 from promotions.models import CompatibilityGroup, Condition, Draw, ProductSet, Promotion, Reward
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import ProgrammeFactory
 
 

@@ -14,8 +14,9 @@ from django.utils import timezone
 from crm.models import Customer
 from loyalty.audit import MASK, audit_context
 from loyalty.models import AuditEvent, Partner, Terminal, TerminalAPIKey
-from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_confirm
 from loyalty.services.terminals import terminal_key_issue
+from processing.confirm import purchase_confirm
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, PartnerFactory, TerminalFactory

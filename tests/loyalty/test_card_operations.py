@@ -51,13 +51,10 @@ from loyalty.services.ledger import (
     posting_create,
     programme_account,
 )
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_confirm,
-)
-from promotions.engine import snapshot_invalidate
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.sale import PurchaseLine, PurchaseRequest
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, CardFactory, CounterFactory, TierFactory
 from tests.factories.processing import coalition

@@ -10,7 +10,8 @@ from django.db.models import Sum
 from crm.models import Customer
 from loyalty.models import Account
 from loyalty.services.card_operations import customers_merge, merged_leftovers_sweep
-from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_confirm
+from processing.confirm import purchase_confirm
+from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory
 from tests.factories.processing import coalition

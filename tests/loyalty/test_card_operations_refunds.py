@@ -18,8 +18,8 @@ from crm.models import Customer
 from loyalty.models import Account, Card, Lot, Receipt
 from loyalty.services.card_operations import customers_merge
 from loyalty.services.terminals import terminal_key_issue
-from promotions.engine import snapshot_invalidate
 from promotions.models import Reward
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.api.conftest import API, purchase_body
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory
@@ -260,10 +260,10 @@ def test_a_merge_committed_while_the_refund_waited_is_followed(
     world, client, gone, monkeypatch, assert_ledger_consistent
 ):
     # given: the refund has read where the points are; the merge commits before it locks
-    from loyalty.services import processing
+    from processing import refund
 
     _post(client, CONFIRM, _sale(gone.card, "G1"))
-    original = processing._merged_accounts
+    original = refund.merged_accounts
     calls = []
 
     def merge_in_between(account_ids):
@@ -273,7 +273,7 @@ def test_a_merge_committed_while_the_refund_waited_is_followed(
         calls.append(found)
         return found
 
-    monkeypatch.setattr(processing, "_merged_accounts", merge_in_between)
+    monkeypatch.setattr(refund, "merged_accounts", merge_in_between)
     # when
     data = _post(client, CANCEL, {"receipt_id": "G1"})
     # then: the refund read again and took the points from the kept customer

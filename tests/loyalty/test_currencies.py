@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from loyalty.models import Account, Lot
 from loyalty.selectors import customer_balances
-from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_confirm
-from promotions.engine import snapshot_invalidate
+from processing.confirm import purchase_confirm
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import CurrencyFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion

@@ -15,14 +15,10 @@ from django_celery_beat.models import PeriodicTask
 
 from loyalty.models import FavouriteProduct, Programme
 from loyalty.services.favourites import favourites_recompute
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
 from loyalty.tasks import favourites_recompute_task
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import ProductSet
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import (

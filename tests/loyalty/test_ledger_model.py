@@ -21,14 +21,10 @@ from loyalty.errors import ReceiptCancelled, ReceiptConflict, RefundExceedsPurch
 from loyalty.models import Account
 from loyalty.money import quantize
 from loyalty.reconciliation import ledger_violations
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    lots_mature,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
+from loyalty.services.lots import lots_mature
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.processing import coalition
 
 D = Decimal
@@ -71,6 +67,17 @@ class Clock:
         return self.now
 
 
+# The modules of the purchase pipeline that read the clock.
+PIPELINE_MODULES = (
+    "processing.calculate",
+    "processing.confirm",
+    "processing.refund",
+    "processing.sale",
+    "processing.tiers",
+    "loyalty.services.lots",
+)
+
+
 class LedgerMachine(RuleBasedStateMachine):
     delay = 1  # days before earned points become active
 
@@ -83,7 +90,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.atomic.__enter__()
         self.clock = Clock()
         self.patch = pytest.MonkeyPatch()
-        self.patch.setattr("loyalty.services.processing.timezone.now", self.clock)
+        for module in PIPELINE_MODULES:
+            self.patch.setattr(f"{module}.timezone.now", self.clock)
         self.patch.setattr("loyalty.services.ledger.timezone.now", self.clock)
         self.world = coalition(percent="10", activation_delay_days=self.delay, lifetime_days=30)
         self.lots: list[LotModel] = []

@@ -25,18 +25,12 @@ from loyalty.errors import (
     UnknownLine,
 )
 from loyalty.models import Account, Card, CounterValue, Hold, LedgerEntry, Receipt, TierMembership
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    holds_expire,
-    lots_mature,
-    purchase_calculate,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_get,
-    purchase_refund,
-    purchases_offline,
-)
+from loyalty.services.lots import holds_expire, lots_mature
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.offline import purchases_offline
+from processing.refund import purchase_cancel, purchase_get, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.loyalty import (
     CardFactory,
     CounterFactory,
@@ -363,7 +357,7 @@ def test_counters_and_tier_progress_are_undone_by_refunds(world, assert_ledger_c
     TierFactory(
         programme=world.programme, rank=2, threshold=D("1000"), code="silver", name="Silver"
     )
-    from promotions.engine import snapshot_invalidate
+    from promotions.rules.snapshot import snapshot_invalidate
 
     snapshot_invalidate()
     result = purchase_confirm(world.terminal, purchase(world))

@@ -1,4 +1,4 @@
-"""The purchase hot path on PostgreSQL (loyalty.services.purchase_sql) against the ORM path.
+"""The purchase hot path on PostgreSQL (processing.fastpath) against the ORM path.
 
 Two customers of one coalition live the same story, one through the SQL path and one through
 the ORM path: purchases that earn in two currencies (and a delayed part), spend, pay stars for
@@ -33,17 +33,13 @@ from loyalty.models import (
     TierChange,
     TierMembership,
 )
-from loyalty.services import purchase_sql
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
-from promotions.engine import snapshot_invalidate
+from processing import fastpath
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion, Reward
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import (
     ActiveCardFactory,
@@ -231,10 +227,10 @@ def test_the_sql_path_writes_what_the_orm_path_writes(world, settings, assert_le
     other_card = ActiveCardFactory(customer=other, programme=world.programme)
     # when one lives the story through the SQL path and the other through the ORM path
     settings.POS_SQL_PATH = True
-    assert purchase_sql.enabled()
+    assert fastpath.enabled()
     fast = _story(world, world.card.number, "S")
     settings.POS_SQL_PATH = False
-    assert not purchase_sql.enabled()
+    assert not fastpath.enabled()
     slow = _story(world, other_card.number, "R")
     # then every answer and every row is the same
     assert fast == slow

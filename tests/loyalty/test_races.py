@@ -13,13 +13,10 @@ from django.db import connection
 
 from loyalty.errors import LoyaltyError, RefundExceedsPurchase, RequestInProgress
 from loyalty.models import Account, Posting, Receipt, ReceiptLine, Refund
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    lots_mature,
-    purchase_confirm,
-    purchase_refund,
-)
+from loyalty.services.lots import lots_mature
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.loyalty import TerminalFactory
 from tests.factories.processing import coalition
 

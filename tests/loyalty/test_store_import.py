@@ -179,7 +179,7 @@ def test_bulk_import_upserts_and_makes_registers_check_their_keys_again(
     # given
     StoreFactory(partner=partner, code="S1", name="One", city="", timezone="Europe/Moscow")
     forgotten = []
-    monkeypatch.setattr("loyalty.api.auth.keys_forget", lambda: forgotten.append(True))
+    monkeypatch.setattr("processing.api.auth.stamp_bump", lambda _key: forgotten.append(True))
     text = HEADER + "S1,,One,,,,,no,,\nS2,,Two,app,Kazan,,Europe/Moscow,,,\n"
 
     # when

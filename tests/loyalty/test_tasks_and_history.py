@@ -11,8 +11,9 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from loyalty.models import Account
-from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_confirm
 from loyalty.tasks import holds_expire_task, lots_mature_task
+from processing.confirm import purchase_confirm
+from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.processing import coalition
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +40,7 @@ def test_the_jobs_run_through_celery_and_twice_is_once(assert_ledger_consistent,
     world = coalition(percent="10", activation_delay_days=1)
     confirm(world)
     later = timezone.now() + timedelta(days=2)
-    monkeypatch.setattr("loyalty.services.processing.timezone.now", lambda: later)
+    monkeypatch.setattr("loyalty.services.lots.timezone.now", lambda: later)
     lots_mature_task.apply()
     lots_mature_task.apply()
     holds_expire_task.apply()

@@ -23,7 +23,7 @@ from loyalty.errors import (
     ThanksToSelf,
 )
 from loyalty.models import Account, Currency, Lot, PeerThanks, Posting, StaffProfile
-from loyalty.services.processing import lots_mature
+from loyalty.services.lots import lots_mature
 from loyalty.services.thanks import thanks_give, thanks_left, thanks_table, thanks_table_opens
 from promotions.lifecycle import lifecycle_day_run
 from tests.factories.crm import CustomerFactory
@@ -78,7 +78,7 @@ def thanks():
         ],
     )
     world.allowance.segments.set([employees])
-    from promotions.engine import snapshot_invalidate
+    from promotions.rules.snapshot import snapshot_invalidate
 
     snapshot_invalidate()
     return world

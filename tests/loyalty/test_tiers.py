@@ -15,22 +15,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from loyalty import transactions
 from loyalty.models import Programme, Receipt, TierChange, TierMembership
-from loyalty.services import processing
 from loyalty.services.ledger import customer_account, partner_account
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
 from loyalty.services.tiers import tiers_review
 from loyalty.signals import tier_changed
 from loyalty.tasks import tiers_review_task
-from promotions.engine import snapshot_invalidate
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, TierFactory
 from tests.factories.processing import coalition
@@ -429,15 +425,15 @@ def test_the_review_racing_purchases_of_the_same_customers_loses_nothing(
         customer_account(customer, world.currency)
         _member(world, world.gold, "600.00", days=40, customer=customer)
         customers.append((customer, card))
-    retried = []  # deadlocks and serialization failures that _retrying would hide
-    sqlstate = processing._sqlstate
+    retried = []  # deadlocks and serialization failures that retrying would hide
+    sqlstate = transactions.sqlstate
 
     def recording(exc):
         state = sqlstate(exc)
         retried.append(state)
         return state
 
-    monkeypatch.setattr(processing, "_sqlstate", recording)
+    monkeypatch.setattr(transactions, "sqlstate", recording)
 
     # when two reviews run while each customer buys twice
     def work(i):

@@ -8,12 +8,9 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_confirm,
-    purchase_refund,
-)
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.processing import coalition
 
 pytestmark = pytest.mark.django_db

@@ -13,14 +13,10 @@ from django.utils import timezone
 
 from crm.models import MemorableDate, Segment, SegmentMember
 from loyalty.models import Card, Counter, CounterValue
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_preview,
-)
+from processing.calculate import purchase_calculate, purchase_preview
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.engine.evaluate import near_date
 from promotions.models import CouponGrant, Promotion
 from tests.factories.crm import CustomerFactory
@@ -215,7 +211,7 @@ def test_a_counter_step_needs_a_customer_and_a_coupon_is_granted_and_withdrawn(w
 
 
 def test_the_simulator_describes_a_customer_by_birthday_and_segments(world):
-    from promotions.simulator import simulate
+    from processing.simulator import simulate
 
     vip = Segment.objects.create(programme=world.programme, code="vip", name="VIP")
     segment_only = promotion(world, "VIP", rewards=[{"kind": "points_fixed", "value": 10}])

@@ -29,16 +29,12 @@ from loyalty.models import (
     TierMembership,
 )
 from loyalty.selectors import customer_balances
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
-from promotions.engine import snapshot_invalidate
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import CouponGrant, Promotion
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import (
     CurrencyFactory,
     ProductFactory,
@@ -573,9 +569,9 @@ def test_exchanges_and_tier_rewards_travel_in_the_exchange_format(world):
 
 
 def test_a_past_version_of_an_exchange_is_the_same_rule(world):
-    from promotions.engine import snapshot_get
-    from promotions.engine.history import _Lookups, rule_from_data
     from promotions.exchange import promotion_data
+    from promotions.rules.history import _Lookups, rule_from_data
+    from promotions.rules.snapshot import snapshot_get
 
     snapshot = snapshot_get()
     lookups = _Lookups(snapshot)
@@ -609,7 +605,7 @@ def test_the_receipt_page_of_the_admin_shows_its_exchanges_and_tiers(world, admi
 def test_the_simulator_tries_exchanges_for_a_card(world, admin_client):
     from django.urls import reverse
 
-    from promotions.simulator import simulate
+    from processing.simulator import simulate
 
     _collect(world, 10)
     simulation = simulate(

@@ -13,13 +13,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_cancel,
-    purchase_confirm,
-)
 from loyalty.services.terminals import terminal_key_issue
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.coupons import (
     code_length,
     coupon_find,
@@ -228,7 +225,7 @@ def _sale(world, receipt_id, amount="500.00", coupons=(), card=None):
 def test_a_single_use_coupon_is_used_once_and_given_back_by_a_cancel(
     world, with_coupon, assert_ledger_consistent
 ):
-    from loyalty.services.processing import purchase_calculate
+    from processing.calculate import purchase_calculate
     from promotions.models import CouponRedemption
 
     one, _promotion = with_coupon
@@ -399,7 +396,7 @@ def test_scratch_coupons_hide_their_drawn_prize_until_used(world, assert_ledger_
 
 
 def test_a_hold_reserves_a_single_use_coupon_for_its_receipt(world, with_coupon):
-    from loyalty.services.processing import purchase_calculate
+    from processing.calculate import purchase_calculate
     from tests.factories.crm import CustomerFactory
     from tests.factories.loyalty import ActiveCardFactory
 

@@ -27,13 +27,9 @@ from django_celery_beat.models import PeriodicTask
 
 from crm.models import Customer, Segment, SegmentMember
 from loyalty.models import Account, LedgerEntry, Lot, Posting, StaffProfile
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.draws import (
     draw_cancel,
     draw_candidates,

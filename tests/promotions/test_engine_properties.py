@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.money import ZERO, line_amount
-from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_calculate
-from promotions.engine import evaluate, snapshot_get
+from processing.calculate import purchase_calculate
+from processing.sale import PurchaseLine, PurchaseRequest
+from promotions.engine import evaluate
 from promotions.engine.types import (
     ConditionRule,
     CurrencyRule,
@@ -30,6 +31,7 @@ from promotions.engine.types import (
     SpendRuleRule,
     UsageFacts,
 )
+from promotions.rules.snapshot import snapshot_get
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
 

@@ -10,8 +10,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_calculate
-from promotions.engine import snapshot_invalidate
+from processing.calculate import purchase_calculate
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.exchange import FORMAT, ImportFailed, promotions_export, promotions_import
 from promotions.models import (
     CompatibilityGroup,
@@ -21,6 +21,7 @@ from promotions.models import (
     PromotionVersion,
     Reward,
 )
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import group, product_set, promotion

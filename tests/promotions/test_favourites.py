@@ -17,20 +17,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_confirm,
-    purchase_preview,
-    purchases_offline,
-)
+from processing.calculate import purchase_calculate, purchase_preview
+from processing.confirm import purchase_confirm
+from processing.offline import purchases_offline
+from processing.sale import PurchaseLine, PurchaseRequest
+from processing.simulator import REASONS, simulate
 from promotions.backtest import backtest_evaluate
-from promotions.engine import snapshot_get, snapshot_invalidate
-from promotions.engine.history import _Lookups, rule_from_data
 from promotions.exchange import promotion_data, version_record
 from promotions.models import Promotion, PromotionVersion, Reward
-from promotions.simulator import REASONS, simulate
+from promotions.rules.history import _Lookups, rule_from_data
+from promotions.rules.snapshot import snapshot_get, snapshot_invalidate
 from promotions.warnings import promotion_warnings
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import (

@@ -11,16 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_confirm,
-    purchases_offline,
-)
-from promotions.engine import snapshot_invalidate
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.offline import purchases_offline
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.exchange import version_record
 from promotions.models import Promotion, PromotionVersion, Reward
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
 

@@ -17,15 +17,11 @@ from crm.models import FamilyMember, MemorableDate
 from crm.services import consent_set, customer_create, customer_update
 from loyalty.models import Account, Counter, EventType, LedgerEntry, Lot, Posting, Tier
 from loyalty.services.cards import customer_register
-from loyalty.services.events import event_record
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.events import event_record
+from processing.refund import purchase_cancel, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.lifecycle import lifecycle_dates_run
 from promotions.models import CouponGrant, LifecycleRun, Promotion, Reward, TriggerFiring
 from tests.factories.crm import CustomerFactory
@@ -345,7 +341,7 @@ def test_a_job_run_lost_midway_gives_the_rest_and_nothing_twice(world, assert_le
     )
     people = [CustomerFactory(birth_date=today().replace(year=1980 + n)) for n in range(3)]
     from promotions import lifecycle
-    from promotions.engine import snapshot_get
+    from promotions.rules.snapshot import snapshot_get
 
     rule = snapshot_get().occasions_of("date")[0]
     lifecycle.promotion_fire(

@@ -12,14 +12,10 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import Account
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_cancel,
-    purchase_confirm,
-    purchase_refund,
-)
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel, purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion, PromotionUsage
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory
@@ -149,7 +145,7 @@ def test_an_anonymous_receipt_cannot_use_a_promotion_limited_per_customer(world)
 
 @pytest.mark.django_db
 def test_the_simulator_reasons_name_the_limit(world):
-    from promotions.simulator import REASONS
+    from processing.simulator import REASONS
 
     for reason in (
         "budget_spent",

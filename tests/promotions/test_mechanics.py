@@ -21,15 +21,12 @@ from loyalty.models import (
     ReceiptLineReward,
 )
 from loyalty.services.favourites import favourites_recompute
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_cancel,
-    purchase_confirm,
-)
-from promotions.engine import snapshot_invalidate
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import BrandFactory, CategoryFactory, CounterFactory, ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import group, product_set, promotion
@@ -296,7 +293,7 @@ def test_13_every_nth_unit_goes_to_the_cheapest_units(world):
     # weighted goods never count as units; at half price the same units give half
     assert _both(world, "R2", [("U10", "2.5", "10.00"), ("U8", 2, "8.00")])["discount"] == "0.00"
     free.rewards.update(value=D("50"))
-    from promotions.engine import snapshot_invalidate
+    from promotions.rules.snapshot import snapshot_invalidate
 
     snapshot_invalidate()
     assert _both(world, "R3", units)["discount"] == "1.50"

@@ -13,15 +13,12 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import Account, Lot, Product
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_confirm,
-    purchase_refund,
-)
-from promotions.engine import snapshot_invalidate
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_refund
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion, SpendRule
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import ProductFactory, StoreFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set, promotion

@@ -11,14 +11,11 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from loyalty.models import Receipt
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_confirm,
-)
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.sale import PurchaseLine, PurchaseRequest
+from processing.simulator import parse_lines, simulate
 from promotions.models import Promotion
-from promotions.simulator import parse_lines, simulate
 from tests.factories.loyalty import TierFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion

@@ -32,12 +32,9 @@ from django.utils import timezone
 
 from crm.models import Customer
 from loyalty.models import StaffProfile, Store, Terminal, TierMembership
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_cancel,
-    purchase_confirm,
-)
+from processing.confirm import purchase_confirm
+from processing.refund import purchase_cancel
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions import backtest as backtest_module
 from promotions.backtest import backtest_evaluate
 from promotions.models import ProductSet, Promotion

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from loyalty.api import views
+from processing.api import views
 
 app_name = "pos_api"
 

@@ -28,7 +28,7 @@ from loyalty.money import (
     QUANTITY_MAX_DIGITS,
     line_amount,
 )
-from loyalty.services.processing import PurchaseLine, PurchaseRequest
+from processing.sale import PurchaseLine, PurchaseRequest
 
 ID_MAX_LENGTH = 64
 SKU_MAX_LENGTH = 64

@@ -20,7 +20,7 @@ the customer to another tier, to record the move):
 
 The statements here are the plain equivalents of the ORM calls in ``processing`` and
 ``ledger`` (the same rows, the same locks in the same order); tests compare the two paths row
-for row (tests/loyalty/test_purchase_sql.py). Elsewhere (SQLite) and for the rare turns of a
+for row (tests/loyalty/test_fastpath.py). Elsewhere (SQLite) and for the rare turns of a
 sale (lots due for activation, holds, debts, counters, offline shortfalls, the record of a
 move to another tier, customer facts that only an earlier version of a promotion reads) the
 ORM runs.
@@ -35,16 +35,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from psycopg.adapt import Transformer
 
 from loyalty import audit
 from loyalty.models import Account, AuditEvent, Card, Lot, TierMembership
-from loyalty.models.ledger import LedgerEntry, Posting
+from loyalty.sql import ACCOUNT_FIELDS, LOT_FIELDS, Statement, from_db, insert, marks, run
 
-Statement = tuple[str, list]
-
-ACCOUNT_FIELDS = [f.attname for f in Account._meta.concrete_fields]
-LOT_FIELDS = [f.attname for f in Lot._meta.concrete_fields]
 CARD_FIELDS = ["id", "number", "card_type", "status", "programme_id", "customer_id", "batch_id"]
 CUSTOMER_FIELDS = ["id", "public_id", "registered_at", "birth_date", "referrer_id"]
 TIER_FIELDS = [
@@ -97,8 +92,6 @@ LINE_COLUMNS = [
     "spent_points",
     "refunded_quantity",
 ]
-POSTING_COLUMNS = [f.attname for f in Posting._meta.concrete_fields]
-ENTRY_COLUMNS = [f.attname for f in LedgerEntry._meta.concrete_fields]
 REWARD_COLUMNS = [
     "line_id",
     "refund_id",
@@ -113,63 +106,6 @@ REWARD_COLUMNS = [
 def enabled() -> bool:
     """Whether the purchase services take this path (PostgreSQL, unless switched off)."""
     return connection.vendor == "postgresql" and getattr(settings, "POS_SQL_PATH", True)
-
-
-def _compose(statements: Sequence[Statement]) -> bytes:
-    """The statements as one query, each value quoted by psycopg as a literal.
-
-    This is what psycopg's client-side binding does, without its placeholder parser, which
-    costs milliseconds on a query with hundreds of values (it caches only short queries). The
-    SQL of this module holds no ``%`` but its ``%s`` placeholders.
-    """
-    literal = Transformer(connection.connection).as_literal
-    out: list[bytes] = []
-    for text, params in statements:
-        parts = text.encode().split(b"%s")
-        if len(parts) != len(params) + 1:
-            raise ValueError(f"{len(parts) - 1} placeholders, {len(params)} values: {text[:60]}")
-        out.append(parts[0])
-        for value, part in zip(params, parts[1:], strict=True):
-            out.append(literal(value) if value is not None else b"NULL")
-            out.append(part)
-        out.append(b";\n")
-    return b"".join(out)
-
-
-def run(statements: Sequence[Statement]) -> list[list[tuple]]:
-    """Send ``statements`` in one round trip; return each one's rows (``[]`` for no rows)."""
-    connection.ensure_connection()
-    query = _compose(statements)
-    results: list[list[tuple]] = []
-    with connection.cursor() as cursor:
-        cursor.execute(query)
-        while True:
-            results.append(cursor.fetchall() if cursor.description else [])
-            if not cursor.nextset():
-                break
-    return results
-
-
-def _marks(count: int) -> str:
-    return ", ".join(["%s"] * count)
-
-
-def _values(rows: Sequence[Sequence], casts: Sequence[str] = ()) -> tuple[str, list]:
-    """``(%s, %s), (%s, %s)`` for ``rows`` and their flattened parameters."""
-    width = len(rows[0])
-    marks = [f"%s::{casts[i]}" if i < len(casts) and casts[i] else "%s" for i in range(width)]
-    one = "(" + ", ".join(marks) + ")"
-    return ", ".join([one] * len(rows)), [value for row in rows for value in row]
-
-
-def _from_db(model, fields: list[str], row: Sequence):
-    """An instance of ``model`` from ``row``, whose values are in the order of ``fields``
-    (``from_db`` wants them in the model's order when some fields are deferred)."""
-    if len(fields) == len(model._meta.concrete_fields):  # all of them, in the model's order
-        return model.from_db(connection.alias, fields, tuple(row))
-    by_name = dict(zip(fields, row, strict=True))
-    ordered = [f.attname for f in model._meta.concrete_fields if f.attname in by_name]
-    return model.from_db(connection.alias, ordered, tuple(by_name[name] for name in ordered))
 
 
 # --- Phase 1: what the sale is about, before any lock -----------------------------------------
@@ -275,7 +211,7 @@ def holder_load(
     statements.append(
         (
             "SELECT sku, id, partner_id, category_id, brand_id, is_gift_card FROM loyalty_product"
-            f" WHERE sku IN ({_marks(len(skus))}) AND (partner_id IS NULL OR partner_id = %s)",
+            f" WHERE sku IN ({marks(len(skus))}) AND (partner_id IS NULL OR partner_id = %s)",
             [*skus, partner_id],
         )
     )
@@ -289,21 +225,21 @@ def holder_load(
         rows = next(results)
         if rows:
             row = rows[0]
-            holder.card = _from_db(Card, CARD_FIELDS, row[:7])
+            holder.card = from_db(Card, CARD_FIELDS, row[:7])
             if row[7] is not None:
-                holder.customer = _from_db(Customer, CUSTOMER_FIELDS, row[7:12])
+                holder.customer = from_db(Customer, CUSTOMER_FIELDS, row[7:12])
                 holder.card._state.fields_cache["customer"] = holder.customer
             else:
                 holder.card._state.fields_cache["customer"] = None
     elif phone:
         rows = next(results)
         if rows:
-            holder.customer = _from_db(Customer, CUSTOMER_FIELDS, rows[0])
+            holder.customer = from_db(Customer, CUSTOMER_FIELDS, rows[0])
     if who is not None:
-        holder.accounts = [_from_db(Account, ACCOUNT_FIELDS, row) for row in next(results)]
+        holder.accounts = [from_db(Account, ACCOUNT_FIELDS, row) for row in next(results)]
         holder.tiers = dict(next(results))
         if lots:
-            holder.lots = [_from_db(Lot, LOT_FIELDS, row) for row in next(results)]
+            holder.lots = [from_db(Lot, LOT_FIELDS, row) for row in next(results)]
         if "segments" in needs:
             holder.segments = [row[0] for row in next(results)]
         if "dates" in needs:
@@ -386,7 +322,7 @@ def lock(
         statements.append(
             (
                 f"SELECT {', '.join(ACCOUNT_FIELDS)} FROM loyalty_account"
-                f" WHERE id IN ({_marks(len(ids))}) ORDER BY id FOR NO KEY UPDATE",
+                f" WHERE id IN ({marks(len(ids))}) ORDER BY id FOR NO KEY UPDATE",
                 ids,
             )
         )
@@ -401,7 +337,7 @@ def lock(
         statements.append(
             (
                 f"SELECT {', '.join(LOT_FIELDS)} FROM loyalty_lot"
-                f" WHERE account_id IN ({_marks(len(ids))}) AND remaining <> 0",
+                f" WHERE account_id IN ({marks(len(ids))}) AND remaining <> 0",
                 ids,
             )
         )
@@ -416,15 +352,15 @@ def lock(
     results = iter(run(statements))
     next(results)
     accounts = (
-        {row[0]: _from_db(Account, ACCOUNT_FIELDS, row) for row in next(results)} if ids else {}
+        {row[0]: from_db(Account, ACCOUNT_FIELDS, row) for row in next(results)} if ids else {}
     )
     rows = next(results)
     replay = (rows[0][0], _decode(rows[0][1])) if rows else None
-    lots = [_from_db(Lot, LOT_FIELDS, row) for row in next(results)] if ids else []
+    lots = [from_db(Lot, LOT_FIELDS, row) for row in next(results)] if ids else []
     found = None
     if membership is not None:
         rows = next(results)
-        found = _from_db(TierMembership, TIER_FIELDS, rows[0]) if rows else None
+        found = from_db(TierMembership, TIER_FIELDS, rows[0]) if rows else None
     return Locked(accounts, replay, lots, found)
 
 
@@ -481,11 +417,6 @@ def ids_take(*, lines: int, postings: int, entries: int) -> Ids:
 # --- Phase 5: the writes ------------------------------------------------------------------------
 
 
-def insert(table: str, columns: Sequence[str], rows: Sequence[Sequence], casts=()) -> Statement:
-    values, params = _values(rows, casts)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", params
-
-
 def receipt_statements(receipt: dict, lines: Sequence[dict]) -> list[Statement]:
     """The receipt row (``result`` as jsonb) and its lines."""
     row = [receipt[name] for name in RECEIPT_COLUMNS]
@@ -498,57 +429,6 @@ def receipt_statements(receipt: dict, lines: Sequence[dict]) -> list[Statement]:
                 "loyalty_receiptline",
                 LINE_COLUMNS,
                 [[line[name] for name in LINE_COLUMNS] for line in lines],
-            )
-        )
-    return statements
-
-
-def ledger_statements(
-    postings: Sequence[Posting],
-    entries: Sequence[LedgerEntry],
-    accounts: Iterable[Account],
-    opened: Sequence[Lot],
-    moved: Iterable[Lot],
-) -> list[Statement]:
-    """Postings, their entries in one statement (the balance trigger checks per statement),
-    the lots opened and moved, the locked accounts' caches."""
-    statements = [
-        insert(
-            "loyalty_posting",
-            POSTING_COLUMNS,
-            [[getattr(p, name) for name in POSTING_COLUMNS] for p in postings],
-        ),
-        insert(
-            "loyalty_ledgerentry",
-            ENTRY_COLUMNS,
-            [[getattr(e, name) for name in ENTRY_COLUMNS] for e in entries],
-        ),
-    ]
-    if opened:
-        statements.append(
-            insert(
-                "loyalty_lot", LOT_FIELDS, [[getattr(lot, n) for n in LOT_FIELDS] for lot in opened]
-            )
-        )
-    moved = list(moved)
-    if moved:
-        values, params = _values(
-            [[lot.pk, lot.remaining, lot.state] for lot in moved], ["bigint", "numeric", "text"]
-        )
-        statements.append(
-            (
-                "UPDATE loyalty_lot AS l SET remaining = v.remaining, state = v.state"
-                f" FROM (VALUES {values}) AS v(entry_id, remaining, state)"
-                " WHERE l.entry_id = v.entry_id",
-                params,
-            )
-        )
-    for account in accounts:
-        statements.append(
-            (
-                "UPDATE loyalty_account SET balance = %s, pending = %s, version = %s,"
-                " updated_at = %s WHERE id = %s",
-                [account.balance, account.pending, account.version, account.updated_at, account.pk],
             )
         )
     return statements

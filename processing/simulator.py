@@ -20,9 +20,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty.models import Product, Receipt, Terminal
-from loyalty.services.processing import PurchaseLine, PurchaseRequest, purchase_preview
-from promotions.engine import CustomerFacts, EngineResult, snapshot_get
-from promotions.engine.snapshot import snapshot_compile
+from processing.calculate import purchase_preview
+from processing.sale import PurchaseLine, PurchaseRequest
+from promotions.engine import CustomerFacts, EngineResult
+from promotions.rules.snapshot import snapshot_compile, snapshot_get
 
 REASONS = {
     "other_partner": gettext_lazy("another partner's promotion"),

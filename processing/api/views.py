@@ -1,6 +1,6 @@
 """The POS API views (pos-api.md): authenticate the terminal, validate, call one service, answer.
 
-Every error, here or in the services, leaves through ``loyalty.api.problems`` as an RFC 9457
+Every error, here or in the services, leaves through ``processing.api.problems`` as an RFC 9457
 problem; no view writes through the ORM.
 """
 
@@ -21,16 +21,6 @@ from rest_framework.views import APIView
 
 from crm.errors import CustomerExists
 from crm.selectors import customer_get_by_phone
-from loyalty.api import serializers as s
-from loyalty.api.auth import TerminalKeyAuthentication
-from loyalty.api.problems import (
-    PROBLEM_CONTENT_TYPE,
-    EmptyBody,
-    InvalidRequest,
-    problem_response,
-    validation_errors,
-)
-from loyalty.api.throttles import TerminalRateThrottle
 from loyalty.errors import (
     CardNotFound,
     CertificateStateInvalid,
@@ -40,7 +30,6 @@ from loyalty.errors import (
 )
 from loyalty.models import Terminal
 from loyalty.selectors import card_get, card_summary, customer_summary
-from loyalty.services import processing
 from loyalty.services.cards import customer_register
 from loyalty.services.certificates import (
     certificate_accepted,
@@ -48,9 +37,24 @@ from loyalty.services.certificates import (
     certificate_find,
     certificate_status,
 )
-from loyalty.services.events import event_record
+from processing.api import serializers as s
+from processing.api.auth import TerminalKeyAuthentication
+from processing.api.problems import (
+    PROBLEM_CONTENT_TYPE,
+    EmptyBody,
+    InvalidRequest,
+    problem_response,
+    validation_errors,
+)
+from processing.api.throttles import TerminalRateThrottle
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.events import event_record
+from processing.offline import purchases_offline
+from processing.refund import purchase_cancel, purchase_get, purchase_refund
+from processing.sale import PurchaseRequest
 from promotions.coupons import coupon_find, coupon_status
-from promotions.engine import snapshot_get
+from promotions.rules.snapshot import snapshot_get
 
 # --- Plumbing -------------------------------------------------------------------------------
 
@@ -123,7 +127,7 @@ class PosApi(APIView):
         serializer.is_valid(raise_exception=True)
         return serializer
 
-    def purchase_body(self, *, calculate: bool) -> tuple[processing.PurchaseRequest, bool]:
+    def purchase_body(self, *, calculate: bool) -> tuple[PurchaseRequest, bool]:
         """The purchase request and its ``hold``: the common body is read without DRF's
         serializer (``purchase_fast``), anything else goes through it."""
         if _content_length(self.request) == 0:
@@ -206,7 +210,7 @@ class PurchaseCalculateApi(PosApi):
     )
     def post(self, request: Request) -> Response:
         request_, hold = self.purchase_body(calculate=True)
-        return Response(processing.purchase_calculate(self.terminal, request_, hold=hold))
+        return Response(purchase_calculate(self.terminal, request_, hold=hold))
 
 
 class PurchaseConfirmApi(PosApi):
@@ -226,7 +230,7 @@ class PurchaseConfirmApi(PosApi):
     )
     def post(self, request: Request) -> Response:
         request_, _hold = self.purchase_body(calculate=False)
-        return Response(processing.purchase_confirm(self.terminal, request_))
+        return Response(purchase_confirm(self.terminal, request_))
 
 
 class PurchaseCancelApi(PosApi):
@@ -245,9 +249,7 @@ class PurchaseCancelApi(PosApi):
     )
     def post(self, request: Request) -> Response:
         body = self.body(s.PurchaseCancelSerializer)
-        return Response(
-            processing.purchase_cancel(self.terminal, body.validated_data["receipt_id"])
-        )
+        return Response(purchase_cancel(self.terminal, body.validated_data["receipt_id"]))
 
 
 class PurchaseRefundApi(PosApi):
@@ -268,7 +270,7 @@ class PurchaseRefundApi(PosApi):
     def post(self, request: Request) -> Response:
         body = self.body(s.PurchaseRefundSerializer)
         data = body.validated_data
-        result = processing.purchase_refund(
+        result = purchase_refund(
             self.terminal, data["receipt_id"], data["refund_id"], body.refund_lines()
         )
         return Response(result)
@@ -301,7 +303,7 @@ class PurchasesOfflineApi(PosApi):
             else:
                 code, errors = validation_errors(item.errors)
                 items.append(InvalidRequest(errors, code=code, receipt_id=_echoed_id(raw)))
-        return Response({"results": processing.purchases_offline(self.terminal, items)})
+        return Response({"results": purchases_offline(self.terminal, items)})
 
 
 def _echoed_id(raw) -> str | None:
@@ -328,7 +330,7 @@ class PurchaseGetApi(PosApi):
     def get(self, request: Request, receipt_id: str) -> Response:
         if not _lookup_key(receipt_id, s.ID_MAX_LENGTH):
             raise ReceiptNotFound(receipt_id=receipt_id[: s.ID_MAX_LENGTH])
-        return Response(processing.purchase_get(self.terminal, receipt_id))
+        return Response(purchase_get(self.terminal, receipt_id))
 
 
 # --- Cards, customers, coupons --------------------------------------------------------------

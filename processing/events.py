@@ -32,8 +32,8 @@ from loyalty.errors import (
 )
 from loyalty.models import Card, Counter, CustomerEvent, EventType, LedgerEntry, Terminal
 from loyalty.money import quantize
-from loyalty.services.counters import counter_step
-from promotions.engine import snapshot_get
+from promotions.counters import counter_step
+from promotions.rules.snapshot import snapshot_get
 
 # How far in the future an event's time may be (clocks of external systems drift).
 FUTURE_TOLERANCE = timedelta(minutes=5)

@@ -123,7 +123,7 @@ class _Lookups:
                 "pk", "programme", "name", "mode"
             )
         }
-        from promotions.engine.snapshot import _product_sets
+        from promotions.rules.snapshot import _product_sets
 
         sets = _product_sets()
         self.product_sets = {

@@ -27,9 +27,9 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
-from loyalty.api.problems import InvalidApiKey, StoreClosed, TerminalInactive
 from loyalty.models import Terminal, TerminalAPIKey
 from loyalty.stamps import stamp_bump, stamp_get
+from processing.api.problems import InvalidApiKey, StoreClosed, TerminalInactive
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,9 @@ def keys_forget(**_kwargs) -> None:
 
 def connect_signals() -> None:
     from loyalty.models import Partner, Store
+    from loyalty.signals import terminals_changed
 
+    terminals_changed.connect(keys_forget, dispatch_uid="keys-bulk")
     for model in (TerminalAPIKey, Terminal, Store, Partner):
         post_save.connect(keys_forget, sender=model, dispatch_uid=f"keys-{model.__name__}")
         post_delete.connect(keys_forget, sender=model, dispatch_uid=f"keys-del-{model.__name__}")
@@ -179,7 +181,7 @@ class TerminalKeyAuthentication(BaseAuthentication):
 class TerminalKeyScheme(OpenApiAuthenticationExtension):
     """The ``ApiKeyAuth`` security scheme of the OpenAPI schema."""
 
-    target_class = "loyalty.api.auth.TerminalKeyAuthentication"
+    target_class = "processing.api.auth.TerminalKeyAuthentication"
     name = "ApiKeyAuth"
 
     def get_security_definition(self, auto_schema):

@@ -1,0 +1,17 @@
+"""The back office for the coalition: partners, stores, terminals, cards, certificates,
+catalogue, the ledger and staff, one module a subject."""
+
+from loyalty.admin import (
+    cards,  # noqa: F401
+    catalogue,  # noqa: F401
+    certificates,  # noqa: F401
+    customers,  # noqa: F401
+    ledger,  # noqa: F401
+    mixins,  # noqa: F401
+    partners,  # noqa: F401
+    programmes,  # noqa: F401
+    staff,  # noqa: F401
+)
+from loyalty.admin.mixins import FileImportMixin, ReadOnlyAdminMixin
+
+__all__ = ["FileImportMixin", "ReadOnlyAdminMixin"]

@@ -1,0 +1,49 @@
+"""The catalogue: categories, brands, products and product lists."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from loyalty.admin.mixins import FileImportMixin
+from loyalty.models import (
+    Brand,
+    Category,
+    Product,
+    ProductList,
+)
+from loyalty.resources import ProductResource
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "parent"]
+    list_filter = [("parent", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "code"]
+    list_select_related = ["parent"]
+    autocomplete_fields = ["parent"]
+
+
+@admin.register(Brand)
+class BrandAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    search_fields = ["name"]
+
+
+@admin.register(Product)
+class ProductAdmin(FileImportMixin, admin.ModelAdmin):
+    """Products; "Import" takes an ERP's catalogue as CSV or XLSX: products are created or
+    updated by (partner, SKU), with a preview of every row."""
+
+    resource_classes = [ProductResource]
+    list_display = ["sku", "name", "category", "brand", "partner", "is_active", "is_gift_card"]
+    list_filter = ["is_active", "is_gift_card", "partner", "brand"]
+    search_fields = ["sku", "name"]
+    list_select_related = ["category", "brand", "partner"]
+    autocomplete_fields = ["category", "brand", "partner"]
+
+
+@admin.register(ProductList)
+class ProductListAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "partner"]
+    search_fields = ["name", "code"]
+    autocomplete_fields = ["products", "partner"]

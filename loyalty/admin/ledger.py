@@ -1,0 +1,204 @@
+"""The ledger, read-only: accounts, postings, entries, lots, holds, receipts and refunds."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from loyalty.admin.mixins import ReadOnlyAdminMixin
+from loyalty.models import (
+    Account,
+    Hold,
+    LedgerEntry,
+    Lot,
+    Posting,
+    Receipt,
+    ReceiptExchange,
+    ReceiptLine,
+    ReceiptTierAward,
+    Refund,
+)
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "owner",
+        "purpose",
+        "currency",
+        "balance",
+        "pending",
+        "held",
+        "updated_at",
+    ]
+    list_filter = ["kind", "purpose", "currency"]
+    search_fields = ["customer__phone", "customer__last_name", "partner__name"]
+    list_select_related = ["customer", "partner", "currency"]
+
+    @admin.display(description=_("owner"))
+    def owner(self, obj):
+        return obj.customer or obj.partner or _("programme")
+
+
+class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = LedgerEntry
+    fields = ["account", "bucket", "amount", "balance_after", "lot", "active_at", "expires_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Posting)
+class PostingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "kind",
+        "cause",
+        "cause_ref",
+        "receipt",
+        "actor_type",
+        "partner",
+        "occurred_at",
+    ]
+    list_filter = ["kind", "cause", "actor_type", "partner"]
+    search_fields = ["cause_ref", "receipt__receipt_id", "description"]
+    list_select_related = ["receipt", "partner"]
+    date_hierarchy = "occurred_at"
+    inlines = [LedgerEntryInline]
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "id",
+        "posting",
+        "account",
+        "bucket",
+        "amount",
+        "balance_after",
+        "expires_at",
+        "recorded_at",
+    ]
+    list_filter = ["bucket", "posting__kind", "currency"]
+    search_fields = ["account__customer__phone", "posting__cause_ref"]
+    list_select_related = ["posting", "account__customer", "account__partner", "account__currency"]
+
+
+class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Refund
+    fields = [
+        "kind",
+        "refund_id",
+        "terminal",
+        "amount",
+        "points_returned",
+        "points_reversed",
+        "shortfall",
+        "debt",
+        "created_at",
+    ]
+    readonly_fields = fields
+    extra = 0
+
+
+class ReceiptLineInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReceiptLine
+    fields = [
+        "line_no",
+        "sku",
+        "product",
+        "quantity",
+        "price",
+        "amount",
+        "discount",
+        "points_spent",
+        "to_pay",
+        "points_earned",
+        "refunded_quantity",
+    ]
+    readonly_fields = fields
+    extra = 0
+
+
+class ReceiptExchangeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReceiptExchange
+    fields = ["code", "promotion", "currency", "cost", "lines", "returned_by"]
+    readonly_fields = fields
+    extra = 0
+
+
+class ReceiptTierAwardInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = ReceiptTierAward
+    fields = ["promotion", "from_tier", "to_tier", "amount_added", "undone_by"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "receipt_id",
+        "partner",
+        "store",
+        "terminal",
+        "customer",
+        "status",
+        "total",
+        "to_pay",
+        "points_earned",
+        "sold_at",
+    ]
+    list_filter = ["status", "is_offline", "is_flagged", "partner"]
+    search_fields = ["receipt_id", "customer__phone", "card__number"]
+    list_select_related = ["partner", "store", "terminal", "customer"]
+    date_hierarchy = "sold_at"
+    inlines = [ReceiptLineInline, ReceiptExchangeInline, ReceiptTierAwardInline, RefundInline]
+    exclude = ["result"]
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "kind",
+        "receipt",
+        "terminal",
+        "amount",
+        "points_returned",
+        "points_reversed",
+        "shortfall",
+        "debt",
+        "created_at",
+    ]
+    list_filter = ["kind"]
+    search_fields = ["refund_id", "receipt__receipt_id"]
+    list_select_related = ["receipt", "terminal"]
+    date_hierarchy = "created_at"
+    exclude = ["result"]
+
+
+@admin.register(Lot)
+class LotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "entry",
+        "account",
+        "kind",
+        "state",
+        "remaining",
+        "amount",
+        "active_at",
+        "expires_at",
+    ]
+    list_filter = ["kind", "state", "account__currency"]
+    search_fields = ["account__customer__phone", "account__customer__public_id"]
+    list_select_related = ["account__customer", "account__currency"]
+    date_hierarchy = "expires_at"
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["receipt_id", "terminal", "account", "points", "status", "expires_at"]
+    list_filter = ["status"]
+    search_fields = ["receipt_id", "account__customer__phone"]
+    list_select_related = ["terminal", "account__customer", "account__currency"]

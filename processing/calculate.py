@@ -1,0 +1,188 @@
+"""``calculate``: what a receipt would get, without writing it; with ``hold``, the points,
+coupons and certificates it would use are reserved for this receipt id until it is confirmed
+or the hold expires. The simulator previews through the same path (``purchase_preview``)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from loyalty.locks import accounts_for_update
+from loyalty.models import (
+    Account,
+    Hold,
+    Terminal,
+)
+from loyalty.money import ZERO
+from loyalty.services.certificates import (
+    certificates_hold,
+    certificates_release,
+)
+from loyalty.services.lots import hold_release
+from loyalty.transactions import money_transaction, retrying
+from processing.answer import coupon_series_fired, earned_split, exchanged_main, render
+from processing.sale import (
+    ALL_FACTS,
+    PurchaseRequest,
+    Sale,
+    context_build,
+    exchange_funds,
+    load,
+    main_account,
+    sale_open,
+    spendable,
+    terminal_loaded,
+)
+from promotions.coupons import (
+    coupons_hold,
+    coupons_release,
+    hold_key,
+)
+from promotions.engine import CustomerFacts, EngineResult, RulesSnapshot, evaluate
+from promotions.usage import usage_read
+
+
+def purchase_calculate(terminal: Terminal, request: PurchaseRequest, *, hold: bool = False) -> dict:
+    """Preview a receipt; with ``hold`` also reserve the points it spends for this receipt id."""
+    terminal = terminal_loaded(terminal)
+    holder, fast = load(terminal, request, replay=False, lots=not hold)
+    sale = sale_open(terminal, request, holder, fast)
+    if hold and (sale.customer is not None or request.certificates):
+        now = timezone.now()
+        at = request.sold_at or now
+        return retrying(lambda: _calculate_and_hold(sale, request, at, now))
+    return _preview(sale, request)[0]
+
+
+def purchase_preview(
+    terminal: Terminal,
+    request: PurchaseRequest,
+    *,
+    snapshot: RulesSnapshot | None = None,
+    customer: CustomerFacts | None = None,
+) -> tuple[dict, EngineResult]:
+    """What ``calculate`` answers for ``request``, and the engine's result with its reasons,
+    for the simulator: with another ``snapshot`` (drafts included) and, without a card or a
+    phone, a described ``customer`` (their tier; no balance). Writes nothing."""
+    terminal = terminal_loaded(terminal)
+    holder, fast = load(terminal, request, replay=False, lots=True, needs=ALL_FACTS)
+    sale = sale_open(terminal, request, holder, fast)
+    if snapshot is not None:
+        sale.snapshot = snapshot
+    return _preview(sale, request, customer)
+
+
+def _preview(sale: Sale, request: PurchaseRequest, customer: CustomerFacts | None = None):
+    now = timezone.now()
+    at = request.sold_at or now
+    account = main_account(sale, create=False)
+    available = spendable(account, now, sale.terminal, request.receipt_id, sale.holder.lots)
+    exchange_available = (
+        exchange_funds(
+            sale,
+            request,
+            now,
+            available,
+            {a.currency_id: a for a in sale.holder.accounts},
+            sale.holder.lots,
+        )
+        if request.exchanges
+        else None
+    )
+    context = context_build(
+        sale, request, at, available, offline=False, exchange_available=exchange_available
+    )
+    if sale.customer is None and customer is not None:
+        context = replace(context, customer=customer)
+        sale.facts = customer
+    result = evaluate(sale.snapshot, usage_read(sale.snapshot, context))
+    return _calculated(sale, request, result, account, at, now), result
+
+
+def _calculated(sale, request, result, account, at, now) -> dict:
+    balance = account.balance if account else ZERO
+    pending = account.pending if account else ZERO
+    active, delayed = earned_split(result, at, now)
+    return render(
+        request.receipt_id,
+        "calculated",
+        sale,
+        result,
+        balance,
+        balance - result.spent_points - exchanged_main(result) + active,
+        pending + delayed,
+    )
+
+
+def _calculate_and_hold(sale: Sale, request: PurchaseRequest, at, now) -> dict:
+    account = main_account(sale, create=True)
+    with money_transaction():
+        if account is not None:
+            account = accounts_for_update([account.pk]).get()
+        available = spendable(account, now, sale.terminal, request.receipt_id)
+        exchange_available = (
+            exchange_funds(
+                sale,
+                request,
+                now,
+                available,
+                {a.currency_id: a for a in sale.holder.accounts},
+                None,
+            )
+            if request.exchanges
+            else None
+        )
+        context = context_build(
+            sale,
+            request,
+            at,
+            available,
+            offline=False,
+            exchange_available=exchange_available,
+            lock_coupons=True,
+        )
+        result = evaluate(sale.snapshot, usage_read(sale.snapshot, context))
+        hold_release(sale.terminal, request.receipt_id, Hold.Status.RELEASED, now)
+        until = now + timedelta(minutes=sale.programme.hold_minutes)
+        coupons_release(hold_key(sale.terminal.pk, request.receipt_id))
+        held_coupons = (
+            coupons_hold(
+                sale.coupons,
+                coupon_series_fired(sale, result),
+                hold_key(sale.terminal.pk, request.receipt_id),
+                until,
+            )
+            if sale.coupons
+            else []
+        )
+        certificates_release(hold_key(sale.terminal.pk, request.receipt_id))
+        answer = _calculated(sale, request, result, account, at, now)  # applies certificates
+        held_certificates = (
+            certificates_hold(
+                sale.certificates, hold_key(sale.terminal.pk, request.receipt_id), until
+            )
+            if sale.certificates
+            else []
+        )
+        if result.spent_points > 0 and account is not None:
+            Hold.objects.create(
+                account=account,
+                terminal=sale.terminal,
+                receipt_id=request.receipt_id,
+                points=result.spent_points,
+                expires_at=now + timedelta(minutes=sale.programme.hold_minutes),
+                created_at=now,
+            )
+            Account.objects.filter(pk=account.pk).update(held=F("held") + result.spent_points)
+        answer["hold"] = {
+            "points": str(result.spent_points if account is not None else ZERO),
+            "expires_at": until.isoformat()
+            if result.spent_points > 0 or held_coupons or held_certificates
+            else None,
+            "coupons": held_coupons,
+            **({"certificates": held_certificates} if sale.certificates is not None else {}),
+        }
+        return answer

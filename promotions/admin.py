@@ -225,6 +225,7 @@ class RewardInline(admin.TabularInline):
         "product_set",
         "favourites_only",
         "every_n",
+        "max_units",
         "multiplier_of",
         "currency",
         "activation_delay_days",

@@ -171,6 +171,7 @@ def promotion_data(promotion: Promotion) -> dict:
                 "expires_days_after_date": r.expires_days_after_date,
                 "expires_day_of_next_month": r.expires_day_of_next_month,
                 "tier": r.tier.code if r.tier_id else None,
+                "max_units": r.max_units,
             }
             for r in promotion.rewards.order_by("pk")
         ],
@@ -841,7 +842,13 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             expires_days_after_date=r.get("expires_days_after_date"),
             expires_day_of_next_month=r.get("expires_day_of_next_month"),
             tier=reader.one(tiers, r.get("tier"), f"{where}.tier", "tier"),
+            max_units=r.get("max_units"),
         )
+        if reward.max_units is not None and (
+            not isinstance(reward.max_units, int) or isinstance(reward.max_units, bool)
+        ):
+            reader.fail(f"{where}.max_units", "must be a whole number or null")
+            reward.max_units = None
         if r.get("favourites_only") not in (None, True, False):
             # A string such as "false" would read as true: refuse anything but a boolean.
             reader.fail(f"{where}.favourites_only", "must be true or false")

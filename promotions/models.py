@@ -829,6 +829,8 @@ class Reward(models.Model):
         DISCOUNT_FIXED = "discount_fixed", _("discount: a fixed amount")
         SPECIAL_PRICE = "special_price", _("discount: a special price per unit")
         EVERY_NTH = "every_nth", _("discount: every Nth unit at a percent off (100: free)")
+        BUNDLE_PRICE = "bundle_price", _("discount: a price for a set of N units (3 for 99.00)")
+        DISCOUNT_PER_UNIT = "discount_per_unit", _("discount: a fixed amount off each unit")
         COUNTER_STEP = "counter_step", _("a step of a counter")
         COUPON = "coupon", _("a coupon for the next purchase")
         TIER = "tier", _("a tier (status) for the customer")
@@ -838,6 +840,15 @@ class Reward(models.Model):
         REFERRER = "referrer", _("the friend who referred the customer")
 
     POINTS = ("points_percent", "points_fixed", "points_multiplier")
+    # Rewards given unit by unit, which ``max_units`` can limit.
+    UNIT_KINDS = (
+        "discount_percent",
+        "special_price",
+        "discount_per_unit",
+        "every_nth",
+        "bundle_price",
+        "points_percent",
+    )
     # What a promotion started by something other than a purchase can give: there is no receipt
     # to take a percent of or to discount.
     OCCASION_KINDS = ("points_fixed", "counter_step", "coupon")
@@ -871,7 +882,22 @@ class Reward(models.Model):
         ),
     )
     every_n = models.PositiveSmallIntegerField(
-        _("every Nth unit"), null=True, blank=True, help_text=_("For “every Nth unit”.")
+        _("every Nth unit"),
+        null=True,
+        blank=True,
+        help_text=_("For “every Nth unit”; for “a price for a set”, the units in a set (3)."),
+    )
+    max_units = models.PositiveIntegerField(
+        _("at most, units per receipt"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "Only this many units of a receipt get the reward, the cheapest first (a line of "
+            "weighed goods counts as one unit). For a percent, a special price, an amount off "
+            "each unit, every Nth unit, a price for a set and points as a percent. Empty: "
+            "every unit."
+        ),
     )
     multiplier_of = models.ForeignKey(
         Promotion,
@@ -1002,6 +1028,27 @@ class Reward(models.Model):
                 name="reward_every_nth_from_2",
             ),
             models.CheckConstraint(
+                condition=~Q(kind="bundle_price") | Q(every_n__gte=2),
+                name="reward_bundle_from_2",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_units__isnull=True)
+                | (
+                    Q(max_units__gte=1)
+                    & Q(
+                        kind__in=[
+                            "discount_percent",
+                            "special_price",
+                            "discount_per_unit",
+                            "every_nth",
+                            "bundle_price",
+                            "points_percent",
+                        ]
+                    )
+                ),
+                name="reward_max_units_per_unit_kinds",
+            ),
+            models.CheckConstraint(
                 condition=~Q(kind="points_multiplier") | Q(multiplier_of__isnull=False),
                 name="reward_multiplier_names_its_promotion",
             ),
@@ -1078,12 +1125,41 @@ class Reward(models.Model):
             )
         return False
 
+    def _unit_errors(self) -> dict:
+        """A price for a set, an amount off each unit, and the limit on units."""
+        errors = {}
+        if self.kind == self.Kind.BUNDLE_PRICE and (self.every_n or 0) < 2:
+            errors["every_n"] = _(
+                "Give the number of units in a set, 2 or more: “3 for 99.00” is 3 (for one "
+                "unit, use a special price)."
+            )
+        money = (self.Kind.BUNDLE_PRICE, self.Kind.DISCOUNT_PER_UNIT)
+        if (
+            self.kind in money
+            and self.value is not None
+            and self.value != self.value.quantize(Decimal("0.01"))
+        ):
+            errors["value"] = _("An amount of money has at most 2 decimal places.")
+        if self.max_units is not None:
+            if self.kind not in self.UNIT_KINDS:
+                errors["max_units"] = _(
+                    "Only a reward given unit by unit can be limited to some units: a percent, "
+                    "a special price, an amount off each unit, every Nth unit, a price for a "
+                    "set or points as a percent."
+                )
+            elif self.kind == self.Kind.BUNDLE_PRICE and self.max_units < (self.every_n or 0):
+                errors["max_units"] = _(
+                    "At least the units of one set (%(units)s), or no set ever gets its price."
+                ) % {"units": self.every_n}
+        return errors
+
     def clean(self) -> None:
         errors = {}
         if self.kind in self.POINTS and self.currency_id is None:
             errors["currency"] = _("Points need a currency.")
         if self.kind == self.Kind.EVERY_NTH and (self.every_n or 0) < 2:
             errors["every_n"] = _("Give N, 2 or more: “every 3rd unit”.")
+        errors.update(self._unit_errors())
         if self.kind == self.Kind.COUNTER_STEP:
             if self.counter_id is None:
                 errors["counter"] = _("Choose the counter to step.")

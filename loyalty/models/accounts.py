@@ -80,6 +80,17 @@ class Currency(models.Model):
             "programme's share."
         ),
     )
+    spend_block = models.PositiveIntegerField(
+        _("points are spent in blocks of"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_(
+            "For the programme's main currency: a receipt is paid with a multiple of this many "
+            "points only (100: 100, 200, 300...); what the rules allow is rounded down to it "
+            "and the cashier is told. Empty: any number of points."
+        ),
+    )
 
     class Meta:
         verbose_name = _("currency")
@@ -98,6 +109,10 @@ class Currency(models.Model):
                 condition=Q(max_spend_percent__isnull=True)
                 | (Q(max_spend_percent__gte=0) & Q(max_spend_percent__lte=100)),
                 name="currency_max_spend_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(spend_block__isnull=True) | Q(spend_block__gte=1),
+                name="currency_spend_block_positive",
             ),
             models.UniqueConstraint(
                 fields=["programme"],

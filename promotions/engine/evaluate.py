@@ -21,6 +21,7 @@ walk, after them when it fired in the points walk. Each code asked for gets an o
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 
@@ -72,6 +73,10 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     if ctx.customer is not None and main_currency is not None:
         payable = sum((line.amount - line.discount for line in walk.lines), ZERO)
         spent_by_rule = _spend(snapshot, programme, main_currency, ctx, walk, payable)
+        if main_currency.spend_block and spent_by_rule:
+            spent_by_rule = _spend_in_blocks(
+                snapshot, programme, main_currency, ctx, walk, payable, spent_by_rule
+            )
     spent_points = sum(spent_by_rule.values(), ZERO)
     walk.spent_main = spent_points
     points_spent = sum((line.points_spent for line in lines), ZERO)
@@ -134,7 +139,19 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
     )
 
 
-DISCOUNTS = frozenset(["discount_percent", "discount_fixed", "special_price", "every_nth"])
+DISCOUNTS = frozenset(
+    [
+        "discount_percent",
+        "discount_fixed",
+        "special_price",
+        "every_nth",
+        "bundle_price",
+        "discount_per_unit",
+    ]
+)
+# Line rewards a ``max_units`` limit narrows to the cheapest units (every_nth and bundle_price
+# count their own units; points_percent in ``_points``).
+PER_UNIT = frozenset(["discount_percent", "special_price", "discount_per_unit"])
 POINTS = frozenset(["points_percent", "points_fixed"])
 MULTIPLIER = "points_multiplier"
 COUNTER_STEP = "counter_step"
@@ -705,6 +722,12 @@ class _Walk:
             for line in eligible
         }
         nos = list(current)
+        if reward.kind == "discount_per_unit" or (
+            reward.max_units is not None and reward.kind in PER_UNIT
+        ):
+            wanted = {no: part for no, part in self._per_unit(reward, nos, current).items() if part}
+            amount = sum(wanted.values(), ZERO)
+            return wanted if amount <= room else _spread(room, list(wanted), wanted)
         if reward.kind == "discount_percent":
             amount = quantize(sum(current.values(), ZERO) * reward.value / HUNDRED)
             return _spread(min(amount, room), nos, current)
@@ -718,6 +741,8 @@ class _Walk:
             }
         elif reward.kind == "every_nth":
             wanted = self._every_nth(reward, nos, current)
+        elif reward.kind == "bundle_price":
+            wanted = self._bundle(reward, nos, current)
         else:
             return {}
         amount = sum(wanted.values(), ZERO)
@@ -737,6 +762,8 @@ class _Walk:
             units += [(unit_price, position, no)] * int(quantity)
         units.sort()
         free = units[: len(units) // reward.every_n]
+        if reward.max_units is not None:  # the cheapest of them
+            free = free[: reward.max_units]
         counts: dict[int, int] = {}
         for _price, _position, no in free:
             counts[no] = counts.get(no, 0) + 1
@@ -749,6 +776,80 @@ class _Walk:
                 )
         return wanted
 
+    def _per_unit(self, reward, nos, current) -> dict[int, Decimal]:
+        """A discount on units: a percent, a special price or a fixed amount off each unit, on
+        every unit of the lines, or on the ``max_units`` cheapest (``_units_rewarded``). A
+        line never goes below zero."""
+        quantities = {no: self.inputs[no].quantity for no in nos}
+        if reward.max_units is not None:
+            quantities = _units_rewarded(nos, current, quantities, reward.max_units)
+        base = {  # the part of each line's amount left that the rewarded units make
+            no: current[no]
+            if q == self.inputs[no].quantity
+            else current[no] * q / self.inputs[no].quantity
+            for no, q in quantities.items()
+        }
+        if reward.kind == "discount_percent":
+            amount = quantize(sum(base.values(), ZERO) * reward.value / HUNDRED)
+            return _spread(amount, list(base), base)
+        if reward.kind == "special_price":
+            return {
+                no: max(quantize(base[no]) - quantize(reward.value * q), ZERO)
+                for no, q in quantities.items()
+            }
+        return {  # discount_per_unit
+            no: min(quantize(reward.value * q), quantize(base[no])) for no, q in quantities.items()
+        }
+
+    def _bundle(self, reward, nos, current) -> dict[int, Decimal]:
+        """Sets of ``every_n`` units at the reward's price for the set ("3 for 99.00"). The
+        eligible units are pooled and sorted as for every Nth unit (cheapest first, ties to
+        the earlier line) and grouped in that order: the N cheapest make the first set, the
+        next N the second, and so on; the units left over (fewer than N, or beyond
+        ``max_units``) keep their price. A set's discount is what its units cost above the
+        set's price (nothing when they cost less), rounded half-up once, and is spread over
+        the set's lines in proportion to what its units cost on each (largest remainder).
+        Weighted goods (a fractional quantity) never count as units."""
+        size = reward.every_n or 0
+        if size < 1:
+            return {}
+        unit = {}
+        runs = []
+        for position, no in enumerate(nos):
+            quantity = self.inputs[no].quantity
+            if quantity != quantity.to_integral_value() or quantity <= 0:
+                continue
+            unit[no] = current[no] / quantity
+            runs.append((unit[no], position, no, int(quantity)))
+        runs.sort()
+        sets = sum(run[3] for run in runs) // size
+        if reward.max_units is not None:
+            sets = min(sets, reward.max_units // size)
+        price = quantize(reward.value)
+        wanted: dict[int, Decimal] = {}
+        members: dict[int, int] = {}  # the set being filled: line number -> its units in it
+        for _price, _position, no, count in runs:
+            while count > 0 and sets > 0:
+                if not members and count >= size:  # whole sets of this line's units alone
+                    whole = min(count // size, sets)
+                    off = max(quantize(unit[no] * size - price), ZERO)
+                    wanted[no] = wanted.get(no, ZERO) + off * whole
+                    count -= whole * size
+                    sets -= whole
+                    continue
+                take = min(count, size - sum(members.values()))
+                members[no] = members.get(no, 0) + take
+                count -= take
+                if sum(members.values()) == size:
+                    costs = [unit[member] * units for member, units in members.items()]
+                    off = max(quantize(sum(costs, ZERO) - price), ZERO)
+                    if off:
+                        for member, part in zip(members, allocate(off, costs), strict=True):
+                            wanted[member] = wanted.get(member, ZERO) + part
+                    members = {}
+                    sets -= 1
+        return {no: min(part, current[no]) for no, part in wanted.items() if part}
+
     def _points(self, reward, eligible) -> dict[int, Decimal]:
         currency = self.snapshot.currencies[reward.currency_id]
         places = currency.decimal_places
@@ -757,6 +858,11 @@ class _Walk:
             weights = {line.line_no: line.to_pay for line in eligible}
         else:  # the part paid with gift certificates earns nothing
             weights = {line.line_no: line.to_pay - line.certificate_paid for line in eligible}
+        if reward.max_units is not None and reward.kind == "points_percent":
+            quantities = {no: self.inputs[no].quantity for no in nos}
+            rewarded = _units_rewarded(nos, weights, quantities, reward.max_units)
+            nos = [no for no in nos if no in rewarded]
+            weights = {no: weights[no] * rewarded[no] / quantities[no] for no in nos}
         if reward.kind == "points_percent":
             amount = quantize(sum(weights.values(), ZERO) * reward.value / HUNDRED, places)
         elif reward.kind == "points_fixed":
@@ -800,6 +906,31 @@ def _spread(amount: Decimal, nos, weights: dict, places: int = 2) -> dict[int, D
         return {}
     parts = allocate(amount, [weights[no] for no in nos], places)
     return dict(zip(nos, parts, strict=True))
+
+
+def _units_rewarded(nos, amounts: dict, quantities: dict, limit: int) -> dict[int, Decimal]:
+    """At most ``limit`` units of the lines ``nos``, the cheapest first (by their line's
+    ``amounts`` per unit; ties to the earlier line): line number -> the quantity rewarded. A
+    line of weighted goods (a fractional quantity) counts as one unit of its whole quantity."""
+    runs = []
+    for position, no in enumerate(nos):
+        quantity = quantities[no]
+        if quantity <= 0:
+            continue
+        if quantity == quantity.to_integral_value():
+            runs.append((amounts[no] / quantity, position, no, int(quantity), Decimal(1)))
+        else:
+            runs.append((amounts[no], position, no, 1, quantity))
+    runs.sort(key=lambda run: run[:2])
+    taken: dict[int, Decimal] = {}
+    left = limit
+    for _price, _position, no, count, size in runs:
+        if left <= 0:
+            break
+        units = min(count, left)
+        taken[no] = size * units
+        left -= units
+    return taken
 
 
 def _compare(value: Decimal, operator: str, threshold: Decimal | None) -> bool:
@@ -928,6 +1059,32 @@ def _spend(snapshot, programme, currency, ctx: ReceiptContext, walk, payable: De
         left -= money
         if wanted is not None:
             wanted -= points
+    return spent
+
+
+def _spend_in_blocks(snapshot, programme, currency, ctx, walk, payable, spent):
+    """Points spent in whole blocks of the currency's ``spend_block`` only ("in hundreds"):
+    the spend ``_spend`` found is rounded down to a multiple of the block and spent again, as
+    if the customer had asked for that many points (so the restricted points still go
+    first). The cashier is told when the blocks cut the spend down."""
+    block = Decimal(currency.spend_block)
+    found = total = sum(spent.values(), ZERO)
+    while total % block:
+        for line in walk.lines:  # nothing else has spent on the lines yet
+            line.points_spent = Decimal("0.00")
+            line.spent_points = Decimal("0")
+        target = total - total % block
+        if target <= 0:
+            spent, total = {}, ZERO
+            break
+        asked = replace(ctx, spend_requested=target)
+        spent = _spend(snapshot, programme, currency, asked, walk, payable)
+        total = sum(spent.values(), ZERO)
+    if total < found and currency.spend_block_note:
+        walk.messages.append(
+            str(currency.spend_block_note)
+            % {"block": currency.spend_block, "spent": format(total.normalize(), "f")}
+        )
     return spent
 
 

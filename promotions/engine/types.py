@@ -22,6 +22,10 @@ class CurrencyRule:
     rub_rate: Decimal
     lifetime: timedelta | None = None  # earned points burn after this unless the reward says
     max_spend_percent: Decimal | None = None  # of a receipt it may pay; None: the programme's
+    spend_block: int | None = None  # points are spent in multiples of this; None: any amount
+    # The cashier's message when blocks cut a spend down: a translatable template (filled by
+    # the loader) with %(block)s and %(spent)s; empty: no message.
+    spend_block_note: object = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,7 @@ class RewardRule:
     expires_day_of_next_month: int | None = None  # the last day: this day of the next month
     favourites_only: bool = False  # only the lines of the customer's favourite products
     tier_id: int | None = None  # the tier a ``tier`` reward moves the customer up to
+    max_units: int | None = None  # at most this many units per receipt get it (cheapest first)
 
     @property
     def is_points(self) -> bool:

@@ -194,6 +194,7 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
             beneficiary=row.get("beneficiary") or "customer",
             favourites_only=bool(row.get("favourites_only")),
             tier_id=lookups.tiers.get((programme, row.get("tier"))),
+            max_units=row.get("max_units"),
         )
         for n, row in enumerate(data.get("rewards") or ())
     )

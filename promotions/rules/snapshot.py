@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from django.db.models import Max, Q
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.utils.translation import gettext_lazy
 
 from loyalty.stamps import stamp_bump, stamp_get
 from promotions.engine.types import (
@@ -33,6 +34,11 @@ from promotions.engine.types import (
 )
 
 CACHE_KEY = "promotions:rules-version"
+# Told to the cashier when a currency spent in blocks cuts a spend down (translated when the
+# engine fills it in, in the language of the request).
+SPEND_BLOCK_NOTE = gettext_lazy(
+    "Points are spent in blocks of %(block)s: %(spent)s spent on this receipt."
+)
 LOCAL_MAX_AGE = 30.0
 
 _lock = threading.Lock()
@@ -77,6 +83,8 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
             rub_rate=currency.rub_rate,
             lifetime=timedelta(days=currency.lifetime_days) if currency.lifetime_days else None,
             max_spend_percent=currency.max_spend_percent,
+            spend_block=currency.spend_block,
+            spend_block_note=SPEND_BLOCK_NOTE if currency.spend_block else "",
         )
         for currency in Currency.objects.all()
     }
@@ -291,6 +299,7 @@ def _promotion_rule(
                 expires_day_of_next_month=reward.expires_day_of_next_month,
                 favourites_only=reward.favourites_only,
                 tier_id=reward.tier_id,
+                max_units=reward.max_units,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),

@@ -24,14 +24,12 @@ from hypothesis import strategies as st
 
 from loyalty.models import Account
 from loyalty.money import ZERO, line_amount
-from loyalty.services.processing import (
-    PurchaseLine,
-    PurchaseRequest,
-    purchase_calculate,
-    purchase_confirm,
-)
+from processing.calculate import purchase_calculate
+from processing.confirm import purchase_confirm
+from processing.sale import PurchaseLine, PurchaseRequest
+from processing.simulator import simulate
 from promotions.backtest import backtest_evaluate
-from promotions.engine import evaluate, snapshot_invalidate
+from promotions.engine import evaluate
 from promotions.engine.types import (
     CurrencyRule,
     CustomerFacts,
@@ -45,7 +43,7 @@ from promotions.engine.types import (
 )
 from promotions.exchange import ImportFailed, promotions_export, promotions_import
 from promotions.models import Condition, ProductSet, Promotion, Reward
-from promotions.simulator import simulate
+from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set, promotion

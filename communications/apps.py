@@ -8,15 +8,17 @@ class CommunicationsConfig(AppConfig):
 
     def ready(self) -> None:
         from communications.services import (
+            on_coupons_issued,
             on_customer_anonymising,
             on_customers_merging,
             on_occasion_rewarded,
         )
         from crm.signals import customer_anonymising
         from loyalty.signals import customers_merging
-        from promotions.signals import occasion_rewarded
+        from promotions.signals import coupons_issued, occasion_rewarded
 
         occasion_rewarded.connect(on_occasion_rewarded, dispatch_uid="communications-rewarded")
+        coupons_issued.connect(on_coupons_issued, dispatch_uid="communications-coupons")
         customers_merging.connect(on_customers_merging, dispatch_uid="communications-merge")
         customer_anonymising.connect(
             on_customer_anonymising, dispatch_uid="communications-anonymise"

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.utils import formats, timezone
+from django.conf import settings
+from django.utils import formats, timezone, translation
+from django.utils.translation import gettext as _
 
 from communications.models import Message
 from crm.models import Consent, Customer
@@ -108,3 +110,20 @@ def on_customer_anonymising(sender, customer, **_kwargs) -> dict:
     messages = Message.objects.filter(customer=customer)
     messages.filter(status=Message.Status.QUEUED).update(status=Message.Status.FAILED)
     return {"messages_scrubbed": messages.update(address="", text="")}
+
+
+def on_coupons_issued(sender, customer, coupons, receipt=None, **_kwargs) -> None:
+    """``promotions.signals.coupons_issued``: tell the customer the codes a purchase earned
+    them, on the channels they consented to, in the project's language."""
+    for coupon in coupons:
+        with translation.override(settings.LANGUAGE_CODE):
+            if coupon.valid_until is not None:
+                text = _("Your coupon for the next purchase: %(code)s, valid until %(until)s.") % {
+                    "code": coupon.code,
+                    "until": formats.date_format(
+                        timezone.localtime(coupon.valid_until), "DATE_FORMAT"
+                    ),
+                }
+            else:
+                text = _("Your coupon for the next purchase: %(code)s.") % {"code": coupon.code}
+        messages_queue(customer, str(text))

@@ -117,7 +117,7 @@ def render(
         "coupons": coupons_applied(sale.coupons, coupon_series_fired(sale, result))
         if sale.coupons
         else [],
-        "messages": result.messages,
+        "messages": [*result.messages, *sale.notes] if sale.notes else result.messages,
         **(
             {"exchanges": [exchange_entry(sale, outcome) for outcome in result.exchanges]}
             if result.exchanges
@@ -177,3 +177,15 @@ def earned_split(result: EngineResult, at: datetime, now: datetime) -> tuple[Dec
         else:
             active += award.amount
     return active, pending
+
+
+def coupons_answer(coupons) -> list[dict]:
+    """The coupons a purchase issued for the next one, as the confirm answer lists them."""
+    return [
+        {
+            "code": coupon.code,
+            "valid_from": coupon.valid_from.isoformat(),
+            "valid_until": coupon.valid_until.isoformat() if coupon.valid_until else None,
+        }
+        for coupon in coupons
+    ]

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import F
-from django.db.models.functions import Greatest
 
 from crm.signals import occasion_send
 from loyalty.errors import (
@@ -29,14 +28,12 @@ from loyalty.models import (
 )
 from loyalty.money import ZERO
 from loyalty.services.ledger import (
-    Actor,
     Leg,
     PostingSpec,
     partner_account,
-    postings_create,
     programme_account,
 )
-from loyalty.services.lots import debts_settle, lots_take_legs, spend_legs
+from loyalty.services.lots import lots_take_legs, spend_legs
 from processing.sale import Sale, store_local
 from promotions.engine import EngineResult
 from promotions.engine.types import ExchangeOutcome
@@ -45,19 +42,21 @@ PENDING = LedgerEntry.Bucket.PENDING
 ACTIVE = LedgerEntry.Bucket.ACTIVE
 
 
-def spend_posting(sale, main, by_rule, now, actor, at, lots=None) -> tuple[PostingSpec, Decimal]:
+def spend_posting(
+    sale, main, by_rule, now, actor, at, lots=None
+) -> tuple[PostingSpec, Decimal, Decimal | None]:
     """The spend posting of the points ``by_rule`` (spending rule id, None for unrestricted:
-    points) from ``main``'s lots, and the part no lot covered."""
+    points) from ``main``'s lots, the part no lot covered and, when the programme lets that
+    part be a debt, the debt limit the account needs for it (None: no debt)."""
     partner = sale.terminal.store.partner
     points = sum(by_rule.values(), ZERO)
     legs, shortfall = spend_legs(main, by_rule, now, lots)
     currency = main.currency_id
     legs.append(Leg(account=partner_account(partner, currency), amount=points))
+    debt_limit = None
     if shortfall:
         if sale.programme.refund_shortfall_policy == "debt":
-            Account.objects.filter(pk=main.pk).update(
-                debt_limit=Greatest(F("debt_limit"), -(main.balance - points))
-            )
+            debt_limit = -(main.balance - points)
             legs.append(Leg(account=main, amount=-shortfall))
         else:
             legs.append(
@@ -74,7 +73,7 @@ def spend_posting(sale, main, by_rule, now, actor, at, lots=None) -> tuple[Posti
         partner=partner,
         occurred_at=at,
     )
-    return spec, shortfall
+    return spec, shortfall, debt_limit
 
 
 def exchange_specs(
@@ -91,7 +90,7 @@ def exchange_specs(
     partner = sale.terminal.store.partner
     taken: dict[int, Decimal] = defaultdict(Decimal)
     if spend is not None:
-        for leg in spend[0].legs:
+        for leg in spend.legs:
             if leg.lot is not None:
                 taken[leg.lot.pk] -= leg.amount
     specs = []
@@ -222,31 +221,6 @@ def line_rewards(result, earn_specs) -> list[LineReward]:
                 )
             )
     return rewards
-
-
-def post_purchase(
-    sale, receipt, result, locked, line_by_no, actor, at, now, spend, exchanges
-) -> None:
-    specs: list[PostingSpec] = [spend[0]] if spend is not None else []
-    specs += exchanges
-    earn_specs = earn_postings(sale, receipt, result, locked, actor, at, now)
-    specs += [spec for _award, spec in earn_specs]
-    postings_create(specs, savepoint=False)
-    ReceiptLineReward.objects.bulk_create(
-        [
-            ReceiptLineReward(
-                line=line_by_no[reward.line_no],
-                promotion_id=reward.promotion_id,
-                effect=reward.effect,
-                currency_id=reward.currency_id,
-                amount=reward.amount,
-                lot_id=reward.lot_id,
-            )
-            for reward in line_rewards(result, earn_specs)
-        ]
-    )
-    for account in [*locked.values(), *sale.referrer_accounts.values()]:
-        debts_settle(account, Actor.for_terminal(sale.terminal), receipt, now)
 
 
 def counters_step(sale: Sale, receipt: Receipt, result: EngineResult) -> list[tuple]:

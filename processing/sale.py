@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from crm.models import Customer, MemorableDate, SegmentMember
 from crm.phones import normalize_phone
@@ -148,6 +149,14 @@ class Sale:
     coupons: list | None = None
     # The gift certificates that pay for it, as checked (None: it presents none).
     certificates: list | None = None
+    # What the cashier is told beyond the promotions' messages.
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def spends(self) -> bool:
+        """Whether the card may spend points: a card handed out but not activated yet earns
+        and spends nothing (its first purchase activates it; features.md, D)."""
+        return self.card is None or self.card.status != Card.Status.ISSUED
 
 
 def terminal_loaded(terminal: Terminal) -> Terminal:
@@ -448,6 +457,13 @@ def context_build(
             lock=lock_coupons,
             key=holder,
         )
+    if not sale.spends:
+        available = (ZERO, {})
+        exchange_available = dict.fromkeys(exchange_available or {}, ZERO)
+        if request.spend_points or request.exchanges:
+            sale.notes = [
+                str(_("The card is not activated yet: its points can be spent once it is."))
+            ]
     sale.facts = customer_facts(sale, at, tier_id)
     local = store_local(terminal, at)
     return ReceiptContext(

@@ -19,7 +19,6 @@ from loyalty.models import (
 )
 from loyalty.money import ZERO
 from loyalty.services.tiers import tier_change_record
-from promotions.engine.types import TierAward
 from promotions.rules.snapshot import snapshot_get
 
 
@@ -100,50 +99,6 @@ def tier_record(change: TierChange, receipt: Receipt | None = None) -> None:
             change.to_tier_id, ZERO
         ) > thresholds.get(change.from_tier_id, ZERO)
     tier_change_record(change, receipt, up=up, occasion=waited)
-
-
-def tier_awards_give(
-    customer: Customer, programme_id: int, awards: list[TierAward]
-) -> list[tuple[ReceiptTierAward, TierChange | None]]:
-    """Move the customer up to the tiers of ``awards`` (the lowest first): each raises their
-    qualifying spend to its tier's threshold, so the ranking keeps them there and the
-    nightly review treats them as anyone who reached it. A tier they already hold (or one
-    below) gives nothing. Returns, unsaved, the record of each move for the refunds and the
-    change to record (see ``tier_record``)."""
-    tiers = {tier.id: tier for tier in snapshot_get().tiers_of(programme_id)}
-    targets = sorted((a for a in awards if a.tier_id in tiers), key=lambda a: tiers[a.tier_id].rank)
-    if not targets:
-        return []
-    membership = (
-        TierMembership.objects.select_for_update(of=("self",))
-        .filter(customer=customer, programme_id=programme_id)
-        .first()
-    )
-    if membership is None:  # a first purchase: the customer stands in the entry tier
-        entry = min(tiers.values(), key=lambda tier: tier.threshold)
-        membership = TierMembership(customer=customer, programme_id=programme_id, tier_id=entry.id)
-        membership.qualifying_amount = ZERO
-    given = []
-    for award in targets:
-        target = tiers[award.tier_id]
-        current = tiers.get(membership.tier_id)
-        if current is not None and current.rank >= target.rank:
-            continue
-        before = (membership.tier_id if membership.pk else None, membership.qualifying_amount)
-        added = max(target.threshold - membership.qualifying_amount, ZERO)
-        membership.qualifying_amount += added
-        membership.tier_id = target.id
-        membership.since = timezone.now()
-        membership.save()
-        record = ReceiptTierAward(
-            promotion_id=award.promotion_id,
-            programme_id=programme_id,
-            from_tier_id=before[0],
-            to_tier_id=target.id,
-            amount_added=added,
-        )
-        given.append((record, tier_move(membership, *before, TierChange.Reason.PROMOTION)))
-    return given
 
 
 def tier_awards_undo(

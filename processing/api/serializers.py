@@ -649,6 +649,12 @@ class ResultCouponSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_null=True)
 
 
+class IssuedCouponSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="The code the customer presents on a next purchase.")
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField(allow_null=True, help_text="Null: no end.")
+
+
 class ResultExchangeSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="The code the register asked for.")
     status = serializers.ChoiceField(choices=RESULT_STATUSES)
@@ -748,6 +754,12 @@ class PurchaseResultSerializer(serializers.Serializer):
     )
     certificates = ResultCertificateSerializer(
         many=True, required=False, help_text="When the body names certificates: one per code."
+    )
+    coupons_issued = IssuedCouponSerializer(
+        many=True,
+        required=False,
+        help_text="Confirm only, when the purchase earned coupons for the next purchase: their "
+        "codes, to print on the receipt (the customer is also sent them).",
     )
 
 

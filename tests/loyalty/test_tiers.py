@@ -221,8 +221,8 @@ def test_the_lowest_setting_lowers_to_the_entry_tier(world):
 )
 def test_less_than_the_minimum_spend_in_the_period_lowers_the_tier(world, price, lowered):
     # given Gold for 40 days, a minimum of 200.00 in 30 days, a purchase 10 days ago, and a
-    # bigger one 35 days ago, before the period
-    _set(world.programme, tier_review_min_spend=D("200.00"))
+    # bigger one 35 days ago, before the period (uploaded within a 60-day offline window)
+    _set(world.programme, tier_review_min_spend=D("200.00"), offline_window_days=60)
     _member(world, world.gold, "600.00", days=40)
     now = timezone.now()
     _buy(world, "OLD", "1000.00", sold_at=now - timedelta(days=35))

@@ -815,7 +815,16 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
         elif condition.kind == Condition.Kind.PROMOTION_DONE:
             reader.fail(f"{where}.promotion", "required")
             exclude.append("done_promotion")
-        reader.clean(condition, where, exclude=exclude)
+        document_set = condition.product_set
+        if document_set is not None and document_set.pk is None:
+            # A product set of this document, written only with the rest: its id is not known
+            # yet, so the model's "a product set is chosen" check sees a stand-in, and the set
+            # itself is put back for the write (saving the condition then takes its new id).
+            condition.product_set_id = 0
+            reader.clean(condition, where, exclude=exclude)
+            condition.product_set = document_set
+        else:
+            reader.clean(condition, where, exclude=exclude)
         tiers_of = reader.many(tiers, c.get("tiers"), f"{where}.tiers", "tier")
         conditions.append((condition, tiers_of, done_key))
     rewards = []

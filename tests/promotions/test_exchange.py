@@ -439,3 +439,48 @@ def test_triggers_and_occasion_rewards_travel_too(world):
     paths = [path for path, _message in failed.value.errors]
     assert any(path.endswith("trigger.event_type") for path in paths)
     assert any(path.endswith("rewards[0]") or ".rewards[0]" in path for path in paths)
+
+
+@pytest.mark.parametrize("kind", ["contains", "line"])
+def test_a_condition_naming_a_product_set_of_the_same_document_imports(world, kind):
+    # given "5 % on bread when the receipt holds lemonade", whose condition names a product set
+    lemonade = ProductSet.objects.get(name="Lemonade")
+    promotion(
+        world,
+        "Bread with lemonade",
+        code="bread-with-lemon",
+        conditions=[{"kind": kind, "product_set": lemonade, "quantity": 1}],
+        rewards=[{"kind": "discount_percent", "value": 5}],
+    )
+    before = _numbers(world)
+    document = _document(world)
+    # when it is imported where neither the promotion nor the product set exists yet
+    _wipe()
+    assert not ProductSet.objects.exists()
+    promotions_import(document)
+    snapshot_invalidate()
+    # then the condition names the set written by the same import, and the numbers are the same
+    condition = Condition.objects.get(promotion__code="bread-with-lemon")
+    assert (condition.kind, condition.product_set.name) == (kind, "Lemonade")
+    assert list(condition.product_set.products.values_list("sku", flat=True)) == ["LEMON"]
+    after = _numbers(world, "R2")
+    assert after["lines"] == before["lines"]
+    assert "Bread with lemonade" in {p["name"] for p in after["promotions"]}
+    assert next(p for p in _document(world)["promotions"] if p["code"] == "bread-with-lemon") == (
+        next(p for p in document["promotions"] if p["code"] == "bread-with-lemon")
+    )
+
+
+def test_a_condition_naming_a_missing_product_set_is_still_refused(world):
+    document = _document(world)
+    document["promotions"][1]["conditions"].append(
+        {"or_group": 1, "kind": "contains", "quantity": "1", "product_set": None}
+    )
+    document["promotions"][1]["conditions"].append(
+        {"or_group": 1, "kind": "contains", "quantity": "1", "product_set": "Ghost"}
+    )
+    with pytest.raises(ImportFailed) as failure:
+        promotions_import(document)
+    paths = [path for path, _message in failure.value.errors]
+    assert "promotions[1].conditions[1].product_set" in paths
+    assert "promotions[1].conditions[2].product_set" in paths

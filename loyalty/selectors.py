@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.db.models import Prefetch
 from django.utils import timezone
@@ -99,17 +100,28 @@ def _tier_name(customer: Customer, programme_id: int | None) -> str | None:
 def customer_balances(customer: Customer, *, now=None) -> list[dict]:
     """One entry per currency the customer holds: active, pending, held and expiring soon.
 
-    Amounts are strings with the currency's decimal places. ``expiring`` lists, by local date,
-    what is left of the active lots that expire within ``EXPIRING_WINDOW``.
+    Amounts are strings with the currency's decimal places. ``expiring`` lists, by the last
+    day they can be spent (``_last_day``), what is left of the active lots that expire within
+    ``EXPIRING_WINDOW``.
     """
     now = now or timezone.now()
-    expiring_lots = Lot.objects.filter(
-        state=Lot.State.ACTIVE,
-        kind=Lot.Kind.EARN,
-        remaining__gt=0,
-        expires_at__gt=now,
-        expires_at__lte=now + EXPIRING_WINDOW,
-    ).only("account_id", "remaining", "expires_at")
+    expiring_lots = (
+        Lot.objects.filter(
+            state=Lot.State.ACTIVE,
+            kind=Lot.Kind.EARN,
+            remaining__gt=0,
+            expires_at__gt=now,
+            expires_at__lte=now + EXPIRING_WINDOW,
+        )
+        .select_related("receipt__store", "entry__posting__terminal__store")
+        .only(
+            "account_id",
+            "remaining",
+            "expires_at",
+            "receipt__store__timezone",
+            "entry__posting__terminal__store__timezone",
+        )
+    )
     accounts = (
         Account.objects.filter(kind=Account.Kind.CUSTOMER, customer=customer)
         .select_related("currency")
@@ -121,7 +133,7 @@ def customer_balances(customer: Customer, *, now=None) -> list[dict]:
         places = account.currency.decimal_places
         by_date: dict[date, Decimal] = defaultdict(lambda: ZERO)
         for lot in account.expiring_lots:
-            by_date[timezone.localdate(lot.expires_at)] += lot.remaining
+            by_date[_last_day(lot)] += lot.remaining
         balances.append(
             {
                 "currency": account.currency.code,
@@ -135,6 +147,18 @@ def customer_balances(customer: Customer, *, now=None) -> list[dict]:
             }
         )
     return balances
+
+
+def _last_day(lot: Lot) -> date:
+    """The last day the lot's points can be spent: the day of the last moment before they
+    expire, on the clock of the store that gave them (else the programme's, ``TIME_ZONE``).
+    Points given until 27 December expire at the midnight that starts the 28th."""
+    posting = lot.entry.posting
+    store = lot.receipt.store if lot.receipt_id else None
+    if store is None and posting.terminal_id:
+        store = posting.terminal.store
+    zone = ZoneInfo(store.timezone) if store is not None else timezone.get_default_timezone()
+    return (lot.expires_at - timedelta(microseconds=1)).astimezone(zone).date()
 
 
 def _amount(value: Decimal, places: int) -> str:

@@ -1051,6 +1051,15 @@ class CouponSeriesAdmin(admin.ModelAdmin):
     @admin.action(description=_("Issue coupons of the selected series"), permissions=["change"])
     def issue(self, request, queryset):
         series = list(queryset.filter(kind=CouponSeries.Kind.PERSONAL))
+        for one in queryset.filter(kind=CouponSeries.Kind.MASS):
+            code = coupons_issue(one)[0].code  # its one code, valid for everyone
+            self.message_user(
+                request,
+                _("%(series)s: one code for everyone, %(code)s.") % {"series": one, "code": code},
+                messages.SUCCESS,
+            )
+        if not series:
+            return None
         form = CouponIssueForm(request.POST if "count" in request.POST else None)
         if form.is_valid():
             for one in series:

@@ -66,19 +66,25 @@ def _life(series, at: datetime) -> tuple[datetime, datetime | None]:
 @transaction.atomic
 def coupons_issue(series, count: int = 1, *, customer=None, at=None, grants=()) -> list:
     """Issue ``count`` coupons of ``series`` (personal codes; the one code of a mass series),
-    for ``customer`` if given; ``grants``: the grants they fulfil, one per coupon."""
+    for ``customer`` if given; ``grants``: the grants they fulfil, one per coupon.
+
+    A mass series has one coupon whatever ``count``: its code, for everyone, made once (here,
+    or when a register first presents it), its life counted from the series' creation."""
     from promotions.models import Coupon, CouponGrant, CouponSeries
 
     at = at or timezone.now()
     if count < 1:
         raise ValueError("count must be at least 1")
-    start, until = _life(series, at)
     if series.kind == CouponSeries.Kind.MASS:  # one coupon, the code everyone uses
+        made_at = series.created_at or at
+        start, until = _life(series, made_at)
         coupon, _made = Coupon.objects.get_or_create(
             code=series.mass_code.upper(),
-            defaults={"series": series, "valid_from": start, "valid_until": until, "issued_at": at},
+            series=series,
+            defaults={"valid_from": start, "valid_until": until, "issued_at": made_at},
         )
         return [coupon]
+    start, until = _life(series, at)
     prizes = _prize_table(series)
     total = Coupon.objects.filter(series=series).count() + count
     length = code_length(series, total)
@@ -175,13 +181,37 @@ def coupon_find(code: str, programme_id: int | None):
     found = Coupon.objects.select_related("series").filter(code=cleaned)
     if programme_id is not None:
         found = found.filter(series__programme_id=programme_id)
-    return found.first()
+    return found.first() or next(iter(_mass_coupons({cleaned}, programme_id)), None)
+
+
+def _mass_coupons(codes: set[str], programme_id: int | None) -> list:
+    """The coupons of the mass series (of the programme) whose code for everyone is among
+    ``codes`` (upper case), made now if nobody issued them yet: such a code is valid as soon as
+    its series exists."""
+    from django.db.models.functions import Upper
+
+    from promotions.models import CouponSeries
+
+    if not codes:
+        return []
+    found = CouponSeries.objects.annotate(code_upper=Upper("mass_code")).filter(
+        kind=CouponSeries.Kind.MASS, code_upper__in=codes
+    )
+    if programme_id is not None:
+        found = found.filter(programme_id=programme_id)
+    return [coupons_issue(series)[0] for series in found.order_by("pk")]
 
 
 def coupon_status(coupon, at: datetime | None = None) -> CouponState:
     at = at or timezone.now()
     series = coupon.series
-    left = None if series.uses_per_coupon is None else max(series.uses_per_coupon - coupon.uses, 0)
+    # A code for everyone is used up per customer (``coupons_check``), never for all at once.
+    mass = series.kind == series.Kind.MASS
+    left = (
+        None
+        if series.uses_per_coupon is None or mass
+        else max(series.uses_per_coupon - coupon.uses, 0)
+    )
     if coupon.status == coupon.Status.WITHDRAWN or not series.is_active:
         status = "withdrawn"
     elif coupon.status == coupon.Status.USED or left == 0:
@@ -322,6 +352,8 @@ def coupons_check(
     if lock:
         rows = rows.select_for_update(of=("self",)).order_by("pk")
     found = {coupon.code: coupon for coupon in rows}
+    if set(cleaned) - set(found) and _mass_coupons(set(cleaned) - set(found), programme_id):
+        found = {coupon.code: coupon for coupon in rows.all()}  # with the codes just made
     checks, seen_series = [], set()
     for raw, code in zip(codes, cleaned, strict=True):
         coupon = found.get(code)
@@ -331,6 +363,7 @@ def coupons_check(
         else:
             state = coupon_status(coupon, at).status
             series = coupon.series
+            mass = series.kind == series.Kind.MASS
             if state != "valid":
                 reason = REASONS[state]
             elif coupon.customer_id is not None and (
@@ -339,8 +372,21 @@ def coupons_check(
                 reason = "coupon_not_for_customer"
             elif series.pk in seen_series:
                 reason = "coupon_series_repeated"
+            elif mass and series.uses_per_coupon is not None and customer is None:
+                reason = "coupon_limit_reached"  # counted per customer: a card is needed
             elif (
-                coupon.held_for
+                mass
+                and series.uses_per_coupon is not None
+                and CouponRedemption.objects.filter(
+                    coupon=coupon, customer=customer, returned_at__isnull=True
+                ).count()
+                >= series.uses_per_coupon
+            ):
+                # "Uses per coupon" of a code for everyone: how often each customer may use it.
+                reason = "coupon_used"
+            elif (
+                not mass
+                and coupon.held_for
                 and coupon.held_for != holder
                 and coupon.held_until is not None
                 and coupon.held_until > timezone.now()
@@ -413,6 +459,8 @@ def coupons_redeem(receipt, customer, checks, fired: dict[int, int], at: datetim
         )
         uses = coupon.uses + 1
         limit = coupon.series.uses_per_coupon
+        if coupon.series.kind == coupon.series.Kind.MASS:
+            limit = None  # used up per customer, never for everyone (``coupons_check``)
         status = Coupon.Status.USED if limit is not None and uses >= limit else coupon.status
         Coupon.objects.filter(pk=coupon.pk).update(
             uses=uses, status=status, held_for="", held_until=None
@@ -431,6 +479,7 @@ def coupons_hold(checks, fired: dict[int, int], holder: str, until: datetime) ->
         if check.reason is None
         and _used_by(check.coupon, fired)
         and check.coupon.series.uses_per_coupon is not None
+        and check.coupon.series.kind != check.coupon.series.Kind.MASS  # one code for everyone
     ]
     Coupon.objects.filter(pk__in=[check.coupon.pk for check in held]).update(
         held_for=holder, held_until=until

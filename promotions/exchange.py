@@ -357,6 +357,7 @@ def promotions_import(
         raise ImportFailed([("$", "the document must be a JSON object")])
     if document.get("format") != FORMAT or document.get("version") != VERSION:
         raise ImportFailed([("$", f"expected format {FORMAT!r} version {VERSION}")])
+    _refuse_duplicates(reader, document)
     plan_groups, plan_sets, plan_promotions = [], [], []
     for i, row in enumerate(document.get("groups") or []):
         path = f"groups[{i}]"
@@ -491,6 +492,44 @@ def promotions_import(
     for promotion in promotions:
         version_record(promotion, user=user, source=source)
     return promotions
+
+
+def _refuse_duplicates(reader: _Reader, document: dict) -> None:
+    """A promotion code (or a group, product set or spending rule name) given twice for one
+    programme: the rows would write one row twice, so the document is refused."""
+    for section, field in (
+        ("groups", "name"),
+        ("product_sets", "name"),
+        ("spend_rules", "name"),
+        ("promotions", "code"),
+    ):
+        rows = document.get(section) or []
+        if not isinstance(rows, list):
+            continue
+        first: dict[tuple, int] = {}
+        for i, row in enumerate(rows):
+            key = row.get(field) if isinstance(row, dict) else None
+            if not key or not isinstance(key, str):
+                continue
+            identity = (str(row.get("programme")), key)
+            if identity not in first:
+                first[identity] = i
+                continue
+            names = {"key": key, "first": f"{section}[{first[identity]}]"}
+            reader.fail(
+                f"{section}[{i}].{field}",
+                _(
+                    "The code %(key)s is given twice in the document (also at %(first)s): "
+                    "each promotion of a programme needs its own code."
+                )
+                % names
+                if field == "code"
+                else _(
+                    "The name %(key)s is given twice in the document (also at %(first)s): "
+                    "each needs its own name in its programme."
+                )
+                % names,
+            )
 
 
 def _read_spend_rule(reader, row, path: str, set_names) -> tuple[SpendRule, list]:
@@ -816,7 +855,16 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
         elif condition.kind == Condition.Kind.PROMOTION_DONE:
             reader.fail(f"{where}.promotion", "required")
             exclude.append("done_promotion")
-        reader.clean(condition, where, exclude=exclude)
+        document_set = condition.product_set
+        if document_set is not None and document_set.pk is None:
+            # A product set of this document, written only with the rest: its id is not known
+            # yet, so the model's "a product set is chosen" check sees a stand-in, and the set
+            # itself is put back for the write (saving the condition then takes its new id).
+            condition.product_set_id = 0
+            reader.clean(condition, where, exclude=exclude)
+            condition.product_set = document_set
+        else:
+            reader.clean(condition, where, exclude=exclude)
         tiers_of = reader.many(tiers, c.get("tiers"), f"{where}.tiers", "tier")
         conditions.append((condition, tiers_of, done_key))
     rewards = []

@@ -1872,16 +1872,28 @@ class CouponSeries(models.Model):
         errors = {}
         if self.kind == self.Kind.MASS and not self.mass_code:
             errors["mass_code"] = _("Give the code everyone uses.")
-        if self.mass_code and any(c not in COUPON_ALPHABET + "-" for c in self.mass_code.upper()):
-            errors["mass_code"] = _(
-                "Use digits 2-9, capital letters except I, L and O, and hyphens."
-            )
+        # A code for everyone is chosen by the marketer (SPRING2027): any Latin letter or
+        # digit; only the drawn unique codes avoid the characters read alike.
+        if self.mass_code and not all(
+            c.isascii() and (c.isalnum() or c == "-") for c in self.mass_code
+        ):
+            errors["mass_code"] = _("Use Latin letters, digits and hyphens.")
+        elif self.mass_code and self._mass_code_taken():
+            errors["mass_code"] = _("This code is already used by another coupon series.")
         if self.life_start == self.LifeStart.DATE and self.starts_on is None:
             errors["starts_on"] = _("Give the date the coupons' life starts.")
         if self.life_start == self.LifeStart.AFTER_DAYS and not self.start_after_days:
             errors["start_after_days"] = _("Give the number of days after the issue.")
         if errors:
             raise ValidationError(errors)
+
+    def _mass_code_taken(self) -> bool:
+        code = self.mass_code.upper()
+        others = CouponSeries.objects.exclude(pk=self.pk)
+        return (
+            others.filter(kind=self.Kind.MASS, mass_code__iexact=code).exists()
+            or Coupon.objects.filter(code=code).exclude(series_id=self.pk).exists()
+        )
 
 
 class Coupon(models.Model):

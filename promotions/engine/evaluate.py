@@ -7,8 +7,9 @@ spread over the lines by the largest-remainder method, so lines add up exactly t
 Promotions are walked in priority order (higher first, then by id), once for discounts and
 once for points. Compatibility groups: ``first`` lets each line be rewarded by one member only
 (the highest priority one that applies), ``best`` evaluates all applicable members on the same
-state and keeps the one worth most to the customer, ``all`` lets each apply on what the others
-left. An ``exclusive`` promotion stops every later promotion, in any group and in both phases
+state and keeps the one worth most to the customer (discounts and points alike, points at their
+currency's rate: a group with both is settled in the discount walk), ``all`` lets each apply on
+what the others left. An ``exclusive`` promotion stops every later promotion, in any group and in both phases
 after it, on the lines it touched. Every promotion in scope that gives nothing gets a reason.
 
 An exchange promotion (a price in points, e.g. chips) is in scope only when the register asks
@@ -203,6 +204,7 @@ class _Walk:
         self.reserved: dict[int, Decimal] = {}
         self.exchange_lines: dict[int, set[int]] = {}
         self.spent_main = ZERO
+        self.best_of: dict[int, int] = {}  # best group -> its winner, once a walk settled it
 
     def _matching(self, product_set) -> list[LineResult]:
         """The receipt's lines in ``product_set`` (all lines for none), in receipt order."""
@@ -236,27 +238,15 @@ class _Walk:
             if promotion.id in decided or not _has(promotion, kinds):
                 continue
             if promotion.group_id is not None and promotion.group_mode == "best":
-                members = [
-                    (i, p)
-                    for i, p in enumerate(self.candidates)
-                    if i >= index and p.group_id == promotion.group_id and _has(p, kinds)
-                ]
-                decided.update(p.id for _i, p in members)
-                trials = []
-                for i, member in members:
-                    trial = self._try(member, i, kinds, set())
-                    if isinstance(trial, str):
-                        self.blocked.append((member.id, trial))
-                    else:
-                        trials.append((self._worth(trial), -i, i, member, trial))
-                if not trials:
+                winner_id = self.best_of.get(promotion.group_id, promotion.id)
+                if winner_id != promotion.id:
+                    continue  # lost when an earlier phase settled its group
+                if promotion.group_id not in self.best_of:
+                    decided.update(
+                        p.id for p in self.candidates if p.group_id == promotion.group_id
+                    )
+                    results += self._best(promotion.group_id, kinds)
                     continue
-                trials.sort(key=lambda t: (t[0], t[1]), reverse=True)
-                _worth, _neg, i, winner, trial = trials[0]
-                for _w, _n, _i, loser, _t in trials[1:]:
-                    self.blocked.append((loser.id, f"lost_in_group_best:{winner.id}"))
-                results += self._apply(winner, i, trial)
-                continue
             group_taken = (
                 taken.setdefault(promotion.group_id, set())
                 if promotion.group_id is not None and promotion.group_mode == "first"
@@ -270,6 +260,60 @@ class _Walk:
             if promotion.group_id is not None and promotion.group_mode == "first":
                 group_taken.update(_touched(trial))
         return results
+
+    def _best(self, group_id: int, kinds: frozenset[str]) -> list:
+        """Settle a ``best`` group in the first walk one of its members gives in: each member is
+        valued on the same state in money (points at their currency's rate) and only the one
+        worth most applies, the higher priority on a tie. The discount walk values a member's
+        points too (``_estimate``), so that a discount and points are weighed against each
+        other and the loser gives nothing in either walk. Returns what the winner gives now."""
+        later = (
+            POINTS_PHASE
+            if kinds == RECEIPT_PHASE and self.ctx.customer is not None
+            else frozenset()
+        )
+        trials, refused = [], []
+        for i, member in enumerate(self.candidates):
+            if member.group_id != group_id or not (_has(member, kinds) or _has(member, later)):
+                continue
+            now = self._try(member, i, kinds, set()) if _has(member, kinds) else None
+            then = self._estimate(member, i, later, now) if _has(member, later) else None
+            parts = [part for part in (now, then) if isinstance(part, list)]
+            if parts:
+                worth = sum((self._worth(part) for part in parts), ZERO)
+                trials.append((worth, -i, i, member, now if isinstance(now, list) else []))
+            else:  # refused; one with only points is tried again by the points walk if no winner
+                refused.append((member, now if isinstance(now, str) else then, now is None))
+        if not trials:
+            self.blocked += [
+                (member.id, why) for member, why, later_only in refused if not later_only
+            ]
+            return []
+        trials.sort(key=lambda t: (t[0], t[1]), reverse=True)
+        _worth, _neg, i, winner, trial = trials[0]
+        self.best_of[group_id] = winner.id
+        self.blocked += [(member.id, why) for member, why, _later_only in refused]
+        for _w, _n, _i, loser, _t in trials[1:]:
+            self.blocked.append((loser.id, f"lost_in_group_best:{winner.id}"))
+        return self._apply(winner, i, trial) if trial else []
+
+    def _estimate(self, promotion, index, kinds: frozenset[str], before):
+        """What the promotion's rewards of the points walk would give, tried during the
+        discount walk: on what is left to pay after the discounts so far and its own
+        (``before``), before any points are spent. Changes nothing."""
+        own: dict[int, Decimal] = {}
+        for reward, per_line in before if isinstance(before, list) else []:
+            if reward.kind in DISCOUNTS:
+                for no, part in per_line.items():
+                    own[no] = own.get(no, ZERO) + part
+        saved = [(line, line.to_pay) for line in self.lines]
+        for line in self.lines:
+            line.to_pay = line.amount - line.discount - own.get(line.line_no, ZERO)
+        try:
+            return self._try(promotion, index, kinds, set())
+        finally:
+            for line, to_pay in saved:
+                line.to_pay = to_pay
 
     def anonymous(self, kinds: frozenset[str]) -> list:
         for promotion in self.candidates:

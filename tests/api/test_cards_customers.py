@@ -358,3 +358,28 @@ class TestRegistration:
 def test_coupons_are_not_served_yet(world, client):
     data = assert_problem(client.get(API + "coupons/SPRING-7HQ2K"), 404, "coupon_not_found")
     assert data["coupon"] == "SPRING-7HQ2K"
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "Asia/Novosibirsk", "Europe/Kaliningrad"])
+def test_expiring_points_show_the_last_day_they_can_be_spent(world, client, zone):
+    """Points "until 27 December" burn at the midnight that starts the 28th on the clock of the
+    store that gave them: the card summary shows the 27th, whatever the server's time zone."""
+    import zoneinfo
+
+    from loyalty.models import Store
+    from tests.api.conftest import purchase_body
+    from tests.factories.promotions import promotion
+
+    Store.objects.filter(pk=world.store.pk).update(timezone=zone)
+    last_day = timezone.now().astimezone(zoneinfo.ZoneInfo(zone)).date() + timedelta(days=5)
+    promotion(
+        world,
+        "100 points until the 5th day",
+        rewards=[{"kind": "points_fixed", "value": 100, "expires_on": last_day}],
+    )
+    confirmed = client.post(API + "purchases/confirm", purchase_body(world), format="json")
+    assert confirmed.status_code == 200, confirmed.content
+    lot = Lot.objects.get(account__customer=world.customer, amount=D("100"))
+    assert lot.expires_at.astimezone(zoneinfo.ZoneInfo(zone)).date() == last_day + timedelta(1)
+    (balance,) = client.get(API + "cards/" + world.card.number).json()["balances"]
+    assert balance["expiring"] == [{"amount": "100.00", "date": last_day.isoformat()}]

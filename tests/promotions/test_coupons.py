@@ -419,3 +419,143 @@ def test_a_hold_reserves_a_single_use_coupon_for_its_receipt(world, with_coupon)
     purchase_cancel(world.terminal, "H3")
     free = purchase_confirm(world.terminal, _sale(world, "H4", coupons=[second], card=other_card))
     assert free["coupons"][0]["status"] == "applied"
+
+
+# --- One code for everyone (a mass series) --------------------------------------------------
+
+
+@pytest.fixture
+def spring(world):
+    """A mass series as a marketer makes it (single-use: once per customer) and its promotion."""
+    one = CouponSeries(
+        programme=world.programme,
+        code="SPRING",
+        name="Spring sale",
+        kind=CouponSeries.Kind.MASS,
+        mass_code="Spring2027",
+    )
+    one.full_clean()  # the admin's validation: a code such as SPRING2027 is a fine mass code
+    one.save()
+    promotion(
+        world,
+        "-10% with SPRING2027",
+        coupon_series=one,
+        rewards=[{"kind": "discount_percent", "value": 10}],
+    )
+    return one
+
+
+def test_a_mass_code_is_valid_for_every_customer_once_its_series_exists(
+    world, spring, assert_ledger_consistent
+):
+    from loyalty.services.processing import purchase_calculate
+    from tests.factories.crm import CustomerFactory
+    from tests.factories.loyalty import ActiveCardFactory
+
+    # given the series, nobody having issued anything, and two more customers
+    others = [
+        ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
+        for _ in range(2)
+    ]
+    # when every customer presents the code (any case, spaces ignored)
+    preview = purchase_calculate(world.terminal, _sale(world, "S0", coupons=["spring 2027"]))
+    assert preview["discount"] == "50.00"
+    answers = [
+        purchase_confirm(world.terminal, _sale(world, "S1", coupons=["spring2027"])),
+        purchase_confirm(
+            world.terminal, _sale(world, "S2", coupons=["SPRING2027"], card=others[0])
+        ),
+        purchase_confirm(
+            world.terminal, _sale(world, "S3", coupons=["SPRING2027"], card=others[1])
+        ),
+    ]
+    # then the register accepts it for each of them
+    assert [a["coupons"][0]["status"] for a in answers] == ["applied"] * 3
+    assert [a["discount"] for a in answers] == ["50.00"] * 3
+    coupon = Coupon.objects.get(series=spring)
+    assert (coupon.code, coupon.customer_id, coupon.status) == ("SPRING2027", None, "active")
+    # and a single-use mass code is used once per customer: the second time is refused
+    again = purchase_confirm(world.terminal, _sale(world, "S4", coupons=["SPRING2027"]))
+    assert again["coupons"] == [
+        {"code": "SPRING2027", "status": "rejected", "reason": "coupon_used"}
+    ]
+    assert again["discount"] == "0.00"
+    # until the purchase that used it is cancelled
+    purchase_cancel(world.terminal, "S1")
+    back = purchase_confirm(world.terminal, _sale(world, "S5", coupons=["SPRING2027"]))
+    assert back["coupons"][0]["status"] == "applied"
+    assert_ledger_consistent()
+
+
+def test_a_mass_code_respects_the_series_limits_per_customer_and_in_total(world, spring):
+    from tests.factories.crm import CustomerFactory
+    from tests.factories.loyalty import ActiveCardFactory
+
+    CouponSeries.objects.filter(pk=spring.pk).update(
+        uses_per_coupon=None, uses_per_customer=2, uses_total=3
+    )
+    other = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
+
+    def use(receipt_id, card=None):
+        answer = purchase_confirm(
+            world.terminal, _sale(world, receipt_id, coupons=["SPRING2027"], card=card)
+        )
+        return answer["coupons"][0]["reason"] or answer["coupons"][0]["status"]
+
+    assert [use("L1"), use("L2"), use("L3")] == ["applied", "applied", "coupon_limit_reached"]
+    assert [use("L4", other), use("L5", other)] == ["applied", "coupon_limit_reached"]
+
+
+def test_a_hold_on_a_mass_code_does_not_stop_other_customers(world, spring):
+    from loyalty.services.processing import purchase_calculate
+    from tests.factories.crm import CustomerFactory
+    from tests.factories.loyalty import ActiveCardFactory
+
+    other = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
+    purchase_calculate(world.terminal, _sale(world, "H1", coupons=["SPRING2027"]), hold=True)
+    elsewhere = purchase_confirm(
+        world.terminal, _sale(world, "H2", coupons=["SPRING2027"], card=other)
+    )
+    assert elsewhere["coupons"][0]["status"] == "applied"
+    mine = purchase_confirm(world.terminal, _sale(world, "H1", coupons=["SPRING2027"]))
+    assert mine["coupons"][0]["status"] == "applied"
+
+
+def test_the_api_reads_a_mass_code(world, spring):
+    _key, raw = terminal_key_issue(terminal=world.terminal)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    answer = client.get("/api/v1/coupons/spring2027")
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    assert (body["code"], body["status"], body["series"], body["personal"]) == (
+        "SPRING2027",
+        "valid",
+        "SPRING",
+        False,
+    )
+
+
+def test_the_command_and_the_admin_issue_a_mass_code(world, spring, admin_client, tmp_path):
+    path = tmp_path / "codes.csv"
+    call_command("coupons_emit", world.programme.code, "SPRING", "5", "--output", str(path))
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert [row["code"] for row in rows] == ["SPRING2027"]
+    url = "/admin/promotions/couponseries/"
+    done = admin_client.post(
+        url, {"action": "issue", "_selected_action": [spring.pk], "count": "12"}, follow=True
+    )
+    assert done.status_code == 200
+    assert "SPRING2027" in done.content.decode()
+    assert Coupon.objects.filter(series=spring).count() == 1
+
+
+def test_a_mass_code_taken_by_another_series_is_refused(world, spring):
+    from django.core.exceptions import ValidationError
+
+    twin = CouponSeries(
+        programme=world.programme, code="TWIN", name="Twin", kind="mass", mass_code="spring2027"
+    )
+    with pytest.raises(ValidationError) as refused:
+        twin.full_clean()
+    assert "mass_code" in refused.value.message_dict

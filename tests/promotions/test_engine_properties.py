@@ -200,6 +200,10 @@ def test_the_numbers_always_add_up(promotions, ctx, data):
     assert result.to_pay == result.total - result.discount - result.points_spent
     assert sum(result.spent_by_rule.values(), ZERO) == result.spent_points
     assert result.spent_by_rule.get(7, ZERO) <= restricted.get(7, ZERO)
+    # A best group gives through one member only, discounts and points alike.
+    best = {rule.id for rule in promotions if rule.group_mode == "best"}
+    gave = {award.promotion_id for award in [*result.discounts, *result.awards] if award.amount}
+    assert len(best & gave) <= 1
     if result.spent_by_rule.get(7):  # cheese points: at most 30 %, on products 1 and 2 only
         assert result.spent_by_rule[7] <= (result.total - result.discount) * Decimal("0.3")
         cheese = {line.line_no for line in ctx.lines if line.product_id in (1, 2)}

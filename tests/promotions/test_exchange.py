@@ -440,3 +440,114 @@ def test_triggers_and_occasion_rewards_travel_too(world):
     paths = [path for path, _message in failed.value.errors]
     assert any(path.endswith("trigger.event_type") for path in paths)
     assert any(path.endswith("rewards[0]") or ".rewards[0]" in path for path in paths)
+
+
+@pytest.mark.parametrize("kind", ["contains", "line"])
+def test_a_condition_naming_a_product_set_of_the_same_document_imports(world, kind):
+    # given "5 % on bread when the receipt holds lemonade", whose condition names a product set
+    lemonade = ProductSet.objects.get(name="Lemonade")
+    promotion(
+        world,
+        "Bread with lemonade",
+        code="bread-with-lemon",
+        conditions=[{"kind": kind, "product_set": lemonade, "quantity": 1}],
+        rewards=[{"kind": "discount_percent", "value": 5}],
+    )
+    before = _numbers(world)
+    document = _document(world)
+    # when it is imported where neither the promotion nor the product set exists yet
+    _wipe()
+    assert not ProductSet.objects.exists()
+    promotions_import(document)
+    snapshot_invalidate()
+    # then the condition names the set written by the same import, and the numbers are the same
+    condition = Condition.objects.get(promotion__code="bread-with-lemon")
+    assert (condition.kind, condition.product_set.name) == (kind, "Lemonade")
+    assert list(condition.product_set.products.values_list("sku", flat=True)) == ["LEMON"]
+    after = _numbers(world, "R2")
+    assert after["lines"] == before["lines"]
+    assert "Bread with lemonade" in {p["name"] for p in after["promotions"]}
+    assert next(p for p in _document(world)["promotions"] if p["code"] == "bread-with-lemon") == (
+        next(p for p in document["promotions"] if p["code"] == "bread-with-lemon")
+    )
+
+
+def test_a_condition_naming_a_missing_product_set_is_still_refused(world):
+    document = _document(world)
+    document["promotions"][1]["conditions"].append(
+        {"or_group": 1, "kind": "contains", "quantity": "1", "product_set": None}
+    )
+    document["promotions"][1]["conditions"].append(
+        {"or_group": 1, "kind": "contains", "quantity": "1", "product_set": "Ghost"}
+    )
+    with pytest.raises(ImportFailed) as failure:
+        promotions_import(document)
+    paths = [path for path, _message in failure.value.errors]
+    assert "promotions[1].conditions[1].product_set" in paths
+    assert "promotions[1].conditions[2].product_set" in paths
+
+
+def _percent_row(code: str, percent: str) -> dict:
+    return {
+        "code": code,
+        "programme": None,  # set by the test
+        "partner": None,
+        "name": f"{percent} % off",
+        "status": "active",
+        "priority": 5,
+        "starts_at": "2026-01-01T00:00:00+00:00",
+        "rewards": [{"kind": "discount_percent", "value": percent}],
+    }
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new code", "existing code"])
+def test_one_code_twice_in_a_document_is_refused_and_changes_nothing(world, existing):
+    # given a document with the code "twice" in two rows (10 % and 20 %)
+    if existing:
+        promotion(world, "Twice", code="twice", rewards=[{"kind": "discount_percent", "value": 3}])
+    rows = [_percent_row("twice", "10"), _percent_row("twice", "20")]
+    for row in rows:
+        row["programme"] = world.programme.code
+    document = {"format": FORMAT, "version": 1, "promotions": rows}
+    counts = (Promotion.objects.count(), Reward.objects.count(), PromotionVersion.objects.count())
+    # when it is imported, then it is refused with the list of errors naming the code
+    with pytest.raises(ImportFailed) as failure:
+        promotions_import(document)
+    assert any(
+        path == "promotions[1].code" and "twice" in message
+        for path, message in failure.value.errors
+    ), failure.value.errors
+    # and nothing changed: an existing promotion keeps its one reward
+    assert counts == (
+        Promotion.objects.count(),
+        Reward.objects.count(),
+        PromotionVersion.objects.count(),
+    )
+    if existing:
+        assert list(
+            Reward.objects.filter(promotion__code="twice").values_list("value", flat=True)
+        ) == [D("3")]
+
+
+def test_the_command_lists_a_duplicated_code(world, tmp_path):
+    rows = [_percent_row("twice", "10"), _percent_row("twice", "20")]
+    for row in rows:
+        row["programme"] = world.programme.code
+    path = tmp_path / "twice.json"
+    path.write_text(json.dumps({"format": FORMAT, "version": 1, "promotions": rows}))
+    stderr = io.StringIO()
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command("import_promotions", str(path), stderr=stderr)
+    assert "promotions[1].code" in stderr.getvalue()
+    assert "twice" in stderr.getvalue()
+    assert not Promotion.objects.filter(code="twice").exists()
+
+
+def test_one_product_set_name_twice_in_a_document_is_refused(world):
+    document = _document(world)
+    document["product_sets"].append(dict(document["product_sets"][0], products=[]))
+    _wipe()
+    with pytest.raises(ImportFailed) as failure:
+        promotions_import(document)
+    assert [path for path, _message in failure.value.errors] == ["product_sets[1].name"]
+    assert not ProductSet.objects.exists()

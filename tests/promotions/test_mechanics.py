@@ -6,6 +6,7 @@ marketer uses (promotion rows, conditions, rewards, product sets, groups) and ch
 from __future__ import annotations
 
 import zoneinfo
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -403,6 +404,79 @@ def test_a_best_group_keeps_the_one_worth_most(world):
     )
     assert _both(world, "R1", [("X", 1, "1000.00")])["discount"] == "100.00"
     assert _both(world, "R2", [("X", 1, "3000.00")])["discount"] == "150.00"
+
+
+@pytest.mark.parametrize("points_first", [False, True], ids=["discount first", "points first"])
+@pytest.mark.parametrize(
+    ("rate", "discount", "points"),
+    [
+        ("1", "0.00", "80.00"),  # 80 points worth 80.00 beat 50.00 off
+        ("0.5", "50.00", "0.00"),  # 80 points worth 40.00 lose to 50.00 off
+    ],
+)
+def test_a_best_group_weighs_points_against_a_discount_at_the_currencys_rate(
+    world, assert_ledger_consistent, points_first, rate, discount, points
+):
+    from loyalty.models import Currency
+
+    Currency.objects.filter(pk=world.currency.pk).update(rub_rate=D(rate))
+    best = group(world, "Either", "best")
+    off = promotion(
+        world,
+        "-50.00",
+        priority=10 if points_first else 20,
+        group=best,
+        rewards=[{"kind": "discount_fixed", "value": "50.00"}],
+    )
+    earn = promotion(
+        world,
+        "8% in points",
+        priority=20 if points_first else 10,
+        group=best,
+        rewards=[{"kind": "points_percent", "value": 8}],
+    )
+    answer = _both(world, "R1", [("X", 1, "1000.00")])
+    # only one of them: never 50.00 off and 76.00 points (8 % of the 950.00 left)
+    assert (answer["discount"], answer["points_earned"]) == (discount, points)
+    winner = earn if points == "80.00" else off
+    assert [p["id"] for p in answer["promotions"]] == [winner.pk]
+    assert_ledger_consistent()
+
+
+def test_a_best_group_of_points_and_a_discount_explains_the_loser(world):
+    from promotions.engine import evaluate, snapshot_get
+    from promotions.engine.types import CustomerFacts, LineInput, ReceiptContext
+
+    best = group(world, "Either", "best")
+    off = promotion(
+        world, "-50.00", priority=20, group=best, rewards=[{"kind": "discount_fixed", "value": 50}]
+    )
+    earn = promotion(
+        world,
+        "8% points",
+        priority=10,
+        group=best,
+        rewards=[{"kind": "points_percent", "value": 8}],
+    )
+    line = LineInput(line_no=1, sku="X", quantity=D(1), price=D("1000.00"), amount=D("1000.00"))
+    ctx = ReceiptContext(
+        programme_id=world.programme.pk,
+        partner_id=world.partner.pk,
+        store_id=world.store.pk,
+        terminal_id=world.terminal.pk,
+        channel="store",
+        at=timezone.now(),
+        local_date=_store_today(),
+        lines=(line,),
+        customer=CustomerFacts(id=world.customer.pk),
+    )
+    result = evaluate(snapshot_get(), ctx)
+    assert (result.discount, result.points_earned) == (D("0.00"), D("80.00"))
+    assert (off.pk, f"lost_in_group_best:{earn.pk}") in result.blocked
+    assert not [reason for pk, reason in result.blocked if pk == earn.pk]
+    # without a customer nobody earns points: the discount is all the group can give
+    anonymous = evaluate(snapshot_get(), replace(ctx, customer=None))
+    assert (anonymous.discount, anonymous.points_earned) == (D("50.00"), D("0"))
 
 
 def test_an_exclusive_promotion_stops_lower_ones_on_its_lines(world):

@@ -28,7 +28,10 @@ def coupons_csv(coupons, out) -> None:
 
 
 class Command(BaseCommand):
-    help = "Issue COUNT coupons of a series (PROGRAMME SERIES) and print their codes as CSV."
+    help = (
+        "Issue COUNT coupons of a series (PROGRAMME SERIES) and print their codes as CSV "
+        "(a series with one code for everyone: that code)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("programme", help="The programme's code.")
@@ -40,8 +43,6 @@ class Command(BaseCommand):
         found = CouponSeries.objects.filter(programme__code=programme, code=series).first()
         if found is None:
             raise CommandError(f"No coupon series {series!r} in programme {programme!r}.")
-        if found.kind != CouponSeries.Kind.PERSONAL:
-            raise CommandError("A series with one code for everyone has nothing to emit.")
         if count < 1 or count > 10_000_000:
             raise CommandError("COUNT is 1 to 10,000,000.")
         try:
@@ -53,4 +54,7 @@ class Command(BaseCommand):
                 coupons_csv(coupons, out)
         else:
             coupons_csv(coupons, sys.stdout)
-        self.stderr.write(f"{len(coupons)} coupons of {found.code} issued.")
+        if found.kind == CouponSeries.Kind.MASS:  # its one code, whatever COUNT
+            self.stderr.write(f"{found.code}: one code for everyone, {coupons[0].code}.")
+        else:
+            self.stderr.write(f"{len(coupons)} coupons of {found.code} issued.")

@@ -448,7 +448,7 @@ def spring(world):
 def test_a_mass_code_is_valid_for_every_customer_once_its_series_exists(
     world, spring, assert_ledger_consistent
 ):
-    from loyalty.services.processing import purchase_calculate
+    from processing.calculate import purchase_calculate
     from tests.factories.crm import CustomerFactory
     from tests.factories.loyalty import ActiveCardFactory
 
@@ -507,7 +507,7 @@ def test_a_mass_code_respects_the_series_limits_per_customer_and_in_total(world,
 
 
 def test_a_hold_on_a_mass_code_does_not_stop_other_customers(world, spring):
-    from loyalty.services.processing import purchase_calculate
+    from processing.calculate import purchase_calculate
     from tests.factories.crm import CustomerFactory
     from tests.factories.loyalty import ActiveCardFactory
 

@@ -444,8 +444,9 @@ def test_a_best_group_weighs_points_against_a_discount_at_the_currencys_rate(
 
 
 def test_a_best_group_of_points_and_a_discount_explains_the_loser(world):
-    from promotions.engine import evaluate, snapshot_get
+    from promotions.engine import evaluate
     from promotions.engine.types import CustomerFacts, LineInput, ReceiptContext
+    from promotions.rules.snapshot import snapshot_get
 
     best = group(world, "Either", "best")
     off = promotion(

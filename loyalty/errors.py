@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from crm.errors import DomainError
 
-class LoyaltyError(Exception):
+
+class LoyaltyError(DomainError):
+    """Base of the ledger's and the registers' errors."""
+
     code = "loyalty_error"
     status = 400
     message = _("The operation cannot be performed.")
-
-    def __init__(self, message=None, **details):
-        self.detail = message or self.message
-        self.details = details
-        super().__init__(str(self.detail))
 
 
 class PostingUnbalanced(LoyaltyError):

@@ -37,7 +37,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
-from crm.errors import CrmError
+from crm.errors import DomainError
 from loyalty.errors import LoyaltyError
 
 logger = logging.getLogger(__name__)
@@ -80,16 +80,6 @@ DETAILS = {
     "unsupported_media_type": _("Send the body as JSON (Content-Type: application/json)."),
     "internal_error": _("The server failed to answer; nothing was committed by this failure."),
     "service_unavailable": _("The database is unavailable; nothing was committed. Retry later."),
-}
-
-# The HTTP status of each customer-base error (CrmError has none of its own).
-CRM_STATUSES = {
-    "customer_exists": 409,
-    "email_taken": 409,
-    "referral_code_taken": 409,
-    "referral_code_unknown": 422,
-    "own_referrer": 422,
-    "invalid_birth_date": 400,
 }
 
 # Django's and DRF's error responses, by HTTP status, when nothing more precise is known.
@@ -294,10 +284,8 @@ def exception_handler(exc, context) -> Response:
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
-    if isinstance(exc, LoyaltyError):
-        return loyalty_error_response(exc)
-    if isinstance(exc, CrmError):
-        return crm_error_response(exc)
+    if isinstance(exc, DomainError):
+        return domain_error_response(exc)
     if isinstance(exc, DjangoValidationError):
         return problem_response(
             400,
@@ -318,9 +306,13 @@ def exception_handler(exc, context) -> Response:
     return problem_response(500, "internal_error")
 
 
-def loyalty_error_response(exc: LoyaltyError) -> Response:
-    details = dict(exc.details)
+def domain_error_response(exc: DomainError) -> Response:
+    """The problem of any app's domain error: its status and code, its field errors, and its
+    details where they are public."""
+    details = dict(exc.details) if exc.details_public else {}
     errors = details.pop("errors", None)
+    if errors is None and exc.field and exc.status != 409:
+        errors = {exc.field: [str(exc.detail)]}
     headers = {}
     retry_after = getattr(exc, "retry_after", None)
     if retry_after:
@@ -331,21 +323,8 @@ def loyalty_error_response(exc: LoyaltyError) -> Response:
         exc.detail,
         title=getattr(type(exc), "message", None),
         errors=errors,
-        extra=details,
+        extra=details or None,
         headers=headers,
-    )
-
-
-def crm_error_response(exc: CrmError, *, extra: Mapping | None = None) -> Response:
-    status = CRM_STATUSES.get(exc.code, 400)
-    errors = {exc.field: [str(exc.detail)]} if exc.field and status != 409 else None
-    return problem_response(
-        status,
-        exc.code,
-        exc.detail,
-        title=type(exc).message,
-        errors=errors,
-        extra=extra,
     )
 
 

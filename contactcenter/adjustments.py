@@ -16,7 +16,6 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
@@ -67,11 +66,7 @@ def _amount_checked(amount, currency: Currency) -> Decimal:
 
 def _spendable_lots(account: Account, now) -> list[Lot]:
     """The account's earned, active, unexpired lots."""
-    return list(
-        Lot.objects.filter(
-            account=account, kind=Lot.Kind.EARN, state=Lot.State.ACTIVE, remaining__gt=0
-        ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-    )
+    return list(Lot.objects.filter(account=account).spendable(now))
 
 
 def _debit_available(account: Account, lots: list[Lot]) -> Decimal:

@@ -106,13 +106,8 @@ def customer_balances(customer: Customer, *, now=None) -> list[dict]:
     """
     now = now or timezone.now()
     expiring_lots = (
-        Lot.objects.filter(
-            state=Lot.State.ACTIVE,
-            kind=Lot.Kind.EARN,
-            remaining__gt=0,
-            expires_at__gt=now,
-            expires_at__lte=now + EXPIRING_WINDOW,
-        )
+        Lot.objects.spendable(now)
+        .filter(expires_at__lte=now + EXPIRING_WINDOW)
         .select_related("receipt__store", "entry__posting__terminal__store")
         .only(
             "account_id",

@@ -20,7 +20,6 @@ from crm.models import Customer
 from loyalty.errors import LoyaltyError
 from loyalty.models import Currency, Lot, PeerThanks, staff_partner_id
 from loyalty.services.thanks import (
-    _spendable,
     thanks_give,
     thanks_left,
     thanks_table,
@@ -114,9 +113,11 @@ def thanks_page(request: HttpRequest) -> HttpResponse:
             return redirect(f"{request.path}?currency={currency.code}")
     year, month = _month(request.GET.get("month"), today)
     opens = thanks_table_opens(year, month)
-    burns = Lot.objects.filter(
-        _spendable(timezone.now()), account__customer=member, account__currency=currency
-    ).aggregate(first=Min("expires_at"))["first"]
+    burns = (
+        Lot.objects.filter(account__customer=member, account__currency=currency)
+        .spendable(timezone.now())
+        .aggregate(first=Min("expires_at"))["first"]
+    )
     context.update(
         form=form,
         left=thanks_left(member, currency),

@@ -44,7 +44,7 @@ from loyalty.services.ledger import (
     Actor,
     customer_account,
 )
-from loyalty.services.lots import accounts_mature, lot_is_due
+from loyalty.services.lots import accounts_mature
 from loyalty.transactions import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS, money_transaction, retrying
 from processing import fastpath
 from processing.plan import Locked, purchase_plan
@@ -232,7 +232,7 @@ def _lock(sale: Sale, request: PurchaseRequest, fingerprint: str, accounts, fast
     ids = [a.pk for currency_id, a in state.accounts.items() if currency_id in paying]
     if ids:
         if state.lots is not None:
-            due = any(lot.account_id in ids and lot_is_due(lot, now) for lot in state.lots)
+            due = any(lot.account_id in ids and lot.is_due(now) for lot in state.lots)
             if due:
                 accounts_mature(ids, now, actor, receipt=None)
         else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.db.models.functions import Greatest
 
 from loyalty.errors import (
@@ -38,6 +38,7 @@ from loyalty.services.ledger import (
     postings_create,
     programme_account,
 )
+from loyalty.services.lots import lots_walk
 from promotions.rules.snapshot import snapshot_get
 
 PENDING = LedgerEntry.Bucket.PENDING
@@ -202,24 +203,9 @@ def refund_legs(receipt, refund, movement, locked, now, redirect) -> tuple[list[
                 taken_from[successor.pk] += take
                 left -= take
         if left > 0:
-            others = (
-                Lot.objects.filter(
-                    account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
-                )
-                .exclude(pk=lot.pk)
-                .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-                .order_by(F("expires_at").asc(nulls_last=True), "entry_id")
-            )
-            for other in others:
-                room = other.remaining - taken_from[other.pk]
-                if left <= 0:
-                    break
-                if room <= 0:
-                    continue
-                take = min(room, left)
-                legs.append(Leg(account=account, amount=-take, lot=other))
-                taken_from[other.pk] += take
-                left -= take
+            others = Lot.objects.filter(account=account).spendable(now).exclude(pk=lot.pk)
+            takes, left = lots_walk(others, left, now, taken=taken_from)
+            legs += [Leg(account=account, amount=-take, lot=other) for other, take in takes]
         moved = wanted - left
         if left > 0 and debt_policy:
             balance_after = (

@@ -52,7 +52,7 @@ from loyalty.services.certificates import (
 from loyalty.services.ledger import (
     customer_account,
 )
-from loyalty.services.lots import lot_is_spendable, open_lots
+from loyalty.services.lots import open_lots
 from processing import fastpath
 from promotions.chains import chain_steps_done
 from promotions.coupons import (
@@ -405,7 +405,7 @@ def spendable(
     total = ZERO
     restricted: dict[int, Decimal] = defaultdict(Decimal)
     for lot in lots:
-        if lot.account_id != account.pk or not lot_is_spendable(lot, now):
+        if lot.account_id != account.pk or not lot.counts_towards_balance(now):
             continue
         if lot.spend_rule_id is None:
             total += lot.remaining
@@ -529,7 +529,7 @@ def exchange_funds(
                 (
                     lot.remaining
                     for lot in own
-                    if lot.account_id == account.pk and lot_is_spendable(lot, now)
+                    if lot.account_id == account.pk and lot.counts_towards_balance(now)
                 ),
                 ZERO,
             )

@@ -11,7 +11,7 @@ from loyalty.models.certificates import (
 from loyalty.models.events import CustomerEvent, EventType
 from loyalty.models.favourites import FavouriteProduct
 from loyalty.models.imports import DataImport, ImportJob
-from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Posting
+from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Lot, Posting
 from loyalty.models.partners import (
     Partner,
     Programme,
@@ -21,9 +21,8 @@ from loyalty.models.partners import (
     TerminalAPIKey,
     staff_partner_id,
 )
-from loyalty.models.processing import (
+from loyalty.models.receipt_effects import (
     Hold,
-    Lot,
     ReceiptCounterEffect,
     ReceiptExchange,
     ReceiptLineReward,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -258,3 +258,161 @@ class LedgerEntry(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.amount:+} {self.currency_id} on {self.account_id}"
+
+
+class LotQuerySet(models.QuerySet):
+    """The domain's words for lots, in one place (the in-memory twins are ``Lot``'s methods)."""
+
+    def open(self) -> LotQuerySet:
+        """Lots with something left (points, or a debt)."""
+        return self.exclude(remaining=0)
+
+    def spendable(self, now) -> LotQuerySet:
+        """Earned, active, unexpired lots with points left: what can be taken now."""
+        return self.filter(state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
+
+    def due(self, now) -> LotQuerySet:
+        """Lots with work due: pending ones whose activation came, active earned ones that
+        expired."""
+        return self.open().filter(
+            Q(state=Lot.State.PENDING, active_at__lte=now)
+            | Q(state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, expires_at__lte=now)
+        )
+
+    def first_expiring_first(self) -> LotQuerySet:
+        """The order points are taken in (invariant L6): the first to expire first, those that
+        never expire last, then in the order they were earned."""
+        return self.order_by(F("expires_at").asc(nulls_last=True), "entry_id")
+
+
+class Lot(models.Model):
+    """Points added to a customer's account by one entry, and what is left of them: the
+    spendable state of a ledger entry that added points (or of a debt a refund left). Its
+    ``remaining`` is a cache, like an account's balance: it always equals the lot entry's amount
+    plus the entries that name the lot (reconciliation checks it).
+
+    Earned lots are spent first-expiring-first (invariant L6). A debt lot is the negative
+    remainder a refund left under the debt policy; later earnings settle it first.
+    """
+
+    class Kind(models.TextChoices):
+        EARN = "earn", _("earned points")
+        DEBT = "debt", _("debt")
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        ACTIVE = "active", _("active")
+
+    entry = models.OneToOneField(
+        "loyalty.LedgerEntry",
+        verbose_name=_("entry"),
+        on_delete=models.PROTECT,
+        primary_key=True,
+        related_name="lot_state",
+    )
+    account = models.ForeignKey(
+        "loyalty.Account", verbose_name=_("account"), on_delete=models.PROTECT, related_name="lots"
+    )
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.EARN)
+    state = models.CharField(_("state"), max_length=8, choices=State.choices)
+    amount = models.DecimalField(
+        _("amount"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    remaining = models.DecimalField(
+        _("remaining"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
+    )
+    active_at = models.DateTimeField(_("becomes active"))
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    receipt = models.ForeignKey(
+        "loyalty.Receipt",
+        verbose_name=_("receipt"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lots",
+    )
+    spend_rule = models.ForeignKey(
+        "promotions.SpendRule",
+        verbose_name=_("may be spent"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="lots",
+        help_text=_("Empty: anywhere. Otherwise only as the rule allows."),
+    )
+
+    objects = LotQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("lot")
+        verbose_name_plural = _("lots")
+        ordering = ["expires_at", "entry_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="earn", amount__gt=0, remaining__gte=0, remaining__lte=F("amount"))
+                    | Q(kind="debt", amount__lt=0, remaining__lte=0, remaining__gte=F("amount"))
+                ),
+                name="lot_remaining_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="earn") | Q(state="active"), name="lot_debt_is_active"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["account", "state", "expires_at"],
+                condition=~Q(remaining=0),
+                name="lot_open_idx",
+            ),
+            models.Index(
+                fields=["state", "active_at"], condition=Q(state="pending"), name="lot_pending_idx"
+            ),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(state="active", kind="earn", remaining__gt=0),
+                name="lot_expiring_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.remaining}/{self.amount} (#{self.entry_id})"
+
+    def is_spendable(self, now) -> bool:
+        """What ``LotQuerySet.spendable`` says, of this lot as it is in memory."""
+        return (
+            self.state == Lot.State.ACTIVE
+            and self.kind == Lot.Kind.EARN
+            and self.remaining > 0
+            and (self.expires_at is None or self.expires_at > now)
+        )
+
+    def is_due(self, now) -> bool:
+        """What ``LotQuerySet.due`` says, of this lot as it is in memory."""
+        if self.remaining == 0:
+            return False
+        if self.state == Lot.State.PENDING:
+            return self.active_at <= now
+        return (
+            self.state == Lot.State.ACTIVE
+            and self.kind == Lot.Kind.EARN
+            and self.expires_at is not None
+            and self.expires_at <= now
+        )
+
+    def counts_towards_balance(self, now) -> bool:
+        """Whether the lot counts towards what can be spent now: spendable, due for activation
+        (a purchase activates it first), or a debt (negative)."""
+        if self.remaining == 0:
+            return False
+        unexpired = self.expires_at is None or self.expires_at > now
+        if self.state == Lot.State.ACTIVE:
+            return self.kind == Lot.Kind.DEBT or unexpired
+        return self.state == Lot.State.PENDING and self.active_at <= now and unexpired
+
+    @staticmethod
+    def walk_key(now):
+        """The in-memory sort key of ``LotQuerySet.first_expiring_first``."""
+        return lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.entry_id)

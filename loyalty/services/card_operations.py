@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -47,6 +47,7 @@ from loyalty.models import (
     TierMembership,
 )
 from loyalty.services.ledger import Actor, Leg, PostingSpec, customer_account, postings_create
+from loyalty.services.lots import debts_settle
 from loyalty.signals import customers_merging
 
 UNUSABLE = (Card.Status.BLOCKED, Card.Status.LOST, Card.Status.REPLACED)
@@ -292,47 +293,15 @@ def _balances_move(keep, gone, pairs, accounts, actor: Actor) -> None:
         )
     postings_create(specs)
     for _gone_account, keep_account in pairs:
-        _debts_settle(keep_account, actor, f"{gone.pk}>{keep.pk}")
-
-
-def _debts_settle(account: Account, actor: Actor, cause_ref: str) -> None:
-    """Pay the account's debt lots from its spendable earned lots, first-expiring first, as a
-    purchase does with new points (the account is locked by the caller)."""
-    debts = list(
-        Lot.objects.filter(account=account, kind=Lot.Kind.DEBT, remaining__lt=0).order_by("pk")
-    )
-    if not debts:
-        return
-    now = timezone.now()
-    lots = list(
-        Lot.objects.filter(
-            account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
-        )
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by(F("expires_at").asc(nulls_last=True), "pk")
-    )
-    legs = []
-    for debt in debts:
-        owed = -debt.remaining
-        for lot in lots:
-            take = min(owed, lot.remaining)
-            if take <= 0:
-                continue
-            lot.remaining -= take
-            owed -= take
-            legs += [Leg(account, -take, lot=lot), Leg(account, take, lot=debt)]
-    if legs:
-        postings_create(
-            [
-                PostingSpec(
-                    kind=Posting.Kind.TRANSFER,
-                    cause=Posting.Cause.MERGE,
-                    cause_ref=cause_ref,
-                    actor=actor,
-                    legs=legs,
-                    description="debt repaid from the merged points",
-                )
-            ]
+        debts_settle(
+            keep_account,
+            actor,
+            None,
+            timezone.now(),
+            cause=Posting.Cause.MERGE,
+            cause_ref=f"{gone.pk}>{keep.pk}",
+            description="debt repaid from the merged points",
+            allowed_only=False,
         )
 
 

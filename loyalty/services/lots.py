@@ -8,10 +8,11 @@ two nightly jobs, ``lots_mature`` and ``holds_expire``, which lock one account a
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import F, Q
+from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -43,32 +44,50 @@ PENDING = LedgerEntry.Bucket.PENDING
 ACTIVE = LedgerEntry.Bucket.ACTIVE
 
 
-def lot_is_spendable(lot: Lot, now: datetime) -> bool:
-    """Whether a lot counts towards what can be spent now (active, or due for activation)."""
-    if lot.remaining == 0:
-        return False
-    unexpired = lot.expires_at is None or lot.expires_at > now
-    if lot.state == Lot.State.ACTIVE:
-        return lot.kind == Lot.Kind.DEBT or unexpired
-    return lot.state == Lot.State.PENDING and lot.active_at <= now and unexpired
-
-
-def lot_is_due(lot: Lot, now: datetime) -> bool:
-    """Whether ``accounts_mature`` has work on this lot: activation or expiry is due."""
-    if lot.remaining == 0:
-        return False
-    if lot.state == Lot.State.PENDING:
-        return lot.active_at <= now
-    return (
-        lot.state == Lot.State.ACTIVE
-        and lot.kind == Lot.Kind.EARN
-        and lot.expires_at is not None
-        and lot.expires_at <= now
-    )
-
-
 def open_lots(account: Account) -> list[Lot]:
-    return list(Lot.objects.filter(account=account).exclude(remaining=0))
+    return list(Lot.objects.filter(account=account).open())
+
+
+ANY_RULE = object()  # lots_walk: lots of any spending rule
+
+
+def lots_walk(
+    lots: Iterable[Lot],
+    points: Decimal,
+    now: datetime,
+    *,
+    account: Account | None = None,
+    rule=ANY_RULE,
+    taken: dict[int, Decimal] | None = None,
+) -> tuple[list[tuple[Lot, Decimal]], Decimal]:
+    """The one first-expiring-first walk (invariant L6): take ``points`` from the spendable
+    lots among ``lots`` (of ``account``, of spending rule ``rule``: a rule id, None for the
+    unrestricted lots, ``ANY_RULE`` for all), each up to what is left in it after ``taken``
+    (what other legs take, by lot pk; updated). Returns what is taken from each lot, in order,
+    and the part no lot covered."""
+    if taken is None:
+        taken = defaultdict(Decimal)
+    candidates = sorted(
+        (
+            lot
+            for lot in lots
+            if lot.is_spendable(now)
+            and (account is None or lot.account_id == account.pk)
+            and (rule is ANY_RULE or lot.spend_rule_id == rule)
+        ),
+        key=Lot.walk_key(now),
+    )
+    takes, left = [], points
+    for lot in candidates:
+        if left <= 0:
+            break
+        take = min(lot.remaining - taken[lot.pk], left)
+        if take <= 0:
+            continue
+        takes.append((lot, take))
+        taken[lot.pk] += take
+        left -= take
+    return takes, max(left, ZERO)
 
 
 def hold_release(terminal: Terminal, receipt_id: str, status: str, now: datetime) -> Hold | None:
@@ -90,37 +109,14 @@ def lots_take_legs(
     lots: list[Lot],
     taken: dict[int, Decimal] | None = None,
 ) -> list[Leg]:
-    """Legs taking ``points`` from the account's active, unexpired lots, whatever their
-    spending rule (a spending rule says where points pay money; an exchange or a manual debit
-    pays none), the first-expiring first (invariant L6); ``taken``: what other legs already
-    take, by lot. Raises ``InsufficientPoints`` when the lots do not cover ``points``."""
-    if taken is None:
-        taken = defaultdict(Decimal)
-    candidates = sorted(
-        (
-            lot
-            for lot in lots
-            if lot.account_id == account.pk
-            and lot.state == Lot.State.ACTIVE
-            and lot.kind == Lot.Kind.EARN
-            and lot.remaining > 0
-            and (lot.expires_at is None or lot.expires_at > now)
-        ),
-        key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.entry_id),
-    )
-    legs, left = [], points
-    for lot in candidates:
-        if left <= 0:
-            break
-        take = min(lot.remaining - taken[lot.pk], left)
-        if take <= 0:
-            continue
-        legs.append(Leg(account=account, amount=-take, lot=lot))
-        taken[lot.pk] += take
-        left -= take
+    """Legs taking ``points`` from the account's spendable lots, whatever their spending rule
+    (a spending rule says where points pay money; an exchange or a manual debit pays none);
+    ``taken``: what other legs already take, by lot. Raises ``InsufficientPoints`` when the
+    lots do not cover ``points``."""
+    takes, left = lots_walk(lots, points, now, account=account, taken=taken)
     if left > 0:
         raise InsufficientPoints(account=account.pk, balance=str(account.balance))
-    return legs
+    return [Leg(account=account, amount=-take, lot=lot) for lot, take in takes]
 
 
 def spend_legs(
@@ -130,45 +126,36 @@ def spend_legs(
     lots: list[Lot] | None = None,
 ) -> tuple[list[Leg], Decimal]:
     """Legs taking the points ``by_rule`` from the account's lots: the points of a spending
-    rule from its own lots, the unrestricted ones (None) from lots without a rule; each
-    first-expiring first (invariant L6).
+    rule from its own lots, the unrestricted ones (None) from lots without a rule.
 
     Returns the legs and the part no lot could cover (only an offline receipt has one).
     ``lots``: the account's open lots read under its lock, if the caller has them.
     """
     if lots is None:
         lots = open_lots(account)
-    candidates = sorted(
-        (
-            lot
-            for lot in lots
-            if lot.account_id == account.pk
-            and lot.state == Lot.State.ACTIVE
-            and lot.kind == Lot.Kind.EARN
-            and lot.remaining > 0
-            and (lot.expires_at is None or lot.expires_at > now)
-        ),
-        key=lambda lot: (lot.expires_at is None, lot.expires_at or now, lot.entry_id),
-    )
-    legs = []
-    short = ZERO
+    legs, short, taken = [], ZERO, defaultdict(Decimal)
     for rule_id, points in by_rule.items():
-        left = points
-        for lot in candidates:
-            if left <= 0:
-                break
-            if lot.spend_rule_id != rule_id:
-                continue
-            take = min(lot.remaining, left)
-            legs.append(Leg(account=account, amount=-take, lot=lot))
-            left -= take
-        short += max(left, ZERO)
+        takes, left = lots_walk(lots, points, now, account=account, rule=rule_id, taken=taken)
+        legs += [Leg(account=account, amount=-take, lot=lot) for lot, take in takes]
+        short += left
     return legs, short
 
 
-def debts_settle(account: Account, actor: Actor, receipt: Receipt | None, now: datetime) -> None:
-    """Pay the account's debt lots from its active earned lots (a refund's debt is repaid first)."""
-    if account.debt_limit <= 0 and account.balance >= 0:
+def debts_settle(
+    account: Account,
+    actor: Actor,
+    receipt: Receipt | None,
+    now: datetime,
+    *,
+    cause: str | None = None,
+    cause_ref: str = "",
+    description: str = "debt repaid from new points",
+    allowed_only: bool = True,
+) -> None:
+    """Pay the account's debt lots (the oldest first) from its spendable lots, first-expiring
+    first: a refund's debt is repaid from the next points. ``allowed_only``: skip an account
+    that was never allowed a debt (it has none; a merge may bring one, so it looks anyway)."""
+    if allowed_only and account.debt_limit <= 0 and account.balance >= 0:
         return  # no debt was ever allowed on this account, so it has none
     debts = list(
         Lot.objects.filter(account=account, kind=Lot.Kind.DEBT, remaining__lt=0).order_by(
@@ -177,24 +164,11 @@ def debts_settle(account: Account, actor: Actor, receipt: Receipt | None, now: d
     )
     if not debts:
         return
-    lots = list(
-        Lot.objects.filter(
-            account=account, state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0
-        )
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by(F("expires_at").asc(nulls_last=True), "entry_id")
-    )
-    legs = []
+    lots = list(Lot.objects.filter(account=account).spendable(now))
+    legs, taken = [], defaultdict(Decimal)
     for debt in debts:
-        owed = -debt.remaining
-        for lot in lots:
-            if owed <= 0:
-                break
-            take = min(owed, lot.remaining)
-            if take <= 0:
-                continue
-            lot.remaining -= take
-            owed -= take
+        takes, _left = lots_walk(lots, -debt.remaining, now, taken=taken)
+        for lot, take in takes:
             legs.append(Leg(account=account, amount=-take, lot=lot))
             legs.append(Leg(account=account, amount=take, lot=debt))
     if legs:
@@ -202,11 +176,13 @@ def debts_settle(account: Account, actor: Actor, receipt: Receipt | None, now: d
             [
                 PostingSpec(
                     kind=Posting.Kind.TRANSFER,
-                    cause=Posting.Cause.RECEIPT if receipt else Posting.Cause.ACTIVATION_RUN,
+                    cause=cause
+                    or (Posting.Cause.RECEIPT if receipt else Posting.Cause.ACTIVATION_RUN),
+                    cause_ref=cause_ref,
                     actor=actor,
                     legs=legs,
                     receipt=receipt,
-                    description="debt repaid from new points",
+                    description=description,
                 )
             ]
         )
@@ -219,11 +195,7 @@ def accounts_mature(account_ids, now: datetime, actor: Actor, receipt=None) -> t
     """
     due = list(
         Lot.objects.filter(account_id__in=list(account_ids))
-        .exclude(remaining=0)
-        .filter(
-            Q(state=Lot.State.PENDING, active_at__lte=now)
-            | Q(state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, expires_at__lte=now)
-        )
+        .due(now)
         .select_related("account__currency")
     )
     if not due:
@@ -300,11 +272,7 @@ def lots_mature(now: datetime | None = None, batch: int = 500) -> dict[str, int]
     while True:
         account_ids = list(
             Lot.objects.filter(account_id__gt=last)
-            .exclude(remaining=0)
-            .filter(
-                Q(state=Lot.State.PENDING, active_at__lte=now)
-                | Q(state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, expires_at__lte=now)
-            )
+            .due(now)
             .order_by("account_id")
             .values_list("account_id", flat=True)
             .distinct()[:batch]

@@ -18,7 +18,7 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from crm.models import Customer
@@ -39,6 +39,7 @@ from loyalty.services.ledger import (
     posting_create,
     programme_account,
 )
+from loyalty.services.lots import lots_walk
 
 # The table of a month opens after this day of the next month.
 TABLE_OPENS_AFTER_DAY = 10
@@ -47,15 +48,9 @@ TABLE_OPENS_AFTER_DAY = 10
 def thanks_left(customer: Customer, currency: Currency, now: datetime | None = None) -> Decimal:
     """What the member can still give: active, unexpired points of the giving currency."""
     now = now or timezone.now()
-    return Lot.objects.filter(
-        _spendable(now), account__customer=customer, account__currency=currency
+    return Lot.objects.filter(account__customer=customer, account__currency=currency).spendable(
+        now
     ).aggregate(left=Sum("remaining"))["left"] or Decimal("0")
-
-
-def _spendable(now: datetime) -> Q:
-    return Q(state=Lot.State.ACTIVE, kind=Lot.Kind.EARN, remaining__gt=0) & (
-        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    )
 
 
 @transaction.atomic
@@ -88,15 +83,8 @@ def thanks_give(
     now = now or timezone.now()
     account = customer_account(giver, currency)
     account = accounts_for_update([account.pk]).get()
-    legs: list[Leg] = []
-    left = amount
-    lots = Lot.objects.filter(_spendable(now), account=account).order_by("expires_at", "entry_id")
-    for lot in lots:
-        take = min(lot.remaining, left)
-        legs.append(Leg(account=account, amount=-take, lot=lot))
-        left -= take
-        if left == 0:
-            break
+    takes, left = lots_walk(Lot.objects.filter(account=account).spendable(now), amount, now)
+    legs: list[Leg] = [Leg(account=account, amount=-take, lot=lot) for lot, take in takes]
     if left > 0:
         raise ThanksNotEnough(left=str(amount - left))
     arrives = currency.given_as

@@ -123,9 +123,9 @@ class _Lookups:
                 "pk", "programme", "name", "mode"
             )
         }
-        from promotions.rules.snapshot import _product_sets
+        from promotions.rules.snapshot import product_sets_load
 
-        sets = _product_sets()
+        sets = product_sets_load()
         self.product_sets = {
             (p, n): sets.get(pk)
             for pk, p, n in ProductSet.objects.values_list("pk", "programme", "name")

@@ -106,7 +106,7 @@ def snapshot_compile(version: str, drafts: Iterable[int] = ()) -> RulesSnapshot:
         )
         for programme in Programme.objects.all()
     }
-    product_sets = _product_sets()
+    product_sets = product_sets_load()
     drafts = set(drafts)
     every = tuple(
         _promotion_rule(promotion, product_sets, as_active=promotion.pk in drafts)
@@ -190,7 +190,7 @@ def _descendants(parents: dict[int, int | None]) -> dict[int, frozenset[int]]:
     return found
 
 
-def _product_sets() -> dict[int, ProductSetRule]:
+def product_sets_load() -> dict[int, ProductSetRule]:
     from loyalty.models import Category
     from promotions.models import ProductSet
 

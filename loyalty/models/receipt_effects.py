@@ -1,8 +1,6 @@
-"""What processing keeps beside the ledger: lots, holds, refunds and the effects of a receipt.
+"""What the registers' pipeline keeps beside the ledger: holds, refunds and the effects of a
+receipt (the lots are the ledger's: ``loyalty.models.ledger``).
 
-- ``Lot``: the spendable state of a ledger entry that added points to a customer (or of a debt
-  a refund left). Its ``remaining`` is a cache, like an account's balance: it always equals the
-  lot entry's amount plus the entries that name the lot (reconciliation checks it).
 - ``Hold``: points reserved between ``calculate`` and ``confirm`` (pos-api.md).
 - ``Refund`` and ``RefundLine``: returns and cancellations, each processed at most once.
 - ``ReceiptLineReward``: per line and per promotion, what a confirmed purchase gave; refunds
@@ -17,10 +15,11 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from loyalty.models.ledger import Lot
 from loyalty.models.receipts import money_field, points_field
 from loyalty.money import (
     MAX_DIGITS,
@@ -28,95 +27,6 @@ from loyalty.money import (
     QUANTITY_DECIMAL_PLACES,
     QUANTITY_MAX_DIGITS,
 )
-
-
-class Lot(models.Model):
-    """Points added to a customer's account by one entry, and what is left of them.
-
-    Earned lots are spent first-expiring-first (invariant L6). A debt lot is the negative
-    remainder a refund left under the debt policy; later earnings settle it first.
-    """
-
-    class Kind(models.TextChoices):
-        EARN = "earn", _("earned points")
-        DEBT = "debt", _("debt")
-
-    class State(models.TextChoices):
-        PENDING = "pending", _("pending")
-        ACTIVE = "active", _("active")
-
-    entry = models.OneToOneField(
-        "loyalty.LedgerEntry",
-        verbose_name=_("entry"),
-        on_delete=models.PROTECT,
-        primary_key=True,
-        related_name="lot_state",
-    )
-    account = models.ForeignKey(
-        "loyalty.Account", verbose_name=_("account"), on_delete=models.PROTECT, related_name="lots"
-    )
-    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, default=Kind.EARN)
-    state = models.CharField(_("state"), max_length=8, choices=State.choices)
-    amount = models.DecimalField(
-        _("amount"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
-    )
-    remaining = models.DecimalField(
-        _("remaining"), max_digits=MAX_DIGITS, decimal_places=POINTS_DECIMAL_PLACES
-    )
-    active_at = models.DateTimeField(_("becomes active"))
-    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
-    receipt = models.ForeignKey(
-        "loyalty.Receipt",
-        verbose_name=_("receipt"),
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="lots",
-    )
-    spend_rule = models.ForeignKey(
-        "promotions.SpendRule",
-        verbose_name=_("may be spent"),
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="lots",
-        help_text=_("Empty: anywhere. Otherwise only as the rule allows."),
-    )
-
-    class Meta:
-        verbose_name = _("lot")
-        verbose_name_plural = _("lots")
-        ordering = ["expires_at", "entry_id"]
-        constraints = [
-            models.CheckConstraint(
-                condition=(
-                    Q(kind="earn", amount__gt=0, remaining__gte=0, remaining__lte=F("amount"))
-                    | Q(kind="debt", amount__lt=0, remaining__lte=0, remaining__gte=F("amount"))
-                ),
-                name="lot_remaining_within_amount",
-            ),
-            models.CheckConstraint(
-                condition=Q(kind="earn") | Q(state="active"), name="lot_debt_is_active"
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["account", "state", "expires_at"],
-                condition=~Q(remaining=0),
-                name="lot_open_idx",
-            ),
-            models.Index(
-                fields=["state", "active_at"], condition=Q(state="pending"), name="lot_pending_idx"
-            ),
-            models.Index(
-                fields=["expires_at"],
-                condition=Q(state="active", kind="earn", remaining__gt=0),
-                name="lot_expiring_idx",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.remaining}/{self.amount} (#{self.entry_id})"
 
 
 class Hold(models.Model):

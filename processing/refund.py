@@ -24,7 +24,7 @@ from loyalty.errors import (
     RefundExceedsPurchase,
     UnknownLine,
 )
-from loyalty.locks import accounts_for_update
+from loyalty.locks import accounts_for_update, receipt_lines_for_update
 from loyalty.models import (
     Account,
     Hold,
@@ -222,9 +222,7 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
                 return done.result
             if receipt.status == Receipt.Status.CANCELLED:
                 raise ReceiptCancelled(receipt_id=receipt.receipt_id)
-        lines = {
-            line.line_no: line for line in receipt.lines.select_for_update().order_by("line_no")
-        }
+        lines = {line.line_no: line for line in receipt_lines_for_update(receipt)}
         plan = _refund_plan(lines, requested, kind)
         now = timezone.now()
         refund = Refund.objects.create(

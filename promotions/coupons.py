@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from promotions.engine.types import CouponAward
+from promotions.locks import coupons_for_update, redemptions_for_update
 
 # The code space must be this many times the coupons of a series (guessing stays hopeless).
 SPACE_MARGIN = 10**6
@@ -350,7 +351,7 @@ def coupons_check(
         code__in=set(cleaned), series__programme_id=programme_id
     )
     if lock:
-        rows = rows.select_for_update(of=("self",)).order_by("pk")
+        rows = coupons_for_update(rows)
     found = {coupon.code: coupon for coupon in rows}
     if set(cleaned) - set(found) and _mass_coupons(set(cleaned) - set(found), programme_id):
         found = {coupon.code: coupon for coupon in rows.all()}  # with the codes just made
@@ -502,9 +503,13 @@ def coupons_return(receipt, at: datetime) -> int:
     from promotions.models import Coupon, CouponRedemption
 
     back = list(
-        CouponRedemption.objects.select_related("coupon__series")
-        .filter(receipt=receipt, returned_at__isnull=True, coupon__series__returned_on_refund=True)
-        .select_for_update(of=("self",))
+        redemptions_for_update(
+            CouponRedemption.objects.select_related("coupon__series").filter(
+                receipt=receipt,
+                returned_at__isnull=True,
+                coupon__series__returned_on_refund=True,
+            )
+        )
     )
     for redemption in back:
         CouponRedemption.objects.filter(pk=redemption.pk).update(returned_at=at)

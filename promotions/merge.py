@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Q
 
+from promotions.locks import usages_for_update
 from promotions.models import (
     Coupon,
     CouponGrant,
@@ -21,10 +22,8 @@ def on_customers_merging(sender, keep, gone, **kwargs) -> None:
     purchases earned and its coupon redemptions move too (keep may use the coupons, and a
     coupon's limit per customer counts both). Draw winners stay: each is the record of a draw
     drawn, paid by its posting."""
-    theirs = (
-        PromotionUsage.objects.select_for_update()
-        .filter(Q(key=f"c:{gone.pk}") | Q(key__startswith=f"cd:{gone.pk}:"))
-        .order_by("pk")
+    theirs = usages_for_update(
+        PromotionUsage.objects.filter(Q(key=f"c:{gone.pk}") | Q(key__startswith=f"cd:{gone.pk}:"))
     )
     for usage in theirs:
         day = usage.key.split(":", 2)[2] if usage.key.startswith("cd:") else None

@@ -33,6 +33,7 @@ from promotions.engine.types import (
     RulesSnapshot,
     UsageFacts,
 )
+from promotions.locks import usages_for_update
 
 LIMIT_REASONS = frozenset(
     [
@@ -139,11 +140,7 @@ def _lock(promotions: list[PromotionRule], ctx: ReceiptContext) -> dict:
         [PromotionUsage(promotion_id=pid, key=key) for pid, key in pairs],
         ignore_conflicts=True,
     )
-    rows = (
-        PromotionUsage.objects.select_for_update()
-        .filter(_wanted(promotions, ctx))
-        .order_by("promotion_id", "key")
-    )
+    rows = usages_for_update(PromotionUsage.objects.filter(_wanted(promotions, ctx)))
     return {(row.promotion_id, row.key): row for row in rows}
 
 
@@ -190,11 +187,7 @@ def usage_undo(receipt, refund, fully: bool) -> None:
     ).values_list("promotion_id", "effect", "currency_id", "amount"):
         rate = rates[currency_id] if effect == ReceiptLineReward.Effect.POINTS else Decimal(1)
         reversed_worth[promotion_id] += -amount * rate
-    rows = (
-        PromotionUsage.objects.select_for_update()
-        .filter(pk__in=net)
-        .order_by("promotion_id", "key")
-    )
+    rows = usages_for_update(PromotionUsage.objects.filter(pk__in=net))
     changed, effects = [], []
     for row in rows:
         uses_left, given_left = net[row.pk]

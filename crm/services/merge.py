@@ -7,6 +7,7 @@ transaction, with both customers locked; the outer apps move their own rows thro
 
 from __future__ import annotations
 
+from crm.locks import consents_for_update
 from crm.models import (
     Car,
     Consent,
@@ -62,8 +63,8 @@ def _decided_at(consent: Consent):
 
 
 def _consents_merge(keep: Customer, gone: Customer) -> None:
-    kept = {c.channel: c for c in Consent.objects.select_for_update().filter(customer=keep)}
-    for theirs in Consent.objects.select_for_update().filter(customer=gone).order_by("pk"):
+    kept = {c.channel: c for c in consents_for_update(keep)}
+    for theirs in consents_for_update(gone):
         mine = kept.get(theirs.channel)
         if mine is None:
             theirs.customer = keep

@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from crm.locks import customers_for_update
 from crm.models import Customer
 from crm.services.merge import customer_records_merge
 from loyalty.errors import (
@@ -30,12 +31,16 @@ from loyalty.errors import (
     MergeHoldsActive,
     MergeIntoSelf,
 )
-from loyalty.locks import accounts_for_update
+from loyalty.locks import (
+    accounts_for_update,
+    cards_for_update,
+    counter_values_for_update,
+    memberships_for_update,
+)
 from loyalty.models import (
     Account,
     Card,
     CardOperation,
-    CounterValue,
     CustomerEvent,
     FavouriteProduct,
     Hold,
@@ -44,7 +49,6 @@ from loyalty.models import (
     Posting,
     ReceiptCounterEffect,
     StaffProfile,
-    TierMembership,
 )
 from loyalty.services.ledger import Actor, Leg, PostingSpec, customer_account, postings_create
 from loyalty.services.lots import debts_settle
@@ -163,8 +167,7 @@ def card_replace(*, old_card: Card, new_card_number: str, user=None) -> Card:
     if found == old_card.pk:
         raise CardReplaceSame(card=new_card_number)
     # Both rows in pk order: two operators replacing crosswise queue instead of deadlocking.
-    cards = {c.pk: c for c in Card.objects.select_for_update().filter(pk__in=[old_card.pk, found])}
-    cards = {pk: cards[pk] for pk in sorted(cards)}
+    cards = {c.pk: c for c in cards_for_update([old_card.pk, found])}
     old, new = cards[old_card.pk], cards[found]
     if old.customer_id is None:
         raise CardWithoutCustomer(card=old.number)
@@ -223,12 +226,7 @@ def customers_merge(*, keep: Customer, gone: Customer, user=None) -> Customer:
     # Customers, then accounts, each in pk order (loyalty.locks). ``no_key``: a purchase that
     # holds the accounts writes rows naming the customer (a key-share lock), and must not wait
     # for this lock while this transaction waits for its accounts.
-    locked = (
-        Customer.objects.select_for_update(no_key=True)
-        .filter(pk__in=[keep.pk, gone.pk])
-        .order_by("pk")
-    )
-    customers = {c.pk: c for c in locked}
+    customers = {c.pk: c for c in customers_for_update([keep.pk, gone.pk])}
     keep, gone = customers[keep.pk], customers[gone.pk]
     if keep.merged_into_id is not None or gone.merged_into_id is not None:
         raise CustomerAlreadyMerged(keep=keep.pk, gone=gone.pk)
@@ -339,15 +337,8 @@ def merged_leftovers_sweep() -> int:
 
 
 def _tiers_merge(keep: Customer, gone: Customer) -> None:
-    kept = {
-        m.programme_id: m
-        for m in TierMembership.objects.select_for_update()
-        .select_related("tier")
-        .filter(customer=keep)
-    }
-    for theirs in (
-        TierMembership.objects.select_for_update().select_related("tier").filter(customer=gone)
-    ):
+    kept = {m.programme_id: m for m in memberships_for_update(customer=keep)}
+    for theirs in memberships_for_update(customer=gone):
         mine = kept.get(theirs.programme_id)
         if mine is None:
             theirs.customer = keep
@@ -363,11 +354,8 @@ def _tiers_merge(keep: Customer, gone: Customer) -> None:
 
 
 def _counters_merge(keep: Customer, gone: Customer) -> None:
-    kept = {
-        (v.counter_id, v.period_start): v
-        for v in CounterValue.objects.select_for_update().filter(customer=keep)
-    }
-    for theirs in CounterValue.objects.select_for_update().filter(customer=gone):
+    kept = {(v.counter_id, v.period_start): v for v in counter_values_for_update(customer=keep)}
+    for theirs in counter_values_for_update(customer=gone):
         mine = kept.get((theirs.counter_id, theirs.period_start))
         if mine is None:
             theirs.customer = keep

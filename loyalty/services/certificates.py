@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.errors import CertificateNotFound, CertificateStateInvalid
+from loyalty.locks import certificates_for_update
 from loyalty.models import (
     CertificateEntry,
     CertificateHold,
@@ -281,7 +282,7 @@ def certificates_check(
         code__in={check.code for check in checks}, series__programme_id=programme_id
     )
     if lock:
-        rows = rows.select_for_update(of=("self",)).order_by("pk")
+        rows = certificates_for_update(rows)
     found = {certificate.code: certificate for certificate in rows}
     now = timezone.now()
     held = _held_by_others([c.pk for c in found.values()], key, now) if found else {}
@@ -469,10 +470,11 @@ def certificates_refund(receipt, refund, moved: dict[int, tuple], terminal, now,
         return [], ZERO
     certificates = {
         c.pk: c
-        for c in GiftCertificate.objects.select_related("series")
-        .filter(pk__in={p.certificate_id for p in payments})
-        .select_for_update(of=("self",))
-        .order_by("pk")
+        for c in certificates_for_update(
+            GiftCertificate.objects.select_related("series").filter(
+                pk__in={p.certificate_id for p in payments}
+            )
+        )
     }
     answer, cash = [], ZERO
     for payment in payments:

@@ -22,6 +22,7 @@ from rest_framework import serializers
 
 from crm.models import Consent
 from crm.phones import normalize_phone
+from loyalty.api.bodies import UNSTORABLE_MESSAGE, unstorable_text_errors
 from loyalty.money import (
     DECIMAL_PLACES,
     QUANTITY_DECIMAL_PLACES,
@@ -1010,6 +1011,8 @@ class EventSerializer(serializers.Serializer):
     }
 
     def validate_attributes(self, value: dict) -> dict:
+        if unstorable_text_errors(value):  # the parser refuses them first; this for any caller
+            raise serializers.ValidationError(UNSTORABLE_MESSAGE, code="unstorable_text")
         size = len(json.dumps(value, default=str).encode())
         if size > MAX_EVENT_ATTRIBUTES_BYTES:
             raise serializers.ValidationError(

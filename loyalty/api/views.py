@@ -11,9 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
@@ -23,6 +21,7 @@ from crm.errors import CustomerExists
 from crm.selectors import customer_get_by_phone
 from loyalty.api import serializers as s
 from loyalty.api.auth import TerminalKeyAuthentication
+from loyalty.api.bodies import PosJSONRenderer, PosTextJSONParser, unstorable_text_errors
 from loyalty.api.problems import (
     PROBLEM_CONTENT_TYPE,
     EmptyBody,
@@ -33,6 +32,7 @@ from loyalty.api.problems import (
 from loyalty.api.throttles import TerminalRateThrottle
 from loyalty.errors import (
     CardNotFound,
+    CertificateNotFound,
     CertificateStateInvalid,
     CouponNotFound,
     CustomerNotFound,
@@ -55,8 +55,9 @@ from promotions.engine import snapshot_get
 # --- Plumbing -------------------------------------------------------------------------------
 
 
-class PosJSONParser(JSONParser):
-    """DRF's JSON parser, which also refuses JSON nested too deeply for the decoder."""
+class PosJSONParser(PosTextJSONParser):
+    """DRF's JSON parser, which also refuses JSON nested too deeply for the decoder and text
+    that cannot be stored (NUL, unpaired surrogates: ``loyalty.api.bodies``)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
@@ -97,6 +98,14 @@ def _lookup_key(value: str, max_length: int) -> bool:
     return 0 < len(value) <= max_length and "\x00" not in value
 
 
+def _certificate_code(code: str) -> str:
+    """The certificate code of a path; one with a NUL names no certificate (PostgreSQL cannot
+    even compare it)."""
+    if "\x00" in code:
+        raise CertificateNotFound(code=code[: s.CERTIFICATE_MAX_LENGTH])
+    return code
+
+
 class PosApi(APIView):
     """Base of every POS view: terminal key, per-terminal throttle, JSON in and out."""
 
@@ -104,7 +113,7 @@ class PosApi(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [TerminalRateThrottle]
     parser_classes = [PosJSONParser]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [PosJSONRenderer]
     content_negotiation_class = PosContentNegotiation
     throttle_scope = "purchase"
 
@@ -276,6 +285,7 @@ class PurchaseRefundApi(PosApi):
 
 class PurchasesOfflineApi(PosApi):
     throttle_scope = "offline"
+    unstorable_text_items = "receipts"  # checked per item below: a bad one stops no other
 
     @extend_schema(
         operation_id="purchases_offline",
@@ -296,7 +306,9 @@ class PurchasesOfflineApi(PosApi):
         items = []
         for raw in body.validated_data["receipts"]:
             item = s.PurchaseSerializer(data=raw, context=context)
-            if item.is_valid():
+            if unstorable := unstorable_text_errors(raw):
+                items.append(InvalidRequest(unstorable, receipt_id=_echoed_id(raw)))
+            elif item.is_valid():
                 items.append(item.purchase_request())
             else:
                 code, errors = validation_errors(item.errors)
@@ -479,7 +491,7 @@ class CertificateGetApi(PosApi):
     )
     def get(self, request: Request, code: str) -> Response:
         programme = snapshot_get().programme_for(self.terminal.store.partner_id)
-        certificate = certificate_find(code, programme.id if programme else None)
+        certificate = certificate_find(_certificate_code(code), programme.id if programme else None)
         return Response(certificate_status(certificate, self.terminal.store.partner_id))
 
 
@@ -501,7 +513,7 @@ class CertificateActivateApi(PosApi):
     )
     def post(self, request: Request, code: str) -> Response:
         programme = snapshot_get().programme_for(self.terminal.store.partner_id)
-        certificate = certificate_find(code, programme.id if programme else None)
+        certificate = certificate_find(_certificate_code(code), programme.id if programme else None)
         if not certificate_accepted(certificate.series, self.terminal.store.partner_id):
             raise CertificateStateInvalid(status="not_accepted_here")
         certificate = certificate_activate(certificate, terminal=self.terminal)
@@ -526,6 +538,8 @@ class CouponGetApi(PosApi):
     )
     def get(self, request: Request, code: str) -> Response:
         programme = snapshot_get().programme_for(self.terminal.store.partner_id)
+        if "\x00" in code:  # no code has one, and PostgreSQL cannot even compare it
+            raise CouponNotFound(coupon=code[: s.COUPON_MAX_LENGTH])
         coupon = coupon_find(code[: s.COUPON_MAX_LENGTH], programme.id if programme else None)
         if coupon is None:
             raise CouponNotFound(coupon=code[: s.COUPON_MAX_LENGTH])

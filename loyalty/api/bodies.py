@@ -1,0 +1,128 @@
+"""Reading request bodies of the POS API: JSON whose text can be stored.
+
+JSON may carry ``\\u0000`` and unpaired surrogates (``\\ud800``). PostgreSQL refuses NUL in
+``text`` and ``jsonb`` and a lone surrogate cannot even be encoded to UTF-8, so such a string
+failed deep in a service or in the renderer (a 500). ``PosTextJSONParser`` refuses them anywhere
+in a body, keys included, as a 400 ``invalid_request`` naming each place, for every endpoint;
+DRF's ``CharField`` (and so every string field of the serializers) refuses them too.
+
+``PosJSONRenderer`` is the last net for the answers: an unpaired surrogate that still reached
+one is written escaped instead of failing the response.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.renderers import JSONRenderer
+from rest_framework.settings import api_settings
+from rest_framework.utils import json
+
+# The characters no stored text may hold: NUL, and the surrogate code points, which in a valid
+# Python string read from JSON can only be unpaired halves (a pair is decoded to one character).
+UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = _(
+    "Text may not contain the NUL character (U+0000) or unpaired surrogates (U+D800 to U+DFFF)."
+)
+# At most this many places are named; a body full of them needs no longer answer.
+MAX_REPORTED = 20
+
+
+def _escaped(text: str) -> str:
+    """The text with its unstorable characters written as ``\\uXXXX`` (safe to answer)."""
+    return UNSTORABLE_RE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+def unstorable_text_errors(data, *, skip_items_of: str | None = None) -> dict[str, list[str]]:
+    """``{dotted path: [message]}`` for every key or string of ``data`` that cannot be stored.
+
+    Paths are those of validation errors (list positions count from 0); a bad key is named
+    with its characters escaped. ``skip_items_of`` names a top-level list whose items the
+    caller checks one by one (the receipts of an offline upload).
+    """
+    errors: dict[str, list[str]] = {}
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack and len(errors) < MAX_REPORTED:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if UNSTORABLE_RE.search(node):
+                errors[path or api_settings.NON_FIELD_ERRORS_KEY] = [str(UNSTORABLE_MESSAGE)]
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                child = f"{path}.{_escaped(key)}" if path else _escaped(key)
+                if UNSTORABLE_RE.search(key):
+                    errors[child] = [str(UNSTORABLE_MESSAGE)]
+                elif not (path == "" and key == skip_items_of and isinstance(value, list)):
+                    stack.append((child, value))
+        elif isinstance(node, list):
+            stack.extend(
+                (f"{path}.{index}" if path else str(index), item) for index, item in enumerate(node)
+            )
+    return dict(sorted(errors.items()))
+
+
+class PosTextJSONParser(JSONParser):
+    """DRF's JSON parser, refusing text that cannot be stored (see the module's docstring).
+
+    The body is decoded strictly, so NUL and surrogates can only come from ``\\u`` escapes
+    (a raw control character is invalid JSON): a body without one, or whose text encodes to
+    UTF-8, is not walked at all. A view sets ``unstorable_text_items`` to the name of a
+    top-level list whose items it checks itself (``unstorable_text_errors``), so one bad item
+    does not refuse the others.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = get_encoding(parser_context)
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            parse_constant = json.strict_constant if self.strict else None
+            data = json.loads(text, parse_constant=parse_constant)
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from exc
+        if "\\u" in text or not _encodes(text):
+            view = parser_context.get("view")
+            errors = unstorable_text_errors(
+                data, skip_items_of=getattr(view, "unstorable_text_items", None)
+            )
+            if errors:
+                raise serializers.ValidationError(
+                    {
+                        path: [serializers.ErrorDetail(m, code="unstorable_text") for m in msgs]
+                        for path, msgs in errors.items()
+                    }
+                )
+        return data
+
+
+class PosJSONRenderer(JSONRenderer):
+    """DRF's JSON renderer, which never fails on an unpaired surrogate that reached an answer
+    (echoed in an error, say): such an answer is written with ASCII escapes instead. Every
+    other answer is byte for byte DRF's."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        try:
+            return super().render(data, accepted_media_type, renderer_context)
+        except UnicodeEncodeError:
+            separators = SHORT_SEPARATORS if self.compact else LONG_SEPARATORS
+            return json.dumps(
+                data,
+                cls=self.encoder_class,
+                ensure_ascii=True,
+                allow_nan=not self.strict,
+                separators=separators,
+            ).encode()
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

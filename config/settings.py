@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Under /api/: a URL over API_MAX_URL_BYTES is a 414 problem.
+    "loyalty.api.transport.UriLengthMiddleware",
     # Under /api/: refuses bodies over API_MAX_BODY_BYTES unread, answers errors as problems.
     "loyalty.api.problems.ProblemMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -180,6 +182,9 @@ REST_FRAMEWORK = {
 # The POS API (loyalty/api): body size limit and per-terminal rate limits by scope. Rates are
 # "<requests>/<sec|min|hour|day>"; they count per process unless CACHE_URL names a shared Redis.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+# The longest URL (path and query, as sent) the API reads; longer is a 414 problem. Keep it
+# below gunicorn's limit_request_line (config/gunicorn.conf.py) less the method and version.
+API_MAX_URL_BYTES = env_int("API_MAX_URL_BYTES", 4096)
 API_THROTTLE_RATES = {
     "purchase": env_str("API_THROTTLE_PURCHASE", "6000/min"),
     "lookup": env_str("API_THROTTLE_LOOKUP", "600/min"),

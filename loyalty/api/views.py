@@ -156,11 +156,12 @@ PROBLEM_DESCRIPTIONS = {
     404: "Not found.",
     409: "Conflict.",
     413: "`body_too_large`: more than 1 MiB.",
+    414: "`uri_too_long`: a URL (path and query) longer than 4096 bytes.",
     422: "The request is well-formed but cannot be carried out.",
     429: "`throttled`: per-terminal rate limit; retry after `Retry-After` seconds.",
     503: "`service_unavailable`: the database is down; retry after `Retry-After` seconds.",
 }
-COMMON = (401, 403, 429, 503)
+COMMON = (401, 403, 414, 429, 503)
 BODY = (400, 413)
 
 

@@ -58,8 +58,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
-    # Under /api/: a URL over API_MAX_URL_BYTES is a 414 problem.
+    # Under /api/: a URL over API_MAX_URL_BYTES is a 414 problem; a chunked body (no
+    # Content-Length) is read, up to API_MAX_BODY_BYTES, before anything else reads it.
     "loyalty.api.transport.UriLengthMiddleware",
+    "loyalty.api.bodies.UnsizedBodyMiddleware",
     # Under /api/: refuses bodies over API_MAX_BODY_BYTES unread, answers errors as problems.
     "loyalty.api.problems.ProblemMiddleware",
     "django.middleware.common.CommonMiddleware",

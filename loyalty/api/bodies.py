@@ -1,10 +1,14 @@
-"""Reading request bodies of the POS API: JSON whose text can be stored.
+"""Reading request bodies of the POS API: JSON whose text can be stored, and unsized bodies.
 
 JSON may carry ``\\u0000`` and unpaired surrogates (``\\ud800``). PostgreSQL refuses NUL in
 ``text`` and ``jsonb`` and a lone surrogate cannot even be encoded to UTF-8, so such a string
 failed deep in a service or in the renderer (a 500). ``PosTextJSONParser`` refuses them anywhere
 in a body, keys included, as a 400 ``invalid_request`` naming each place, for every endpoint;
 DRF's ``CharField`` (and so every string field of the serializers) refuses them too.
+
+A body sent with ``Transfer-Encoding: chunked`` (as Java, .NET and Go clients do) has no
+``Content-Length``; Django's ``WSGIRequest`` then reads none of it, so such a client got
+``empty_body``. ``UnsizedBodyMiddleware`` reads it to its end, at most ``API_MAX_BODY_BYTES``.
 
 ``PosJSONRenderer`` is the last net for the answers: an unpaired surrogate that still reached
 one is written escaped instead of failing the response.
@@ -13,8 +17,12 @@ one is written escaped instead of failing the response.
 from __future__ import annotations
 
 import codecs
+import io
+import logging
 import re
 
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
@@ -23,6 +31,10 @@ from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 from rest_framework.utils import json
+
+from loyalty.api.problems import API_PATH_PREFIX, _too_large_response, problem_http_response
+
+logger = logging.getLogger(__name__)
 
 # The characters no stored text may hold: NUL, and the surrogate code points, which in a valid
 # Python string read from JSON can only be unpaired halves (a pair is decoded to one character).
@@ -126,3 +138,59 @@ def _encodes(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+# --- Bodies without a Content-Length --------------------------------------------------------
+
+
+def _is_chunked(request: HttpRequest) -> bool:
+    codings = request.META.get("HTTP_TRANSFER_ENCODING", "")
+    return "chunked" in (coding.strip().lower() for coding in codings.split(","))
+
+
+class UnsizedBodyMiddleware:
+    """Read an ``/api/`` body sent without ``Content-Length`` (chunked) before Django does.
+
+    A WSGI server that de-chunks a body (gunicorn does) passes it on as ``wsgi.input`` with no
+    ``CONTENT_LENGTH``, and ``WSGIRequest`` reads a body of that length: none. This reads
+    ``wsgi.input`` to its end, at most ``API_MAX_BODY_BYTES`` (one byte more is a 413
+    ``body_too_large``, the rest unread; a body that cannot be read, such as broken chunk
+    framing, a 400 ``bad_request``), and gives the request that body and its length, so the
+    size check, the parsers and the views see an ordinary sized body. It must come before
+    anything that reads the body (``ProblemMiddleware`` included).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if (
+            request.path_info.startswith(API_PATH_PREFIX)
+            and not request.META.get("CONTENT_LENGTH")
+            and _is_chunked(request)
+        ):
+            try:
+                body = _read_to_end(request, settings.API_MAX_BODY_BYTES + 1)
+            except Exception as exc:  # broken chunk framing, a client gone: the client's doing
+                logger.info("unreadable chunked body: %s: %s", exc.__class__.__name__, exc)
+                return problem_http_response(400, "bad_request")
+            if len(body) > settings.API_MAX_BODY_BYTES:
+                return _too_large_response(problem_http_response)
+            request.META["CONTENT_LENGTH"] = str(len(body))
+            request.META.pop("HTTP_TRANSFER_ENCODING", None)
+            request._stream = io.BytesIO(body)
+            request._read_started = False
+        return self.get_response(request)
+
+
+def _read_to_end(request: HttpRequest, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the request's raw input, read until it ends."""
+    source = request.META.get("wsgi.input") or request._stream  # WSGI, else ASGI
+    chunks, size = [], 0
+    while size < limit:
+        chunk = source.read(min(64 * 1024, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)

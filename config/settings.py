@@ -173,7 +173,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework and the OpenAPI schema ------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with the server's own rules on request fields (loyalty/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "loyalty.api.schema.PosAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -195,10 +196,13 @@ API_THROTTLE_RATES = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty processing API",
     "DESCRIPTION": (
-        "The API that cash registers, webshops and apps call (docs/pos-api.md, "
-        "docs/pos-integration.md). Authenticate with `Authorization: Api-Key <key>`. Money, "
-        "points and quantities are decimal strings; datetimes carry an offset. Errors are "
-        "RFC 9457 problem details (`application/problem+json`) with a stable `code`."
+        "The API that cash registers, webshops and apps call. The integration guide, "
+        "`docs/pos-integration.md` in the project's repository, walks through it: getting a "
+        "key, the conventions and limits (section 2), a purchase step by step (section 3), "
+        "retries (section 4) and every error `code` (section 5). Authenticate with "
+        "`Authorization: Api-Key <key>`. Money, points and quantities are decimal strings; "
+        "datetimes carry an offset. Errors are RFC 9457 problem details "
+        "(`application/problem+json`) with a stable `code`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from contactcenter.api import serializers as s
 from contactcenter.services import ticket_submit
+from loyalty.api import examples
 from loyalty.api.views import BODY, COMMON, PosApi, _ok, _problems
 
 
@@ -20,6 +21,7 @@ class TicketSubmitApi(PosApi):
 
     @extend_schema(
         operation_id="ticket_submit",
+        examples=examples.TICKET_SUBMIT,
         tags=["tickets"],
         summary="Open a support ticket",
         description="A customer's request or complaint from the app or the website, linked "

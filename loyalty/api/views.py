@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from crm.errors import CustomerExists
 from crm.selectors import customer_get_by_phone
+from loyalty.api import examples
 from loyalty.api import serializers as s
 from loyalty.api.auth import TerminalKeyAuthentication
 from loyalty.api.bodies import PosJSONRenderer, PosTextJSONParser, unstorable_text_errors
@@ -203,6 +204,7 @@ CARD_ERRORS = (
 class PurchaseCalculateApi(PosApi):
     @extend_schema(
         operation_id="purchase_calculate",
+        examples=examples.PURCHASE_CALCULATE,
         tags=["purchases"],
         summary="Preview a receipt",
         description="Discounts, points that may be spent and would be earned, promotions and "
@@ -222,6 +224,7 @@ class PurchaseCalculateApi(PosApi):
 class PurchaseConfirmApi(PosApi):
     @extend_schema(
         operation_id="purchase_confirm",
+        examples=examples.PURCHASE_CONFIRM,
         tags=["purchases"],
         summary="Commit a purchase",
         description="Recalculates on the server and commits, once per `receipt_id`. The same id "
@@ -242,6 +245,7 @@ class PurchaseConfirmApi(PosApi):
 class PurchaseCancelApi(PosApi):
     @extend_schema(
         operation_id="purchase_cancel",
+        examples=examples.PURCHASE_CANCEL,
         tags=["purchases"],
         summary="Void a purchase",
         description="Reverses every movement the purchase made and its refunds have not, or "
@@ -263,6 +267,7 @@ class PurchaseCancelApi(PosApi):
 class PurchaseRefundApi(PosApi):
     @extend_schema(
         operation_id="purchase_refund",
+        examples=examples.PURCHASE_REFUND,
         tags=["purchases"],
         summary="Return lines of a purchase",
         description="Proportional reversal of what the returned units earned and were paid "
@@ -290,6 +295,7 @@ class PurchasesOfflineApi(PosApi):
 
     @extend_schema(
         operation_id="purchases_offline",
+        examples=examples.PURCHASES_OFFLINE,
         tags=["purchases"],
         summary="Upload receipts sold offline",
         description="Confirm bodies in sale order, at most 500. Each item is processed once and "
@@ -327,6 +333,7 @@ def _echoed_id(raw) -> str | None:
 class PurchaseGetApi(PosApi):
     @extend_schema(
         operation_id="purchase_get",
+        examples=examples.PURCHASE_GET,
         tags=["purchases"],
         summary="Read a committed purchase",
         description="The purchase as confirm answered it, with its current status and refunds. "
@@ -352,6 +359,7 @@ class CardGetApi(PosApi):
 
     @extend_schema(
         operation_id="card_get",
+        examples=examples.CARD_GET,
         tags=["cards"],
         summary="Card status, customer and balances",
         description="The card's status and type, its holder (public id, first name, tier, "
@@ -375,6 +383,7 @@ class CustomerLookupApi(PosApi):
 
     @extend_schema(
         operation_id="customer_lookup",
+        examples=examples.CUSTOMER_LOOKUP,
         tags=["customers"],
         summary="Find a customer by phone",
         description="The card summary of the customer who has this phone, in any notation.",
@@ -404,6 +413,7 @@ class CustomerRegisterApi(PosApi):
 
     @extend_schema(
         operation_id="customer_register",
+        examples=examples.CUSTOMER_REGISTER,
         tags=["customers"],
         summary="Register a customer at the till",
         description="Creates the customer with their consents and binds the `card` handed "
@@ -443,6 +453,7 @@ class EventApi(PosApi):
 
     @extend_schema(
         operation_id="event_report",
+        examples=examples.EVENT_REPORT,
         tags=["events"],
         summary="Report an event of a customer's life",
         description="Records an event of a type defined in the admin (a review written, a "
@@ -477,6 +488,7 @@ class CertificateGetApi(PosApi):
 
     @extend_schema(
         operation_id="certificate_get",
+        examples=examples.CERTIFICATE_GET,
         tags=["certificates"],
         summary="Gift certificate status",
         description="A gift card's or certificate's status (`new`: not sold yet, `active`, "
@@ -499,6 +511,7 @@ class CertificateGetApi(PosApi):
 class CertificateActivateApi(PosApi):
     @extend_schema(
         operation_id="certificate_activate",
+        examples=examples.CERTIFICATE_ACTIVATE,
         tags=["certificates"],
         summary="Sell (activate) a gift certificate",
         description="The register sold a certificate: it receives its nominal and its end. "
@@ -526,6 +539,7 @@ class CouponGetApi(PosApi):
 
     @extend_schema(
         operation_id="coupon_get",
+        examples=examples.COUPON_GET,
         tags=["coupons"],
         summary="Coupon status",
         description="Whether a coupon code can be used now (`valid`), or why not: `used`, "

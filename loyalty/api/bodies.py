@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 # The characters no stored text may hold: NUL, and the surrogate code points, which in a valid
 # Python string read from JSON can only be unpaired halves (a pair is decoded to one character).
 UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+# The JSON escapes that can write one (a surrogate pair's escapes too: the walk then finds none).
+MAYBE_UNSTORABLE_RE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 UNSTORABLE_MESSAGE = _(
     "Text may not contain the NUL character (U+0000) or unpaired surrogates (U+D800 to U+DFFF)."
 )
@@ -82,9 +84,10 @@ def unstorable_text_errors(data, *, skip_items_of: str | None = None) -> dict[st
 class PosTextJSONParser(JSONParser):
     """DRF's JSON parser, refusing text that cannot be stored (see the module's docstring).
 
-    The body is decoded strictly, so NUL and surrogates can only come from ``\\u`` escapes
-    (a raw control character is invalid JSON): a body without one, or whose text encodes to
-    UTF-8, is not walked at all. A view sets ``unstorable_text_items`` to the name of a
+    The body is decoded strictly, so NUL and surrogates can only come from ``\\u0000`` and
+    ``\\udXXX`` escapes (a raw control character is invalid JSON): a body whose text has
+    none and encodes to UTF-8 (all bodies but an odd charset's) is not walked at all, even one
+    whose Cyrillic is escaped. A view sets ``unstorable_text_items`` to the name of a
     top-level list whose items it checks itself (``unstorable_text_errors``), so one bad item
     does not refuse the others.
     """
@@ -98,7 +101,7 @@ class PosTextJSONParser(JSONParser):
             data = json.loads(text, parse_constant=parse_constant)
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
-        if "\\u" in text or not _encodes(text):
+        if MAYBE_UNSTORABLE_RE.search(text) or not (text.isascii() or _encodes(text)):
             view = parser_context.get("view")
             errors = unstorable_text_errors(
                 data, skip_items_of=getattr(view, "unstorable_text_items", None)

@@ -59,6 +59,10 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    # Under /api/: a URL over API_MAX_URL_BYTES is a 414 problem; a chunked body (no
+    # Content-Length) is read, up to API_MAX_BODY_BYTES, before anything else reads it.
+    "processing.api.transport.UriLengthMiddleware",
+    "processing.api.bodies.UnsizedBodyMiddleware",
     # Under /api/: refuses bodies over API_MAX_BODY_BYTES unread, answers errors as problems.
     "processing.api.problems.ProblemMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -170,7 +174,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework and the OpenAPI schema ------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's, with the server's own rules on request fields (processing/api/schema.py).
+    "DEFAULT_SCHEMA_CLASS": "processing.api.schema.PosAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -181,6 +186,9 @@ REST_FRAMEWORK = {
 # The POS API (processing/api): body size limit and per-terminal rate limits by scope. Rates are
 # "<requests>/<sec|min|hour|day>"; they count per process unless CACHE_URL names a shared Redis.
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+# The longest URL (path and query, as sent) the API reads; longer is a 414 problem. Keep it
+# below gunicorn's limit_request_line (config/gunicorn.conf.py) less the method and version.
+API_MAX_URL_BYTES = env_int("API_MAX_URL_BYTES", 4096)
 API_THROTTLE_RATES = {
     "purchase": env_str("API_THROTTLE_PURCHASE", "6000/min"),
     "lookup": env_str("API_THROTTLE_LOOKUP", "600/min"),
@@ -189,10 +197,13 @@ API_THROTTLE_RATES = {
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loyalty processing API",
     "DESCRIPTION": (
-        "The API that cash registers, webshops and apps call (docs/pos-api.md, "
-        "docs/pos-integration.md). Authenticate with `Authorization: Api-Key <key>`. Money, "
-        "points and quantities are decimal strings; datetimes carry an offset. Errors are "
-        "RFC 9457 problem details (`application/problem+json`) with a stable `code`."
+        "The API that cash registers, webshops and apps call. The integration guide, "
+        "`docs/pos-integration.md` in the project's repository, walks through it: getting a "
+        "key, the conventions and limits (section 2), a purchase step by step (section 3), "
+        "retries (section 4) and every error `code` (section 5). Authenticate with "
+        "`Authorization: Api-Key <key>`. Money, points and quantities are decimal strings; "
+        "datetimes carry an offset. Errors are RFC 9457 problem details "
+        "(`application/problem+json`) with a stable `code`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -9,7 +9,8 @@ from rest_framework.response import Response
 
 from contactcenter.api import serializers as s
 from contactcenter.services import ticket_submit
-from processing.api.views import BODY, COMMON, PosApi, _ok, _problems
+from processing.api import examples
+from processing.api.views import BODY, COMMON, PosApi, ok_schema, problems_schema
 
 
 class TicketSubmitApi(PosApi):
@@ -20,6 +21,7 @@ class TicketSubmitApi(PosApi):
 
     @extend_schema(
         operation_id="ticket_submit",
+        examples=examples.TICKET_SUBMIT,
         tags=["tickets"],
         summary="Open a support ticket",
         description="A customer's request or complaint from the app or the website, linked "
@@ -29,9 +31,9 @@ class TicketSubmitApi(PosApi):
         "id is 409 `ticket_conflict`.",
         request=s.TicketSubmitSerializer,
         responses={
-            **_ok(s.TicketResultSerializer, "Opened now.", code=201),
-            **_ok(s.TicketResultSerializer, "Opened before: the same ticket again."),
-            **_problems(
+            **ok_schema(s.TicketResultSerializer, "Opened now.", code=201),
+            **ok_schema(s.TicketResultSerializer, "Opened before: the same ticket again."),
+            **problems_schema(
                 *BODY,
                 404,
                 409,

@@ -28,6 +28,7 @@ from loyalty.money import (
     QUANTITY_MAX_DIGITS,
     line_amount,
 )
+from processing.api.bodies import UNSTORABLE_MESSAGE, unstorable_text_errors
 from processing.sale import PurchaseLine, PurchaseRequest
 
 ID_MAX_LENGTH = 64
@@ -486,6 +487,17 @@ class CustomerLookupSerializer(serializers.Serializer):
     phone = PhoneField(help_text="Any notation: `8 900 123-45-67`, `+7 (900) 123-45-67`.")
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {channel: {"type": "boolean"} for channel in Consent.Channel.values},
+        "additionalProperties": False,
+    }
+)
+class ConsentsField(serializers.DictField):
+    """Consents by channel; a channel the server does not know is refused (validate_consents)."""
+
+
 class CustomerRegisterSerializer(serializers.Serializer):
     phone = PhoneField(help_text="Any notation; stored in E.164.")
     first_name = serializers.CharField(max_length=100)
@@ -508,7 +520,7 @@ class CustomerRegisterSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="The referral code (or phone) of the friend who brought the customer.",
     )
-    consents = serializers.DictField(
+    consents = ConsentsField(
         child=serializers.BooleanField(),
         required=False,
         help_text="Consent per channel: " + ", ".join(Consent.Channel.values) + ".",
@@ -1022,6 +1034,8 @@ class EventSerializer(serializers.Serializer):
     }
 
     def validate_attributes(self, value: dict) -> dict:
+        if unstorable_text_errors(value):  # the parser refuses them first; this for any caller
+            raise serializers.ValidationError(UNSTORABLE_MESSAGE, code="unstorable_text")
         size = len(json.dumps(value, default=str).encode())
         if size > MAX_EVENT_ATTRIBUTES_BYTES:
             raise serializers.ValidationError(

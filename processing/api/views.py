@@ -11,9 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.mediatypes import media_type_matches
@@ -23,6 +21,7 @@ from crm.errors import CustomerExists
 from crm.selectors import customer_get_by_phone
 from loyalty.errors import (
     CardNotFound,
+    CertificateNotFound,
     CertificateStateInvalid,
     CouponNotFound,
     CustomerNotFound,
@@ -37,8 +36,10 @@ from loyalty.services.certificates import (
     certificate_find,
     certificate_status,
 )
+from processing.api import examples
 from processing.api import serializers as s
 from processing.api.auth import TerminalKeyAuthentication
+from processing.api.bodies import PosJSONRenderer, PosTextJSONParser, unstorable_text_errors
 from processing.api.problems import (
     PROBLEM_CONTENT_TYPE,
     EmptyBody,
@@ -59,8 +60,9 @@ from promotions.rules.snapshot import snapshot_get
 # --- Plumbing -------------------------------------------------------------------------------
 
 
-class PosJSONParser(JSONParser):
-    """DRF's JSON parser, which also refuses JSON nested too deeply for the decoder."""
+class PosJSONParser(PosTextJSONParser):
+    """DRF's JSON parser, which also refuses JSON nested too deeply for the decoder and text
+    that cannot be stored (NUL, unpaired surrogates: ``processing.api.bodies``)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
@@ -101,6 +103,14 @@ def _lookup_key(value: str, max_length: int) -> bool:
     return 0 < len(value) <= max_length and "\x00" not in value
 
 
+def _certificate_code(code: str) -> str:
+    """The certificate code of a path; one with a NUL names no certificate (PostgreSQL cannot
+    even compare it)."""
+    if "\x00" in code:
+        raise CertificateNotFound(code=code[: s.CERTIFICATE_MAX_LENGTH])
+    return code
+
+
 class PosApi(APIView):
     """Base of every POS view: terminal key, per-terminal throttle, JSON in and out."""
 
@@ -108,7 +118,7 @@ class PosApi(APIView):
     permission_classes = [IsAuthenticated]
     throttle_classes = [TerminalRateThrottle]
     parser_classes = [PosJSONParser]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [PosJSONRenderer]
     content_negotiation_class = PosContentNegotiation
     throttle_scope = "purchase"
 
@@ -151,15 +161,17 @@ PROBLEM_DESCRIPTIONS = {
     404: "Not found.",
     409: "Conflict.",
     413: "`body_too_large`: more than 1 MiB.",
+    414: "`uri_too_long`: a URL (path and query) longer than 4096 bytes.",
     422: "The request is well-formed but cannot be carried out.",
     429: "`throttled`: per-terminal rate limit; retry after `Retry-After` seconds.",
     503: "`service_unavailable`: the database is down; retry after `Retry-After` seconds.",
 }
-COMMON = (401, 403, 429, 503)
+COMMON = (401, 403, 414, 429, 503)
 BODY = (400, 413)
 
 
-def _problems(*statuses: int, **descriptions: str) -> dict:
+def problems_schema(*statuses: int, **descriptions: str) -> dict:
+    """The OpenAPI responses of an operation's problems (shared with the other apps' APIs)."""
     responses = {}
     for code in statuses:
         responses[(code, PROBLEM_CONTENT_TYPE)] = OpenApiResponse(
@@ -169,7 +181,8 @@ def _problems(*statuses: int, **descriptions: str) -> dict:
     return responses
 
 
-def _ok(serializer, description: str, code: int = 200) -> dict:
+def ok_schema(serializer, description: str, code: int = 200) -> dict:
+    """The OpenAPI response of an operation's success."""
     return {(code, "application/json"): OpenApiResponse(serializer, description=description)}
 
 
@@ -197,6 +210,7 @@ CARD_ERRORS = (
 class PurchaseCalculateApi(PosApi):
     @extend_schema(
         operation_id="purchase_calculate",
+        examples=examples.PURCHASE_CALCULATE,
         tags=["purchases"],
         summary="Preview a receipt",
         description="Discounts, points that may be spent and would be earned, promotions and "
@@ -204,8 +218,8 @@ class PurchaseCalculateApi(PosApi):
         "true`, which reserves the points to spend for this `receipt_id`.",
         request=s.PurchaseCalculateSerializer,
         responses={
-            **_ok(s.PurchaseCalculateResultSerializer, "The calculated receipt."),
-            **_problems(*BODY, 404, 409, 422, *COMMON, d404=CARD_ERRORS, d409=CARD_ERRORS),
+            **ok_schema(s.PurchaseCalculateResultSerializer, "The calculated receipt."),
+            **problems_schema(*BODY, 404, 409, 422, *COMMON, d404=CARD_ERRORS, d409=CARD_ERRORS),
         },
     )
     def post(self, request: Request) -> Response:
@@ -216,6 +230,7 @@ class PurchaseCalculateApi(PosApi):
 class PurchaseConfirmApi(PosApi):
     @extend_schema(
         operation_id="purchase_confirm",
+        examples=examples.PURCHASE_CONFIRM,
         tags=["purchases"],
         summary="Commit a purchase",
         description="Recalculates on the server and commits, once per `receipt_id`. The same id "
@@ -224,8 +239,10 @@ class PurchaseConfirmApi(PosApi):
         "`request_in_progress` with `Retry-After`.",
         request=s.PurchaseSerializer,
         responses={
-            **_ok(s.PurchaseResultSerializer, "The confirmed purchase (first time or replay)."),
-            **_problems(*BODY, 404, 409, 422, *COMMON, d404=CARD_ERRORS),
+            **ok_schema(
+                s.PurchaseResultSerializer, "The confirmed purchase (first time or replay)."
+            ),
+            **problems_schema(*BODY, 404, 409, 422, *COMMON, d404=CARD_ERRORS),
         },
     )
     def post(self, request: Request) -> Response:
@@ -236,6 +253,7 @@ class PurchaseConfirmApi(PosApi):
 class PurchaseCancelApi(PosApi):
     @extend_schema(
         operation_id="purchase_cancel",
+        examples=examples.PURCHASE_CANCEL,
         tags=["purchases"],
         summary="Void a purchase",
         description="Reverses every movement the purchase made and its refunds have not, or "
@@ -243,8 +261,8 @@ class PurchaseCancelApi(PosApi):
         "`receipt_not_yet_known` when neither exists yet.",
         request=s.PurchaseCancelSerializer,
         responses={
-            **_ok(s.PurchaseCancelResultSerializer, "The cancellation."),
-            **_problems(*BODY, 409, *COMMON),
+            **ok_schema(s.PurchaseCancelResultSerializer, "The cancellation."),
+            **problems_schema(*BODY, 409, *COMMON),
         },
     )
     def post(self, request: Request) -> Response:
@@ -255,6 +273,7 @@ class PurchaseCancelApi(PosApi):
 class PurchaseRefundApi(PosApi):
     @extend_schema(
         operation_id="purchase_refund",
+        examples=examples.PURCHASE_REFUND,
         tags=["purchases"],
         summary="Return lines of a purchase",
         description="Proportional reversal of what the returned units earned and were paid "
@@ -263,8 +282,8 @@ class PurchaseRefundApi(PosApi):
         "`receipt_not_yet_known`, `receipt_cancelled`, `nothing_to_refund`.",
         request=s.PurchaseRefundSerializer,
         responses={
-            **_ok(s.RefundResultSerializer, "The refund (first time or replay)."),
-            **_problems(*BODY, 409, 422, *COMMON),
+            **ok_schema(s.RefundResultSerializer, "The refund (first time or replay)."),
+            **problems_schema(*BODY, 409, 422, *COMMON),
         },
     )
     def post(self, request: Request) -> Response:
@@ -278,9 +297,11 @@ class PurchaseRefundApi(PosApi):
 
 class PurchasesOfflineApi(PosApi):
     throttle_scope = "offline"
+    unstorable_text_items = "receipts"  # checked per item below: a bad one stops no other
 
     @extend_schema(
         operation_id="purchases_offline",
+        examples=examples.PURCHASES_OFFLINE,
         tags=["purchases"],
         summary="Upload receipts sold offline",
         description="Confirm bodies in sale order, at most 500. Each item is processed once and "
@@ -288,8 +309,8 @@ class PurchasesOfflineApi(PosApi):
         "the others. Uploading the same batch again is safe.",
         request=s.PurchasesOfflineSerializer,
         responses={
-            **_ok(s.PurchasesOfflineResultSerializer, "One result per item."),
-            **_problems(*BODY, *COMMON),
+            **ok_schema(s.PurchasesOfflineResultSerializer, "One result per item."),
+            **problems_schema(*BODY, *COMMON),
         },
     )
     def post(self, request: Request) -> Response:
@@ -298,7 +319,9 @@ class PurchasesOfflineApi(PosApi):
         items = []
         for raw in body.validated_data["receipts"]:
             item = s.PurchaseSerializer(data=raw, context=context)
-            if item.is_valid():
+            if unstorable := unstorable_text_errors(raw):
+                items.append(InvalidRequest(unstorable, receipt_id=_echoed_id(raw)))
+            elif item.is_valid():
                 items.append(item.purchase_request())
             else:
                 code, errors = validation_errors(item.errors)
@@ -316,6 +339,7 @@ def _echoed_id(raw) -> str | None:
 class PurchaseGetApi(PosApi):
     @extend_schema(
         operation_id="purchase_get",
+        examples=examples.PURCHASE_GET,
         tags=["purchases"],
         summary="Read a committed purchase",
         description="The purchase as confirm answered it, with its current status and refunds. "
@@ -323,8 +347,8 @@ class PurchaseGetApi(PosApi):
         "404 `receipt_not_found`.",
         parameters=[RECEIPT_ID],
         responses={
-            **_ok(s.PurchaseRecordSerializer, "The purchase."),
-            **_problems(404, *COMMON, d404="`receipt_not_found`."),
+            **ok_schema(s.PurchaseRecordSerializer, "The purchase."),
+            **problems_schema(404, *COMMON, d404="`receipt_not_found`."),
         },
     )
     def get(self, request: Request, receipt_id: str) -> Response:
@@ -341,6 +365,7 @@ class CardGetApi(PosApi):
 
     @extend_schema(
         operation_id="card_get",
+        examples=examples.CARD_GET,
         tags=["cards"],
         summary="Card status, customer and balances",
         description="The card's status and type, its holder (public id, first name, tier, "
@@ -348,8 +373,8 @@ class CardGetApi(PosApi):
         "expires within 30 days. A card that belongs to nobody has `customer` null.",
         parameters=[CARD_NUMBER],
         responses={
-            **_ok(s.CardSummarySerializer, "The card summary."),
-            **_problems(404, *COMMON, d404="`card_not_found`."),
+            **ok_schema(s.CardSummarySerializer, "The card summary."),
+            **problems_schema(404, *COMMON, d404="`card_not_found`."),
         },
     )
     def get(self, request: Request, number: str) -> Response:
@@ -364,13 +389,14 @@ class CustomerLookupApi(PosApi):
 
     @extend_schema(
         operation_id="customer_lookup",
+        examples=examples.CUSTOMER_LOOKUP,
         tags=["customers"],
         summary="Find a customer by phone",
         description="The card summary of the customer who has this phone, in any notation.",
         parameters=[s.CustomerLookupSerializer],
         responses={
-            **_ok(s.CardSummarySerializer, "The customer's summary."),
-            **_problems(
+            **ok_schema(s.CardSummarySerializer, "The customer's summary."),
+            **problems_schema(
                 400,
                 404,
                 *COMMON,
@@ -393,6 +419,7 @@ class CustomerRegisterApi(PosApi):
 
     @extend_schema(
         operation_id="customer_register",
+        examples=examples.CUSTOMER_REGISTER,
         tags=["customers"],
         summary="Register a customer at the till",
         description="Creates the customer with their consents and binds the `card` handed "
@@ -400,8 +427,8 @@ class CustomerRegisterApi(PosApi):
         "customer is 409 `customer_exists`, whose body also carries that customer's summary.",
         request=s.CustomerRegisterSerializer,
         responses={
-            **_ok(s.CardSummarySerializer, "The new customer's summary.", code=201),
-            **_problems(*BODY, 404, 422, *COMMON, d404="`card_not_found`."),
+            **ok_schema(s.CardSummarySerializer, "The new customer's summary.", code=201),
+            **problems_schema(*BODY, 404, 422, *COMMON, d404="`card_not_found`."),
             (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
                 s.CustomerExistsProblemSerializer,
                 description="`customer_exists` (with the summary), `email_taken`, "
@@ -432,6 +459,7 @@ class EventApi(PosApi):
 
     @extend_schema(
         operation_id="event_report",
+        examples=examples.EVENT_REPORT,
         tags=["events"],
         summary="Report an event of a customer's life",
         description="Records an event of a type defined in the admin (a review written, a "
@@ -441,9 +469,9 @@ class EventApi(PosApi):
         "the same `event_id` is 409 `event_conflict`.",
         request=s.EventSerializer,
         responses={
-            **_ok(s.EventResultSerializer, "Recorded now.", code=201),
-            **_ok(s.EventResultSerializer, "Recorded before: the same answer again."),
-            **_problems(
+            **ok_schema(s.EventResultSerializer, "Recorded now.", code=201),
+            **ok_schema(s.EventResultSerializer, "Recorded before: the same answer again."),
+            **problems_schema(
                 *BODY,
                 404,
                 409,
@@ -466,6 +494,7 @@ class CertificateGetApi(PosApi):
 
     @extend_schema(
         operation_id="certificate_get",
+        examples=examples.CERTIFICATE_GET,
         tags=["certificates"],
         summary="Gift certificate status",
         description="A gift card's or certificate's status (`new`: not sold yet, `active`, "
@@ -475,19 +504,20 @@ class CertificateGetApi(PosApi):
         "another programme is 404.",
         parameters=[CERTIFICATE_CODE],
         responses={
-            **_ok(s.CertificateStatusSerializer, "The certificate's status."),
-            **_problems(404, *COMMON, d404="`certificate_not_found`."),
+            **ok_schema(s.CertificateStatusSerializer, "The certificate's status."),
+            **problems_schema(404, *COMMON, d404="`certificate_not_found`."),
         },
     )
     def get(self, request: Request, code: str) -> Response:
         programme = snapshot_get().programme_for(self.terminal.store.partner_id)
-        certificate = certificate_find(code, programme.id if programme else None)
+        certificate = certificate_find(_certificate_code(code), programme.id if programme else None)
         return Response(certificate_status(certificate, self.terminal.store.partner_id))
 
 
 class CertificateActivateApi(PosApi):
     @extend_schema(
         operation_id="certificate_activate",
+        examples=examples.CERTIFICATE_ACTIVATE,
         tags=["certificates"],
         summary="Sell (activate) a gift certificate",
         description="The register sold a certificate: it receives its nominal and its end. "
@@ -497,13 +527,13 @@ class CertificateActivateApi(PosApi):
         parameters=[CERTIFICATE_CODE],
         request=None,
         responses={
-            **_ok(s.CertificateStatusSerializer, "The certificate, active."),
-            **_problems(404, 409, *COMMON, d404="`certificate_not_found`."),
+            **ok_schema(s.CertificateStatusSerializer, "The certificate, active."),
+            **problems_schema(404, 409, *COMMON, d404="`certificate_not_found`."),
         },
     )
     def post(self, request: Request, code: str) -> Response:
         programme = snapshot_get().programme_for(self.terminal.store.partner_id)
-        certificate = certificate_find(code, programme.id if programme else None)
+        certificate = certificate_find(_certificate_code(code), programme.id if programme else None)
         if not certificate_accepted(certificate.series, self.terminal.store.partner_id):
             raise CertificateStateInvalid(status="not_accepted_here")
         certificate = certificate_activate(certificate, terminal=self.terminal)
@@ -515,6 +545,7 @@ class CouponGetApi(PosApi):
 
     @extend_schema(
         operation_id="coupon_get",
+        examples=examples.COUPON_GET,
         tags=["coupons"],
         summary="Coupon status",
         description="Whether a coupon code can be used now (`valid`), or why not: `used`, "
@@ -522,12 +553,14 @@ class CouponGetApi(PosApi):
         "are read in any case, spaces ignored. A code of another programme is 404.",
         parameters=[COUPON_CODE],
         responses={
-            **_ok(s.CouponStatusSerializer, "The coupon's status."),
-            **_problems(404, *COMMON, d404="`coupon_not_found`."),
+            **ok_schema(s.CouponStatusSerializer, "The coupon's status."),
+            **problems_schema(404, *COMMON, d404="`coupon_not_found`."),
         },
     )
     def get(self, request: Request, code: str) -> Response:
         programme = snapshot_get().programme_for(self.terminal.store.partner_id)
+        if "\x00" in code:  # no code has one, and PostgreSQL cannot even compare it
+            raise CouponNotFound(coupon=code[: s.COUPON_MAX_LENGTH])
         coupon = coupon_find(code[: s.COUPON_MAX_LENGTH], programme.id if programme else None)
         if coupon is None:
             raise CouponNotFound(coupon=code[: s.COUPON_MAX_LENGTH])

@@ -50,7 +50,7 @@ from loyalty.services.ledger import (
 )
 from loyalty.services.lots import debts_settle, hold_release
 from loyalty.transactions import money_transaction, retrying
-from processing.answer import money_text
+from processing.answer import money_text, points_text
 from processing.reversal import (
     counters_undo,
     exchanges_return,
@@ -301,6 +301,7 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
         refund.points_reversed = totals["reversed"]
         refund.shortfall = totals["shortfall"]
         refund.debt = totals["debt"]
+        places = movement["places"]
         refund.result = {
             "receipt_id": receipt.receipt_id,
             "refund_id": refund_id or None,
@@ -308,18 +309,23 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
             "status": receipt.status,
             "amount": money_text(refund.amount),
             "to_pay": money_text(refund.to_pay),
-            "points_returned": str(refund.points_returned),
-            "points_reversed": str(refund.points_reversed),
-            "shortfall": str(refund.shortfall),
-            "debt": str(refund.debt),
+            "points_returned": points_text(refund.points_returned, places),
+            "points_reversed": points_text(refund.points_reversed, places),
+            "shortfall": points_text(refund.shortfall, places),
+            "debt": points_text(refund.debt, places),
             "lines": movement["lines"],
             "balance": (
-                {"after": str(main.balance), "pending": str(main.pending)} if main else None
+                {
+                    "after": points_text(main.balance, places),
+                    "pending": points_text(main.pending, places),
+                }
+                if main
+                else None
             ),
             **({"exchanges_returned": given_back} if given_back else {}),
             **(
                 {
-                    "certificates_returned": certificates_back,
+                    "certificates_returned": [_money_entry(entry) for entry in certificates_back],
                     "money_back": money_text(
                         fraction_money
                         - sum(
@@ -338,6 +344,14 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
         }
         refund.save()
         return refund.result
+
+
+def _money_entry(entry: dict) -> dict:
+    """A certificate's entry of the answer with its amounts in kopecks."""
+    return {
+        key: money_text(Decimal(value)) if key in ("amount", "balance_after") else value
+        for key, value in entry.items()
+    }
 
 
 def _refund_plan(lines, requested, kind) -> dict[int, Decimal]:
@@ -421,7 +435,7 @@ def _refund_lines(receipt, refund, lines, plan) -> dict:
                 "discount": money_text(moved.discount),
                 "points_spent": money_text(moved.points_spent),
                 "to_pay": money_text(moved.to_pay),
-                "points_earned": str(moved.points_earned),
+                "points_earned": points_text(moved.points_earned, spent_places),
             }
         )
     RefundLine.objects.bulk_create(refund_lines)
@@ -442,6 +456,7 @@ def _refund_lines(receipt, refund, lines, plan) -> dict:
         ]
     )
     totals["spent_points"] = sum((line.spent_points for line in refund_lines), ZERO)
+    totals["places"] = spent_places  # of the receipt's currency, for the answer
     return totals
 
 

@@ -1,0 +1,157 @@
+"""Defects an outside review found driving the running server (a generated client, schemathesis,
+curl): refunds and cancels of receipts loaded from history, the record GET answers for them,
+another partner's receipt on refund and cancel, and the places of every amount answered."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import pytest
+
+from loyalty.models import Account, Currency, Refund
+from promotions.rules.snapshot import snapshot_invalidate
+from tests.api.conftest import API, purchase_body
+from tests.api.test_schema import _validate
+from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+CONFIRM = API + "purchases/confirm"
+REFUND = API + "purchases/refund"
+CANCEL = API + "purchases/cancel"
+OFFLINE = API + "purchases/offline"
+
+# The decimal strings of the refund and cancel answers, by the places they are given in.
+MONEY = {"amount", "to_pay", "discount", "points_spent", "money_back", "balance_after"}
+POINTS = {"points_returned", "points_reversed", "shortfall", "debt", "points_earned", "after"}
+POINTS |= {"pending", "before", "points", "cost"}
+
+
+def _post(client, url, body):
+    return client.post(url, body, format="json")
+
+
+def _balance(world) -> Decimal:
+    return Account.objects.get(customer=world.customer, currency=world.currency).balance
+
+
+def _places(text: str) -> int:
+    assert re.fullmatch(r"-?\d+(\.\d+)?", text), text
+    return len(text.partition(".")[2])
+
+
+def _amounts(node, path=""):
+    """(path, key, value) of every decimal string in an answer."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and key in MONEY | POINTS:
+                if key == "amount" and node.get("effect") == "points":
+                    key = "points"  # a promotion's points
+                yield f"{path}{key}", key, value
+            else:
+                yield from _amounts(value, f"{path}{key}.")
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _amounts(item, f"{path}{index}.")
+
+
+def assert_places(answer: dict, points: int) -> None:
+    """Every amount of the answer has its places: money 2, points the currency's."""
+    found = list(_amounts(answer))
+    assert found
+    wrong = [
+        (path, value)
+        for path, key, value in found
+        if _places(value) != (2 if key in MONEY else points)
+    ]
+    assert not wrong, wrong
+
+
+def _zero_places(world) -> None:
+    Currency.objects.filter(pk=world.currency.pk).update(decimal_places=0)
+    snapshot_invalidate()
+
+
+# --- 7. Every amount in its currency's places --------------------------------------------------
+
+
+def test_refund_and_cancel_answer_points_in_the_currencys_places(world, client, openapi):
+    # given points earned, then a purchase that spends some and earns more
+    _post(client, CONFIRM, purchase_body(world, receipt_id="EARN"))
+    body = purchase_body(world, spend_points="300.00")
+    assert _post(client, CONFIRM, body).status_code == 200
+    # when a line is returned, then the rest is cancelled
+    refund = _post(
+        client,
+        REFUND,
+        {
+            "receipt_id": body["receipt_id"],
+            "refund_id": "R-1",
+            "lines": [{"line": 1, "quantity": "1"}],
+        },
+    )
+    assert refund.status_code == 200, refund.content
+    _validate(openapi, "/api/v1/purchases/refund", "post", refund)
+    cancel = _post(client, CANCEL, {"receipt_id": body["receipt_id"]})
+    _validate(openapi, "/api/v1/purchases/cancel", "post", cancel)
+    # then every amount has two places, zeros too
+    for data in (refund.json(), cancel.json()):
+        assert_places(data, 2)
+        assert (data["shortfall"], data["debt"]) == ("0.00", "0.00")
+    returned = [D(data["points_returned"]) for data in (refund.json(), cancel.json())]
+    assert sum(returned) == D("300.00")
+    assert returned[0] > 0
+    # and GET lists the refunds as they were answered
+    record = client.get(API + "purchases/" + body["receipt_id"]).json()
+    assert record["refunds"] == [refund.json(), cancel.json()]
+
+
+def test_a_currency_without_decimals_is_answered_in_whole_points(world, client, openapi):
+    _zero_places(world)
+    _post(client, CONFIRM, purchase_body(world, receipt_id="EARN"))
+    body = purchase_body(world, spend_points="300")
+    confirmed = _post(client, CONFIRM, body).json()
+    assert_places(confirmed, 0)
+    refund = _post(
+        client,
+        REFUND,
+        {
+            "receipt_id": body["receipt_id"],
+            "refund_id": "R-1",
+            "lines": [{"line": 2, "quantity": "1"}],
+        },
+    ).json()
+    cancel = _post(client, CANCEL, {"receipt_id": body["receipt_id"]}).json()
+    for data in (refund, cancel):
+        assert_places(data, 0)
+        assert data["debt"] == "0"
+    # the offline answer is the confirm's, in the same places
+    offline = _post(
+        client, OFFLINE, {"receipts": [purchase_body(world, receipt_id="OFF-1")]}
+    ).json()
+    assert offline["results"][0]["status"] == "ok"
+    assert_places(offline["results"][0]["result"], 0)
+
+
+def test_a_stored_answer_is_replayed_as_it_was_given(world, client):
+    # given a refund and a cancel answered before the places were fixed
+    body = purchase_body(world)
+    _post(client, CONFIRM, body)
+    request = {
+        "receipt_id": body["receipt_id"],
+        "refund_id": "R-1",
+        "lines": [{"line": 1, "quantity": "1"}],
+    }
+    _post(client, REFUND, request)
+    _post(client, CANCEL, {"receipt_id": body["receipt_id"]})
+    for refund in Refund.objects.all():
+        old = {**refund.result, "points_reversed": "4.5000", "shortfall": "0"}
+        Refund.objects.filter(pk=refund.pk).update(result=old)
+    # then their retries answer what was answered then, byte for byte
+    again = _post(client, REFUND, request)
+    assert again.json()["points_reversed"] == "4.5000"
+    assert again.json()["shortfall"] == "0"
+    assert _post(client, CANCEL, {"receipt_id": body["receipt_id"]}).json()["shortfall"] == "0"
+    record = client.get(API + "purchases/" + body["receipt_id"]).json()
+    assert [r["shortfall"] for r in record["refunds"]] == ["0", "0"]

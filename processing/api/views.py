@@ -260,7 +260,8 @@ class PurchaseRefundApi(PosApi):
         description="Proportional reversal of what the returned units earned and were paid "
         "with, once per `refund_id`. Without `lines`, everything not yet returned. 422 "
         "`unknown_line` / `refund_exceeds_purchase`; 409 `refund_conflict`, "
-        "`receipt_not_yet_known`, `receipt_cancelled`, `nothing_to_refund`.",
+        "`receipt_not_yet_known`, `receipt_cancelled`, `nothing_to_refund`, "
+        "`receipt_not_reversible`.",
         request=s.PurchaseRefundSerializer,
         responses={
             **_ok(s.RefundResultSerializer, "The refund (first time or replay)."),

@@ -11,9 +11,10 @@ import pytest
 
 from loyalty.models import Account, Currency, Refund
 from promotions.rules.snapshot import snapshot_invalidate
-from tests.api.conftest import API, purchase_body
+from tests.api.conftest import API, assert_problem, purchase_body
 from tests.api.test_schema import _validate
 from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
+from tests.factories.history import earned_without_lines, history_receipt, points_given
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -155,3 +156,42 @@ def test_a_stored_answer_is_replayed_as_it_was_given(world, client):
     assert _post(client, CANCEL, {"receipt_id": body["receipt_id"]}).json()["shortfall"] == "0"
     record = client.get(API + "purchases/" + body["receipt_id"]).json()
     assert [r["shortfall"] for r in record["refunds"]] == ["0", "0"]
+
+
+# --- 1. Receipts loaded from history: their postings are reversed ------------------------------
+
+
+def test_a_cancel_of_a_history_receipt_moves_its_points_back(
+    world, client, assert_ledger_consistent
+):
+    # given 1000 points and a history receipt that spent 200 of them and earned 15.00
+    points_given(world, "1000")
+    history_receipt(world, "H1", spend="200")
+    assert _balance(world) == D("815.00")
+    # when the register cancels it
+    response = _post(client, CANCEL, {"receipt_id": "H1"})
+    # then the points move back and the answer says so
+    assert response.status_code == 200, response.content
+    data = response.json()
+    assert (data["points_reversed"], data["points_returned"]) == ("15.00", "200.00")
+    assert _balance(world) == D("1000.00")
+    assert_ledger_consistent()
+
+
+def test_a_refund_of_a_history_receipt_is_proportional(world, client, assert_ledger_consistent):
+    points_given(world, "100")
+    history_receipt(world, "H1", spend="100")  # lines 2 x 100.00 and 300.00; 20.00 earned
+    body = {"receipt_id": "H1", "refund_id": "R-1", "lines": [{"line": 2, "quantity": "1"}]}
+    data = _post(client, REFUND, body).json()
+    assert (data["points_reversed"], data["points_returned"]) == ("12.00", "60.00")
+    assert _balance(world) == D("68.00")
+    assert_ledger_consistent()
+
+
+def test_a_receipt_that_cannot_be_reversed_is_refused_with_a_code(world, client, row_counts):
+    earned_without_lines(world)
+    before = row_counts()
+    response = _post(client, CANCEL, {"receipt_id": "H0"})
+    data = assert_problem(response, 409, "receipt_not_reversible")
+    assert data["receipt_id"] == "H0"
+    assert row_counts() == before

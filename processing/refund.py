@@ -17,8 +17,10 @@ from decimal import Decimal
 
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import (
+    LoyaltyError,
     NothingToRefund,
     ReceiptCancelled,
     ReceiptNotFound,
@@ -91,12 +93,33 @@ def _receipt_find(terminal: Terminal, receipt_id: str) -> Receipt | None:
     return found[0] if len(found) == 1 else None
 
 
+def _not_found(terminal: Terminal, receipt_id: str, *, may_arrive: bool) -> LoyaltyError:
+    """Why no receipt was found, as an error to raise.
+
+    Another partner's receipt, or one that several registers of this partner confirmed (the id
+    does not say which), is not found (404): waiting changes nothing, so a register must not
+    retry. Only an id no register has confirmed may still arrive (an offline upload pending):
+    a refund or cancel of it is ``receipt_not_yet_known`` (409, retry later)."""
+    mine = Receipt.objects.filter(partner_id=terminal.store.partner_id, receipt_id=receipt_id)
+    if mine.exists():
+        return ReceiptNotFound(
+            message=_(
+                "Several registers of this partner confirmed a receipt with this id; return it "
+                "at the register that sold it."
+            ),
+            receipt_id=receipt_id,
+        )
+    if not may_arrive or Receipt.objects.filter(receipt_id=receipt_id).exists():
+        return ReceiptNotFound(receipt_id=receipt_id)
+    return ReceiptNotYetKnown(receipt_id=receipt_id)
+
+
 def purchase_get(terminal: Terminal, receipt_id: str) -> dict:
     """The committed purchase as confirm returned it, with its current status and refunds."""
     terminal = terminal_loaded(terminal)
     receipt = _receipt_find(terminal, receipt_id)
     if receipt is None:
-        raise ReceiptNotFound(receipt_id=receipt_id)
+        raise _not_found(terminal, receipt_id, may_arrive=False)
     return _with_refunds(receipt)
 
 
@@ -115,7 +138,7 @@ def purchase_cancel(terminal: Terminal, receipt_id: str) -> dict:
         released = retrying(lambda: _cancel_hold_only(terminal, receipt_id))
         if released:
             return {"receipt_id": receipt_id, "status": "cancelled", "hold_released": True}
-        raise ReceiptNotYetKnown(receipt_id=receipt_id)
+        raise _not_found(terminal, receipt_id, may_arrive=True)
     fingerprint = digest({"cancel": receipt_id})
     return retrying(lambda: _refund(terminal, receipt, Refund.Kind.CANCEL, "", fingerprint, None))
 
@@ -158,7 +181,7 @@ def purchase_refund(
         return existing.result
     receipt = _receipt_find(terminal, receipt_id)
     if receipt is None:
-        raise ReceiptNotYetKnown(receipt_id=receipt_id)
+        raise _not_found(terminal, receipt_id, may_arrive=True)
     return retrying(
         lambda: _refund(terminal, receipt, Refund.Kind.REFUND, refund_id, fingerprint, lines)
     )

@@ -9,12 +9,14 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.models import Account, Currency, Refund
+from loyalty.models import Account, Currency, Receipt, Refund
+from loyalty.services.terminals import terminal_key_issue
 from promotions.rules.snapshot import snapshot_invalidate
 from tests.api.conftest import API, assert_problem, purchase_body
 from tests.api.test_schema import _validate
 from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 from tests.factories.history import earned_without_lines, history_receipt, points_given
+from tests.factories.loyalty import PartnerFactory, StoreFactory, TerminalFactory
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -195,3 +197,77 @@ def test_a_receipt_that_cannot_be_reversed_is_refused_with_a_code(world, client,
     data = assert_problem(response, 409, "receipt_not_reversible")
     assert data["receipt_id"] == "H0"
     assert row_counts() == before
+
+
+# --- 4. Another partner's receipt is not found, on refund and cancel as on GET ----------------
+
+
+def _stranger(client, partner=None):
+    """Switch the client to a register of another partner (or of ``partner``)."""
+    other = TerminalFactory(store=StoreFactory(partner=partner or PartnerFactory()))
+    _key, raw = terminal_key_issue(terminal=other)
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    return other
+
+
+def test_another_partners_receipt_is_not_found_on_refund_and_cancel(
+    world, client, row_counts, openapi
+):
+    # given a purchase of the world's partner
+    body = purchase_body(world)
+    assert _post(client, CONFIRM, body).status_code == 200
+    # when a register of another partner returns or voids it
+    _stranger(client)
+    before = row_counts()
+    refund = _post(client, REFUND, {"receipt_id": body["receipt_id"], "refund_id": "R-1"})
+    cancel = _post(client, CANCEL, {"receipt_id": body["receipt_id"]})
+    # then it does not exist for them, as GET says: 404, nothing to retry
+    _validate(openapi, "/api/v1/purchases/refund", "post", refund)
+    _validate(openapi, "/api/v1/purchases/cancel", "post", cancel)
+    for response in (refund, cancel, client.get(API + "purchases/" + body["receipt_id"])):
+        data = assert_problem(response, 404, "receipt_not_found")
+        assert "Retry-After" not in response
+        assert data["receipt_id"] == body["receipt_id"]
+    assert row_counts() == before
+    assert Receipt.objects.get().status == "confirmed"
+
+
+def test_an_id_no_register_has_confirmed_may_still_arrive(world, client):
+    # an offline upload may be pending: retry later
+    for response in (
+        _post(client, REFUND, {"receipt_id": "NOT-YET", "refund_id": "R-1"}),
+        _post(client, CANCEL, {"receipt_id": "NOT-YET"}),
+    ):
+        assert_problem(response, 409, "receipt_not_yet_known")
+        assert int(response["Retry-After"]) > 0
+
+
+def test_an_id_two_registers_of_the_partner_confirmed_is_not_found_at_a_third(world, client):
+    # given the same receipt id confirmed at two registers of the partner
+    assert _post(client, CONFIRM, purchase_body(world, receipt_id="0001")).status_code == 200
+    _stranger(client, world.partner)
+    assert _post(client, CONFIRM, purchase_body(world, receipt_id="0001")).status_code == 200
+    # when a third register of the partner returns "0001", it cannot tell which: 404
+    _stranger(client, world.partner)
+    refund = _post(client, REFUND, {"receipt_id": "0001", "refund_id": "R-1"})
+    assert_problem(refund, 404, "receipt_not_found")
+    assert_problem(_post(client, CANCEL, {"receipt_id": "0001"}), 404, "receipt_not_found")
+    assert set(Receipt.objects.values_list("status", flat=True)) == {"confirmed"}
+
+
+def test_a_cancel_still_releases_this_registers_hold_of_an_id_another_partner_used(world, client):
+    # another partner confirmed "0001"; this register only calculated its own "0001" with a hold
+    _post(client, CONFIRM, purchase_body(world, receipt_id="EARN"))
+    other = _stranger(client)
+    _post(client, CONFIRM, purchase_body(world, receipt_id="0001"))
+    _key, raw = terminal_key_issue(terminal=world.terminal)
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
+    held = _post(
+        client,
+        API + "purchases/calculate",
+        {**purchase_body(world, receipt_id="0001", spend_points="max"), "hold": True},
+    )
+    assert D(held.json()["hold"]["points"]) > 0
+    answer = _post(client, CANCEL, {"receipt_id": "0001"}).json()
+    assert answer == {"receipt_id": "0001", "status": "cancelled", "hold_released": True}
+    assert Receipt.objects.get(terminal=other, receipt_id="0001").status == "confirmed"

@@ -59,6 +59,7 @@ from loyalty.services.lots import debts_settle, hold_release
 from loyalty.shares import lots_over_lines, spend_totals, spent_over_lines, unlinked_lots
 from loyalty.transactions import money_transaction, retrying
 from processing.answer import money_text, points_text
+from processing.record import purchase_record
 from processing.reversal import (
     counters_undo,
     exchanges_return,
@@ -124,7 +125,8 @@ def purchase_get(terminal: Terminal, receipt_id: str) -> dict:
 
 
 def _with_refunds(receipt: Receipt) -> dict:
-    answer = dict(receipt.result)
+    # A receipt loaded from history has no stored answer: its record is built from its rows.
+    answer = dict(receipt.result) if receipt.result else purchase_record(receipt)
     answer["status"] = receipt.status
     answer["refunds"] = [refund.result for refund in receipt.refunds.order_by("pk")]
     return answer

@@ -5,9 +5,11 @@ another partner's receipt on refund and cancel, and the places of every amount a
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from loyalty.models import Account, Currency, Receipt, Refund
 from loyalty.services.terminals import terminal_key_issue
@@ -271,3 +273,103 @@ def test_a_cancel_still_releases_this_registers_hold_of_an_id_another_partner_us
     answer = _post(client, CANCEL, {"receipt_id": "0001"}).json()
     assert answer == {"receipt_id": "0001", "status": "cancelled", "hold_released": True}
     assert Receipt.objects.get(terminal=other, receipt_id="0001").status == "confirmed"
+
+
+# --- 2. GET of a receipt without a stored answer: the documented record from its rows ---------
+
+
+def test_get_of_a_history_receipt_answers_the_documented_record(world, client, openapi):
+    from loyalty.models import TierMembership
+    from tests.factories.loyalty import TierFactory
+
+    silver = TierFactory(programme=world.programme, name="Silver")
+    TierMembership.objects.create(customer=world.customer, programme=world.programme, tier=silver)
+    points_given(world, "1000")
+    history_receipt(world, "H1", spend="200")
+    response = client.get(API + "purchases/H1")
+    assert response.status_code == 200, response.content
+    _validate(openapi, "/api/v1/purchases/{receipt_id}", "get", response)
+    assert response.json() == {
+        "receipt_id": "H1",
+        "status": "confirmed",
+        "customer": {"id": world.customer.public_id, "tier": "Silver"},
+        "total": "500.00",
+        "discount": "0.00",
+        "points_spent": "200.00",
+        "to_pay": "300.00",
+        "points_earned": "15.00",
+        "balance": {"before": "1000.00", "after": "815.00", "pending": "0.00"},
+        "lines": [
+            {
+                "line": 1,
+                "amount": "200.00",
+                "discount": "0.00",
+                "points_spent": "80.00",
+                "to_pay": "120.00",
+                "points_earned": "6.00",
+            },
+            {
+                "line": 2,
+                "amount": "300.00",
+                "discount": "0.00",
+                "points_spent": "120.00",
+                "to_pay": "180.00",
+                "points_earned": "9.00",
+            },
+        ],
+        "promotions": [],
+        "coupons": [],
+        "messages": [],
+        "refunds": [],
+    }
+    # after a refund, with it and the new status
+    body = {"receipt_id": "H1", "refund_id": "R-1", "lines": [{"line": 1, "quantity": "1"}]}
+    refund = _post(client, REFUND, body).json()
+    again = client.get(API + "purchases/H1")
+    _validate(openapi, "/api/v1/purchases/{receipt_id}", "get", again)
+    assert again.json()["status"] == "partially_refunded"
+    assert again.json()["refunds"] == [refund]
+    assert again.json()["balance"] == response.json()["balance"]  # as at the sale
+
+
+def test_get_of_a_history_receipt_that_moved_no_points(world, client, openapi):
+    # the balance at its time of sale; a later purchase does not count
+    points_given(world, "100")
+    history_receipt(world, "H1", percent="0")
+    later = timezone.now() - timedelta(days=1)
+    history_receipt(world, "H2", lines=(("A", "1", "100.00"),), sold_at=later)
+    response = client.get(API + "purchases/H1")
+    _validate(openapi, "/api/v1/purchases/{receipt_id}", "get", response)
+    assert response.json()["balance"] == {"before": "100.00", "after": "100.00", "pending": "0.00"}
+    assert response.json()["points_earned"] == "0.00"
+
+
+def test_get_of_a_history_receipt_in_a_currency_without_decimals(world, client, openapi):
+    _zero_places(world)
+    history_receipt(world, "H1", lines=(("A", "1", "500.00"),))  # earns 25
+    response = client.get(API + "purchases/H1")
+    _validate(openapi, "/api/v1/purchases/{receipt_id}", "get", response)
+    data = response.json()
+    assert (data["points_earned"], data["lines"][0]["points_earned"]) == ("25", "25")
+    assert data["balance"] == {"before": "0", "after": "25", "pending": "0"}
+    assert_places(data, 0)
+
+
+def test_get_of_an_anonymous_history_receipt(world, client, openapi):
+    receipt = history_receipt(world, "H1", percent="0")
+    Receipt.objects.filter(pk=receipt.pk).update(customer=None, card=None, currency=None)
+    response = client.get(API + "purchases/H1")
+    _validate(openapi, "/api/v1/purchases/{receipt_id}", "get", response)
+    assert response.json()["customer"] is None
+    assert response.json()["balance"] == {"before": "0.00", "after": "0.00", "pending": "0.00"}
+
+
+def test_a_record_built_from_the_rows_is_what_confirm_answered(world, client, openapi):
+    # a purchase confirmed here, whose stored answer is lost: its rows say the same
+    _post(client, CONFIRM, purchase_body(world, receipt_id="EARN"))
+    body = purchase_body(world, spend_points="300.00")
+    confirmed = _post(client, CONFIRM, body).json()
+    Receipt.objects.filter(receipt_id=body["receipt_id"]).update(result={})
+    response = client.get(API + "purchases/" + body["receipt_id"])
+    _validate(openapi, "/api/v1/purchases/{receipt_id}", "get", response)
+    assert response.json() == {**confirmed, "refunds": []}

@@ -15,6 +15,7 @@ from loyalty.models import Account, Currency, Receipt, Refund
 from loyalty.services.terminals import terminal_key_issue
 from promotions.rules.snapshot import snapshot_invalidate
 from tests.api.conftest import API, assert_problem, purchase_body
+from tests.api.test_exchanges import chips as chips  # noqa: F401 - the fixture
 from tests.api.test_schema import _validate
 from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 from tests.factories.history import earned_without_lines, history_receipt, points_given
@@ -373,3 +374,33 @@ def test_a_record_built_from_the_rows_is_what_confirm_answered(world, client, op
     response = client.get(API + "purchases/" + body["receipt_id"])
     _validate(openapi, "/api/v1/purchases/{receipt_id}", "get", response)
     assert response.json() == {**confirmed, "refunds": []}
+
+
+def test_certificates_and_exchanges_given_back_are_in_their_places(world, chips, client):
+    from tests.api.test_certificates import _sold
+
+    certificate = _sold(world)
+    lines = [{"line": 1, "sku": "MUG", "quantity": "3", "price": "100.00"}]
+    body = purchase_body(
+        world, lines=lines, exchanges=["MUG-50"], certificates=[{"code": certificate.code}]
+    )
+    assert _post(client, CONFIRM, body).status_code == 200
+    refunds = [
+        _post(
+            client,
+            REFUND,
+            {
+                "receipt_id": body["receipt_id"],
+                "refund_id": f"R-{n}",
+                "lines": [lines[0] | {"quantity": "1"}],
+            },
+        ).json()
+        for n in range(3)
+    ]
+    given_back = [
+        [entry["points"] for entry in data.pop("exchanges_returned", [])] for data in refunds
+    ]
+    assert given_back == [[], [], ["10"]]  # chips: no decimals, once the mug is all returned
+    for data in refunds:
+        assert_places(data, 2)
+    assert [c["amount"] for r in refunds for c in r["certificates_returned"]] == ["50.00"] * 3

@@ -101,6 +101,15 @@ class ReceiptCancelled(LoyaltyError):
     message = _("The purchase was cancelled; nothing is left to refund.")
 
 
+class ReceiptNotReversible(LoyaltyError):
+    code = "receipt_not_reversible"
+    status = 409
+    message = _(
+        "The points this purchase moved cannot be split over its lines (it was loaded without "
+        "them); it cannot be returned at the register."
+    )
+
+
 class NothingToRefund(LoyaltyError):
     code = "nothing_to_refund"
     status = 409

@@ -16,14 +16,14 @@ from loyalty.models import (
     Hold,
     Terminal,
 )
-from loyalty.money import ZERO
+from loyalty.money import DECIMAL_PLACES, ZERO
 from loyalty.services.certificates import (
     certificates_hold,
     certificates_release,
 )
 from loyalty.services.lots import hold_release
 from loyalty.transactions import money_transaction, retrying
-from processing.answer import coupon_series_fired, earned_split, exchanged_main, render
+from processing.answer import coupon_series_fired, earned_split, exchanged_main, points_text, render
 from processing.sale import (
     ALL_FACTS,
     PurchaseRequest,
@@ -178,7 +178,12 @@ def _calculate_and_hold(sale: Sale, request: PurchaseRequest, at, now) -> dict:
             )
             Account.objects.filter(pk=account.pk).update(held=F("held") + result.spent_points)
         answer["hold"] = {
-            "points": str(result.spent_points if account is not None else ZERO),
+            "points": points_text(
+                result.spent_points if account is not None else ZERO,
+                sale.snapshot.currencies[result.main_currency_id].decimal_places
+                if result.main_currency_id
+                else DECIMAL_PLACES,
+            ),
             "expires_at": until.isoformat()
             if result.spent_points > 0 or held_coupons or held_certificates
             else None,

@@ -1,7 +1,9 @@
 """Reading, refunding and cancelling a purchase.
 
 Refunds and cancellations reverse what each returned line earned and spent, cumulatively, so
-several partial refunds never take back more than the purchase moved. An exchange's points
+several partial refunds never take back more than the purchase moved. A receipt loaded from
+history names no line rewards: its earn and spend postings are spread over its lines instead
+(``loyalty.shares``), and one whose postings cannot be is refused (``receipt_not_reversible``). An exchange's points
 come back once: on a cancel, or when every line it touched is returned (all of them for an
 exchange that touched none); a tier a promotion gave is taken back on a cancel or a return of
 everything, as its coupons are. A refund id is processed once per terminal; a cancel once
@@ -10,15 +12,19 @@ per receipt."""
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty.errors import (
+    LoyaltyError,
     NothingToRefund,
     ReceiptCancelled,
     ReceiptNotFound,
+    ReceiptNotReversible,
     ReceiptNotYetKnown,
     RefundConflict,
     RefundExceedsPurchase,
@@ -27,6 +33,7 @@ from loyalty.errors import (
 from loyalty.locks import accounts_for_update, receipt_lines_for_update
 from loyalty.models import (
     Account,
+    Currency,
     Hold,
     LedgerEntry,
     Posting,
@@ -49,8 +56,10 @@ from loyalty.services.ledger import (
     postings_create,
 )
 from loyalty.services.lots import debts_settle, hold_release
+from loyalty.shares import lots_over_lines, spend_totals, spent_over_lines, unlinked_lots
 from loyalty.transactions import money_transaction, retrying
-from processing.answer import money_text
+from processing.answer import money_text, points_text
+from processing.record import purchase_record
 from processing.reversal import (
     counters_undo,
     exchanges_return,
@@ -85,17 +94,39 @@ def _receipt_find(terminal: Terminal, receipt_id: str) -> Receipt | None:
     return found[0] if len(found) == 1 else None
 
 
+def _not_found(terminal: Terminal, receipt_id: str, *, may_arrive: bool) -> LoyaltyError:
+    """Why no receipt was found, as an error to raise.
+
+    Another partner's receipt, or one that several registers of this partner confirmed (the id
+    does not say which), is not found (404): waiting changes nothing, so a register must not
+    retry. Only an id no register has confirmed may still arrive (an offline upload pending):
+    a refund or cancel of it is ``receipt_not_yet_known`` (409, retry later)."""
+    mine = Receipt.objects.filter(partner_id=terminal.store.partner_id, receipt_id=receipt_id)
+    if mine.exists():
+        return ReceiptNotFound(
+            message=_(
+                "Several registers of this partner confirmed a receipt with this id; return it "
+                "at the register that sold it."
+            ),
+            receipt_id=receipt_id,
+        )
+    if not may_arrive or Receipt.objects.filter(receipt_id=receipt_id).exists():
+        return ReceiptNotFound(receipt_id=receipt_id)
+    return ReceiptNotYetKnown(receipt_id=receipt_id)
+
+
 def purchase_get(terminal: Terminal, receipt_id: str) -> dict:
     """The committed purchase as confirm returned it, with its current status and refunds."""
     terminal = terminal_loaded(terminal)
     receipt = _receipt_find(terminal, receipt_id)
     if receipt is None:
-        raise ReceiptNotFound(receipt_id=receipt_id)
+        raise _not_found(terminal, receipt_id, may_arrive=False)
     return _with_refunds(receipt)
 
 
 def _with_refunds(receipt: Receipt) -> dict:
-    answer = dict(receipt.result)
+    # A receipt loaded from history has no stored answer: its record is built from its rows.
+    answer = dict(receipt.result) if receipt.result else purchase_record(receipt)
     answer["status"] = receipt.status
     answer["refunds"] = [refund.result for refund in receipt.refunds.order_by("pk")]
     return answer
@@ -109,7 +140,7 @@ def purchase_cancel(terminal: Terminal, receipt_id: str) -> dict:
         released = retrying(lambda: _cancel_hold_only(terminal, receipt_id))
         if released:
             return {"receipt_id": receipt_id, "status": "cancelled", "hold_released": True}
-        raise ReceiptNotYetKnown(receipt_id=receipt_id)
+        raise _not_found(terminal, receipt_id, may_arrive=True)
     fingerprint = digest({"cancel": receipt_id})
     return retrying(lambda: _refund(terminal, receipt, Refund.Kind.CANCEL, "", fingerprint, None))
 
@@ -152,7 +183,7 @@ def purchase_refund(
         return existing.result
     receipt = _receipt_find(terminal, receipt_id)
     if receipt is None:
-        raise ReceiptNotYetKnown(receipt_id=receipt_id)
+        raise _not_found(terminal, receipt_id, may_arrive=True)
     return retrying(
         lambda: _refund(terminal, receipt, Refund.Kind.REFUND, refund_id, fingerprint, lines)
     )
@@ -184,12 +215,16 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
         else []
     )
     # Points the purchase gave the customer's referrer are taken back from the referrer.
-    others = (
+    others = set(
         ReceiptLineReward.objects.filter(line__receipt=receipt, lot__isnull=False)
         .exclude(lot__account__customer_id=receipt.customer_id)
         .values_list("lot__account_id", flat=True)
         .distinct()
     )
+    # A receipt loaded from history names no lots per line: its earn postings' lots are
+    # taken back in proportion (loyalty.shares), from whichever accounts hold them.
+    unlinked = unlinked_lots([receipt.pk]).get(receipt.pk, [])
+    others |= {lot.account_id for lot in unlinked}
     # A merge moved the points of a merged customer's accounts on: what the refund takes back
     # or gives back goes to the kept customer's account of the same currency.
     moved_to = merged_accounts({*customer_accounts, *others})
@@ -224,6 +259,7 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
                 raise ReceiptCancelled(receipt_id=receipt.receipt_id)
         lines = {line.line_no: line for line in receipt_lines_for_update(receipt)}
         plan = _refund_plan(lines, requested, kind)
+        shares = _posted_shares(receipt, lines, unlinked)
         now = timezone.now()
         refund = Refund.objects.create(
             receipt=receipt,
@@ -233,7 +269,7 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
             fingerprint=fingerprint,
             created_at=now,
         )
-        movement = _refund_lines(receipt, refund, lines, plan)
+        movement = _refund_lines(receipt, refund, lines, plan, shares)
         legs, totals = refund_legs(receipt, refund, movement, locked, now, redirect)
         if legs:
             postings_create(
@@ -299,6 +335,7 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
         refund.points_reversed = totals["reversed"]
         refund.shortfall = totals["shortfall"]
         refund.debt = totals["debt"]
+        places = movement["places"]
         refund.result = {
             "receipt_id": receipt.receipt_id,
             "refund_id": refund_id or None,
@@ -306,18 +343,23 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
             "status": receipt.status,
             "amount": money_text(refund.amount),
             "to_pay": money_text(refund.to_pay),
-            "points_returned": str(refund.points_returned),
-            "points_reversed": str(refund.points_reversed),
-            "shortfall": str(refund.shortfall),
-            "debt": str(refund.debt),
+            "points_returned": points_text(refund.points_returned, places),
+            "points_reversed": points_text(refund.points_reversed, places),
+            "shortfall": points_text(refund.shortfall, places),
+            "debt": points_text(refund.debt, places),
             "lines": movement["lines"],
             "balance": (
-                {"after": str(main.balance), "pending": str(main.pending)} if main else None
+                {
+                    "after": points_text(main.balance, places),
+                    "pending": points_text(main.pending, places),
+                }
+                if main
+                else None
             ),
             **({"exchanges_returned": given_back} if given_back else {}),
             **(
                 {
-                    "certificates_returned": certificates_back,
+                    "certificates_returned": [_money_entry(entry) for entry in certificates_back],
                     "money_back": money_text(
                         fraction_money
                         - sum(
@@ -336,6 +378,62 @@ def _refund_once(terminal, receipt, kind, refund_id, fingerprint, requested) -> 
         }
         refund.save()
         return refund.result
+
+
+@dataclass(frozen=True)
+class _PostedShare:
+    """A line's share of a lot that its receipt's earn posting opened and no line reward names
+    (a receipt loaded from history): taken back like a line reward, with no row of its own."""
+
+    lot_id: int
+    currency_id: int
+    effect: str = ReceiptLineReward.Effect.POINTS
+
+
+@dataclass(frozen=True)
+class _Shares:
+    """What each line moved, beyond its line rewards (see ``loyalty.shares``)."""
+
+    earned: dict  # line pk -> [(OpenedLot, the line's part of it)]: unlinked lots only
+    spent: dict  # line pk -> the points the line was paid with
+    places: dict  # currency id -> decimal places, of the currencies involved
+    places_main: int  # the receipt's currency's places (money's for an anonymous receipt)
+
+
+def _posted_shares(receipt: Receipt, lines: dict, unlinked: list) -> _Shares:
+    """The shares of the receipt's postings per line: its lines' own ``spent_points`` and its
+    line rewards for a purchase confirmed here; spread from the postings for one loaded from
+    history. Raises ``ReceiptNotReversible`` where they cannot be spread over its lines."""
+    spent_by_currency = {
+        currency_id: total
+        for currency_id, total in spend_totals([receipt.pk]).get(receipt.pk, {}).items()
+        if total
+    }
+    if set(spent_by_currency) - {receipt.currency_id} or (
+        spent_by_currency and receipt.customer_id is None
+    ):
+        # Spent in a currency the receipt does not name, or by nobody: no account to give to.
+        raise ReceiptNotReversible(receipt_id=receipt.receipt_id)
+    ids = {lot.currency_id for lot in unlinked} | {receipt.currency_id} - {None}
+    places = dict(Currency.objects.filter(pk__in=ids).values_list("pk", "decimal_places"))
+    places_main = places.get(receipt.currency_id, DECIMAL_PLACES)
+    rows = list(lines.values())
+    return _Shares(
+        earned=lots_over_lines(rows, unlinked, places, receipt.receipt_id),
+        spent=spent_over_lines(
+            rows, spent_by_currency.get(receipt.currency_id, ZERO), places_main, receipt.receipt_id
+        ),
+        places=places,
+        places_main=places_main,
+    )
+
+
+def _money_entry(entry: dict) -> dict:
+    """A certificate's entry of the answer with its amounts in kopecks."""
+    return {
+        key: money_text(Decimal(value)) if key in ("amount", "balance_after") else value
+        for key, value in entry.items()
+    }
 
 
 def _refund_plan(lines, requested, kind) -> dict[int, Decimal]:
@@ -366,12 +464,13 @@ def _refund_plan(lines, requested, kind) -> dict[int, Decimal]:
     return plan
 
 
-def _refund_lines(receipt, refund, lines, plan) -> dict:
+def _refund_lines(receipt, refund, lines, plan, shares: _Shares) -> dict:
     """Write the refund's lines: each field's cumulative share minus what earlier refunds took."""
     totals = {"amount": ZERO, "to_pay": ZERO, "lines": [], "rewards": [], "moved": {}}
     refund_lines = []
     places = {c.id: c.decimal_places for c in snapshot_get().currencies.values()}
-    spent_places = places.get(receipt.currency_id, DECIMAL_PLACES)
+    places.update(shares.places)
+    spent_places = shares.places_main
     rewards = defaultdict(list)
     for reward in ReceiptLineReward.objects.filter(line__receipt=receipt).order_by("pk"):
         rewards[reward.line_id].append(reward)
@@ -392,7 +491,7 @@ def _refund_lines(receipt, refund, lines, plan) -> dict:
             discount=delta(line.discount),
             points_spent=delta(line.points_spent),
             to_pay=delta(line.to_pay),
-            spent_points=delta(line.spent_points, spent_places),
+            spent_points=delta(shares.spent[line.pk], spent_places),
             points_earned=ZERO,
         )
         for reward in rewards[line.pk]:
@@ -405,6 +504,13 @@ def _refund_lines(receipt, refund, lines, plan) -> dict:
             if reward.effect == ReceiptLineReward.Effect.POINTS and (
                 reward.currency_id == receipt.currency_id
             ):
+                moved.points_earned += part
+        for lot, whole_part in shares.earned.get(line.pk, ()):
+            part = delta(whole_part, places[lot.currency_id])
+            if not part:
+                continue
+            totals["rewards"].append((_PostedShare(lot.lot_id, lot.currency_id), part))
+            if lot.currency_id == receipt.currency_id:
                 moved.points_earned += part
         refund_lines.append(moved)
         line.refunded_quantity = after
@@ -419,7 +525,7 @@ def _refund_lines(receipt, refund, lines, plan) -> dict:
                 "discount": money_text(moved.discount),
                 "points_spent": money_text(moved.points_spent),
                 "to_pay": money_text(moved.to_pay),
-                "points_earned": str(moved.points_earned),
+                "points_earned": points_text(moved.points_earned, spent_places),
             }
         )
     RefundLine.objects.bulk_create(refund_lines)
@@ -437,9 +543,11 @@ def _refund_lines(receipt, refund, lines, plan) -> dict:
                 lot_id=reward.lot_id,
             )
             for reward, part in totals["rewards"]
+            if isinstance(reward, ReceiptLineReward)
         ]
     )
     totals["spent_points"] = sum((line.spent_points for line in refund_lines), ZERO)
+    totals["places"] = spent_places  # of the receipt's currency, for the answer
     return totals
 
 

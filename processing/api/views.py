@@ -198,6 +198,10 @@ CERTIFICATE_CODE = OpenApiParameter(
 COUPON_CODE = OpenApiParameter(
     "code", OpenApiTypes.STR, OpenApiParameter.PATH, description="The coupon code."
 )
+RECEIPT_NOT_FOUND = (
+    "`receipt_not_found`: another partner's receipt, or an id several registers of this "
+    "partner used. Waiting changes nothing: do not retry."
+)
 CARD_ERRORS = (
     "`card_not_found` (404), `card_blocked` / `card_inactive` (409), "
     "`customer_not_found` for an unknown phone (404)."
@@ -258,11 +262,13 @@ class PurchaseCancelApi(PosApi):
         summary="Void a purchase",
         description="Reverses every movement the purchase made and its refunds have not, or "
         "releases the hold of a receipt that was only calculated. Safe to repeat. 409 "
-        "`receipt_not_yet_known` when neither exists yet.",
+        "`receipt_not_yet_known` when neither exists yet (retry later); 404 "
+        "`receipt_not_found` for another partner's receipt (do not retry); 409 "
+        "`receipt_not_reversible`.",
         request=s.PurchaseCancelSerializer,
         responses={
             **ok_schema(s.PurchaseCancelResultSerializer, "The cancellation."),
-            **problems_schema(*BODY, 409, *COMMON),
+            **problems_schema(*BODY, 404, 409, *COMMON, d404=RECEIPT_NOT_FOUND),
         },
     )
     def post(self, request: Request) -> Response:
@@ -279,11 +285,12 @@ class PurchaseRefundApi(PosApi):
         description="Proportional reversal of what the returned units earned and were paid "
         "with, once per `refund_id`. Without `lines`, everything not yet returned. 422 "
         "`unknown_line` / `refund_exceeds_purchase`; 409 `refund_conflict`, "
-        "`receipt_not_yet_known`, `receipt_cancelled`, `nothing_to_refund`.",
+        "`receipt_not_yet_known` (retry later), `receipt_cancelled`, `nothing_to_refund`, "
+        "`receipt_not_reversible`; 404 `receipt_not_found` for another partner's receipt.",
         request=s.PurchaseRefundSerializer,
         responses={
             **ok_schema(s.RefundResultSerializer, "The refund (first time or replay)."),
-            **problems_schema(*BODY, 409, 422, *COMMON),
+            **problems_schema(*BODY, 404, 409, 422, *COMMON, d404=RECEIPT_NOT_FOUND),
         },
     )
     def post(self, request: Request) -> Response:

@@ -165,8 +165,8 @@ def test_another_partners_receipt_is_404(world, client):
     assert_problem(client.get(API + "purchases/0042-000173"), 404, "receipt_not_found")
     assert_problem(
         _post(client, REFUND, {"receipt_id": "0042-000173", "refund_id": "R-1"}),
-        409,
-        "receipt_not_yet_known",
+        404,
+        "receipt_not_found",
     )
 
 

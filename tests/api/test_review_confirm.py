@@ -51,3 +51,13 @@ def test_online_confirm_takes_a_time_of_sale_inside_the_window(world, client):
     response = client.post(CONFIRM, purchase_body(world, datetime=moment), format="json")
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "confirmed"
+
+
+def test_a_hold_answers_its_points_in_the_currencys_places(world, client):
+    # a calculate with a hold that spends nothing still says "0.00", as every amount does
+    body = purchase_body(world, "HOLD-1", hold=True)
+    answer = client.post(API + "purchases/calculate", body, format="json").json()
+    assert answer["hold"]["points"] == "0.00"
+    spending = purchase_body(world, "HOLD-2", hold=True, spend_points="max")
+    answer = client.post(API + "purchases/calculate", spending, format="json").json()
+    assert answer["hold"]["points"] == answer["points_spent"]

@@ -238,7 +238,7 @@ def test_another_partners_receipt_is_not_found(world):
     stranger = TerminalFactory(store=StoreFactory())
     with pytest.raises(ReceiptNotFound):
         purchase_get(stranger, "R1")
-    with pytest.raises(ReceiptNotYetKnown):
+    with pytest.raises(ReceiptNotFound):
         purchase_refund(stranger, "R1", "F1", None)
 
 

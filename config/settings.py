@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_filters",
     "django_celery_beat",
     "import_export",
+    "audit",
     "crm",
     "loyalty",
     "promotions",
@@ -69,7 +70,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # Who and from where, for the audit trail of every change made in the request.
-    "loyalty.audit.AuditMiddleware",
+    "audit.trail.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]

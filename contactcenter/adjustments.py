@@ -19,6 +19,8 @@ from django.db import transaction
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from audit.models import AuditEvent
+from audit.trail import record, snapshot
 from communications.services import messages_queue
 from contactcenter.errors import (
     AdjustmentAmountInvalid,
@@ -33,10 +35,9 @@ from contactcenter.errors import (
 from contactcenter.models import Adjustment, AdjustmentPolicy, Ticket
 from contactcenter.services import ticket_comment
 from crm.models import Customer
-from loyalty.audit import record, snapshot
 from loyalty.errors import InsufficientPoints
 from loyalty.locks import accounts_for_update
-from loyalty.models import Account, AuditEvent, Currency, Lot, Posting
+from loyalty.models import Account, Currency, Lot, Posting
 from loyalty.money import quantize
 from loyalty.services.ledger import Actor, Leg, customer_account, posting_create, programme_account
 from loyalty.services.lots import lots_take_legs

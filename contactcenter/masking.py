@@ -12,10 +12,10 @@ from collections.abc import Iterable
 
 from django.db.models import Exists, OuterRef, Q, Value
 
+from audit.models import AuditEvent
+from audit.trail import record
 from contactcenter.models import Ticket, TicketEvent
 from crm.models import Customer
-from loyalty.audit import record
-from loyalty.models import AuditEvent
 
 VIEW_PERMISSION = "contactcenter.view_contacts"
 FIELDS = ("phone", "email")

@@ -10,14 +10,13 @@ class LoyaltyConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from audit import trail
         from crm.signals import customer_anonymised, customer_anonymising
-        from loyalty import audit
         from loyalty.roles import on_post_migrate
         from loyalty.services.card_operations import on_customer_anonymising
 
-        audit.install()
         customer_anonymised.connect(
-            audit.on_customer_anonymised, dispatch_uid="loyalty-audit-anonymised"
+            trail.on_customer_anonymised, dispatch_uid="loyalty-audit-anonymised"
         )
         customer_anonymising.connect(on_customer_anonymising, dispatch_uid="loyalty-anonymise")
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="loyalty.roles")

@@ -76,7 +76,7 @@ POLICIES: dict[str, Policy] = {
     "contactcenter.WorkingCalendar": HIDDEN,
     # The ledger and the customers' standing: the coalition's accounting.
     "loyalty.Account": HIDDEN,
-    "loyalty.AuditEvent": HIDDEN,
+    "audit.AuditEvent": HIDDEN,
     "loyalty.CounterValue": HIDDEN,
     "loyalty.FavouriteProduct": HIDDEN,
     "loyalty.Hold": HIDDEN,

@@ -36,8 +36,9 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection
 
-from loyalty import audit
-from loyalty.models import Account, AuditEvent, Card, Lot, TierMembership
+from audit import trail as audit
+from audit.models import AuditEvent
+from loyalty.models import Account, Card, Lot, TierMembership
 from loyalty.sql import ACCOUNT_FIELDS, LOT_FIELDS, Statement, from_db, insert, marks, run
 
 CARD_FIELDS = ["id", "number", "card_type", "status", "programme_id", "customer_id", "batch_id"]

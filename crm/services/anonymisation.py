@@ -10,7 +10,7 @@ tickets and their accounting links. The cards stay bound to the row (the ledger 
 but are blocked, so a card found in a drawer can neither be used nor lead to the person.
 
 The audit trail never holds the erased values: personal fields of customer models are stored
-as ``***`` (``loyalty.audited``), so nothing in it needs erasing afterwards. The ANONYMISE
+as ``***`` (``audit.registry``), so nothing in it needs erasing afterwards. The ANONYMISE
 event (written by the audit trail on ``customer_anonymised``) names the fields that were
 erased, not their values.
 """

@@ -11,12 +11,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import AuditEvent
+from audit.trail import files_by_pk as audit_files_by_pk
 from loyalty.admin.mixins import ReadOnlyAdminMixin
-from loyalty.audit import files_by_pk as audit_files_by_pk
-from loyalty.models import (
-    AuditEvent,
-    StaffProfile,
-)
+from loyalty.models import StaffProfile
 
 User = get_user_model()
 

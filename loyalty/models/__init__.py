@@ -1,5 +1,5 @@
+from audit.models import AuditEvent
 from loyalty.models.accounts import Account, Currency
-from loyalty.models.audit import AuditEvent
 from loyalty.models.cards import Card, CardBatch, CardImport, CardOperation, CardType
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
 from loyalty.models.certificates import (

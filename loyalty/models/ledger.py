@@ -15,45 +15,17 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from audit.models import AppendOnlyModel, AppendOnlyQuerySet, ImmutableRowError
 from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
 
-
-class ImmutableRowError(Exception):
-    """Raised on an attempt to change or remove a ledger row."""
-
-
-class AppendOnlyQuerySet(models.QuerySet):
-    def update(self, **kwargs):
-        raise ImmutableRowError(
-            f"{self.model.__name__} rows are append-only; post a reversal instead"
-        )
-
-    def delete(self):
-        raise ImmutableRowError(
-            f"{self.model.__name__} rows are append-only; post a reversal instead"
-        )
-
-    update.alters_data = True
-    delete.alters_data = True
-
-
-class AppendOnlyModel(models.Model):
-    objects = AppendOnlyQuerySet.as_manager()
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ImmutableRowError(
-                f"{type(self).__name__} rows are append-only; post a reversal instead"
-            )
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ImmutableRowError(
-            f"{type(self).__name__} rows are append-only; post a reversal instead"
-        )
+__all__ = [
+    "AppendOnlyModel",
+    "AppendOnlyQuerySet",
+    "ImmutableRowError",
+    "LedgerEntry",
+    "Lot",
+    "Posting",
+]
 
 
 class Posting(AppendOnlyModel):

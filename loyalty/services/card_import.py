@@ -18,9 +18,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from audit.trail import record_inserted
 from crm.models import Customer
 from crm.phones import normalize_phone
-from loyalty.audit import record_inserted
 from loyalty.models import Card, CardBatch, CardImport, CardType
 from loyalty.services.imports import (
     ImportReport,

@@ -14,6 +14,7 @@ from django.db import connections
 from django.test import override_settings
 from django.utils import timezone, translation
 
+from audit.models import AuditEvent
 from communications.models import Message
 from contactcenter.adjustments import (
     adjustment_approve,
@@ -34,7 +35,7 @@ from contactcenter.errors import (
 from contactcenter.models import Adjustment, AdjustmentPolicy, Ticket, TicketComment
 from contactcenter.services import ticket_open, ticket_transition
 from crm.models import Consent
-from loyalty.models import Account, AuditEvent, LedgerEntry, Lot, Posting
+from loyalty.models import Account, LedgerEntry, Lot, Posting
 from loyalty.services.ledger import Actor, Leg, customer_account, posting_create, programme_account
 from tests.factories.crm import ConsentFactory, CustomerFactory
 from tests.factories.loyalty import CurrencyFactory

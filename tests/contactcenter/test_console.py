@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from audit.models import AuditEvent
 from communications.models import Message
 from contactcenter.masking import (
     contacts_visible,
@@ -19,7 +20,7 @@ from contactcenter.masking import (
 from contactcenter.models import Adjustment, AdjustmentPolicy, Ticket
 from contactcenter.services import ticket_open, ticket_transition
 from crm.models import Consent
-from loyalty.models import Account, AuditEvent, Card, CardOperation
+from loyalty.models import Account, Card, CardOperation
 from tests.factories.crm import ConsentFactory, CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, CardFactory, CurrencyFactory
 

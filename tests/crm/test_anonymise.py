@@ -11,13 +11,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 
+from audit.models import AuditEvent
+from audit.trail import audit_context
 from communications.models import Message
 from communications.services import messages_queue
 from crm.errors import AlreadyAnonymised, AnonymiseReasonRequired
 from crm.models import Car, Consent, Customer, FamilyMember, MemorableDate, ProfileAnswer
 from crm.services.anonymisation import customer_anonymise
-from loyalty.audit import audit_context
-from loyalty.models import Account, AuditEvent, Card, LedgerEntry, Receipt
+from loyalty.models import Account, Card, LedgerEntry, Receipt
 from loyalty.reconciliation import ledger_violations
 from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest

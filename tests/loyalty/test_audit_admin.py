@@ -8,11 +8,12 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 
-from loyalty.models import AuditEvent, Partner
+from audit.models import AuditEvent
+from loyalty.models import Partner
 from tests.factories.loyalty import PartnerFactory
 
 pytestmark = pytest.mark.django_db
-URL = "/admin/loyalty/auditevent/"
+URL = "/admin/audit/auditevent/"
 
 
 @pytest.fixture
@@ -94,7 +95,7 @@ def test_audited_pages_link_to_their_trail(admin_client, client):
 
 def test_a_user_with_a_history_is_protected_from_deletion(admin_client):
     # given: a staff user who changed something
-    from loyalty.audit import audit_context
+    from audit.trail import audit_context
 
     user = get_user_model().objects.create_user("lena", password="x", is_staff=True)
     with audit_context(user=user):

@@ -11,8 +11,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.test import RequestFactory
 
-from loyalty.audit import AuditMiddleware, audit_context, changes, client_address, record, snapshot
-from loyalty.models import AuditEvent, ImmutableRowError, Partner
+from audit.models import AuditEvent
+from audit.trail import AuditMiddleware, audit_context, changes, client_address, record, snapshot
+from loyalty.models import ImmutableRowError, Partner
 
 pytestmark = pytest.mark.django_db
 

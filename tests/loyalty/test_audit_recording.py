@@ -11,9 +11,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
+from audit.models import AuditEvent
+from audit.trail import MASK, audit_context
 from crm.models import Customer
-from loyalty.audit import MASK, audit_context
-from loyalty.models import AuditEvent, Partner, Terminal, TerminalAPIKey
+from loyalty.models import Partner, Terminal, TerminalAPIKey
 from loyalty.services.terminals import terminal_key_issue
 from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest

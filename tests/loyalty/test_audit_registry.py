@@ -7,8 +7,8 @@ import pytest
 from django.apps import apps
 from django.contrib import admin
 
-from loyalty.audit import AuditedQuerySetMixin, is_audited
-from loyalty.audited import AUDITED, NOT_AUDITED
+from audit.registry import AUDITED, NOT_AUDITED
+from audit.trail import AuditedQuerySetMixin, is_audited
 
 
 def test_every_admin_model_is_audited_or_left_out_with_a_reason():
@@ -18,7 +18,7 @@ def test_every_admin_model_is_audited_or_left_out_with_a_reason():
         if model._meta.label not in AUDITED and model._meta.label not in NOT_AUDITED
     )
     assert not undecided, (
-        "decide whether these models are audited: add them to loyalty.audited.AUDITED, or to "
+        "decide whether these models are audited: add them to audit.registry.AUDITED, or to "
         f"NOT_AUDITED with the reason: {undecided}"
     )
 

@@ -37,7 +37,7 @@ def test_the_roles_hold_what_their_work_needs():
     assert "loyalty.change_card" not in marketer
     operator = _perms(roles.OPERATOR)
     assert {"contactcenter.add_ticket", "loyalty.change_card", "crm.view_customer"} <= operator
-    assert "loyalty.view_auditevent" not in operator
+    assert "audit.view_auditevent" not in operator
     assert {"contactcenter.use_console", "contactcenter.add_adjustment"} <= operator
     assert "contactcenter.approve_adjustment" not in operator
     assert "contactcenter.view_contacts" not in operator
@@ -60,7 +60,7 @@ def test_the_auditor_only_reads(client):
     auditor = _perms(roles.AUDITOR)
     assert auditor
     assert all(p.split(".")[1].startswith("view_") for p in auditor)
-    assert "loyalty.view_auditevent" in auditor
+    assert "audit.view_auditevent" in auditor
     user = get_user_model().objects.create_user("audrey", password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name=roles.AUDITOR))
     client.force_login(user)

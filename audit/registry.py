@@ -4,14 +4,14 @@ Issue #7 asks for every change to promotions, cards, customers, terminals and se
 model here is in exactly one of the two lists: ``tests/loyalty/test_audit_registry.py`` fails
 for a model registered in the admin that is in neither, so a new model is audited or left out
 by someone's decision, with the reason written down. Labels are strings so that this module
-imports nothing: the outer apps' models are looked up when ``loyalty.audit.install()`` runs.
+imports nothing: the outer apps' models are looked up when ``audit.trail.install()`` runs.
 """
 
 from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.audit import AuditPolicy
+from audit.trail import AuditPolicy
 
 PLAIN = AuditPolicy()
 
@@ -103,7 +103,7 @@ LOG = _("a log of what happened: written once by the system, nothing to change")
 JOB = _("an import or calculation job: the rows it writes are audited, the job is its own record")
 
 NOT_AUDITED: dict[str, str] = {
-    "loyalty.AuditEvent": _("the audit trail itself (append-only)"),
+    "audit.AuditEvent": _("the audit trail itself (append-only)"),
     "loyalty.Posting": LEDGER,
     "loyalty.LedgerEntry": LEDGER,
     "loyalty.CertificateEntry": LEDGER,

@@ -14,14 +14,14 @@ import datetime
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import connections, models, transaction
 from django.utils import timezone
 
-from loyalty.models.audit import AuditEvent
+from audit.models import AuditEvent
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def record(
 
 # --- Automatic recording -------------------------------------------------------------------
 #
-# Every model named in ``loyalty.audited.AUDITED`` is recorded without its callers doing
+# Every model named in ``audit.registry.AUDITED`` is recorded without its callers doing
 # anything: ``save()`` and ``delete()`` through the model signals, and the bulk paths through
 # its default manager's queryset, which ``install()`` swaps for one with ``AuditedQuerySetMixin``
 # (keeping the model's own queryset methods). Queryset ``delete()`` needs no override: with
@@ -260,9 +260,9 @@ def _stored_value(field, value):
         return value
     try:
         if isinstance(field, models.DecimalField):
-            from loyalty.money import quantize
-
-            value = quantize(field.to_python(value), field.decimal_places)
+            value = field.to_python(value).quantize(
+                Decimal(1).scaleb(-field.decimal_places), rounding=ROUND_HALF_UP
+            )
         elif isinstance(field, models.DateTimeField):
             value = field.to_python(value)
             if value is not None and value.tzinfo is not None:
@@ -571,11 +571,12 @@ def _audit_manager(manager) -> None:
 
 def install() -> None:
     """Connect the receivers and audit the default managers of every model in ``AUDITED``.
-    Called once from ``LoyaltyConfig.ready()``, before anything builds a related manager."""
+    Called once from ``AuditConfig.ready()`` (the first app), before anything builds a related
+    manager."""
     from django.apps import apps
     from django.db.models import signals
 
-    from loyalty.audited import AUDITED, NOT_AUDITED
+    from audit.registry import AUDITED, NOT_AUDITED
 
     both = set(AUDITED) & set(NOT_AUDITED)
     if both:

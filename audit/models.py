@@ -1,5 +1,12 @@
-"""The audit trail: who changed what, when, from which address, with the values before and
-after. Rows are append-only (model, queryset and a database trigger)."""
+"""Append-only rows, and the audit trail made of them.
+
+``AppendOnlyModel``: rows that are only ever inserted (the ledger's postings and entries, the
+certificates' entries, the audit trail): the model refuses ``save()`` of an existing row and
+``delete()``, the queryset ``update()`` and ``delete()``; a database trigger refuses UPDATE
+(and DELETE on PostgreSQL) from any client.
+
+``AuditEvent``: who changed what, when, from which address, with the values before and after.
+Its table keeps the name it had in ``loyalty`` (``loyalty_auditevent``)."""
 
 from __future__ import annotations
 
@@ -9,7 +16,43 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models.ledger import AppendOnlyModel, AppendOnlyQuerySet
+
+class ImmutableRowError(Exception):
+    """Raised on an attempt to change or remove a ledger row."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ImmutableRowError(
+            f"{self.model.__name__} rows are append-only; post a reversal instead"
+        )
+
+    def delete(self):
+        raise ImmutableRowError(
+            f"{self.model.__name__} rows are append-only; post a reversal instead"
+        )
+
+    update.alters_data = True
+    delete.alters_data = True
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRowError(
+                f"{type(self).__name__} rows are append-only; post a reversal instead"
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRowError(
+            f"{type(self).__name__} rows are append-only; post a reversal instead"
+        )
 
 
 class AuditEvent(AppendOnlyModel):
@@ -65,10 +108,15 @@ class AuditEvent(AppendOnlyModel):
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
+        db_table = "loyalty_auditevent"
         verbose_name = _("audit event")
         verbose_name_plural = _("audit trail")
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["content_type", "object_id", "at"])]
+        indexes = [
+            models.Index(
+                fields=["content_type", "object_id", "at"], name="loyalty_aud_content_a2c860_idx"
+            )
+        ]
 
     def __str__(self) -> str:
         return (

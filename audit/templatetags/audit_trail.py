@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 
-from loyalty.audit import is_audited, object_id
+from audit.trail import is_audited, object_id
 
 register = template.Library()
 
@@ -20,11 +20,11 @@ def audit_trail_link(context, obj) -> str:
     request = context.get("request")
     if obj is None or obj.pk is None or request is None or not is_audited(type(obj)):
         return ""
-    if not request.user.has_perm("loyalty.view_auditevent"):
+    if not request.user.has_perm("audit.view_auditevent"):
         return ""
     content_type = ContentType.objects.get_for_model(obj, for_concrete_model=False)
     query = urlencode({"content_type__id__exact": content_type.pk, "object_id": object_id(obj)})
-    url = f"{reverse('admin:loyalty_auditevent_changelist')}?{query}"
+    url = f"{reverse('admin:audit_auditevent_changelist')}?{query}"
     return format_html(
         '<li><a href="{}" class="audit-trail-link">{}</a></li>', url, _("Audit trail")
     )

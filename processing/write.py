@@ -51,7 +51,7 @@ def _fits_sql(plan: PurchasePlan) -> bool:
         state.fast
         and not plan.shortfall
         and not plan.tier.awards  # a tier reward's record needs the receipt's row first
-        and (state.main is None or state.main_lots is not None)
+        and state.lots is not None  # read with the locks (and still open: none matured)
         and not sale.referrer_accounts
     )
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -69,6 +69,16 @@ class Actor:
         return cls(type=Posting.ActorType.SYSTEM, name=name)
 
 
+class CurrencyPlaces(Protocol):
+    """What the checks read of a currency: a ``Currency`` or the rules snapshot's."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def decimal_places(self) -> int: ...
+
+
 @dataclass(frozen=True)
 class Leg:
     """One side of a posting.
@@ -105,7 +115,7 @@ class PostingSpec:
     entries: list[LedgerEntry] = field(default_factory=list, init=False)
 
 
-def _validate(spec: PostingSpec, currencies: dict[int, Currency]) -> None:
+def _validate(spec: PostingSpec, currencies: Mapping[int, CurrencyPlaces]) -> None:
     if len(spec.legs) < 2:
         raise PostingUnbalanced(legs=len(spec.legs))
     totals: dict[int, Decimal] = defaultdict(Decimal)
@@ -213,7 +223,7 @@ def postings_statements(
     *,
     locked: dict[int, Account],
     lots: dict[int, Lot],
-    currencies: dict,
+    currencies: Mapping[int, CurrencyPlaces],
     posting_ids: Sequence[int],
     entry_ids: Sequence[int],
 ) -> list[tuple[str, list]]:

@@ -23,12 +23,13 @@ demo: venv
 	$(VENV_PY) manage.py demo --reset-admin-password --url http://$(HOST):$(PORT)/admin/
 	$(VENV_PY) manage.py runserver $(HOST):$(PORT)
 
-## make test: install, then ruff (lint and format check), the import layers (import-linter)
-## and the whole test suite.
+## make test: install, then ruff (lint and format check), the import layers (import-linter),
+## the types of the core's services (mypy) and the whole test suite.
 test: venv
 	$(VENV_PY) -m ruff check .
 	$(VENV_PY) -m ruff format --check .
 	.venv/bin/lint-imports
+	.venv/bin/mypy
 	$(VENV_PY) manage.py makemigrations --check --dry-run -v 1
 	$(VENV_PY) -m pytest $(PYTEST_ARGS)
 
@@ -55,4 +56,4 @@ messages: venv
 	$(VENV_PY) manage.py compilemessages --ignore=.venv -v 0
 
 clean:
-	rm -rf .venv .pytest_cache .ruff_cache .hypothesis staticfiles
+	rm -rf .venv .pytest_cache .ruff_cache .mypy_cache .hypothesis staticfiles

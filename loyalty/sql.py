@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.db import connection
+from django.db.models import Field, Model
 from psycopg.adapt import Transformer
 
 from loyalty.models import Account, Lot
@@ -71,6 +72,21 @@ def values_list(rows: Sequence[Sequence], casts: Sequence[str] = ()) -> tuple[st
     marks = [f"%s::{casts[i]}" if i < len(casts) and casts[i] else "%s" for i in range(width)]
     one = "(" + ", ".join(marks) + ")"
     return ", ".join([one] * len(rows)), [value for row in rows for value in row]
+
+
+def concrete_field(model: type[Model], name: str) -> Field:
+    """``model``'s field ``name`` (``get_field`` answers reverse relations too)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{model.__name__}.{name} is a relation, not a field")
+    return field
+
+
+def quoted_column(field: Field) -> str:
+    """The quoted column of a concrete field (a field without one has ``column`` None)."""
+    if field.column is None:
+        raise TypeError(f"{field} has no column")
+    return connection.ops.quote_name(field.column)
 
 
 def from_db(model, fields: list[str], row: Sequence):

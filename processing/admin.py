@@ -26,8 +26,15 @@ from promotions.admin import PromotionAdmin as PromotionBuilderAdmin
 from promotions.models import Promotion
 
 
+def _choices_narrow(field: forms.Field, **lookups: object) -> None:
+    """Keep the choices of a model choice field that match ``lookups``."""
+    assert isinstance(field, forms.ModelChoiceField)
+    assert field.queryset is not None  # declared with one
+    field.queryset = field.queryset.filter(**lookups)
+
+
 class SimulatorForm(forms.Form):
-    terminal = forms.ModelChoiceField(
+    terminal: forms.ModelChoiceField[Terminal] = forms.ModelChoiceField(
         Terminal.objects.select_related("store__partner").order_by("code"),
         label=_("terminal"),
         help_text=_("The store and its clock come with it."),
@@ -39,7 +46,7 @@ class SimulatorForm(forms.Form):
         help_text=_("Empty: now."),
     )
     card = forms.CharField(label=_("card"), required=False, max_length=32)
-    tier = forms.ModelChoiceField(
+    tier: forms.ModelChoiceField[Tier] = forms.ModelChoiceField(
         Tier.objects.order_by("programme", "rank"),
         label=_("or a customer of tier"),
         required=False,
@@ -50,7 +57,7 @@ class SimulatorForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    segments = forms.ModelMultipleChoiceField(
+    segments: forms.ModelMultipleChoiceField[Segment] = forms.ModelMultipleChoiceField(
         Segment.objects.order_by("name"),
         label=_("the described customer's segments"),
         required=False,
@@ -77,7 +84,7 @@ class SimulatorForm(forms.Form):
         max_length=500,
         help_text=_("Codes of exchange promotions, separated by spaces, e.g. “MUG-50”."),
     )
-    drafts = forms.ModelMultipleChoiceField(
+    drafts: forms.ModelMultipleChoiceField[Promotion] = forms.ModelMultipleChoiceField(
         Promotion.objects.filter(status=Promotion.Status.DRAFT).order_by("name"),
         label=_("try these drafts too"),
         required=False,
@@ -86,16 +93,15 @@ class SimulatorForm(forms.Form):
     def __init__(self, *args, partner_id: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         if partner_id is not None:
-            terminals = self.fields["terminal"]
-            terminals.queryset = terminals.queryset.filter(store__partner_id=partner_id)
-            drafts = self.fields["drafts"]
-            drafts.queryset = drafts.queryset.filter(partner_id=partner_id)
+            _choices_narrow(self.fields["terminal"], store__partner_id=partner_id)
+            _choices_narrow(self.fields["drafts"], partner_id=partner_id)
 
     def clean_lines(self):
         return parse_lines(self.cleaned_data["lines"])
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         terminal = cleaned.get("terminal")
         cleaned["favourite_ids"] = []
         if terminal is not None and cleaned.get("favourites"):

@@ -47,7 +47,7 @@ def render(
         else DECIMAL_PLACES
     )
     paying = sale.certificates is not None
-    if paying:
+    if sale.certificates is not None:
         certificates_apply(sale.certificates, result.certificate_paid)
     if tier is False:
         tier = None
@@ -55,7 +55,7 @@ def render(
         facts = sale.facts
         if facts is not None:
             names = {t.id: t.name for t in sale.snapshot.tiers_of(sale.programme.id)}
-            tier = names.get(facts.tier_id)
+            tier = names.get(facts.tier_id) if facts.tier_id is not None else None
         else:
             tier = (
                 TierMembership.objects.filter(
@@ -138,7 +138,9 @@ def render(
 def exchange_entry(sale: Sale, outcome: ExchangeOutcome) -> dict:
     """An exchange in the answer: applied with its price, or rejected with the reason."""
     entry: dict = {"code": outcome.code, "status": outcome.status}
-    if outcome.promotion_id is not None:
+    if outcome.promotion_id is not None:  # an exchange promotion's, with its price
+        assert outcome.currency_id is not None
+        assert outcome.cost is not None
         currency = sale.snapshot.currencies[outcome.currency_id]
         entry["promotion_id"] = outcome.promotion_id
         entry["currency"] = currency.code
@@ -150,7 +152,14 @@ def exchange_entry(sale: Sale, outcome: ExchangeOutcome) -> dict:
 
 def exchanged_main(result: EngineResult) -> Decimal:
     """What the applied exchanges take from the main-currency balance."""
-    return sum((o.cost for o in result.exchanged if o.currency_id == result.main_currency_id), ZERO)
+    return sum(
+        (
+            o.cost
+            for o in result.exchanged
+            if o.currency_id == result.main_currency_id and o.cost is not None  # all: applied
+        ),
+        ZERO,
+    )
 
 
 def coupon_series_fired(sale: Sale, result: EngineResult) -> dict[int, int]:

@@ -195,7 +195,11 @@ def _lock(sale: Sale, request: PurchaseRequest, fingerprint: str, accounts, fast
             receipt_id=request.receipt_id,
             lock_timeout_ms=LOCK_TIMEOUT_MS,
             statement_timeout_ms=STATEMENT_TIMEOUT_MS,
-            membership=(sale.customer.pk, sale.programme.id) if membership else None,
+            membership=(
+                (sale.customer.pk, sale.programme.id)
+                if membership and sale.customer is not None
+                else None
+            ),
         )
         replayed = _replayed(found.replay, request.receipt_id, fingerprint)
         state = Locked(
@@ -241,7 +245,8 @@ def _lock(sale: Sale, request: PurchaseRequest, fingerprint: str, accounts, fast
             for account in accounts_for_update(ids):
                 state.accounts[account.currency_id] = account
             state.lots = None
-    main = state.accounts.get(sale.programme.main_currency_id)
+    main_id = sale.programme.main_currency_id
+    main = state.accounts.get(main_id) if main_id is not None else None
     state.main = main
     if main is not None and state.lots is not None:
         state.main_lots = [lot for lot in state.lots if lot.account_id == main.pk]
@@ -310,6 +315,7 @@ def _customer_for_unbound_card(card: Card) -> Customer:
     if not bound:
         customer.delete()
         card.refresh_from_db()
+        assert card.customer is not None  # another sale bound it first
         return card.customer
     card.customer = customer
     return customer

@@ -58,9 +58,9 @@ def _customer(card: str | None, phone: str | None) -> Customer:
             raise CardNotFound(card=card)
         if found.status in (Card.Status.BLOCKED, Card.Status.LOST, Card.Status.REPLACED):
             raise CardBlocked(card=card)
-        if found.customer is None:
-            raise CardWithoutCustomer(card=card)
         customer = found.customer
+        if customer is None:
+            raise CardWithoutCustomer(card=card)
     else:
         customer = customer_get_by_phone(phone)
         if customer is None:

@@ -31,7 +31,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection
@@ -40,6 +41,10 @@ from audit import trail as audit
 from audit.models import AuditEvent
 from loyalty.models import Account, Card, Lot, TierMembership
 from loyalty.sql import ACCOUNT_FIELDS, LOT_FIELDS, Statement, from_db, insert, marks, run
+
+if TYPE_CHECKING:
+    from crm.models import Customer
+    from promotions.engine import RulesSnapshot
 
 CARD_FIELDS = ["id", "number", "card_type", "status", "programme_id", "customer_id", "batch_id"]
 CUSTOMER_FIELDS = ["id", "public_id", "registered_at", "birth_date", "referrer_id"]
@@ -118,18 +123,18 @@ class Holder:
 
     replay: tuple[str, dict] | None = None
     card: Card | None = None
-    customer: object | None = None  # crm.Customer with id, public_id, registered_at loaded
+    customer: Customer | None = None  # with id, public_id, registered_at loaded
     accounts: list[Account] = field(default_factory=list)
     tiers: dict[int, int] = field(default_factory=dict)  # programme id -> tier id
     products: list[tuple] = field(default_factory=list)  # (sku, id, partner, category, brand, gift)
     lots: list[Lot] | None = None
     # Read only when a promotion needs them (RulesSnapshot.needs):
     segments: list[int] = field(default_factory=list)  # segment ids
-    dates: list[tuple[str, object]] = field(default_factory=list)  # (kind, date) yearly
+    dates: list[tuple[str, date]] = field(default_factory=list)  # (kind, date) yearly
     counters: list[tuple] = field(default_factory=list)  # (counter id, period start, value)
     favourites: list[tuple[int, int]] = field(default_factory=list)  # (programme id, product id)
     needs: frozenset[str] = frozenset()  # which of these were read
-    snapshot: object | None = None  # the rules snapshot the load was made for
+    snapshot: RulesSnapshot | None = None  # the rules snapshot the load was made for
 
 
 def _decode(result) -> dict:
@@ -400,7 +405,7 @@ def ids_take(*, lines: int, postings: int, entries: int) -> Ids:
     names = _sequence_names()
     many = "ARRAY(SELECT nextval(%s) FROM generate_series(1, %s))"
     sql = f"SELECT nextval(%s), {many}, {many}, {many}"
-    params = [
+    params: list[str | int] = [
         names["loyalty_receipt"],
         names["loyalty_receiptline"],
         lines,

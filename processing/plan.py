@@ -231,7 +231,9 @@ def _tier_plan(sale: Sale, state: Locked, result: EngineResult) -> TierPlan:
         membership, exists = _awards_give(plan, customer, programme_id, tiers, result.tier_awards)
     delta = tier_money(result)
     if not delta:
-        plan.name = tier_step(membership, tiers, delta) if exists else None
+        plan.name = (
+            tier_step(membership, tiers, delta) if exists and membership is not None else None
+        )
         return plan
     if membership is None:
         # A first purchase: entering the entry tier is no change; entering a higher one is.

@@ -244,6 +244,7 @@ def occasions_send(sale: Sale, receipt: Receipt, stepped: list[tuple], at: datet
     first purchase, counters stepped (their rewards join this transaction)."""
     kinds = sale.snapshot.occasion_kinds
     customer, terminal = sale.customer, sale.terminal
+    assert customer is not None  # the caller: a customer's purchase
     waiting = sale.snapshot.occasions_of("first_purchase") if "first_purchase" in kinds else []
     if customer.referrer_id is None:  # refer-a-friend rewards wait only for referred customers
         waiting = [rule for rule in waiting if not rule.referred_only]

@@ -31,12 +31,12 @@ PENDING = LedgerEntry.Bucket.PENDING
 def purchase_record(receipt: Receipt) -> dict:
     """What confirm would have answered for ``receipt``, from the rows it left."""
     currencies = {c.pk: c for c in Currency.objects.all()}
-    main = currencies.get(receipt.currency_id)
+    main = currencies.get(receipt.currency_id) if receipt.currency_id is not None else None
     places = main.decimal_places if main is not None else DECIMAL_PLACES
     before, after, pending = _balance(receipt)
     customer = None
-    if receipt.customer_id is not None:
-        customer = {"id": receipt.customer.public_id, "tier": _tier(receipt)}
+    if receipt.customer is not None:
+        customer = {"id": receipt.customer.public_id, "tier": _tier(receipt, receipt.customer.pk)}
     return {
         "receipt_id": receipt.receipt_id,
         "status": Receipt.Status.CONFIRMED,
@@ -106,12 +106,12 @@ def _balance(receipt: Receipt) -> tuple[Decimal, Decimal, Decimal]:
     return running(ACTIVE, first - 1), running(ACTIVE, last), running(PENDING, last)
 
 
-def _tier(receipt: Receipt) -> str | None:
+def _tier(receipt: Receipt, customer_id: int) -> str | None:
     """The customer's tier after the purchase: the last move up to its time, else the tier
     the first later move started from, else the tier they hold (never moved)."""
     programme = programme_of(receipt)
     changes = TierChange.objects.filter(
-        customer_id=receipt.customer_id, programme_id=programme
+        customer_id=customer_id, programme_id=programme
     ).select_related("from_tier", "to_tier")
     moved = changes.filter(changed_at__lte=receipt.recorded_at).order_by("-changed_at", "-pk")
     last = moved.first()
@@ -121,7 +121,7 @@ def _tier(receipt: Receipt) -> str | None:
     if later is not None:
         return later.from_tier.name if later.from_tier is not None else None
     return (
-        TierMembership.objects.filter(customer_id=receipt.customer_id, programme_id=programme)
+        TierMembership.objects.filter(customer_id=customer_id, programme_id=programme)
         .values_list("tier__name", flat=True)
         .first()
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TypedDict
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -414,15 +415,17 @@ def _posted_shares(receipt: Receipt, lines: dict, unlinked: list) -> _Shares:
     ):
         # Spent in a currency the receipt does not name, or by nobody: no account to give to.
         raise ReceiptNotReversible(receipt_id=receipt.receipt_id)
-    ids = {lot.currency_id for lot in unlinked} | {receipt.currency_id} - {None}
+    main_id = receipt.currency_id
+    ids = {lot.currency_id for lot in unlinked}
+    if main_id is not None:
+        ids.add(main_id)
     places = dict(Currency.objects.filter(pk__in=ids).values_list("pk", "decimal_places"))
-    places_main = places.get(receipt.currency_id, DECIMAL_PLACES)
+    places_main = places.get(main_id, DECIMAL_PLACES) if main_id is not None else DECIMAL_PLACES
+    spent = spent_by_currency.get(main_id, ZERO) if main_id is not None else ZERO
     rows = list(lines.values())
     return _Shares(
         earned=lots_over_lines(rows, unlinked, places, receipt.receipt_id),
-        spent=spent_over_lines(
-            rows, spent_by_currency.get(receipt.currency_id, ZERO), places_main, receipt.receipt_id
-        ),
+        spent=spent_over_lines(rows, spent, places_main, receipt.receipt_id),
         places=places,
         places_main=places_main,
     )
@@ -438,6 +441,7 @@ def _money_entry(entry: dict) -> dict:
 
 def _refund_plan(lines, requested, kind) -> dict[int, Decimal]:
     """Quantities to return per line number; raises on unknown lines and over-returns."""
+    plan: dict[int, Decimal]
     if requested is None:
         plan = {
             no: line.quantity - line.refunded_quantity
@@ -447,7 +451,7 @@ def _refund_plan(lines, requested, kind) -> dict[int, Decimal]:
         if not plan and kind == Refund.Kind.REFUND:
             raise NothingToRefund()
         return plan
-    plan: dict[int, Decimal] = {}
+    plan = {}
     for no, quantity in requested:
         if no not in lines:
             raise UnknownLine(line=no)
@@ -464,13 +468,33 @@ def _refund_plan(lines, requested, kind) -> dict[int, Decimal]:
     return plan
 
 
-def _refund_lines(receipt, refund, lines, plan, shares: _Shares) -> dict:
+class _Movement(TypedDict):
+    """What a refund's lines move (``_refund_lines``)."""
+
+    amount: Decimal
+    to_pay: Decimal
+    lines: list[dict]  # the answer's lines
+    rewards: list[tuple[ReceiptLineReward | _PostedShare, Decimal]]  # the parts taken back
+    moved: dict[int, tuple[Decimal, Decimal, Decimal]]  # line no -> refunded before, after, of
+    spent_points: Decimal
+    places: int  # of the receipt's currency, for the answer
+
+
+def _refund_lines(receipt, refund, lines, plan, shares: _Shares) -> _Movement:
     """Write the refund's lines: each field's cumulative share minus what earlier refunds took."""
-    totals = {"amount": ZERO, "to_pay": ZERO, "lines": [], "rewards": [], "moved": {}}
+    spent_places = shares.places_main
+    totals: _Movement = {
+        "amount": ZERO,
+        "to_pay": ZERO,
+        "lines": [],
+        "rewards": [],
+        "moved": {},
+        "spent_points": ZERO,  # set at the end
+        "places": spent_places,
+    }
     refund_lines = []
     places = {c.id: c.decimal_places for c in snapshot_get().currencies.values()}
     places.update(shares.places)
-    spent_places = shares.places_main
     rewards = defaultdict(list)
     for reward in ReceiptLineReward.objects.filter(line__receipt=receipt).order_by("pk"):
         rewards[reward.line_id].append(reward)
@@ -497,7 +521,13 @@ def _refund_lines(receipt, refund, lines, plan, shares: _Shares) -> dict:
         for reward in rewards[line.pk]:
             if reward.refund_id is not None or reward.amount <= 0:
                 continue
-            part = delta(reward.amount, places.get(reward.currency_id, DECIMAL_PLACES))
+            currency_id = reward.currency_id  # a discount's: none, money's places
+            part = delta(
+                reward.amount,
+                places.get(currency_id, DECIMAL_PLACES)
+                if currency_id is not None
+                else DECIMAL_PLACES,
+            )
             if not part:
                 continue
             totals["rewards"].append((reward, part))
@@ -547,7 +577,6 @@ def _refund_lines(receipt, refund, lines, plan, shares: _Shares) -> dict:
         ]
     )
     totals["spent_points"] = sum((line.spent_points for line in refund_lines), ZERO)
-    totals["places"] = spent_places  # of the receipt's currency, for the answer
     return totals
 
 

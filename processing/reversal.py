@@ -128,8 +128,11 @@ def merged_accounts(account_ids) -> dict[int, int]:
     for account in Account.objects.filter(
         pk__in=account_ids, customer__merged_into__isnull=False
     ).select_related("customer__merged_into", "currency"):
-        keep = account.customer.merged_into
-        while keep.merged_into_id is not None:
+        gone = account.customer
+        assert gone is not None  # the filter: an account of a merged customer
+        keep = gone.merged_into
+        assert keep is not None
+        while keep.merged_into is not None:  # merged again later: follow to the last
             keep = keep.merged_into
         moved[account.pk] = customer_account(keep, account.currency).pk
     return moved
@@ -185,13 +188,13 @@ def refund_legs(receipt, refund, movement, locked, now, redirect) -> tuple[list[
         left = wanted - take
         if left > 0 and account.pk in redirect:
             account = redirect[account.pk]
-            moved = Lot.objects.filter(
+            successors = Lot.objects.filter(
                 account=account,
                 receipt=receipt,
                 entry__posting__cause=Posting.Cause.MERGE,
                 remaining__gt=0,
             ).order_by("entry_id")
-            for successor in moved:
+            for successor in successors:
                 room = successor.remaining - taken_from[successor.pk]
                 if left <= 0:
                     break
@@ -255,7 +258,7 @@ def refund_legs(receipt, refund, movement, locked, now, redirect) -> tuple[list[
             give = min(room, left)
             if give <= 0:
                 continue
-            if target == "shortfall":
+            if isinstance(target, str):  # "shortfall"
                 legs.append(
                     Leg(
                         account=programme_account(currency, Account.Purpose.SHORTFALL),
@@ -283,7 +286,7 @@ def refund_legs(receipt, refund, movement, locked, now, redirect) -> tuple[list[
 
 def spend_sources(
     receipt: Receipt, account: Account, holder: Account | None = None
-) -> list[tuple[object, Decimal]]:
+) -> list[tuple[Lot | str, Decimal]]:
     """Where the receipt's spent points came from, minus what refunds gave back, in the order
     they are given back: the covered shortfall first, then the lots latest-expiring first.
 
@@ -295,7 +298,7 @@ def spend_sources(
         account=account,
         amount__lt=0,
     ).order_by("pk")
-    returned = defaultdict(Decimal)
+    returned: dict[int, Decimal] = defaultdict(Decimal)
     for lot_id, amount in LedgerEntry.objects.filter(
         posting__receipt=receipt,
         posting__kind__in=[Posting.Kind.REFUND, Posting.Kind.REVERSAL],
@@ -303,7 +306,7 @@ def spend_sources(
         amount__gt=0,
     ).values_list("lot_id", "amount"):
         returned[lot_id] += amount
-    sources: list[tuple[object, Decimal]] = []
+    sources: list[tuple[Lot | str, Decimal]] = []
     if receipt.offline_shortfall and receipt.currency_id:
         covered = (
             LedgerEntry.objects.filter(
@@ -360,7 +363,7 @@ def counters_undo(receipt: Receipt, refund: Refund, lines) -> None:
     )
     if not effects:
         return
-    taken = defaultdict(Decimal)
+    taken: dict[int, Decimal] = defaultdict(Decimal)
     for value_id, delta in ReceiptCounterEffect.objects.filter(
         receipt=receipt, refund__isnull=False
     ).values_list("value_id", "delta"):

@@ -45,6 +45,7 @@ from loyalty.models import (
 from loyalty.models.tiers import LIFETIME_PERIOD_START
 from loyalty.money import ZERO, line_amount, quantize
 from loyalty.services.certificates import (
+    CertificateCheck,
     certificates_check,
     certificates_funds,
     normalize_code,
@@ -102,7 +103,7 @@ class PurchaseRequest:
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical body: the same purchase always gives the same digest."""
-        body = {
+        body: dict[str, object] = {
             "receipt_id": self.receipt_id,
             "datetime": self.sold_at.astimezone(UTC).isoformat() if self.sold_at else None,
             "card": self.card,
@@ -148,7 +149,7 @@ class Sale:
     # The coupons the receipt presents, as checked (None: it presents none).
     coupons: list | None = None
     # The gift certificates that pay for it, as checked (None: it presents none).
-    certificates: list | None = None
+    certificates: list[CertificateCheck] | None = None
     # What the cashier is told beyond the promotions' messages.
     notes: list[str] = field(default_factory=list)
 
@@ -313,9 +314,9 @@ def line_inputs(request: PurchaseRequest, products: list[tuple]) -> tuple[LineIn
     catalogue's.
     """
     found: dict[str, tuple] = {}
-    for product in products:
-        if product[0] not in found or product[2] is not None:
-            found[product[0]] = product
+    for row in products:
+        if row[0] not in found or row[2] is not None:
+            found[row[0]] = row
     inputs = []
     for line in sorted(request.lines, key=lambda line: line.line_no):
         product = found.get(line.sku)
@@ -442,7 +443,8 @@ def context_build(
 ) -> ReceiptContext:
     holder = hold_key(sale.terminal.pk, request.receipt_id)
     terminal = sale.terminal
-    coupon_series = coupon_prizes = frozenset()
+    coupon_series: frozenset[int] = frozenset()
+    coupon_prizes: frozenset[int] = frozenset()
     if request.coupons:
         sale.coupons = coupons_check(
             request.coupons, sale.programme.id, sale.customer, at, lock=lock_coupons, holder=holder
@@ -499,6 +501,7 @@ def exchange_currencies(sale: Sale, request: PurchaseRequest) -> set[int]:
         promotion.exchange_currency_id
         for code in request.exchanges
         if (promotion := exchanges.get((sale.programme.id, code))) is not None
+        and promotion.exchange_currency_id is not None  # all: an exchange has its currency
     }
 
 

@@ -9,6 +9,7 @@ promotion that gave nothing. Nothing is written.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -70,7 +71,8 @@ class Simulation:
 
 def parse_lines(text: str) -> list[PurchaseLine]:
     """Lines typed as ``SKU quantity price``, one per line (``#`` starts a comment)."""
-    lines, errors = [], []
+    lines: list[PurchaseLine] = []
+    errors: list[str] = []
     for number, raw in enumerate(text.splitlines(), start=1):
         raw = raw.split("#", 1)[0].strip()
         if not raw:
@@ -145,11 +147,11 @@ def simulate(
     card: str | None = None,
     tier_id: int | None = None,
     birth_date: date | None = None,
-    segment_ids: list[int] = (),
-    favourite_product_ids: list[int] = (),
+    segment_ids: Sequence[int] = (),
+    favourite_product_ids: Sequence[int] = (),
     spend_points: Decimal | str | None = None,
     exchanges: tuple[str, ...] = (),
-    drafts: list[int] = (),
+    drafts: Sequence[int] = (),
 ) -> Simulation:
     """What ``calculate`` would answer, and why each promotion that gave nothing did not.
 

@@ -113,6 +113,8 @@ def tier_awards_undo(
             TierMembership.objects.select_for_update(of=("self",))
             .filter(customer_id=customer_id, programme_id=award.programme_id)
             .first()
+            if customer_id is not None  # an anonymous receipt: no membership
+            else None
         )
         if membership is not None:
             tiers = snapshot_get().tiers_of(award.programme_id)

@@ -51,7 +51,7 @@ def _fits_sql(plan: PurchasePlan) -> bool:
         state.fast
         and not plan.shortfall
         and not plan.tier.awards  # a tier reward's record needs the receipt's row first
-        and (state.main is None or state.main_lots is not None)
+        and state.lots is not None  # read with the locks (and still open: none matured)
         and not sale.referrer_accounts
     )
 
@@ -61,8 +61,10 @@ def _write_orm(plan: PurchasePlan) -> Receipt:
     sale = plan.sale
     for account_pk, limit in plan.debt_limits.items():
         Account.objects.filter(pk=account_pk).update(debt_limit=Greatest(F("debt_limit"), limit))
+    membership = plan.tier.membership
     if plan.tier.changed:
-        plan.tier.membership.save()
+        assert membership is not None  # changed: the membership to write
+        membership.save()
     receipt = Receipt.objects.create(**plan.receipt_fields)
     lines = ReceiptLine.objects.bulk_create(
         [ReceiptLine(receipt=receipt, **fields) for fields in plan.line_fields]
@@ -89,6 +91,7 @@ def _write_orm(plan: PurchasePlan) -> Receipt:
         for account in [*plan.state.accounts.values(), *sale.referrer_accounts.values()]:
             debts_settle(account, plan.actor, receipt, plan.now)
     if plan.activate_card:
+        assert sale.card is not None  # an issued card's first purchase
         Card.objects.filter(pk=sale.card.pk, status=Card.Status.ISSUED).update(
             status=Card.Status.ACTIVE, activated_at=plan.now
         )
@@ -99,12 +102,15 @@ def _write_sql(plan: PurchasePlan) -> Receipt:
     """Write the purchase's rows in two round trips (ids, then every row): see fastpath."""
     sale, state = plan.sale, plan.state
     locked = state.accounts
+    assert state.lots is not None  # _fits_sql
     tier_statement = None
+    membership = plan.tier.membership
     if plan.tier.changed:
-        if plan.tier.membership.pk is None:
-            plan.tier.membership.save()  # a first membership is inserted through the ORM
+        assert membership is not None  # changed: the membership to write
+        if membership.pk is None:
+            membership.save()  # a first membership is inserted through the ORM
         else:
-            tier_statement = fastpath.membership_statement(plan.tier.membership)
+            tier_statement = fastpath.membership_statement(membership)
     specs = plan.specs
     entries = sum(len(spec.legs) for spec in specs)
     ids = fastpath.ids_take(lines=len(plan.line_fields), postings=len(specs), entries=entries)
@@ -148,6 +154,7 @@ def _write_sql(plan: PurchasePlan) -> Receipt:
     if tier_statement is not None:
         statements.append(tier_statement)
     if plan.activate_card:
+        assert sale.card is not None  # an issued card's first purchase
         statements.append(fastpath.card_activation_statement(sale.card.pk, plan.now))
     fastpath.run(statements)
     for account in locked.values():

@@ -11,7 +11,6 @@ import io
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -28,10 +27,10 @@ from loyalty.services.imports import (
     blocks,
     cell_text,
     check_rows,
-    csv_rows,
     file_rows,
     first_row_of,
     import_job_run,
+    source_rows,
 )
 from loyalty.validators import CARD_NUMBER_RE, has_valid_check_digit
 
@@ -283,7 +282,7 @@ PROGRESS_EVERY = 50_000
 
 
 def cards_import_bulk(
-    source: IO[str] | Iterable[Mapping],
+    source: io.TextIOBase | Iterable[Mapping],
     *,
     default_batch: CardBatch | None = None,
     dry_run: bool = False,
@@ -299,7 +298,7 @@ def cards_import_bulk(
     """
     report = ImportReport()
     checker = CardRowChecker(default_batch=default_batch)
-    rows = csv_rows(source, ("number",)) if isinstance(source, io.TextIOBase) else source
+    rows = source_rows(source, ("number",))
     good: list[CardRow] = check_rows(rows, checker, report, progress=progress, every=PROGRESS_EVERY)
     if not report.ok:
         return report
@@ -332,7 +331,9 @@ def card_import_run(card_import: CardImport) -> CardImport:
 
     def load(progress: Progress) -> ImportReport:
         with card_import.file.open("rb") as binary:
-            rows = file_rows(binary, card_import.file.name, ("number",))
+            name = card_import.file.name
+            assert name is not None  # open() found the file
+            rows = file_rows(binary, name, ("number",))
             return cards_import_bulk(rows, default_batch=card_import.batch, progress=progress)
 
     return import_job_run(card_import, load)

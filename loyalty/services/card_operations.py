@@ -322,7 +322,8 @@ def merged_leftovers_sweep() -> int:
         with transaction.atomic():
             gone = Customer.objects.select_for_update(no_key=True).get(pk=customer_id)
             keep = gone.merged_into
-            while keep.merged_into_id is not None:  # merged again later: follow to the last
+            assert keep is not None  # the accounts of merged customers (a merge is for good)
+            while keep.merged_into is not None:  # merged again later: follow to the last
                 keep = keep.merged_into
             gone_accounts = list(Account.objects.filter(kind=Account.Kind.CUSTOMER, customer=gone))
             if Hold.objects.filter(account__in=gone_accounts, status=Hold.Status.ACTIVE).exists():

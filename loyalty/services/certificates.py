@@ -203,11 +203,13 @@ def certificate_state(certificate: GiftCertificate, at: datetime) -> str:
 
 def certificate_find(code: str, programme_id: int | None) -> GiftCertificate:
     """The certificate of a code in a programme (any case, spaces and dashes ignored)."""
-    certificate = (
-        GiftCertificate.objects.select_related("series")
-        .filter(code=normalize_code(code)[:40], series__programme_id=programme_id)
-        .first()
-    )
+    certificate = None
+    if programme_id is not None:  # every series has a programme: none finds nothing
+        certificate = (
+            GiftCertificate.objects.select_related("series")
+            .filter(code=normalize_code(code)[:40], series__programme_id=programme_id)
+            .first()
+        )
     if certificate is None:
         raise CertificateNotFound(code=str(code)[:40])
     return certificate
@@ -236,10 +238,10 @@ def certificate_status(certificate: GiftCertificate, partner_id: int | None = No
 
 
 def certificate_accepted(series: CertificateSeries, partner_id: int) -> bool:
-    partners = getattr(series, "_partner_ids", None)
+    partners = series.__dict__.get("_partner_ids")  # cached on the instance, as below
     if partners is None:
         partners = set(series.partners.values_list("pk", flat=True))
-        series._partner_ids = partners
+        series.__dict__["_partner_ids"] = partners
     return not partners or partner_id in partners
 
 
@@ -255,6 +257,15 @@ def _held_by_others(ids: Iterable[int], key: str, now: datetime) -> dict[int, De
 
 
 # --- At the register -----------------------------------------------------------------------
+
+
+# Why a certificate in a state other than active cannot pay (``certificate_state``).
+STATE_REASONS: dict[str, str] = {
+    GiftCertificate.Status.NEW: "certificate_not_active",
+    GiftCertificate.Status.USED: "certificate_used",
+    GiftCertificate.Status.EXPIRED: "certificate_expired",
+    GiftCertificate.Status.BLOCKED: "certificate_blocked",
+}
 
 
 @dataclass
@@ -297,12 +308,7 @@ def certificates_check(
         if check.code in seen:
             check.reason = "certificate_repeated"
         elif state != GiftCertificate.Status.ACTIVE:
-            check.reason = {
-                GiftCertificate.Status.NEW: "certificate_not_active",
-                GiftCertificate.Status.USED: "certificate_used",
-                GiftCertificate.Status.EXPIRED: "certificate_expired",
-                GiftCertificate.Status.BLOCKED: "certificate_blocked",
-            }[state]
+            check.reason = STATE_REASONS[state]
         elif not certificate_accepted(certificate.series, partner_id):
             check.reason = "certificate_not_accepted_here"
         else:
@@ -340,8 +346,10 @@ def certificates_answer(checks: Sequence[CertificateCheck] | None) -> list[dict]
         elif check.applied <= 0:
             entry |= {"status": "rejected", "reason": "nothing_to_pay"}
         else:
-            balance = check.certificate.balance
-            after = ZERO if check.certificate.series.single_use else balance - check.applied
+            certificate = check.certificate
+            assert certificate is not None  # no reason: found
+            balance = certificate.balance
+            after = ZERO if certificate.series.single_use else balance - check.applied
             entry |= {
                 "status": "applied",
                 "amount": str(check.applied),
@@ -395,6 +403,7 @@ def certificates_redeem(
                 lines[str(no)] = str(part)
                 left[no] -= part
         certificate = check.certificate
+        assert certificate is not None  # no reason: found
         balance = certificate.balance - check.applied
         _entry(
             certificate,

@@ -17,11 +17,13 @@ def data_import_run(data_import: DataImport) -> DataImport:
 
     Safe to run twice: an import that is no longer queued is left as it is.
     """
-    required, import_bulk = IMPORTERS[data_import.kind]
+    required, import_bulk = IMPORTERS[DataImport.Kind(data_import.kind)]
 
     def load(progress: Progress) -> ImportReport:
         with data_import.file.open("rb") as binary:
-            rows = list(file_rows(binary, data_import.file.name, required))
+            name = data_import.file.name
+            assert name is not None  # open() found the file
+            rows = list(file_rows(binary, name, required))
         return import_bulk(rows, default_partner=data_import.partner, progress=progress)
 
     return import_job_run(data_import, load)

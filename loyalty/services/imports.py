@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from loyalty.models import ImportJob
+from loyalty.sql import concrete_field, quoted_column
 
 PROGRESS_EVERY = 50_000
 WRITE_CHUNK = 2000
@@ -126,7 +127,7 @@ def first_row_of(seen: dict, key: object, row: int) -> int | None:
     return first
 
 
-def csv_rows(stream: IO[str], required: Sequence[str]) -> Iterator[dict[str, str]]:
+def csv_rows(stream: Iterable[str], required: Sequence[str]) -> Iterator[dict[str, str]]:
     """The rows of a CSV with a header row holding the ``required`` columns."""
     reader = csv.DictReader(stream)
     headers = [f.strip() for f in reader.fieldnames or []]
@@ -162,6 +163,23 @@ def xlsx_rows(binary: IO[bytes], required: Sequence[str]) -> Iterator[dict[str, 
                 yield dict(zip(headers, line, strict=False))
     finally:
         workbook.close()
+
+
+def text_max(model: type[models.Model], name: str) -> int:
+    """The ``max_length`` of a model's text field: the longest cell its column takes."""
+    length = concrete_field(model, name).max_length
+    if length is None:
+        raise TypeError(f"{model.__name__}.{name} has no max_length")
+    return length
+
+
+def source_rows(
+    source: io.TextIOBase | Iterable[Mapping], required: Sequence[str]
+) -> Iterator[Mapping]:
+    """The rows of a CSV text stream (``csv_rows``), or of rows already read (an XLSX sheet)."""
+    if isinstance(source, io.TextIOBase):
+        return csv_rows(source, required)
+    return iter(source)
 
 
 def file_rows(binary: IO[bytes], name: str, required: Sequence[str]) -> Iterator[Mapping]:
@@ -254,7 +272,7 @@ def upsert_write(
         created = _copy_insert(model, new)
     else:
         for chunk in _chunks(new, WRITE_CHUNK):
-            model.objects.bulk_create(chunk)
+            model._default_manager.bulk_create(chunk)
             created += len(chunk)
     for chunk in _chunks(changed, WRITE_CHUNK):
         _update_by_pk(model, chunk, fields)
@@ -268,7 +286,7 @@ def _copy_insert(model: type[models.Model], objs: Iterable[models.Model]) -> int
     meta = model._meta
     quote = connection.ops.quote_name
     targets = [f for f in meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(quote(f.column) for f in targets)
+    columns = ", ".join(quoted_column(f) for f in targets)
     written = 0
     with connection.cursor() as cursor:
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
@@ -286,9 +304,9 @@ def _update_by_pk(model: type[models.Model], objs: list[models.Model], fields: S
     costs seconds per thousand rows."""
     meta = model._meta
     quote = connection.ops.quote_name
-    targets = [meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in targets)
-    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quote(meta.pk.column)} = %s"
+    targets = [concrete_field(model, name) for name in fields]
+    assignments = ", ".join(f"{quoted_column(f)} = %s" for f in targets)
+    sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {quoted_column(meta.pk)} = %s"
     params = [
         [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in targets] + [obj.pk]
         for obj in objs
@@ -322,13 +340,13 @@ def blocks(lines: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
         yield "".join(parts)
 
 
-def import_job_run(job: ImportJob, load: Callable[[Progress], ImportReport]) -> ImportJob:
+def import_job_run[Job: ImportJob](job: Job, load: Callable[[Progress], ImportReport]) -> Job:
     """Run a queued background import and record its progress, outcome and first errors.
 
     ``load(progress)`` reads the job's file, checks and writes it (all rows or none) and
     returns the report. Safe to run twice: a job that is no longer queued is left as it is.
     """
-    jobs = type(job).objects
+    jobs = type(job)._default_manager
     updated = jobs.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
         status=ImportJob.Status.CHECKING
     )

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, Protocol
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -37,6 +38,10 @@ from loyalty.models import (
     Terminal,
 )
 from loyalty.money import quantize
+from loyalty.sql import concrete_field, quoted_column
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 ACTIVE = LedgerEntry.Bucket.ACTIVE
 PENDING = LedgerEntry.Bucket.PENDING
@@ -48,7 +53,7 @@ class Actor:
 
     type: str
     terminal: Terminal | None = None
-    user: object | None = None
+    user: User | None = None
     name: str = ""
 
     @classmethod
@@ -62,6 +67,16 @@ class Actor:
     @classmethod
     def system(cls, name: str) -> Actor:
         return cls(type=Posting.ActorType.SYSTEM, name=name)
+
+
+class CurrencyPlaces(Protocol):
+    """What the checks read of a currency: a ``Currency`` or the rules snapshot's."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def decimal_places(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +115,7 @@ class PostingSpec:
     entries: list[LedgerEntry] = field(default_factory=list, init=False)
 
 
-def _validate(spec: PostingSpec, currencies: dict[int, Currency]) -> None:
+def _validate(spec: PostingSpec, currencies: Mapping[int, CurrencyPlaces]) -> None:
     if len(spec.legs) < 2:
         raise PostingUnbalanced(legs=len(spec.legs))
     totals: dict[int, Decimal] = defaultdict(Decimal)
@@ -208,7 +223,7 @@ def postings_statements(
     *,
     locked: dict[int, Account],
     lots: dict[int, Lot],
-    currencies: dict,
+    currencies: Mapping[int, CurrencyPlaces],
     posting_ids: Sequence[int],
     entry_ids: Sequence[int],
 ) -> list[tuple[str, list]]:
@@ -226,12 +241,12 @@ def postings_statements(
             raise ValueError("postings_statements needs every customer account locked")
         _validate(spec, currencies)
     postings, accounts, moved, now = _prepare(specs, locked, lots)
-    posting_ids, entry_ids = iter(posting_ids), iter(entry_ids)
+    next_posting_ids, next_entry_ids = iter(posting_ids), iter(entry_ids)
     for posting in postings:
-        posting.pk = next(posting_ids)
+        posting.pk = next(next_posting_ids)
     for spec in specs:
         for entry in spec.entries:
-            entry.pk = next(entry_ids)
+            entry.pk = next(next_entry_ids)
             entry.posting_id = entry.posting.pk
     return sql.ledger_statements(
         postings,
@@ -320,12 +335,12 @@ def _lots_save(
     if lots:
         meta = Lot._meta
         quote = connection.ops.quote_name
-        remaining = meta.get_field("remaining")
+        remaining = concrete_field(Lot, "remaining")
         sql = "UPDATE {table} SET {remaining} = %s, {state} = %s WHERE {pk} = %s".format(
             table=quote(meta.db_table),
-            remaining=quote(remaining.column),
-            state=quote(meta.get_field("state").column),
-            pk=quote(meta.pk.column),
+            remaining=quoted_column(remaining),
+            state=quoted_column(concrete_field(Lot, "state")),
+            pk=quoted_column(meta.pk),
         )
         rows = [
             [remaining.get_db_prep_save(lot.remaining, connection), lot.state, lot.pk]
@@ -342,12 +357,14 @@ def _accounts_save(accounts) -> None:
     for the thousands of accounts of a bulk load; an executemany of a plain UPDATE does not.
     """
     meta = Account._meta
-    columns = [meta.get_field(name) for name in ("balance", "pending", "version", "updated_at")]
+    columns = [
+        concrete_field(Account, name) for name in ("balance", "pending", "version", "updated_at")
+    ]
     quote = connection.ops.quote_name
     sql = "UPDATE {table} SET {assignments} WHERE {pk} = %s".format(
         table=quote(meta.db_table),
-        assignments=", ".join(f"{quote(field.column)} = %s" for field in columns),
-        pk=quote(meta.pk.column),
+        assignments=", ".join(f"{quoted_column(field)} = %s" for field in columns),
+        pk=quoted_column(meta.pk),
     )
     rows = [
         [field.get_db_prep_save(getattr(account, field.attname), connection) for field in columns]
@@ -519,7 +536,11 @@ def customer_accounts_open(customer_ids: Sequence[int], currency: Currency) -> d
     accounts = Account.objects.filter(
         kind=Account.Kind.CUSTOMER, currency=currency, customer_id__in=customer_ids
     )
-    return {account.customer_id: account for account in accounts}
+    return {
+        account.customer_id: account
+        for account in accounts
+        if account.customer_id is not None  # all of them: customer_id__in
+    }
 
 
 def ledger_rollup() -> int:

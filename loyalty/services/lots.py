@@ -133,7 +133,9 @@ def spend_legs(
     """
     if lots is None:
         lots = open_lots(account)
-    legs, short, taken = [], ZERO, defaultdict(Decimal)
+    legs: list[Leg] = []
+    short = ZERO
+    taken: dict[int, Decimal] = defaultdict(Decimal)
     for rule_id, points in by_rule.items():
         takes, left = lots_walk(lots, points, now, account=account, rule=rule_id, taken=taken)
         legs += [Leg(account=account, amount=-take, lot=lot) for lot, take in takes]
@@ -165,7 +167,8 @@ def debts_settle(
     if not debts:
         return
     lots = list(Lot.objects.filter(account=account).spendable(now))
-    legs, taken = [], defaultdict(Decimal)
+    legs: list[Leg] = []
+    taken: dict[int, Decimal] = defaultdict(Decimal)
     for debt in debts:
         takes, _left = lots_walk(lots, -debt.remaining, now, taken=taken)
         for lot, take in takes:

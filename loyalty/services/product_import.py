@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 from django.utils.translation import gettext as _
 
@@ -23,8 +23,9 @@ from loyalty.services.imports import (
     Progress,
     cell_bool,
     cell_text,
-    csv_rows,
     first_row_of,
+    source_rows,
+    text_max,
     upsert_import,
     upsert_write,
 )
@@ -34,8 +35,8 @@ COLUMNS = ("sku", "name", "partner", "category", "brand", "is_active", "is_gift_
 UPDATE_FIELDS = ("name", "category", "brand", "is_active", "is_gift_card")
 EXISTING_CHUNK = 5000
 PROGRESS_EVERY = 50_000
-SKU_MAX = Product._meta.get_field("sku").max_length
-NAME_MAX = Product._meta.get_field("name").max_length
+SKU_MAX = text_max(Product, "sku")
+NAME_MAX = text_max(Product, "name")
 
 
 class ProductState(NamedTuple):
@@ -90,8 +91,9 @@ def existing_products(
             "is_active",
             "is_gift_card",
         )
-        for pk, partner_id, sku, *state in rows:
-            found[(partner_id, sku)] = (pk, ProductState(*state))
+        for pk, partner_id, sku, name, category_id, brand_id, is_active, is_gift_card in rows:
+            state = ProductState(name, category_id, brand_id, is_active, is_gift_card)
+            found[(partner_id, sku)] = (pk, state)
     return found
 
 
@@ -163,12 +165,17 @@ class ProductRowChecker:
             if brand_id is None:
                 errors.append(_("Unknown brand %(name)s.") % {"name": brand_name})
             state = state._replace(brand_id=brand_id)
+        flags: dict[str, bool] = {}
         for column in ("is_active", "is_gift_card"):
             value, error = cell_bool(raw.get(column), column)
             if error:
                 errors.append(error)
             elif value is not None:
-                state = state._replace(**{column: value})
+                flags[column] = value
+        state = state._replace(
+            is_active=flags.get("is_active", state.is_active),
+            is_gift_card=flags.get("is_gift_card", state.is_gift_card),
+        )
         if errors:
             return None, errors
         if current is None:
@@ -193,7 +200,7 @@ def products_write(rows: Iterable[ProductRow]) -> tuple[int, int]:
 
 
 def products_import_bulk(
-    source: IO[str] | Iterable[Mapping],
+    source: io.TextIOBase | Iterable[Mapping],
     *,
     default_partner: Partner | None = None,
     dry_run: bool = False,
@@ -206,7 +213,7 @@ def products_import_bulk(
     one of the products meanwhile (nothing is written then); row problems are in the report,
     and the counts say what the import did (or, on a dry run, would do).
     """
-    raw_rows = list(csv_rows(source, REQUIRED) if isinstance(source, io.TextIOBase) else source)
+    raw_rows = list(source_rows(source, REQUIRED))
     checker = ProductRowChecker(
         existing=existing_products({cell_text(raw.get("sku")) for raw in raw_rows}),
         default_partner=default_partner,

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import IO, NamedTuple
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -27,8 +27,9 @@ from loyalty.services.imports import (
     cell_bool,
     cell_date,
     cell_text,
-    csv_rows,
     first_row_of,
+    source_rows,
+    text_max,
     upsert_import,
     upsert_write,
 )
@@ -58,7 +59,7 @@ UPDATE_FIELDS = (
     "opened_at",
     "closed_at",
 )
-TEXT_MAX = {name: Store._meta.get_field(name).max_length for name in ("name", "city", "address")}
+TEXT_MAX = {name: text_max(Store, name) for name in ("name", "city", "address")}
 
 
 class StoreState(NamedTuple):
@@ -173,6 +174,7 @@ class StoreRowChecker:
         name = cell_text(raw.get("name"))
         if not name and current is None:
             errors.append(_("No name given for the new store %(code)s.") % {"code": code})
+        texts: dict[str, str] = {}
         for column in ("name", "city", "address"):
             text = cell_text(raw.get(column))
             if not text:
@@ -182,7 +184,12 @@ class StoreRowChecker:
                     _("%(column)s is longer than %(max)s characters.")
                     % {"column": column, "max": TEXT_MAX[column]}
                 )
-            state = state._replace(**{column: text})
+            texts[column] = text
+        state = state._replace(
+            name=texts.get("name", state.name),
+            city=texts.get("city", state.city),
+            address=texts.get("address", state.address),
+        )
         channel = cell_text(raw.get("channel")).lower()
         if channel:
             if channel not in self._channels:
@@ -203,12 +210,17 @@ class StoreRowChecker:
             errors.append(error)
         elif value is not None:
             state = state._replace(is_active=value)
+        days: dict[str, date] = {}
         for column in ("opened_at", "closed_at"):
             day, error = cell_date(raw.get(column), column)
             if error:
                 errors.append(error)
             elif day is not None:
-                state = state._replace(**{column: day})
+                days[column] = day
+        state = state._replace(
+            opened_at=days.get("opened_at", state.opened_at),
+            closed_at=days.get("closed_at", state.closed_at),
+        )
         if state.opened_at and state.closed_at and state.closed_at < state.opened_at:
             errors.append(
                 _("The store cannot close (%(closed)s) before it opens (%(opened)s).")
@@ -240,7 +252,7 @@ def stores_write(rows: Iterable[StoreRow]) -> tuple[int, int]:
 
 
 def stores_import_bulk(
-    source: IO[str] | Iterable[Mapping],
+    source: io.TextIOBase | Iterable[Mapping],
     *,
     default_partner: Partner | None = None,
     dry_run: bool = False,
@@ -252,7 +264,7 @@ def stores_import_bulk(
     ``ValidationError`` for a file without a ``code`` column, or when a store was added
     meanwhile under one of the codes (nothing is written then).
     """
-    raw_rows = list(csv_rows(source, REQUIRED) if isinstance(source, io.TextIOBase) else source)
+    raw_rows = list(source_rows(source, REQUIRED))
     checker = StoreRowChecker(
         existing=existing_stores({cell_text(raw.get("code")) for raw in raw_rows}),
         default_partner=default_partner,

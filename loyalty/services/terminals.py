@@ -16,7 +16,9 @@ def terminal_key_issue(*, terminal: Terminal, name: str = "") -> tuple[TerminalA
     so a register can be switched to the new key before the old one is revoked (rotation).
     """
     label = name or f"{terminal.code} {timezone.localdate():%Y-%m-%d}"
-    return TerminalAPIKey.objects.create_key(terminal=terminal, name=label[:50])
+    key, raw = TerminalAPIKey.objects.create_key(terminal=terminal, name=label[:50])
+    assert isinstance(key, TerminalAPIKey)  # the manager's model (typed as the abstract one)
+    return key, raw
 
 
 @transaction.atomic

@@ -75,9 +75,10 @@ def thanks_give(
         raise ThanksToSelf()
     if not reason:
         raise ThanksNeedReason()
-    if currency.given_as_id is None:
+    arrives = currency.given_as
+    if arrives is None:
         raise ThanksNotGiven(currency=currency.code)
-    places = min(currency.decimal_places, currency.given_as.decimal_places)
+    places = min(currency.decimal_places, arrives.decimal_places)
     if amount is None or amount <= 0 or quantize(amount, places) != amount:
         raise ThanksBadAmount(amount=str(amount))
     now = now or timezone.now()
@@ -87,7 +88,6 @@ def thanks_give(
     legs: list[Leg] = [Leg(account=account, amount=-take, lot=lot) for lot, take in takes]
     if left > 0:
         raise ThanksNotEnough(left=str(amount - left))
-    arrives = currency.given_as
     legs += [
         Leg(account=programme_account(currency, Account.Purpose.MAIN), amount=amount),
         Leg(account=programme_account(arrives, Account.Purpose.MARKETING), amount=-amount),

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Count, QuerySet, Sum
@@ -54,7 +55,9 @@ class _Review:
 
     @property
     def start(self) -> datetime:
-        return self.now - timedelta(days=self.programme.tier_review_days)
+        days = self.programme.tier_review_days
+        assert days is not None  # only the programmes with a review period are reviewed
+        return self.now - timedelta(days=days)
 
     def due(self) -> QuerySet[TierMembership]:
         return TierMembership.objects.filter(
@@ -124,9 +127,7 @@ def tiers_review(now: datetime | None = None, batch: int = 500) -> dict[str, int
                 if review.reason(spend.get(customer_id)) is None:
                     continue
                 try:
-                    change = retrying(
-                        lambda r=review, m=membership_id, c=customer_id: _downgrade(r, m, c)
-                    )
+                    change = retrying(partial(_downgrade, review, membership_id, customer_id))
                 except RequestInProgress:
                     totals["busy"] += 1
                     continue

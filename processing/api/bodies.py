@@ -24,10 +24,10 @@ import re
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from rest_framework import serializers
+from rest_framework import parsers, serializers
 from rest_framework.compat import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, get_encoding
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 from rest_framework.utils import json
@@ -94,7 +94,7 @@ class PosTextJSONParser(JSONParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
-        encoding = get_encoding(parser_context)
+        encoding = parsers.get_encoding(parser_context)  # type: ignore[attr-defined]  # no stub
         try:
             text = codecs.getreader(encoding)(stream).read()
             parse_constant = json.strict_constant if self.strict else None
@@ -182,7 +182,7 @@ class UnsizedBodyMiddleware:
             request.META["CONTENT_LENGTH"] = str(len(body))
             request.META.pop("HTTP_TRANSFER_ENCODING", None)
             request._stream = io.BytesIO(body)
-            request._read_started = False
+            request._read_started = False  # type: ignore[attr-defined]  # Django's, not in the stubs
         return self.get_response(request)
 
 

@@ -8,6 +8,8 @@ and event type they name (tests/api/test_schema_examples.py); the fuzz run also 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from drf_spectacular.utils import OpenApiExample
 
 CARD = "2700000000017"
@@ -28,7 +30,9 @@ def _body(name: str, value: dict, summary: str = "") -> OpenApiExample:
     return OpenApiExample(name, value=value, summary=summary, request_only=True)
 
 
-def _parameter(title: str, name: str, location: str, value: str) -> OpenApiExample:
+def _parameter(
+    title: str, name: str, location: Literal["query", "path", "header", "cookie"], value: str
+) -> OpenApiExample:
     return OpenApiExample(title, value=value, parameter_only=(name, location))
 
 

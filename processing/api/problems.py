@@ -345,7 +345,8 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
             401, "invalid_api_key", detail, headers={"WWW-Authenticate": _auth_header(exc)}
         )
     if isinstance(exc, exceptions.Throttled):
-        wait = max(1, math.ceil(exc.wait or 1))
+        # DRF sets Throttled.wait; its stubs do not declare it
+        wait = max(1, math.ceil(exc.wait or 1))  # type: ignore[attr-defined]
         return problem_response(
             429,
             "throttled",
@@ -357,8 +358,9 @@ def _api_exception_response(exc: exceptions.APIException) -> Response:
     if isinstance(exc, exceptions.PermissionDenied):
         return problem_response(403, "forbidden")
     code = CODES_BY_STATUS.get(exc.status_code, "bad_request")
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(math.ceil(exc.wait))
+    wait = getattr(exc, "wait", None)
+    if wait:
+        headers["Retry-After"] = str(math.ceil(wait))
     return problem_response(exc.status_code, code, headers=headers)
 
 

@@ -36,9 +36,12 @@ FORMED_TEXT_FIELDS = (
 
 
 def decimal_pattern(field: serializers.DecimalField, *, positive: bool) -> str:
-    """The decimal strings a ``DecimalField`` accepts, in canonical form (no leading zeros)."""
-    whole = field.max_digits - field.decimal_places
-    places = field.decimal_places
+    """The decimal strings a ``DecimalField`` accepts, in canonical form (no leading zeros).
+    The field has its ``max_digits`` and ``decimal_places`` (the caller checks)."""
+    digits, places = field.max_digits, field.decimal_places
+    assert digits is not None
+    assert places is not None
+    whole = digits - places
     fraction = rf"(?:\.\d{{1,{places}}})?" if places else ""
     if positive:
         # A non-zero integer part, or 0 and a fraction with a non-zero digit.

@@ -241,7 +241,8 @@ class LineNumbersUnique:
                 }
             seen.add(item["line"])
         if errors:
-            raise serializers.ValidationError(errors)
+            # Keyed by list position, as DRF's ListField does; the stubs allow str keys only.
+            raise serializers.ValidationError(errors)  # type: ignore[arg-type]
 
 
 class LinesField(LineNumbersUnique, serializers.ListField):
@@ -298,7 +299,8 @@ class ExchangesField(serializers.ListField):
                 ]
             seen.add(code)
         if errors:
-            raise serializers.ValidationError(errors)
+            # Keyed by list position, as DRF's ListField does; the stubs allow str keys only.
+            raise serializers.ValidationError(errors)  # type: ignore[arg-type]
         return codes
 
 
@@ -571,7 +573,8 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField(help_text="The HTTP status.")
     code = serializers.CharField(help_text="Stable machine-readable slug, e.g. `card_blocked`.")
     detail = serializers.CharField(help_text="What went wrong this time (translated).")
-    errors = serializers.DictField(
+    # A declared field (the metaclass takes it off the class): Serializer.errors stays.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Validation only: messages by dotted path into the body, e.g. "
@@ -861,7 +864,8 @@ class OfflineErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    errors = serializers.DictField(
+    # A declared field (the metaclass takes it off the class): Serializer.errors stays.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()), required=False
     )
 

@@ -44,6 +44,8 @@ class TerminalRateThrottle(SimpleRateThrottle):
             return True
 
     def get_rate(self) -> str | None:
+        if self.scope is None:  # a view without a scope is not throttled
+            return None
         return settings.API_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view) -> str:

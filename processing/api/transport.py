@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -30,6 +31,9 @@ from processing.api.problems import (
     problem_http_response,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 logger = logging.getLogger(__name__)
 
 URI_TOO_LONG_TITLE = _("URL too long")
@@ -41,7 +45,7 @@ NOT_IMPLEMENTED_DETAIL = _("The server does not support what this request needs.
 EXPECTATION_FAILED_TITLE = _("Expectation failed")
 
 # gunicorn's error statuses (gunicorn.workers.base.Worker.handle_error) -> (code, title, detail)
-GUNICORN_PROBLEMS = {
+GUNICORN_PROBLEMS: dict[int, tuple[str, StrOrPromise, StrOrPromise | None]] = {
     400: ("bad_request", TITLES["bad_request"], DETAILS["bad_request"]),
     403: ("forbidden", TITLES["forbidden"], DETAILS["forbidden"]),
     414: ("uri_too_long", URI_TOO_LONG_TITLE, None),

@@ -6,6 +6,8 @@ problem; no view writes through the ORM.
 
 from __future__ import annotations
 
+from typing import cast
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
@@ -25,6 +27,7 @@ from loyalty.errors import (
     CertificateStateInvalid,
     CouponNotFound,
     CustomerNotFound,
+    LoyaltyError,
     ReceiptNotFound,
 )
 from loyalty.models import Terminal
@@ -124,12 +127,12 @@ class PosApi(APIView):
 
     @property
     def terminal(self) -> Terminal:
-        return self.request.auth
+        return cast(Terminal, self.request.auth)  # what TerminalKeyAuthentication gives
 
     def serializer_context(self) -> dict:
         return {"request": self.request, "max_lines": _max_receipt_lines(self.terminal)}
 
-    def body(self, serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    def body[S: serializers.Serializer](self, serializer_class: type[S]) -> S:
         """The validated body; an empty body and an invalid one are 400 problems."""
         if _content_length(self.request) == 0:
             raise EmptyBody()
@@ -323,7 +326,7 @@ class PurchasesOfflineApi(PosApi):
     def post(self, request: Request) -> Response:
         body = self.body(s.PurchasesOfflineSerializer)
         context = self.serializer_context()
-        items = []
+        items: list[PurchaseRequest | LoyaltyError] = []
         for raw in body.validated_data["receipts"]:
             item = s.PurchaseSerializer(data=raw, context=context)
             if unstorable := unstorable_text_errors(raw):

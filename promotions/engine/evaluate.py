@@ -39,6 +39,7 @@ from promotions.engine.types import (
     LineResult,
     PromotionRule,
     ReceiptContext,
+    RewardRule,
     RulesSnapshot,
     TierAward,
 )
@@ -272,7 +273,8 @@ class _Walk:
             if kinds == RECEIPT_PHASE and self.ctx.customer is not None
             else frozenset()
         )
-        trials, refused = [], []
+        trials = []
+        refused: list[tuple[PromotionRule, str, bool]] = []
         for i, member in enumerate(self.candidates):
             if member.group_id != group_id or not (_has(member, kinds) or _has(member, later)):
                 continue
@@ -283,7 +285,10 @@ class _Walk:
                 worth = sum((self._worth(part) for part in parts), ZERO)
                 trials.append((worth, -i, i, member, now if isinstance(now, list) else []))
             else:  # refused; one with only points is tried again by the points walk if no winner
-                refused.append((member, now if isinstance(now, str) else then, now is None))
+                why = now if isinstance(now, str) else then
+                # neither is a list: the one tried (now, else then: the filter above) refused
+                assert isinstance(why, str)
+                refused.append((member, why, now is None))
         if not trials:
             self.blocked += [
                 (member.id, why) for member, why, later_only in refused if not later_only
@@ -338,6 +343,7 @@ class _Walk:
                 if not targets:
                     self.blocked.append((promotion.id, f"target_not_fired:{reward.multiplier_of}"))
                     continue
+                assert reward.currency_id is not None  # points have a currency (a constraint)
                 currency = self.snapshot.currencies[reward.currency_id]
                 for target in targets:
                     allowed = {
@@ -387,7 +393,10 @@ class _Walk:
         if promotion.conditions and not self._conditions_hold(promotion):
             return "conditions_not_met"
         if promotion.is_exchange and promotion.id not in self.exchanged:
-            if self._exchange_left(promotion.exchange_currency_id) < promotion.exchange_cost:
+            currency_id, cost = promotion.exchange_currency_id, promotion.exchange_cost
+            assert currency_id is not None  # an exchange has a price in a currency
+            assert cost is not None
+            if self._exchange_left(currency_id) < cost:
                 return "not_enough_chips"
         return None
 
@@ -593,7 +602,7 @@ class _Walk:
         if not open_lines:
             return "lost_in_group_first" if group_taken else "blocked_by_exclusive"
         open_nos = {line.line_no for line in open_lines}
-        given = []
+        given: list[tuple[RewardRule, dict[int, Decimal]]] = []
         room = self._discount_room()
         pending: dict[int, Decimal] = {}  # what this promotion's earlier rewards took per line
         anonymous_only = False
@@ -659,10 +668,12 @@ class _Walk:
     def _moves_up(self, tier_id: int | None) -> bool:
         """Whether a tier of the receipt's programme is above the customer's tier."""
         tiers = self.snapshot.tier_by_id
-        target = tiers.get(tier_id)
+        target = tiers.get(tier_id) if tier_id is not None else None
         if target is None or target.programme_id != self.ctx.programme_id:
             return False
-        current = tiers.get(self.ctx.customer.tier_id)
+        customer = self.ctx.customer
+        assert customer is not None  # _try asks only with a customer
+        current = tiers.get(customer.tier_id) if customer.tier_id is not None else None
         return current is None or target.rank > current.rank
 
     def _worth(self, trial) -> Decimal:
@@ -676,7 +687,7 @@ class _Walk:
         return worth
 
     def _apply(self, promotion, index, trial) -> list:
-        results = []
+        results: list[Award | DiscountAward] = []
         touched: list[int] = []
         discount_lines: dict[int, Decimal] = {}
         by_no = {line.line_no: line for line in self.lines}

@@ -348,6 +348,7 @@ class RulesSnapshot:
             for promotion in self.promotions
             if promotion.programme_id == programme_id
             for reward in promotion.rewards
+            if reward.currency_id is not None  # a discount's: none
         }
         main = self.programmes[programme_id].main_currency_id
         if main is not None:

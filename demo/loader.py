@@ -1,7 +1,7 @@
 """The demo coalition: a city's partners, stores, catalogue, customers and purchase history.
 
-It lives in ``reports`` because it reads and fills every core app (loyalty, crm, promotions),
-and only the outer apps may depend on all of them. Loading is idempotent: every row has a
+It lives in ``demo``, an outer app, because it reads and fills every core app (loyalty, crm,
+promotions), and only the outer apps may depend on all of them. Loading is idempotent: every row has a
 natural key, and the history is written only when the demo terminals have no receipts yet, all
 in one transaction, so a second run (or a run after a failed one) changes nothing.
 """

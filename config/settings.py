@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "communications",
     "contactcenter",
     "reports",
+    "demo",
 ]
 
 MIDDLEWARE = [

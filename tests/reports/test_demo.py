@@ -11,10 +11,10 @@ from django.core.management import call_command
 from django.db.models import Count, Sum
 
 from crm.models import Customer
+from demo.loader import load_demo
 from loyalty.models import Card, Partner, Receipt, Store, Terminal, Tier
 from loyalty.reconciliation import ledger_violations
 from promotions.models import Promotion, Reward
-from reports.demo import load_demo
 
 pytestmark = pytest.mark.django_db
 

@@ -6,10 +6,10 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from demo.loader import load_demo
 from loyalty import roles
 from loyalty.models import Partner, StaffProfile
 from loyalty.roles import roles_sync
-from reports.demo import load_demo
 
 # (user name, role, partner code for partner staff)
 DEMO_STAFF = [

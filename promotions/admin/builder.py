@@ -1,0 +1,561 @@
+"""The promotion builder: a promotion's six questions as fieldsets, conditions and rewards as
+inlines, its saved versions and what changed between them, the JSON import and export, and
+the bulk actions. Partner staff work on their partner's promotions only (see the package)."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import quote, unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from crm.models import Consent
+from loyalty.models import CardType, Programme, Store, Terminal, staff_partner_id
+from promotions.exchange import (
+    ImportFailed,
+    promotion_copy,
+    promotions_export,
+    promotions_import,
+    version_record,
+)
+from promotions.models import Condition, Promotion, PromotionVersion, Reward
+from promotions.versions import change_rows, version_diff
+from promotions.warnings import promotion_warnings
+
+# How a version was saved (``PromotionVersion.source``).
+SOURCES = {
+    "admin": _("the promotion form"),
+    "action": _("a bulk action"),
+    "import": _("an import"),
+    "copy": _("a copy"),
+}
+
+WEEKDAYS = [
+    (1, _("Monday")),
+    (2, _("Tuesday")),
+    (3, _("Wednesday")),
+    (4, _("Thursday")),
+    (5, _("Friday")),
+    (6, _("Saturday")),
+    (7, _("Sunday")),
+]
+
+
+class PromotionForm(forms.ModelForm):
+    """Days and channels as check boxes (stored as lists: empty means every one)."""
+
+    channels = forms.MultipleChoiceField(
+        label=_("sales channels"),
+        choices=Store.Channel.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every channel."),
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        label=_("days of the week"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: every day (on the store's clock)."),
+    )
+
+    trigger_channel = forms.ChoiceField(
+        label=_("consent channel"),
+        choices=[("", _("any channel")), *Consent.Channel.choices],
+        required=False,
+        help_text=_("For “a consent given”."),
+    )
+    card_types = forms.MultipleChoiceField(
+        label=_("card types"),
+        choices=CardType.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked: any card (and receipts by phone)."),
+    )
+    # Set by the admin for partner staff: the promotion is their partner's, whatever is posted.
+    forced_partner_id: int | None = None
+
+    class Meta:
+        model = Promotion
+        fields = ["channels", "weekdays", "card_types", "trigger_channel"]  # and the fieldsets
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.forced_partner_id is not None:
+            self.instance.partner_id = self.forced_partner_id
+
+
+class ImportForm(forms.Form):
+    document = forms.FileField(
+        label=_("JSON file"), help_text=_("A document in the promotion exchange format.")
+    )
+
+
+def promotion_programme_id(request, obj: Promotion | None) -> int | None:
+    """The programme of the promotion on the page: as posted, as stored, or as asked for by
+    ``?programme=`` on the add page; None when not known yet."""
+    if request.method == "POST":
+        value = request.POST.get("programme", "")
+    elif obj is not None:
+        return obj.programme_id
+    else:
+        value = request.GET.get("programme", "")
+    return int(value) if value.isdigit() else None
+
+
+def limit_to_programme(form_class, field_name: str, programme_id: int | None) -> None:
+    """Offer only the product sets (or groups) of the promotion's programme; one of another
+    programme posted anyway is refused as an invalid choice."""
+    field = form_class.base_fields.get(field_name)
+    if field is not None and programme_id is not None:
+        field.queryset = field.queryset.filter(programme_id=programme_id)
+
+
+class PartnerListFilter(admin.RelatedOnlyFieldListFilter):
+    """The partners of the promotions listed; partner staff see only theirs, and no
+    "coalition-wide" choice, as they never see those promotions."""
+
+    def __init__(self, field, request, params, model, model_admin, field_path):
+        self.is_partner_staff = staff_partner_id(request.user) is not None
+        super().__init__(field, request, params, model, model_admin, field_path)
+
+    @property
+    def include_empty_choice(self):
+        return not self.is_partner_staff and super().include_empty_choice
+
+
+class VersionInline(admin.TabularInline):
+    model = PromotionVersion
+    extra = 0
+    fields = ["number", "created_at", "user", "source", "what_changed"]
+    readonly_fields = fields
+    can_delete = False
+    ordering = ["-number"]
+
+    @admin.display(description=_("what changed"))
+    def what_changed(self, obj):
+        url = reverse("admin:promotions_promotion_versions", args=[quote(obj.promotion_id)])
+        return format_html('<a href="{}#version-{}">{}</a>', url, obj.number, _("see the changes"))
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ConditionInline(admin.TabularInline):
+    model = Condition
+    fk_name = "promotion"
+    extra = 0
+    fields = [
+        "or_group",
+        "kind",
+        "operator",
+        "amount",
+        "quantity",
+        "product_set",
+        "tiers",
+        "counter",
+        "done_promotion",
+    ]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        programme_id = promotion_programme_id(request, obj)
+        limit_to_programme(formset.form, "product_set", programme_id)
+        limit_to_programme(formset.form, "done_promotion", programme_id)
+        partner_id = staff_partner_id(request.user)
+        step = formset.form.base_fields.get("done_promotion")
+        if step is not None and partner_id is not None:
+            step.queryset = step.queryset.filter(partner_id=partner_id)
+        return formset
+
+
+class RewardForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("multiplier_of")
+        current = self.instance.multiplier_of_id
+        if field is not None and current and not field.queryset.filter(pk=current).exists():
+            # A target set earlier by coalition staff stays: saving the rest must not fail.
+            field.queryset = field.queryset | Promotion.objects.filter(pk=current)
+
+
+class RewardInline(admin.TabularInline):
+    model = Reward
+    fk_name = "promotion"
+    extra = 0
+    fields = [
+        "kind",
+        "value",
+        "product_set",
+        "favourites_only",
+        "every_n",
+        "max_units",
+        "multiplier_of",
+        "currency",
+        "activation_delay_days",
+        "lifetime_days",
+        "expires_on",
+        "min_line_quantity",
+        "counter",
+        "coupon_series",
+        "spend_rule",
+        "beneficiary",
+        "expires_days_after_date",
+        "expires_day_of_next_month",
+        "tier",
+    ]
+    form = RewardForm
+    autocomplete_fields = ["currency", "multiplier_of"]
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        programme_id = promotion_programme_id(request, obj)
+        limit_to_programme(formset.form, "product_set", programme_id)
+        limit_to_programme(formset.form, "multiplier_of", programme_id)
+        limit_to_programme(formset.form, "tier", programme_id)
+        partner_id = staff_partner_id(request.user)
+        target = formset.form.base_fields.get("multiplier_of")
+        if target is not None and partner_id is not None:
+            target.queryset = target.queryset.filter(partner_id=partner_id)
+        return formset
+
+
+@admin.register(Promotion)
+class PromotionAdmin(admin.ModelAdmin):
+    form = PromotionForm
+    list_display = [
+        "name",
+        "status",
+        "trigger",
+        "priority",
+        "group",
+        "exclusive",
+        "partner",
+        "programme",
+        "starts_at",
+        "ends_at",
+    ]
+    list_filter = [
+        "status",
+        "trigger",
+        ("programme", admin.RelatedOnlyFieldListFilter),
+        ("partner", PartnerListFilter),
+        ("group", admin.RelatedOnlyFieldListFilter),
+        "exclusive",
+    ]
+    search_fields = ["name", "description"]
+    list_select_related = ["partner", "programme", "group"]
+    autocomplete_fields = ["partner"]
+    filter_horizontal = ["stores", "terminals", "tiers", "segments", "card_batches"]
+    inlines = [ConditionInline, RewardInline, VersionInline]
+    actions = ["activate", "pause", "finish", "copy", "export"]
+    change_list_template = "admin/promotions/promotion/change_list.html"
+    change_form_template = "admin/promotions/promotion/change_form.html"
+    fieldsets = [
+        (None, {"fields": ["programme", "name", "code", "description", "status"]}),
+        (
+            _("What starts it"),
+            {
+                "fields": [
+                    "trigger",
+                    "event_type",
+                    "trigger_counter",
+                    "trigger_value",
+                    "trigger_tier",
+                    "trigger_channel",
+                    "trigger_date",
+                    "trigger_question",
+                    "trigger_offset_days",
+                    "trigger_day",
+                ],
+                "description": _(
+                    "A purchase, or an occasion of the customer's life. A promotion started "
+                    "by an occasion rewards each customer once per occasion (once in a "
+                    "lifetime for registration or the first purchase, once a year for a "
+                    "birthday, once a month for a day of the month, once per event)."
+                ),
+            },
+        ),
+        (
+            _("Who"),
+            {
+                "fields": [
+                    "tiers",
+                    "segments",
+                    "card_batches",
+                    "card_types",
+                    "new_within_days",
+                    "referred_only",
+                ]
+            },
+        ),
+        (_("Where"), {"fields": ["partner", "stores", "terminals", "channels"]}),
+        (_("Coupon"), {"fields": ["coupon_series"]}),
+        (
+            _("When"),
+            {
+                "fields": [
+                    "starts_at",
+                    "ends_at",
+                    "weekdays",
+                    "time_from",
+                    "time_to",
+                    "around_date",
+                    "days_before",
+                    "days_after",
+                ]
+            },
+        ),
+        (_("Priority and compatibility"), {"fields": ["priority", "group", "exclusive"]}),
+        (
+            _("Budget and limits"),
+            {
+                "fields": [
+                    "budget",
+                    "max_per_receipt",
+                    "uses_per_customer",
+                    "uses_per_customer_day",
+                    "uses_per_day",
+                ]
+            },
+        ),
+        (
+            _("Exchange at the register"),
+            {
+                "fields": ["exchange_cost", "exchange_currency"],
+                "description": _(
+                    "A price in points (e.g. 10 chips): the promotion then applies only when "
+                    "the register asks for it by its code, and the customer pays the price "
+                    "for its rewards."
+                ),
+            },
+        ),
+        (_("How to tell the customer"), {"fields": ["cashier_message", "customer_message"]}),
+    ]
+
+    # Partner staff: their partner's promotions only, everywhere the admin reads promotions.
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        partner_id = staff_partner_id(request.user)
+        if partner_id is not None:
+            queryset = queryset.filter(partner_id=partner_id)  # never the coalition-wide ones
+        return queryset
+
+    def is_own(self, request, obj: Promotion | None) -> bool:
+        partner_id = staff_partner_id(request.user)
+        return obj is None or partner_id is None or obj.partner_id == partner_id
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self.is_own(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.is_own(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self.is_own(request, obj)
+
+    def get_object_or_404(self, request, object_id) -> Promotion:
+        """The promotion if the user may see it, else 404."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        return obj
+
+    def _hide_from_partner_staff(self, request, object_id) -> None:
+        # Coalition staff keep Django's redirect to the index for a promotion that is gone.
+        if staff_partner_id(request.user) is not None:
+            self.get_object_or_404(request, object_id)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._hide_from_partner_staff(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        self._hide_from_partner_staff(request, object_id)
+        return super().delete_view(request, object_id, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._hide_from_partner_staff(request, object_id)
+        return super().history_view(request, object_id, extra_context)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if staff_partner_id(request.user) is not None:
+            fields.append("partner")  # set by the form to their partner
+        return fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        partner_id = staff_partner_id(request.user)
+        if partner_id is not None:
+            base = kwargs.get("form", self.form)
+            kwargs["form"] = type(base.__name__, (base,), {"forced_partner_id": partner_id})
+        form = super().get_form(request, obj, change=change, **kwargs)
+        limit_to_programme(form, "group", promotion_programme_id(request, obj))
+        limit_to_programme(form, "exchange_currency", promotion_programme_id(request, obj))
+        return form
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        partner_id = staff_partner_id(request.user)
+        if db_field.name == "programme" and partner_id is not None:
+            # the coalition's programmes and their partner's own, not another partner's
+            kwargs["queryset"] = Programme.objects.filter(
+                Q(partner__isnull=True) | Q(partner_id=partner_id)
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        partner_id = staff_partner_id(request.user)
+        if db_field.name == "stores" and partner_id is not None:
+            kwargs["queryset"] = Store.objects.filter(partner_id=partner_id)
+        if db_field.name == "terminals":
+            terminals = Terminal.objects.select_related("store").order_by("code")
+            if partner_id is not None:
+                terminals = terminals.filter(store__partner_id=partner_id)
+            kwargs["queryset"] = terminals
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the inlines: the version holds the conditions and rewards as saved.
+        version_record(form.instance, user=request.user, source="admin")
+        for warning in promotion_warnings(form.instance):
+            self.message_user(request, warning, messages.WARNING)
+
+    def get_urls(self):
+        urls = [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="promotions_promotion_import",
+            ),
+            path(
+                "<path:object_id>/versions/",
+                self.admin_site.admin_view(self.versions_view),
+                name="promotions_promotion_versions",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def versions_view(self, request, object_id):
+        """Every saved version of a promotion, newest first: when, by whom, through what, and
+        what changed from the version before."""
+        promotion = self.get_object_or_404(request, object_id)
+        if not self.has_view_or_change_permission(request, promotion):
+            raise PermissionDenied
+        history, previous = [], None
+        for version in promotion.versions.select_related("user").order_by("number"):
+            changes = None
+            if previous is not None:
+                changes = change_rows(version_diff(previous.data, version.data))
+            history.append(
+                {
+                    "version": version,
+                    "source": SOURCES.get(version.source, version.source),
+                    "changes": changes,
+                }
+            )
+            previous = version
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": promotion,
+            "title": _("History of versions: %(name)s") % {"name": promotion.name},
+            "history": history[::-1],
+        }
+        return TemplateResponse(request, "admin/promotions/promotion/versions.html", context)
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            return redirect("admin:promotions_promotion_changelist")
+        form = ImportForm(request.POST or None, request.FILES or None)
+        errors = []
+        if request.method == "POST" and form.is_valid():
+            try:
+                document = json.load(form.cleaned_data["document"])
+                imported = promotions_import(
+                    document, user=request.user, partner_id=staff_partner_id(request.user)
+                )
+            except (ValueError, UnicodeDecodeError) as exc:
+                errors = [("$", _("Not a JSON document: %(error)s") % {"error": exc})]
+            except ImportFailed as exc:
+                errors = exc.errors
+            else:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d promotion imported.",
+                        "%(count)d promotions imported.",
+                        len(imported),
+                    )
+                    % {"count": len(imported)},
+                    messages.SUCCESS,
+                )
+                return redirect("admin:promotions_promotion_changelist")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import promotions"),
+            "form": form,
+            "errors": errors,
+        }
+        return TemplateResponse(request, "admin/promotions/promotion/import.html", context)
+
+    @admin.action(description=_("Copy the selected promotions (as drafts)"), permissions=["add"])
+    def copy(self, request, queryset):
+        copies = [promotion_copy(promotion, user=request.user) for promotion in queryset]
+        self.message_user(
+            request,
+            ngettext("%(count)d draft copy made.", "%(count)d draft copies made.", len(copies))
+            % {"count": len(copies)},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Export the selected promotions as JSON"), permissions=["view"])
+    def export(self, request, queryset):
+        document = promotions_export(queryset.select_related("programme", "partner", "group"))
+        response = HttpResponse(
+            json.dumps(document, ensure_ascii=False, indent=2),
+            content_type="application/json; charset=utf-8",
+        )
+        response["Content-Disposition"] = 'attachment; filename="promotions.json"'
+        return response
+
+    def _set_status(self, request, queryset, status):
+        changed = 0
+        for promotion in queryset:
+            if promotion.status != status:
+                promotion.status = status
+                promotion.save(update_fields=["status", "updated_at"])
+                version_record(promotion, user=request.user, source="action")
+                changed += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d promotion changed.", "%(count)d promotions changed.", changed)
+            % {"count": changed},
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Activate the selected promotions"), permissions=["change"])
+    def activate(self, request, queryset):
+        self._set_status(request, queryset, Promotion.Status.ACTIVE)
+
+    @admin.action(description=_("Pause the selected promotions"), permissions=["change"])
+    def pause(self, request, queryset):
+        self._set_status(request, queryset, Promotion.Status.PAUSED)
+
+    @admin.action(description=_("Finish the selected promotions"), permissions=["change"])
+    def finish(self, request, queryset):
+        self._set_status(request, queryset, Promotion.Status.FINISHED)

@@ -143,6 +143,7 @@ class SpendRule(models.Model):
         _("only until (store time)"), null=True, blank=True, help_text=_("Exclusive.")
     )
     max_percent = models.DecimalField(
+        # xgettext:no-python-format
         _("at most, % of the receipt"),
         max_digits=5,
         decimal_places=2,

@@ -260,17 +260,22 @@ def _related_only(model, entry):
 
 def limit_choices(site, db_field, request, kwargs) -> None:
     """Offer partner staff only what they may see: their own partner, and rows of isolated
-    models through those models' admins."""
+    models through those models' admins (the one source of partner scoping: no admin filters
+    its choices by partner itself)."""
     partner_id = staff_partner_id(request.user)
-    if partner_id is None or "queryset" in kwargs:
+    if partner_id is None:
         return
     related = db_field.related_model
-    if related is Partner:
-        kwargs["queryset"] = Partner.objects.filter(pk=partner_id)
-        return
     related_admin = site._registry.get(related)
-    if isinstance(related_admin, PartnerIsolated):
-        kwargs["queryset"] = related_admin.get_queryset(request)
+    if related is Partner:
+        allowed = Partner.objects.filter(pk=partner_id)
+    elif isinstance(related_admin, PartnerIsolated):
+        allowed = related_admin.get_queryset(request)
+    else:
+        return
+    given = kwargs.get("queryset")
+    # A queryset the admin chose (an order, a narrower set) is kept within what they may see.
+    kwargs["queryset"] = allowed if given is None else given.filter(pk__in=allowed.values("pk"))
 
 
 def _limit_inline(inline, site) -> None:

@@ -8,7 +8,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -18,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from crm.models import Consent
-from loyalty.models import CardType, Programme, Store, Terminal, staff_partner_id
+from loyalty.models import CardType, Store, Terminal, staff_partner_id
 from promotions.exchange import (
     ImportFailed,
     promotion_copy,
@@ -174,10 +173,6 @@ class ConditionInline(admin.TabularInline):
         programme_id = promotion_programme_id(request, obj)
         limit_to_programme(formset.form, "product_set", programme_id)
         limit_to_programme(formset.form, "done_promotion", programme_id)
-        partner_id = staff_partner_id(request.user)
-        step = formset.form.base_fields.get("done_promotion")
-        if step is not None and partner_id is not None:
-            step.queryset = step.queryset.filter(partner_id=partner_id)
         return formset
 
 
@@ -225,10 +220,6 @@ class RewardInline(admin.TabularInline):
         limit_to_programme(formset.form, "product_set", programme_id)
         limit_to_programme(formset.form, "multiplier_of", programme_id)
         limit_to_programme(formset.form, "tier", programme_id)
-        partner_id = staff_partner_id(request.user)
-        target = formset.form.base_fields.get("multiplier_of")
-        if target is not None and partner_id is not None:
-            target.queryset = target.queryset.filter(partner_id=partner_id)
         return formset
 
 
@@ -345,27 +336,8 @@ class PromotionAdmin(admin.ModelAdmin):
         (_("How to tell the customer"), {"fields": ["cashier_message", "customer_message"]}),
     ]
 
-    # Partner staff: their partner's promotions only, everywhere the admin reads promotions.
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        partner_id = staff_partner_id(request.user)
-        if partner_id is not None:
-            queryset = queryset.filter(partner_id=partner_id)  # never the coalition-wide ones
-        return queryset
-
-    def is_own(self, request, obj: Promotion | None) -> bool:
-        partner_id = staff_partner_id(request.user)
-        return obj is None or partner_id is None or obj.partner_id == partner_id
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) and self.is_own(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self.is_own(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self.is_own(request, obj)
+    # Partner staff see and change their partner's promotions only: the isolation policy
+    # (loyalty.isolation, "promotions.Promotion") scopes every list, page and choice.
 
     def get_object_or_404(self, request, object_id) -> Promotion:
         """The promotion if the user may see it, else 404."""
@@ -407,24 +379,9 @@ class PromotionAdmin(admin.ModelAdmin):
         limit_to_programme(form, "exchange_currency", promotion_programme_id(request, obj))
         return form
 
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        partner_id = staff_partner_id(request.user)
-        if db_field.name == "programme" and partner_id is not None:
-            # the coalition's programmes and their partner's own, not another partner's
-            kwargs["queryset"] = Programme.objects.filter(
-                Q(partner__isnull=True) | Q(partner_id=partner_id)
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
     def formfield_for_manytomany(self, db_field, request, **kwargs):
-        partner_id = staff_partner_id(request.user)
-        if db_field.name == "stores" and partner_id is not None:
-            kwargs["queryset"] = Store.objects.filter(partner_id=partner_id)
         if db_field.name == "terminals":
-            terminals = Terminal.objects.select_related("store").order_by("code")
-            if partner_id is not None:
-                terminals = terminals.filter(store__partner_id=partner_id)
-            kwargs["queryset"] = terminals
+            kwargs["queryset"] = Terminal.objects.select_related("store").order_by("code")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def save_related(self, request, form, formsets, change):

@@ -7,7 +7,6 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.models import staff_partner_id
 from promotions.coupons import NoPrizes, coupons_issue
 from promotions.models import Coupon, CouponRedemption, CouponSeries, ScratchPrize
 
@@ -31,13 +30,6 @@ class CouponSeriesAdmin(admin.ModelAdmin):
     search_fields = ["name", "code", "mass_code"]
     autocomplete_fields = ["partner"]
     actions = ["issue", "export_codes"]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        partner_id = staff_partner_id(request.user)
-        if partner_id is not None:
-            queryset = queryset.filter(partner_id=partner_id)
-        return queryset
 
     @admin.action(description=_("Issue coupons of the selected series"), permissions=["change"])
     def issue(self, request, queryset):
@@ -116,13 +108,6 @@ class CouponAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        partner_id = staff_partner_id(request.user)
-        if partner_id is not None:
-            queryset = queryset.filter(series__partner_id=partner_id)
-        return queryset
-
 
 @admin.register(CouponRedemption)
 class CouponRedemptionAdmin(admin.ModelAdmin):
@@ -138,10 +123,3 @@ class CouponRedemptionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        partner_id = staff_partner_id(request.user)
-        if partner_id is not None:
-            queryset = queryset.filter(receipt__partner_id=partner_id)
-        return queryset

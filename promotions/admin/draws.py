@@ -6,7 +6,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -15,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from loyalty.errors import LoyaltyError
-from loyalty.models import Programme, Store, staff_partner_id
+from loyalty.models import staff_partner_id
 from loyalty.services.ledger import Actor
 from promotions.admin.builder import PartnerListFilter
 from promotions.draws import draw_cancel, draw_record, draw_run, draw_schedule, draw_verify
@@ -177,29 +176,13 @@ class DrawAdmin(admin.ModelAdmin):
         url = reverse("admin:promotions_draw_record", args=[quote(obj.pk)])
         return format_html('<a href="{}">{}</a>', url, _("download"))
 
-    # Partner staff: their partner's draws only.
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        partner_id = staff_partner_id(request.user)
-        if partner_id is not None:
-            queryset = queryset.filter(partner_id=partner_id)
-        return queryset
-
-    def is_own(self, request, obj: Draw | None) -> bool:
-        partner_id = staff_partner_id(request.user)
-        return obj is None or partner_id is None or obj.partner_id == partner_id
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) and self.is_own(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self.is_own(request, obj)
+    # Partner staff see and change their partner's draws only: the isolation policy
+    # (loyalty.isolation, "promotions.Draw") scopes every list, page and choice.
 
     def has_delete_permission(self, request, obj=None):
         if obj is not None and obj.is_drawn:
             return False  # its winners were paid: the record stays
-        return super().has_delete_permission(request, obj) and self.is_own(request, obj)
+        return super().has_delete_permission(request, obj)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         partner_id = staff_partner_id(request.user)
@@ -207,20 +190,6 @@ class DrawAdmin(admin.ModelAdmin):
             base = kwargs.get("form", self.form)
             kwargs["form"] = type(base.__name__, (base,), {"forced_partner_id": partner_id})
         return super().get_form(request, obj, change=change, **kwargs)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        partner_id = staff_partner_id(request.user)
-        if db_field.name == "programme" and partner_id is not None:
-            kwargs["queryset"] = Programme.objects.filter(
-                Q(partner__isnull=True) | Q(partner_id=partner_id)
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        partner_id = staff_partner_id(request.user)
-        if db_field.name == "stores" and partner_id is not None:
-            kwargs["queryset"] = Store.objects.filter(partner_id=partner_id)
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     # The draw's steps, each through its service: as actions on the list and buttons on a page.
 

@@ -4,7 +4,6 @@ read-only."""
 from django.contrib import admin
 
 from loyalty.admin import ReadOnlyAdminMixin
-from loyalty.models import staff_partner_id
 from promotions.models import LifecycleRun, TriggerFiring
 
 
@@ -18,13 +17,6 @@ class TriggerFiringAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["promotion", "customer"]
     date_hierarchy = "fired_at"
     readonly_fields = [f.name for f in TriggerFiring._meta.fields]
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        partner_id = staff_partner_id(request.user)
-        if partner_id is not None:
-            queryset = queryset.filter(promotion__partner_id=partner_id)
-        return queryset
 
 
 @admin.register(LifecycleRun)

@@ -12,6 +12,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from loyalty.models import Partner, StaffProfile, Store, Terminal
 from promotions.exchange import promotions_export
@@ -409,3 +410,30 @@ def test_an_administrator_sets_a_staff_users_partner(scene, admin_client):
     # then
     assert response.status_code == 302
     assert StaffProfile.objects.get(user=user).partner == scene.partner_b
+
+
+def test_coupon_redemptions_belong_to_the_series_partner_wherever_they_were_used(scene, anna):
+    """The one rule (loyalty.isolation: ``coupon__series__partner``): a partner sees the uses of
+    its own coupons, at any register of the coalition, and never the uses of another partner's
+    coupons, even at its own registers (the receipt is in its receipts)."""
+    from promotions.models import Coupon, CouponRedemption, CouponSeries
+
+    world = scene.world
+
+    def used(series_partner, at_terminal, code):
+        series = CouponSeries.objects.create(
+            programme=world.programme, partner=series_partner, code=code, name=code
+        )
+        coupon = Coupon.objects.create(series=series, code=code, valid_from=timezone.now())
+        receipt = ReceiptFactory(terminal=at_terminal)
+        return CouponRedemption.objects.create(coupon=coupon, receipt=receipt)
+
+    ours_at_theirs = used(world.partner, scene.terminal_b, "OURS-AT-B")
+    theirs_at_ours = used(scene.partner_b, world.terminal, "B-AT-OURS")
+
+    listed = anna.get(reverse("admin:promotions_couponredemption_changelist"))
+    assert listed.status_code == 200
+    shown = {r.pk for r in listed.context["cl"].result_list}
+    assert shown == {ours_at_theirs.pk}
+    opened = anna.get(reverse("admin:promotions_couponredemption_change", args=[theirs_at_ours.pk]))
+    assert opened.status_code in (302, 404)

@@ -32,7 +32,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.settings import api_settings
 from rest_framework.utils import json
 
-from processing.api.problems import API_PATH_PREFIX, _too_large_response, problem_http_response
+from processing.api.problems import API_PATH_PREFIX, problem_http_response, too_large_response
 
 logger = logging.getLogger(__name__)
 
@@ -178,7 +178,7 @@ class UnsizedBodyMiddleware:
                 logger.info("unreadable chunked body: %s: %s", exc.__class__.__name__, exc)
                 return problem_http_response(400, "bad_request")
             if len(body) > settings.API_MAX_BODY_BYTES:
-                return _too_large_response(problem_http_response)
+                return too_large_response(problem_http_response)
             request.META["CONTENT_LENGTH"] = str(len(body))
             request.META.pop("HTTP_TRANSFER_ENCODING", None)
             request._stream = io.BytesIO(body)

@@ -294,7 +294,7 @@ def exception_handler(exc, context) -> Response:
             errors=_django_validation_errors(exc),
         )
     if isinstance(exc, RequestDataTooBig):
-        return _too_large_response(problem_response)
+        return too_large_response(problem_response)
     if isinstance(exc, OperationalError | InterfaceError):
         logger.warning("database unavailable: %s: %s", exc.__class__.__name__, exc)
         return problem_response(
@@ -368,7 +368,9 @@ def _auth_header(exc) -> str:
     return getattr(exc, "auth_header", None) or 'Api-Key realm="api"'
 
 
-def _too_large_response(build):
+def too_large_response(build):
+    """The 413 problem of a body over ``API_MAX_BODY_BYTES``, built by ``build`` (a DRF or a
+    plain Django response: the middleware answers before a view does)."""
     limit = settings.API_MAX_BODY_BYTES
     return build(413, "body_too_large", DETAILS["body_too_large"] % {"limit": limit})
 
@@ -396,7 +398,7 @@ class ProblemMiddleware:
         if not request.path_info.startswith(API_PATH_PREFIX):
             return self.get_response(request)
         if _content_length(request) > settings.API_MAX_BODY_BYTES:
-            return _too_large_response(problem_http_response)
+            return too_large_response(problem_http_response)
         response = self.get_response(request)
         return self._as_problem(response)
 
@@ -404,7 +406,7 @@ class ProblemMiddleware:
         if not request.path_info.startswith(API_PATH_PREFIX):
             return None
         if isinstance(exception, RequestDataTooBig):
-            return _too_large_response(problem_http_response)
+            return too_large_response(problem_http_response)
         if isinstance(exception, OperationalError | InterfaceError):
             return problem_http_response(
                 503,
@@ -422,7 +424,7 @@ class ProblemMiddleware:
         status = response.status_code
         code = CODES_BY_STATUS.get(status, "internal_error" if status >= 500 else "bad_request")
         if code == "body_too_large":
-            return _too_large_response(problem_http_response)
+            return too_large_response(problem_http_response)
         headers = {
             name: response[name]
             for name in ("Allow", "Retry-After", "WWW-Authenticate")

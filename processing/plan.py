@@ -23,7 +23,7 @@ from loyalty.services.ledger import Actor, PostingSpec
 from processing.answer import coupon_series_fired, earned_split, exchanged_main, render
 from processing.postings import earn_postings, exchange_specs, spend_posting
 from processing.sale import PurchaseRequest, Sale
-from processing.tiers import tier_move, tier_step
+from processing.tiers import tier_move, tier_progress_step
 from promotions.engine import EngineResult, ReceiptContext
 from promotions.engine.types import ExchangeOutcome, TierAward
 
@@ -229,22 +229,18 @@ def _tier_plan(sale: Sale, state: Locked, result: EngineResult) -> TierPlan:
     plan = TierPlan(name=None, membership=membership)
     if result.tier_awards:
         membership, exists = _awards_give(plan, customer, programme_id, tiers, result.tier_awards)
-    delta = tier_money(result)
-    if not delta:
-        plan.name = (
-            tier_step(membership, tiers, delta) if exists and membership is not None else None
-        )
-        return plan
-    if membership is None:
-        # A first purchase: entering the entry tier is no change; entering a higher one is.
-        membership = TierMembership(
-            customer=customer, programme_id=programme_id, tier_id=tiers[-1].id
-        )
-        membership.qualifying_amount = ZERO
-    before = (membership.tier_id if exists else None, membership.qualifying_amount)
-    plan.name = tier_step(membership, tiers, delta)
-    plan.membership, plan.changed = membership, True
-    plan.move = tier_move(membership, *before, TierChange.Reason.PURCHASE)
+    name, moved, move = tier_progress_step(
+        customer,
+        programme_id,
+        tiers,
+        membership,
+        exists,
+        tier_money(result),
+        TierChange.Reason.PURCHASE,
+    )
+    plan.name = name
+    if moved is not None:
+        plan.membership, plan.changed, plan.move = moved, True, move
     return plan
 
 

@@ -51,18 +51,38 @@ def tier_progress(
         .filter(customer=customer, programme_id=programme_id)
         .first()
     )
+    name, moved, change = tier_progress_step(
+        customer, programme_id, tiers, membership, membership is not None, delta, reason
+    )
+    if moved is not None:
+        moved.save()
+    return name, change
+
+
+def tier_progress_step(
+    customer: Customer,
+    programme_id: int,
+    tiers,
+    membership: TierMembership | None,
+    exists: bool,
+    delta: Decimal,
+    reason: str,
+) -> tuple[str | None, TierMembership | None, TierChange | None]:
+    """``delta`` added to the qualifying spend of ``membership`` (``exists``: it is the
+    customer's, saved or about to be), without writing: the tier's name, the membership to
+    write (None: nothing changed) and the change of tier (unsaved), if any."""
     if not delta:
-        return (tier_step(membership, tiers, delta) if membership else None), None
+        name = tier_step(membership, tiers, delta) if exists and membership is not None else None
+        return name, None, None
     if membership is None:
         # A first purchase: entering the entry tier is no change; entering a higher one is.
         membership = TierMembership(
             customer=customer, programme_id=programme_id, tier_id=tiers[-1].id
         )
         membership.qualifying_amount = ZERO
-    before = (membership.tier_id if membership.pk else None, membership.qualifying_amount)
+    before = (membership.tier_id if exists else None, membership.qualifying_amount)
     name = tier_step(membership, tiers, delta)
-    membership.save()
-    return name, tier_move(membership, *before, reason)
+    return name, membership, tier_move(membership, *before, reason)
 
 
 def tier_move(

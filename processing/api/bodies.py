@@ -49,7 +49,7 @@ MAX_REPORTED = 20
 
 
 def _escaped(text: str) -> str:
-    """The text with its unstorable characters written as ``\\uXXXX`` (safe to answer)."""
+    """The text with its unstorable characters written as ``\\u`` escapes (safe to answer)."""
     return UNSTORABLE_RE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
@@ -85,7 +85,7 @@ class PosTextJSONParser(JSONParser):
     """DRF's JSON parser, refusing text that cannot be stored (see the module's docstring).
 
     The body is decoded strictly, so NUL and surrogates can only come from ``\\u0000`` and
-    ``\\udXXX`` escapes (a raw control character is invalid JSON): a body whose text has
+    ``\\ud800``-``\\udfff`` escapes (a raw control character is invalid JSON): a body whose text has
     none and encodes to UTF-8 (all bodies but an odd charset's) is not walked at all, even one
     whose Cyrillic is escaped. A view sets ``unstorable_text_items`` to the name of a
     top-level list whose items it checks itself (``unstorable_text_errors``), so one bad item

@@ -22,7 +22,7 @@ def post_worker_init(worker):
 
     gunicorn has no setting for its error page: its workers write it through
     ``gunicorn.util.write_error``, which is replaced here, in the worker, once the application
-    (and so Django) is loaded. tests/api/test_gunicorn.py checks it against the real server.
+    (and so Django) is loaded. tests/processing/api/test_gunicorn.py checks it against the real server.
     """
     from gunicorn import util
 

@@ -69,3 +69,13 @@ def share(value: Decimal, done: Decimal, whole: Decimal, places: int) -> Decimal
     if done >= whole:
         return value
     return quantize(value * done / whole, places)
+
+
+def money_text(value: Decimal) -> str:
+    """A money amount as the API answers it: a string with the currency's two places."""
+    return str(quantize(value, DECIMAL_PLACES))
+
+
+def points_text(value: Decimal, places: int) -> str:
+    """A points amount as the API answers it: a string with its currency's places."""
+    return str(quantize(value, places))

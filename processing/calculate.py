@@ -16,14 +16,21 @@ from loyalty.models import (
     Hold,
     Terminal,
 )
-from loyalty.money import DECIMAL_PLACES, ZERO
+from loyalty.money import ZERO
 from loyalty.services.certificates import (
     certificates_hold,
     certificates_release,
 )
 from loyalty.services.lots import hold_release
 from loyalty.transactions import money_transaction, retrying
-from processing.answer import coupon_series_fired, earned_split, exchanged_main, points_text, render
+from processing.outcome import (
+    HoldOutcome,
+    PurchaseOutcome,
+    coupon_series_fired,
+    earned_split,
+    exchanged_main,
+    purchase_outcome,
+)
 from processing.sale import (
     ALL_FACTS,
     PurchaseRequest,
@@ -45,7 +52,9 @@ from promotions.engine import CustomerFacts, EngineResult, RulesSnapshot, evalua
 from promotions.usage import usage_read
 
 
-def purchase_calculate(terminal: Terminal, request: PurchaseRequest, *, hold: bool = False) -> dict:
+def purchase_calculate(
+    terminal: Terminal, request: PurchaseRequest, *, hold: bool = False
+) -> PurchaseOutcome:
     """Preview a receipt; with ``hold`` also reserve the points it spends for this receipt id."""
     terminal = terminal_loaded(terminal)
     holder, fast = load(terminal, request, replay=False, lots=not hold)
@@ -63,7 +72,7 @@ def purchase_preview(
     *,
     snapshot: RulesSnapshot | None = None,
     customer: CustomerFacts | None = None,
-) -> tuple[dict, EngineResult]:
+) -> tuple[PurchaseOutcome, EngineResult]:
     """What ``calculate`` answers for ``request``, and the engine's result with its reasons,
     for the simulator: with another ``snapshot`` (drafts included) and, without a card or a
     phone, a described ``customer`` (their tier; no balance). Writes nothing."""
@@ -102,11 +111,11 @@ def _preview(sale: Sale, request: PurchaseRequest, customer: CustomerFacts | Non
     return _calculated(sale, request, result, account, at, now), result
 
 
-def _calculated(sale, request, result, account, at, now) -> dict:
+def _calculated(sale, request, result, account, at, now) -> PurchaseOutcome:
     balance = account.balance if account else ZERO
     pending = account.pending if account else ZERO
     active, delayed = earned_split(result, at, now)
-    return render(
+    return purchase_outcome(
         request.receipt_id,
         "calculated",
         sale,
@@ -117,7 +126,7 @@ def _calculated(sale, request, result, account, at, now) -> dict:
     )
 
 
-def _calculate_and_hold(sale: Sale, request: PurchaseRequest, at, now) -> dict:
+def _calculate_and_hold(sale: Sale, request: PurchaseRequest, at, now) -> PurchaseOutcome:
     account = main_account(sale, create=True)
     with money_transaction():
         if account is not None:
@@ -159,7 +168,7 @@ def _calculate_and_hold(sale: Sale, request: PurchaseRequest, at, now) -> dict:
             else []
         )
         certificates_release(hold_key(sale.terminal.pk, request.receipt_id))
-        answer = _calculated(sale, request, result, account, at, now)  # applies certificates
+        outcome = _calculated(sale, request, result, account, at, now)  # applies certificates
         held_certificates = (
             certificates_hold(
                 sale.certificates, hold_key(sale.terminal.pk, request.receipt_id), until
@@ -177,17 +186,12 @@ def _calculate_and_hold(sale: Sale, request: PurchaseRequest, at, now) -> dict:
                 created_at=now,
             )
             Account.objects.filter(pk=account.pk).update(held=F("held") + result.spent_points)
-        answer["hold"] = {
-            "points": points_text(
-                result.spent_points if account is not None else ZERO,
-                sale.snapshot.currencies[result.main_currency_id].decimal_places
-                if result.main_currency_id
-                else DECIMAL_PLACES,
-            ),
-            "expires_at": until.isoformat()
+        outcome.hold = HoldOutcome(
+            points=result.spent_points if account is not None else ZERO,
+            expires_at=until
             if result.spent_points > 0 or held_coupons or held_certificates
             else None,
-            "coupons": held_coupons,
-            **({"certificates": held_certificates} if sale.certificates is not None else {}),
-        }
-        return answer
+            coupons=held_coupons,
+            certificates=held_certificates if sale.certificates is not None else None,
+        )
+        return outcome

@@ -47,6 +47,7 @@ from loyalty.services.ledger import (
 from loyalty.services.lots import accounts_mature
 from loyalty.transactions import LOCK_TIMEOUT_MS, STATEMENT_TIMEOUT_MS, money_transaction, retrying
 from processing import fastpath
+from processing.outcome import PurchaseOutcome
 from processing.plan import Locked, purchase_plan
 from processing.sale import (
     FUTURE_TOLERANCE,
@@ -72,19 +73,20 @@ class _Duplicate(Exception):
     """A racing duplicate committed the same receipt first."""
 
 
-def _replay(terminal: Terminal, receipt_id: str, fingerprint: str) -> dict | None:
+def _replay(terminal: Terminal, receipt_id: str, fingerprint: str) -> PurchaseOutcome | None:
     receipt = Receipt.objects.filter(terminal=terminal, receipt_id=receipt_id).first()
     if receipt is None:
         return None
     if receipt.fingerprint != fingerprint:
         raise ReceiptConflict(receipt_id=receipt_id)
-    return receipt.result
+    return PurchaseOutcome.replay(receipt.result)
 
 
 def purchase_confirm(
     terminal: Terminal, request: PurchaseRequest, *, offline: bool = False
-) -> dict:
-    """Commit a purchase once per (terminal, receipt id); a retry replays the first answer."""
+) -> PurchaseOutcome:
+    """Commit a purchase once per (terminal, receipt id); a retry's outcome is the first
+    answer, as stored (``PurchaseOutcome.replay``)."""
     terminal = terminal_loaded(terminal)
     fingerprint = request.fingerprint()
     holder, fast = load(terminal, request, replay=True, lots=False)
@@ -99,7 +101,7 @@ def purchase_confirm(
     if at > now + FUTURE_TOLERANCE or at < now - timedelta(days=sale.programme.offline_window_days):
         raise SaleTimeOutOfWindow(datetime=at.isoformat())
 
-    def attempt() -> dict:
+    def attempt() -> PurchaseOutcome:
         try:
             return _confirm(sale, request, fingerprint, at, offline)
         except IntegrityError:
@@ -117,13 +119,15 @@ def purchase_confirm(
     return retrying(attempt)
 
 
-def _replayed(found: tuple[str, dict] | None, receipt_id: str, fingerprint: str) -> dict | None:
+def _replayed(
+    found: tuple[str, dict] | None, receipt_id: str, fingerprint: str
+) -> PurchaseOutcome | None:
     """The stored answer of a receipt (fingerprint, result) read earlier, or a conflict."""
     if found is None:
         return None
     if found[0] != fingerprint:
         raise ReceiptConflict(receipt_id=receipt_id)
-    return found[1]
+    return PurchaseOutcome.replay(found[1])
 
 
 def _referrer_accounts(sale: Sale) -> list[Account]:
@@ -276,7 +280,9 @@ def _context(sale, request, state: Locked, at, now, offline: bool):
     )
 
 
-def _confirm(sale: Sale, request: PurchaseRequest, fingerprint: str, at, offline: bool) -> dict:
+def _confirm(
+    sale: Sale, request: PurchaseRequest, fingerprint: str, at, offline: bool
+) -> PurchaseOutcome:
     """Load (done by the caller) -> lock -> context -> evaluate -> settle usage -> plan ->
     write(plan) -> answer(plan)."""
     actor = Actor.for_terminal(sale.terminal)
@@ -305,7 +311,7 @@ def _confirm(sale: Sale, request: PurchaseRequest, fingerprint: str, at, offline
             offline=offline,
         )
         write(plan)
-        return plan.answer
+        return plan.outcome
 
 
 def _customer_for_unbound_card(card: Card) -> Customer:

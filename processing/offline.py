@@ -3,6 +3,8 @@ its own, with the rules in force at its time of sale."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from loyalty.errors import (
     LoyaltyError,
 )
@@ -10,12 +12,22 @@ from loyalty.models import (
     Terminal,
 )
 from processing.confirm import purchase_confirm
+from processing.outcome import PurchaseOutcome
 from processing.sale import PurchaseRequest
+
+
+@dataclass(frozen=True)
+class OfflineItem:
+    """One uploaded receipt: its outcome, or the error that stopped it."""
+
+    receipt_id: str | None
+    outcome: PurchaseOutcome | None = None
+    error: LoyaltyError | None = None
 
 
 def purchases_offline(
     terminal: Terminal, requests: list[PurchaseRequest | LoyaltyError]
-) -> list[dict]:
+) -> list[OfflineItem]:
     """Confirm receipts sold while the register was offline, each once and on its own.
 
     An item that fails answers its error and does not stop the others. Items arrive in sale
@@ -24,25 +36,12 @@ def purchases_offline(
     results = []
     for item in requests:
         if isinstance(item, LoyaltyError):
-            results.append(_item_error(getattr(item, "receipt_id", None), item))
+            results.append(OfflineItem(getattr(item, "receipt_id", None), error=item))
             continue
         try:
-            result = purchase_confirm(terminal, item, offline=True)
+            outcome = purchase_confirm(terminal, item, offline=True)
         except LoyaltyError as exc:
-            results.append(_item_error(item.receipt_id, exc))
+            results.append(OfflineItem(item.receipt_id, error=exc))
         else:
-            results.append({"receipt_id": item.receipt_id, "status": "ok", "result": result})
+            results.append(OfflineItem(item.receipt_id, outcome=outcome))
     return results
-
-
-def _item_error(receipt_id, exc: LoyaltyError) -> dict:
-    return {
-        "receipt_id": receipt_id,
-        "status": "error",
-        "error": {
-            "code": exc.code,
-            "status": exc.status,
-            "detail": str(exc.detail),
-            **({"errors": exc.details["errors"]} if "errors" in exc.details else {}),
-        },
-    }

@@ -20,7 +20,14 @@ from crm.models import Customer
 from loyalty.models import Account, Card, Lot, Receipt, ReceiptTierAward, TierChange, TierMembership
 from loyalty.money import ZERO
 from loyalty.services.ledger import Actor, PostingSpec
-from processing.answer import coupon_series_fired, earned_split, exchanged_main, render
+from processing.api.answers import purchase_answer
+from processing.outcome import (
+    PurchaseOutcome,
+    coupon_series_fired,
+    earned_split,
+    exchanged_main,
+    purchase_outcome,
+)
 from processing.postings import earn_postings, exchange_specs, spend_posting
 from processing.sale import PurchaseRequest, Sale
 from processing.tiers import tier_move, tier_progress_step
@@ -83,7 +90,7 @@ class PurchasePlan:
     debt_limits: dict[int, Decimal]  # account pk -> the debt the spend lets it reach
     tier: TierPlan
     activate_card: bool  # an issued card's first purchase activates it
-    answer: dict  # what the register is answered, stored for replays
+    outcome: PurchaseOutcome  # what the register is answered (its rendering is stored)
 
     @property
     def specs(self) -> list[PostingSpec]:
@@ -138,7 +145,7 @@ def purchase_plan(
     active_earned, delayed_earned = earned_split(result, at, now)
     balance_before = main.balance if main else ZERO
     taken = result.spent_points - (ZERO if debt_policy else shortfall) + exchanged_main(result)
-    answer = render(
+    outcome = purchase_outcome(
         request.receipt_id,
         Receipt.Status.CONFIRMED,
         sale,
@@ -148,6 +155,8 @@ def purchase_plan(
         (main.pending if main else ZERO) + delayed_earned,
         tier=tier.name,
     )
+    # The rendering the register is answered, stored for the retries to replay.
+    outcome.stored = purchase_answer(outcome)
     terminal = sale.terminal
     receipt_fields = {
         "terminal_id": terminal.pk,
@@ -171,7 +180,7 @@ def purchase_plan(
         "is_flagged": shortfall > 0,
         "offline_shortfall": shortfall,
         "fingerprint": fingerprint,
-        "result": answer,
+        "result": outcome.stored,
     }
     line_fields = [
         {
@@ -209,7 +218,7 @@ def purchase_plan(
         debt_limits=debt_limits,
         tier=tier,
         activate_card=sale.card is not None and sale.card.status == Card.Status.ISSUED,
-        answer=answer,
+        outcome=outcome,
     )
 
 

@@ -20,8 +20,7 @@ from loyalty.models import (
     TierChange,
     TierMembership,
 )
-from loyalty.money import DECIMAL_PLACES, ZERO
-from processing.answer import money_text, points_text
+from loyalty.money import DECIMAL_PLACES, ZERO, money_text, points_text
 from processing.reversal import programme_of
 
 ACTIVE = LedgerEntry.Bucket.ACTIVE

@@ -46,7 +46,7 @@ from loyalty.models import (
     Terminal,
     TierChange,
 )
-from loyalty.money import DECIMAL_PLACES, ZERO, quantize, share
+from loyalty.money import DECIMAL_PLACES, ZERO, money_text, points_text, quantize, share
 from loyalty.services.certificates import (
     certificates_refund,
     certificates_release,
@@ -59,7 +59,6 @@ from loyalty.services.ledger import (
 from loyalty.services.lots import debts_settle, hold_release
 from loyalty.shares import lots_over_lines, spend_totals, spent_over_lines, unlinked_lots
 from loyalty.transactions import money_transaction, retrying
-from processing.answer import money_text, points_text
 from processing.record import purchase_record
 from processing.reversal import (
     counters_undo,

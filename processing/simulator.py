@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from loyalty.models import Product, Receipt, Terminal
+from processing.api.answers import purchase_answer
 from processing.calculate import purchase_preview
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.engine import CustomerFacts, EngineResult
@@ -179,7 +180,8 @@ def simulate(
             registered_at=sold_at or timezone.now(),
         )
     )
-    answer, result = purchase_preview(terminal, request, snapshot=snapshot, customer=described)
+    outcome, result = purchase_preview(terminal, request, snapshot=snapshot, customer=described)
+    answer = purchase_answer(outcome)
     names = {p.id: p.name for p in snapshot.promotions}
     blocked = [
         (pid, names.get(pid, str(pid)), _why(reason, names)) for pid, reason in result.blocked

@@ -8,7 +8,7 @@ occasions, the hold it consumes).
 a tier a promotion gives, a first tier membership, a referrer's points, a customer made for an
 unbound card, lots that were not read under the locks) and every sale elsewhere go through the
 ORM. Both writers consume the same plan and write the same rows (tests compare them row for
-row: tests/loyalty/test_purchase_sql.py).
+row: tests/processing/test_fastpath.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from loyalty.services.certificates import certificates_redeem
 from loyalty.services.ledger import postings_create, postings_statements
 from loyalty.services.lots import debts_settle, hold_release
 from processing import fastpath
-from processing.answer import coupons_answer
+from processing.api.answers import purchase_answer
 from processing.plan import PurchasePlan
 from processing.postings import (
     counters_step,
@@ -169,8 +169,11 @@ def _coupons_told(plan: PurchasePlan, receipt: Receipt, grants) -> None:
     coupons = list(Coupon.objects.filter(grant__in=grants).order_by("pk"))
     if not coupons:
         return
-    plan.answer["coupons_issued"] = coupons_answer(coupons)
-    Receipt.objects.filter(pk=receipt.pk).update(result=plan.answer)
+    outcome = plan.outcome
+    outcome.coupons_issued = coupons
+    outcome.stored = None
+    outcome.stored = purchase_answer(outcome)
+    Receipt.objects.filter(pk=receipt.pk).update(result=outcome.stored)
     coupons_issued.send(
         sender=Coupon, customer=plan.sale.customer, coupons=coupons, receipt=receipt
     )

@@ -18,6 +18,7 @@ import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import NamedTuple
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -430,19 +431,26 @@ def _used_by(coupon, fired: dict[int, int]) -> bool:
     return coupon.series_id in fired.values()
 
 
-def coupons_applied(checks, fired: dict[int, int]) -> list[dict]:
-    """The ``coupons`` of the answer: each code applied (a promotion it unlocks fired) or
-    rejected with its reason."""
+class CouponApplied(NamedTuple):
+    """What became of a code presented on a receipt: ``applied``, or ``rejected`` with the
+    reason."""
+
+    code: str
+    status: str
+    reason: str | None
+
+
+def coupons_applied(checks, fired: dict[int, int]) -> list[CouponApplied]:
+    """Each code presented: applied (a promotion it unlocks fired) or rejected with its
+    reason."""
     answer = []
     for check in checks:
         if check.reason is not None:
-            answer.append({"code": check.code, "status": "rejected", "reason": check.reason})
+            answer.append(CouponApplied(check.code, "rejected", check.reason))
         elif _used_by(check.coupon, fired):
-            answer.append({"code": check.code, "status": "applied", "reason": None})
+            answer.append(CouponApplied(check.code, "applied", None))
         else:
-            answer.append(
-                {"code": check.code, "status": "rejected", "reason": "conditions_not_met"}
-            )
+            answer.append(CouponApplied(check.code, "rejected", "conditions_not_met"))
     return answer
 
 

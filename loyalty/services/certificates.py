@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -337,30 +338,39 @@ def certificates_apply(checks: Sequence[CertificateCheck], paid: Decimal) -> Non
             left -= check.applied
 
 
-def certificates_answer(checks: Sequence[CertificateCheck] | None) -> list[dict]:
+class CertificateApplied(NamedTuple):
+    """What became of a certificate presented on a receipt: ``applied`` (what it pays, its
+    balance before and after) or ``rejected`` with the reason."""
+
+    code: str
+    status: str
+    reason: str | None = None
+    amount: Decimal | None = None
+    balance_before: Decimal | None = None
+    balance_after: Decimal | None = None
+
+
+def certificates_applied(checks: Sequence[CertificateCheck] | None) -> list[CertificateApplied]:
     answer = []
     for check in checks or ():
-        entry: dict = {"code": check.code}
         if check.reason is not None:
-            entry |= {"status": "rejected", "reason": check.reason}
+            answer.append(CertificateApplied(check.code, "rejected", check.reason))
         elif check.applied <= 0:
-            entry |= {"status": "rejected", "reason": "nothing_to_pay"}
+            answer.append(CertificateApplied(check.code, "rejected", "nothing_to_pay"))
         else:
             certificate = check.certificate
             assert certificate is not None  # no reason: found
             balance = certificate.balance
             after = ZERO if certificate.series.single_use else balance - check.applied
-            entry |= {
-                "status": "applied",
-                "amount": str(check.applied),
-                "balance_before": str(balance),
-                "balance_after": str(after),
-            }
-        answer.append(entry)
+            answer.append(
+                CertificateApplied(check.code, "applied", None, check.applied, balance, after)
+            )
     return answer
 
 
-def certificates_hold(checks: Sequence[CertificateCheck], key: str, until: datetime) -> list:
+def certificates_hold(
+    checks: Sequence[CertificateCheck], key: str, until: datetime
+) -> list[tuple[str, Decimal]]:
     """Reserve what a calculate with a hold lets the certificates pay (under their locks)."""
     CertificateHold.objects.filter(key=key).delete()
     held = [check for check in checks if check.reason is None and check.applied > 0]
@@ -372,7 +382,7 @@ def certificates_hold(checks: Sequence[CertificateCheck], key: str, until: datet
             for check in held
         ]
     )
-    return [{"code": check.code, "amount": str(check.applied)} for check in held]
+    return [(check.code, check.applied) for check in held]
 
 
 def certificates_release(key: str) -> int:
@@ -619,7 +629,8 @@ __all__ = [
     "certificate_state",
     "certificate_status",
     "certificate_unblock",
-    "certificates_answer",
+    "certificates_applied",
+    "CertificateApplied",
     "certificates_apply",
     "certificates_check",
     "certificates_emit",

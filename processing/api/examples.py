@@ -2,8 +2,8 @@
 
 They are the guide's (docs/pos-integration.md) and are checked: each must be valid by the
 schema and accepted by the server against a coalition that has the card, coupon, certificate
-and event type they name (tests/api/test_schema_examples.py); the fuzz run also sends them
-(tests/api/test_schemathesis.py).
+and event type they name (tests/processing/api/test_schema_examples.py); the fuzz run also sends them
+(tests/processing/api/test_schemathesis.py).
 """
 
 from __future__ import annotations

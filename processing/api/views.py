@@ -41,6 +41,7 @@ from loyalty.services.certificates import (
 )
 from processing.api import examples
 from processing.api import serializers as s
+from processing.api.answers import offline_answer, purchase_answer
 from processing.api.auth import TerminalKeyAuthentication
 from processing.api.bodies import PosJSONRenderer, PosTextJSONParser, unstorable_text_errors
 from processing.api.problems import (
@@ -231,7 +232,7 @@ class PurchaseCalculateApi(PosApi):
     )
     def post(self, request: Request) -> Response:
         request_, hold = self.purchase_body(calculate=True)
-        return Response(purchase_calculate(self.terminal, request_, hold=hold))
+        return Response(purchase_answer(purchase_calculate(self.terminal, request_, hold=hold)))
 
 
 class PurchaseConfirmApi(PosApi):
@@ -254,7 +255,7 @@ class PurchaseConfirmApi(PosApi):
     )
     def post(self, request: Request) -> Response:
         request_, _hold = self.purchase_body(calculate=False)
-        return Response(purchase_confirm(self.terminal, request_))
+        return Response(purchase_answer(purchase_confirm(self.terminal, request_)))
 
 
 class PurchaseCancelApi(PosApi):
@@ -336,7 +337,7 @@ class PurchasesOfflineApi(PosApi):
             else:
                 code, errors = validation_errors(item.errors)
                 items.append(InvalidRequest(errors, code=code, receipt_id=_echoed_id(raw)))
-        return Response({"results": purchases_offline(self.terminal, items)})
+        return Response({"results": offline_answer(purchases_offline(self.terminal, items))})
 
 
 def _echoed_id(raw) -> str | None:

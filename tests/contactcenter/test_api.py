@@ -11,9 +11,9 @@ from rest_framework.test import APIClient
 from contactcenter.models import Ticket
 from loyalty.services.terminals import terminal_key_issue
 from processing.api.throttles import TerminalRateThrottle
-from tests.api.conftest import assert_problem
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, ReceiptFactory, TerminalFactory
+from tests.processing.api.conftest import assert_problem
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/tickets"

@@ -20,11 +20,11 @@ from crm.models import Car, Consent, Customer, FamilyMember, MemorableDate, Prof
 from crm.services.anonymisation import customer_anonymise
 from loyalty.models import Account, Card, LedgerEntry, Receipt
 from loyalty.reconciliation import ledger_violations
-from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.contactcenter import TicketFactory
 from tests.factories.crm import ConsentFactory, FamilyMemberFactory, ProfileQuestionFactory
 from tests.factories.processing import coalition
+from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,7 @@ def world(staff):
             date=datetime.date(2015, 6, 1),
         )
         ConsentFactory(customer=customer, channel=Consent.Channel.SMS)
-    purchase_confirm(
+    confirm_answer(
         world.terminal,
         PurchaseRequest(
             receipt_id="R1",

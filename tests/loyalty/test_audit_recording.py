@@ -16,12 +16,12 @@ from audit.trail import MASK, audit_context
 from crm.models import Customer
 from loyalty.models import Partner, Terminal, TerminalAPIKey
 from loyalty.services.terminals import terminal_key_issue
-from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, PartnerFactory, TerminalFactory
 from tests.factories.processing import coalition
+from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -175,7 +175,7 @@ def test_purchases_write_no_audit_events(assert_ledger_consistent):
     world = coalition()
 
     def buy(receipt_id):
-        return purchase_confirm(
+        return confirm_answer(
             world.terminal,
             PurchaseRequest(
                 receipt_id=receipt_id,
@@ -292,7 +292,7 @@ def test_a_cards_activation_at_its_first_purchase_is_recorded_once_on_every_data
 
     def buy(receipt_id):
         line = PurchaseLine(line_no=1, sku="A", quantity=Decimal("1"), price=Decimal("100"))
-        return purchase_confirm(
+        return confirm_answer(
             world.terminal,
             PurchaseRequest(receipt_id=receipt_id, card=card.number, lines=(line,)),
         )

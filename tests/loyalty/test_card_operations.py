@@ -51,13 +51,12 @@ from loyalty.services.ledger import (
     posting_create,
     programme_account,
 )
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, CardFactory, CounterFactory, TierFactory
 from tests.factories.processing import coalition
+from tests.processing.answers import calculate_answer, confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -128,7 +127,7 @@ def test_a_blocked_card_is_refused_at_the_register_and_unblocked_works_again(
     world, operator, assert_ledger_consistent
 ):
     # given
-    purchase_confirm(world.terminal, purchase(world.card, "R1"))
+    confirm_answer(world.terminal, purchase(world.card, "R1"))
     # when
     card_block(card=world.card, reason="customer called: card stolen", user=operator)
     # then
@@ -137,9 +136,9 @@ def test_a_blocked_card_is_refused_at_the_register_and_unblocked_works_again(
     assert world.card.blocked_at is not None
     assert world.card.block_reason == "customer called: card stolen"
     with pytest.raises(CardBlocked):
-        purchase_calculate(world.terminal, purchase(world.card, "R2"))
+        calculate_answer(world.terminal, purchase(world.card, "R2"))
     with pytest.raises(CardBlocked):
-        purchase_confirm(world.terminal, purchase(world.card, "R2"))
+        confirm_answer(world.terminal, purchase(world.card, "R2"))
     # when
     card_unblock(card=world.card, user=operator)
     # then
@@ -149,7 +148,7 @@ def test_a_blocked_card_is_refused_at_the_register_and_unblocked_works_again(
         None,
         "",
     )
-    purchase_confirm(world.terminal, purchase(world.card, "R2"))
+    confirm_answer(world.terminal, purchase(world.card, "R2"))
     assert_ledger_consistent()
 
 
@@ -173,7 +172,7 @@ def test_a_lost_card_has_a_block_date_and_is_refused(world, operator):
     assert world.card.status == Card.Status.LOST
     assert world.card.blocked_at is not None
     with pytest.raises(CardBlocked):
-        purchase_confirm(world.terminal, purchase(world.card))
+        confirm_answer(world.terminal, purchase(world.card))
 
 
 def test_unblock_refuses_a_card_that_is_not_blocked(world, operator):
@@ -190,7 +189,7 @@ def test_replace_moves_the_customer_and_balance_to_the_new_card(
     world, operator, assert_ledger_consistent
 ):
     # given
-    purchase_confirm(world.terminal, purchase(world.card, "R1"))
+    confirm_answer(world.terminal, purchase(world.card, "R1"))
     account = Account.objects.get(customer=world.customer, currency=world.currency)
     assert account.balance == D("100.00")
     card_mark_lost(card=world.card, user=operator)
@@ -203,10 +202,10 @@ def test_replace_moves_the_customer_and_balance_to_the_new_card(
     assert world.card.replaced_by == new
     assert (new.customer, new.status) == (world.customer, Card.Status.ACTIVE)
     with pytest.raises(CardBlocked):
-        purchase_calculate(world.terminal, purchase(world.card, "R2"))
+        calculate_answer(world.terminal, purchase(world.card, "R2"))
     with pytest.raises(CardBlocked):
-        purchase_confirm(world.terminal, purchase(world.card, "R2"))
-    result = purchase_confirm(world.terminal, purchase(new, "R2", spend_points="50"))
+        confirm_answer(world.terminal, purchase(world.card, "R2"))
+    result = confirm_answer(world.terminal, purchase(new, "R2", spend_points="50"))
     assert result["points_spent"] == "50.00"
     assert_ledger_consistent()
 
@@ -266,13 +265,13 @@ def test_merge_moves_cards_lots_tiers_counters_and_referrals(operator, assert_le
     keep = world.customer
     gone = CustomerFactory()
     gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
-    purchase_confirm(world.terminal, purchase(world.card, "K1", price="500.00"))
-    purchase_confirm(world.terminal, purchase(gone_card, "G1", price="1000.00"))
-    purchase_confirm(world.terminal, purchase(gone_card, "G2", price="300.00", spend_points="40"))
+    confirm_answer(world.terminal, purchase(world.card, "K1", price="500.00"))
+    confirm_answer(world.terminal, purchase(gone_card, "G1", price="1000.00"))
+    confirm_answer(world.terminal, purchase(gone_card, "G2", price="300.00", spend_points="40"))
     world.reward.activation_delay_days = 14
     world.reward.save()
     snapshot_invalidate()
-    purchase_confirm(world.terminal, purchase(gone_card, "G3", price="200.00"))
+    confirm_answer(world.terminal, purchase(gone_card, "G3", price="200.00"))
     gone_lots = {
         (lot.remaining, lot.state, lot.active_at, lot.expires_at)
         for lot in Lot.objects.filter(account__customer=gone).exclude(remaining=0)
@@ -316,23 +315,23 @@ def test_merge_moves_cards_lots_tiers_counters_and_referrals(operator, assert_le
     assert (gone.merged_into, gone.phone, gone.referral_code) == (keep, None, None)
     assert Customer.objects.filter(phone=gone_phone).count() == 0
     # the moved card spends keep's points at the register
-    result = purchase_confirm(world.terminal, purchase(gone_card, "G4", spend_points="100"))
+    result = confirm_answer(world.terminal, purchase(gone_card, "G4", spend_points="100"))
     assert result["points_spent"] == "100.00"
     assert_ledger_consistent()
 
 
 def test_merge_refusals_change_nothing(world, operator, assert_ledger_consistent):
     # given
-    purchase_confirm(world.terminal, purchase(world.card, "R1"))
+    confirm_answer(world.terminal, purchase(world.card, "R1"))
     gone = CustomerFactory()
     gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
-    purchase_confirm(world.terminal, purchase(gone_card, "G1"))
+    confirm_answer(world.terminal, purchase(gone_card, "G1"))
     totals = _customer_totals(world.customer), _customer_totals(gone)
     # when / then: into itself
     with pytest.raises(MergeIntoSelf):
         customers_merge(keep=world.customer, gone=world.customer, user=operator)
     # a purchase of gone holds points at a register
-    purchase_calculate(
+    calculate_answer(
         world.terminal, purchase(gone_card, "G2", price="100.00", spend_points="10"), hold=True
     )
     with pytest.raises(MergeHoldsActive):
@@ -360,7 +359,7 @@ def test_a_merged_customer_cannot_be_merged_again(world, operator, assert_ledger
 def test_merge_keeps_the_expiry_of_lots(world, operator, assert_ledger_consistent):
     gone = CustomerFactory()
     gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
-    purchase_confirm(world.terminal, purchase(gone_card, "G1"))
+    confirm_answer(world.terminal, purchase(gone_card, "G1"))
     lot = Lot.objects.get(account__customer=gone)
     customers_merge(keep=world.customer, gone=gone)
     moved = Lot.objects.get(account__customer=world.customer)
@@ -408,7 +407,7 @@ def test_admin_blocks_with_a_reason_and_replaces_through_a_form(world, admin_cli
 def test_admin_merges_two_customers(world, admin_client, assert_ledger_consistent):
     gone = CustomerFactory()
     gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
-    purchase_confirm(world.terminal, purchase(gone_card, "G1"))
+    confirm_answer(world.terminal, purchase(gone_card, "G1"))
     pks = [world.customer.pk, gone.pk]
     page = _action(admin_client, "crm/customer", "merge", pks)
     assert page.status_code == 200
@@ -458,7 +457,7 @@ def test_the_sweep_is_scheduled_and_runs_through_celery():
 
 def test_merge_moves_a_debt_as_a_debt(world, assert_ledger_consistent):
     # given: keep holds 100 points; gone owes 130 (a refund under the debt policy left it)
-    purchase_confirm(world.terminal, purchase(world.card, "K1"))
+    confirm_answer(world.terminal, purchase(world.card, "K1"))
     gone = CustomerFactory()
     owing = customer_account(gone, world.currency)
     Account.objects.filter(pk=owing.pk).update(debt_limit=D("130.00"))

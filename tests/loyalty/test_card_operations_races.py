@@ -10,12 +10,12 @@ from django.db.models import Sum
 from crm.models import Customer
 from loyalty.models import Account
 from loyalty.services.card_operations import customers_merge, merged_leftovers_sweep
-from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory
 from tests.factories.processing import coalition
-from tests.loyalty.test_races import together
+from tests.processing.answers import confirm_answer
+from tests.processing.test_races import together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 D = Decimal
@@ -35,7 +35,7 @@ def test_merge_while_a_purchase_confirms_loses_no_points(attempt, assert_ledger_
     world = coalition(percent="10")
     gone = CustomerFactory()
     gone_card = ActiveCardFactory(programme=world.programme, customer=gone)
-    purchase_confirm(world.terminal, request(gone_card, "G1"))
+    confirm_answer(world.terminal, request(gone_card, "G1"))
 
     # when: the merge and the purchase run at the same moment
     def work(i):
@@ -44,7 +44,7 @@ def test_merge_while_a_purchase_confirms_loses_no_points(attempt, assert_ledger_
                 keep=Customer.objects.get(pk=world.customer.pk),
                 gone=Customer.objects.get(pk=gone.pk),
             )
-        return purchase_confirm(world.terminal, request(gone_card, "G2"))
+        return confirm_answer(world.terminal, request(gone_card, "G2"))
 
     _answers, errors = together(2, work)
     assert errors == [None, None]

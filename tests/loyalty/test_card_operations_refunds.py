@@ -20,10 +20,10 @@ from loyalty.services.card_operations import customers_merge
 from loyalty.services.terminals import terminal_key_issue
 from promotions.models import Reward
 from promotions.rules.snapshot import snapshot_invalidate
-from tests.api.conftest import API, purchase_body
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory
 from tests.factories.processing import coalition
+from tests.processing.api.conftest import API, purchase_body
 
 pytestmark = pytest.mark.django_db
 D = Decimal

@@ -13,13 +13,13 @@ from django.utils import timezone
 
 from loyalty.models import Account, Lot
 from loyalty.selectors import customer_balances
-from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
 from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import CurrencyFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
+from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -37,7 +37,7 @@ def world():
 
 
 def _buy(world, receipt_id, price="100.00", **kw) -> dict:
-    return purchase_confirm(
+    return confirm_answer(
         world.terminal,
         PurchaseRequest(
             receipt_id=receipt_id,

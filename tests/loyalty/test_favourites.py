@@ -16,7 +16,6 @@ from django_celery_beat.models import PeriodicTask
 from loyalty.models import FavouriteProduct, Programme
 from loyalty.services.favourites import favourites_recompute
 from loyalty.tasks import favourites_recompute_task
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import ProductSet
@@ -29,6 +28,7 @@ from tests.factories.loyalty import (
 )
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
+from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -48,7 +48,7 @@ def world():
 
 def _buy(world, receipt_id, lines, *, card=None, days_ago=None) -> dict:
     sold_at = timezone.now() - timedelta(days=days_ago) if days_ago is not None else None
-    return purchase_confirm(
+    return confirm_answer(
         world.terminal,
         PurchaseRequest(
             receipt_id=receipt_id,

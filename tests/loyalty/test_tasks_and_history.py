@@ -12,15 +12,15 @@ from django_celery_beat.models import PeriodicTask
 
 from loyalty.models import Account
 from loyalty.tasks import holds_expire_task, lots_mature_task
-from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.processing import coalition
+from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db
 
 
 def confirm(world, receipt_id="R1", price="100.00"):
-    return purchase_confirm(
+    return confirm_answer(
         world.terminal,
         PurchaseRequest(
             receipt_id=receipt_id,

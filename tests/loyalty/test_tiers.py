@@ -21,8 +21,6 @@ from loyalty.services.ledger import customer_account, partner_account
 from loyalty.services.tiers import tiers_review
 from loyalty.signals import tier_changed
 from loyalty.tasks import tiers_review_task
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
@@ -31,7 +29,8 @@ from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, TierFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
-from tests.loyalty.test_races import together
+from tests.processing.answers import calculate_answer, confirm_answer
+from tests.processing.test_races import together
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -75,13 +74,13 @@ def _sale(world, receipt_id, price, *, quantity="1", card=None, sold_at=None):
 
 
 def _buy(world, receipt_id, price, **kw) -> dict:
-    return purchase_confirm(world.terminal, _sale(world, receipt_id, price, **kw))
+    return confirm_answer(world.terminal, _sale(world, receipt_id, price, **kw))
 
 
 def _both(world, receipt_id, price) -> tuple[dict, dict]:
     """calculate, then confirm: the same numbers; returns both answers."""
-    calculated = purchase_calculate(world.terminal, _sale(world, receipt_id, price))
-    confirmed = purchase_confirm(world.terminal, _sale(world, receipt_id, price))
+    calculated = calculate_answer(world.terminal, _sale(world, receipt_id, price))
+    confirmed = confirm_answer(world.terminal, _sale(world, receipt_id, price))
     for key in ("total", "discount", "points_spent", "to_pay", "points_earned", "promotions"):
         assert calculated[key] == confirmed[key], key
     return calculated, confirmed

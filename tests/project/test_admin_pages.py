@@ -8,10 +8,10 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.processing import coalition
+from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db
 MODELS = sorted(admin.site._registry, key=lambda model: model._meta.label)
@@ -20,7 +20,7 @@ MODELS = sorted(admin.site._registry, key=lambda model: model._meta.label)
 @pytest.fixture
 def purchase_made():
     world = coalition(percent="5")
-    purchase_confirm(
+    confirm_answer(
         world.terminal,
         PurchaseRequest(
             receipt_id="R1",

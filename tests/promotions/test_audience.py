@@ -13,8 +13,6 @@ from django.utils import timezone
 
 from crm.models import MemorableDate, Segment, SegmentMember
 from loyalty.models import Card, Counter, CounterValue
-from processing.calculate import purchase_calculate, purchase_preview
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.engine.evaluate import near_date
@@ -23,6 +21,7 @@ from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, CardBatchFactory, CounterFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set, promotion
+from tests.processing.answers import calculate_answer, confirm_answer, preview_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -47,8 +46,8 @@ def _sale(world, receipt_id, lines=(("SKU", "1", "100.00"),), card=None):
 
 
 def _both(world, receipt_id, **kw) -> dict:
-    calculated = purchase_calculate(world.terminal, _sale(world, receipt_id, **kw))
-    confirmed = purchase_confirm(world.terminal, _sale(world, receipt_id, **kw))
+    calculated = calculate_answer(world.terminal, _sale(world, receipt_id, **kw))
+    confirmed = confirm_answer(world.terminal, _sale(world, receipt_id, **kw))
     for key in ("discount", "to_pay", "points_earned", "lines", "promotions"):
         assert calculated[key] == confirmed[key], key
     return confirmed
@@ -59,7 +58,7 @@ def _fired(answer) -> set[str]:
 
 
 def _reasons(world, receipt_id="SIM", card=None) -> dict[int, str]:
-    _answer, result = purchase_preview(world.terminal, _sale(world, receipt_id, card=card))
+    _answer, result = preview_answer(world.terminal, _sale(world, receipt_id, card=card))
     return dict(result.blocked)
 
 
@@ -195,9 +194,9 @@ def test_a_counter_step_needs_a_customer_and_a_coupon_is_granted_and_withdrawn(w
         world, "next time", rewards=[{"kind": "coupon", "value": 1, "coupon_series": "NEXT10"}]
     )
     anonymous = PurchaseRequest(receipt_id="A1", lines=(PurchaseLine(1, "X", D(1), D(50)),))
-    _answer, result = purchase_preview(world.terminal, anonymous)
+    _answer, result = preview_answer(world.terminal, anonymous)
     assert dict(result.blocked)[coupon.pk] == "anonymous_customer"
-    purchase_confirm(world.terminal, anonymous)
+    confirm_answer(world.terminal, anonymous)
     assert not CounterValue.objects.filter(counter=steps).exists()
     assert not CouponGrant.objects.exists()
     _both(world, "R1")
@@ -243,5 +242,5 @@ def test_a_promotion_for_one_terminal(world):
     made = promotion(world, "till 2 only", rewards=[{"kind": "points_fixed", "value": 2}])
     made.terminals.set([other])
     assert _reasons(world)[made.pk] == "other_terminal"
-    assert purchase_confirm(other, _sale(world, "R1"))["points_earned"] == "2.00"
-    assert purchase_confirm(world.terminal, _sale(world, "R2"))["points_earned"] == "0.00"
+    assert confirm_answer(other, _sale(world, "R1"))["points_earned"] == "2.00"
+    assert confirm_answer(world.terminal, _sale(world, "R2"))["points_earned"] == "0.00"

@@ -29,8 +29,6 @@ from loyalty.models import (
     TierMembership,
 )
 from loyalty.selectors import customer_balances
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import CouponGrant, Promotion
@@ -43,6 +41,7 @@ from tests.factories.loyalty import (
 )
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set, promotion
+from tests.processing.answers import calculate_answer, confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -121,8 +120,8 @@ def _sale(world, receipt_id, lines, **kw) -> PurchaseRequest:
 
 def _both(world, receipt_id, lines, **kw) -> dict:
     """calculate, then confirm: the same numbers and exchanges; returns confirm's answer."""
-    calculated = purchase_calculate(world.terminal, _sale(world, receipt_id, lines, **kw))
-    confirmed = purchase_confirm(world.terminal, _sale(world, receipt_id, lines, **kw))
+    calculated = calculate_answer(world.terminal, _sale(world, receipt_id, lines, **kw))
+    confirmed = confirm_answer(world.terminal, _sale(world, receipt_id, lines, **kw))
     for key in ("total", "discount", "points_spent", "to_pay", "points_earned", "lines"):
         assert calculated[key] == confirmed[key], key
     assert calculated["promotions"] == confirmed["promotions"]
@@ -139,7 +138,7 @@ def _collect(world, chips: int, prefix: str = "COLLECT") -> None:
     """Purchases of 600.00 until the customer holds ``chips`` more (5 each)."""
     before = _chips(world)
     for n in range(chips // 5):
-        purchase_confirm(world.terminal, _sale(world, f"{prefix}-{n}", [("X", 1, "600.00")]))
+        confirm_answer(world.terminal, _sale(world, f"{prefix}-{n}", [("X", 1, "600.00")]))
     assert _chips(world) == before + chips
 
 
@@ -181,8 +180,8 @@ def test_a_receipt_without_exchanges_answers_as_before(world):
 
 def test_a_retried_confirm_debits_the_chips_once(world, assert_ledger_consistent):
     _collect(world, 10)
-    first = purchase_confirm(world.terminal, _sale(world, "R1", [MUG], exchanges=("MUG-50",)))
-    again = purchase_confirm(world.terminal, _sale(world, "R1", [MUG], exchanges=("MUG-50",)))
+    first = confirm_answer(world.terminal, _sale(world, "R1", [MUG], exchanges=("MUG-50",)))
+    again = confirm_answer(world.terminal, _sale(world, "R1", [MUG], exchanges=("MUG-50",)))
     assert again == first
     assert _chips(world) == 0
     assert Posting.objects.filter(kind=Posting.Kind.EXCHANGE).count() == 1
@@ -368,10 +367,10 @@ def test_chips_are_exchanged_for_a_status_and_a_cancel_takes_it_back(
 def test_chips_are_taken_first_expiring_first(world, assert_ledger_consistent):
     world.chips.lifetime_days = 30
     world.chips.save()
-    purchase_confirm(world.terminal, _sale(world, "LONG", [("X", 1, "600.00")]))
+    confirm_answer(world.terminal, _sale(world, "LONG", [("X", 1, "600.00")]))
     world.chips.lifetime_days = 10
     world.chips.save()
-    purchase_confirm(world.terminal, _sale(world, "SHORT", [("X", 1, "600.00")]))
+    confirm_answer(world.terminal, _sale(world, "SHORT", [("X", 1, "600.00")]))
     world.chips.lifetime_days = None
     world.chips.save()
     promotion(
@@ -382,7 +381,7 @@ def test_chips_are_taken_first_expiring_first(world, assert_ledger_consistent):
         exchange_currency=world.chips,
         rewards=[{"kind": "discount_fixed", "value": 10}],
     )
-    purchase_confirm(world.terminal, _sale(world, "R1", [BREAD], exchanges=("MUG-5",)))
+    confirm_answer(world.terminal, _sale(world, "R1", [BREAD], exchanges=("MUG-5",)))
     lots = Lot.objects.filter(account__currency=world.chips).select_related("receipt")
     left = {lot.receipt.receipt_id: lot.remaining for lot in lots}
     assert left == {"LONG": D("5"), "SHORT": D("0")}  # the 10-day lot burns first
@@ -396,7 +395,7 @@ def test_an_exchange_priced_in_the_main_currency_leaves_the_rest_to_spend(
     world.programme.min_money_payment = D("0.00")
     world.programme.save()
     gift = promotion(world, "credit", rewards=[{"kind": "points_fixed", "value": 100}])
-    purchase_confirm(world.terminal, _sale(world, "CREDIT", [("X", 1, "1.00")]))
+    confirm_answer(world.terminal, _sale(world, "CREDIT", [("X", 1, "1.00")]))
     Promotion.objects.filter(pk=gift.pk).update(status=Promotion.Status.FINISHED)
     promotion(
         world,
@@ -421,12 +420,12 @@ def test_an_exchange_priced_in_the_main_currency_leaves_the_rest_to_spend(
 
 def test_exchanges_in_the_offline_upload_and_in_a_hold(world, assert_ledger_consistent):
     _collect(world, 10)
-    held = purchase_calculate(
+    held = calculate_answer(
         world.terminal, _sale(world, "H1", [MUG], exchanges=("MUG-50",)), hold=True
     )
     assert held["exchanges"][0]["status"] == "applied"
     sold_at = timezone.now() - timedelta(hours=2)
-    answer = purchase_confirm(
+    answer = confirm_answer(
         world.terminal,
         _sale(world, "OFF-1", [MUG], exchanges=("MUG-50",), sold_at=sold_at),
         offline=True,
@@ -445,11 +444,11 @@ def test_no_extra_round_trip_when_no_exchange_is_asked_for(
     Promotion.objects.filter(pk=world.mug_50.pk).update(uses_per_customer=1)
     snapshot_invalidate()
     with django_capture_on_commit_callbacks(execute=True):
-        purchase_confirm(world.terminal, _sale(world, "W-0", [BREAD]))
+        confirm_answer(world.terminal, _sale(world, "W-0", [BREAD]))
     with CaptureQueriesContext(connection) as calc:
-        purchase_calculate(world.terminal, _sale(world, "W-1", [BREAD]))
+        calculate_answer(world.terminal, _sale(world, "W-1", [BREAD]))
     with CaptureQueriesContext(connection) as confirm:
-        purchase_confirm(world.terminal, _sale(world, "W-1", [BREAD]))
+        confirm_answer(world.terminal, _sale(world, "W-1", [BREAD]))
     assert len(calc.captured_queries) == 1
     sent = [q["sql"] for q in confirm.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert len(sent) == 4, [sql[:80] for sql in sent]
@@ -469,7 +468,7 @@ def test_two_registers_exchanging_the_last_chips_at_once_cannot_both_have_them(
     gift = promotion(
         world, "chips", rewards=[{"kind": "points_fixed", "value": 10, "currency": chips}]
     )
-    purchase_confirm(world.terminal, _sale(world, "SEED", [BREAD]))
+    confirm_answer(world.terminal, _sale(world, "SEED", [BREAD]))
     Promotion.objects.filter(pk=gift.pk).update(status=Promotion.Status.FINISHED)
     promotion(
         world,
@@ -487,7 +486,7 @@ def test_two_registers_exchanging_the_last_chips_at_once_cannot_both_have_them(
         try:
             barrier.wait()
             request = _sale(world, f"R{i}", [BREAD], exchanges=("MUG",))
-            answers[i] = purchase_confirm(terminals[i], request)
+            answers[i] = confirm_answer(terminals[i], request)
         except Exception as exc:  # noqa: BLE001 - checked below
             errors.append(exc)
         finally:

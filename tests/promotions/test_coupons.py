@@ -14,7 +14,6 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from loyalty.services.terminals import terminal_key_issue
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.coupons import (
@@ -27,6 +26,7 @@ from promotions.coupons import (
 from promotions.models import COUPON_ALPHABET, Coupon, CouponGrant, CouponSeries
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
+from tests.processing.answers import calculate_answer, confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -124,7 +124,7 @@ def test_a_promotions_next_purchase_coupon_is_issued_as_a_code_and_withdrawn_by_
     )
 
     def buy(receipt_id):
-        return purchase_confirm(
+        return confirm_answer(
             world.terminal,
             PurchaseRequest(
                 receipt_id=receipt_id,
@@ -225,29 +225,28 @@ def _sale(world, receipt_id, amount="500.00", coupons=(), card=None):
 def test_a_single_use_coupon_is_used_once_and_given_back_by_a_cancel(
     world, with_coupon, assert_ledger_consistent
 ):
-    from processing.calculate import purchase_calculate
     from promotions.models import CouponRedemption
 
     one, _promotion = with_coupon
     code = coupons_issue(one, 1)[0].code
-    preview = purchase_calculate(world.terminal, _sale(world, "C0", coupons=[code.lower()]))
+    preview = calculate_answer(world.terminal, _sale(world, "C0", coupons=[code.lower()]))
     assert preview["discount"] == "50.00"
     assert preview["coupons"] == [{"code": code.lower(), "status": "applied", "reason": None}]
     assert Coupon.objects.get(code=code).uses == 0  # calculate uses nothing
-    first = purchase_confirm(world.terminal, _sale(world, "C1", coupons=[code]))
+    first = confirm_answer(world.terminal, _sale(world, "C1", coupons=[code]))
     assert first["discount"] == "50.00"
     assert first["coupons"][0]["status"] == "applied"
     coupon = Coupon.objects.get(code=code)
     assert (coupon.uses, coupon.status) == (1, Coupon.Status.USED)
-    again = purchase_confirm(world.terminal, _sale(world, "C2", coupons=[code]))
+    again = confirm_answer(world.terminal, _sale(world, "C2", coupons=[code]))
     assert again["discount"] == "0.00"
     assert again["coupons"] == [{"code": code, "status": "rejected", "reason": "coupon_used"}]
     # A retry of the first confirm replays it and uses nothing more.
-    assert purchase_confirm(world.terminal, _sale(world, "C1", coupons=[code])) == first
+    assert confirm_answer(world.terminal, _sale(world, "C1", coupons=[code])) == first
     assert CouponRedemption.objects.count() == 1
     purchase_cancel(world.terminal, "C1")
     assert coupon_status(Coupon.objects.get(code=code)).status == "valid"
-    third = purchase_confirm(world.terminal, _sale(world, "C3", coupons=[code]))
+    third = confirm_answer(world.terminal, _sale(world, "C3", coupons=[code]))
     assert third["coupons"][0]["status"] == "applied"
     assert_ledger_consistent()
 
@@ -267,7 +266,7 @@ def test_every_reason_a_coupon_is_rejected(world, with_coupon, assert_ledger_con
     withdrawn = coupons_issue(one, 1)[0]
     Coupon.objects.filter(pk=withdrawn.pk).update(status=Coupon.Status.WITHDRAWN)
     good = coupons_issue(one, 1)[0].code
-    answer = purchase_confirm(
+    answer = confirm_answer(
         world.terminal,
         _sale(
             world,
@@ -300,12 +299,12 @@ def test_limits_per_customer_and_in_total(world, assert_ledger_consistent):
     )
     coupons_issue(one, 1)
     assert (
-        purchase_confirm(world.terminal, _sale(world, "M1", coupons=["sale27"]))["coupons"][0][
+        confirm_answer(world.terminal, _sale(world, "M1", coupons=["sale27"]))["coupons"][0][
             "status"
         ]
         == "applied"
     )
-    second = purchase_confirm(world.terminal, _sale(world, "M2", coupons=["SALE27"]))
+    second = confirm_answer(world.terminal, _sale(world, "M2", coupons=["SALE27"]))
     assert second["coupons"][0]["reason"] == "coupon_limit_reached"
     assert_ledger_consistent()
 
@@ -337,9 +336,7 @@ def test_two_registers_using_one_single_use_coupon_at_once_use_it_once(
         try:
             barrier.wait()
             answers.append(
-                purchase_confirm(
-                    world.terminal, _sale(world, f"RACE{n}", coupons=[code], card=card)
-                )
+                confirm_answer(world.terminal, _sale(world, f"RACE{n}", coupons=[code], card=card))
             )
         finally:
             connection.close()
@@ -386,7 +383,7 @@ def test_scratch_coupons_hide_their_drawn_prize_until_used(world, assert_ledger_
     assert 200 < drawn[small.pk] < 380  # about three in four
     one = next(c for c in coupons if c.prize_id == big.pk)
     assert coupon_status(one).prize is None  # hidden before use
-    answer = purchase_confirm(world.terminal, _sale(world, "S1", coupons=[one.code]))
+    answer = confirm_answer(world.terminal, _sale(world, "S1", coupons=[one.code]))
     names = {p["name"] for p in answer["promotions"]}
     assert "Scratch: 300 points" in names
     assert "Scratch: -5%" not in names  # only the coupon's own prize
@@ -396,28 +393,25 @@ def test_scratch_coupons_hide_their_drawn_prize_until_used(world, assert_ledger_
 
 
 def test_a_hold_reserves_a_single_use_coupon_for_its_receipt(world, with_coupon):
-    from processing.calculate import purchase_calculate
     from tests.factories.crm import CustomerFactory
     from tests.factories.loyalty import ActiveCardFactory
 
     one, _promotion = with_coupon
     code = coupons_issue(one, 1)[0].code
     other_card = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
-    held = purchase_calculate(world.terminal, _sale(world, "H1", coupons=[code]), hold=True)
+    held = calculate_answer(world.terminal, _sale(world, "H1", coupons=[code]), hold=True)
     assert held["hold"]["coupons"] == [code]
-    elsewhere = purchase_confirm(
-        world.terminal, _sale(world, "H2", coupons=[code], card=other_card)
-    )
+    elsewhere = confirm_answer(world.terminal, _sale(world, "H2", coupons=[code], card=other_card))
     assert elsewhere["coupons"][0]["reason"] == "coupon_held"
-    mine = purchase_confirm(world.terminal, _sale(world, "H1", coupons=[code]))
+    mine = confirm_answer(world.terminal, _sale(world, "H1", coupons=[code]))
     assert mine["coupons"][0]["status"] == "applied"
     coupon = Coupon.objects.get(code=code)
     assert (coupon.uses, coupon.held_for) == (1, "")
     # A hold cancelled (nothing confirmed) frees the coupon at once.
     second = coupons_issue(one, 1)[0].code
-    purchase_calculate(world.terminal, _sale(world, "H3", coupons=[second]), hold=True)
+    calculate_answer(world.terminal, _sale(world, "H3", coupons=[second]), hold=True)
     purchase_cancel(world.terminal, "H3")
-    free = purchase_confirm(world.terminal, _sale(world, "H4", coupons=[second], card=other_card))
+    free = confirm_answer(world.terminal, _sale(world, "H4", coupons=[second], card=other_card))
     assert free["coupons"][0]["status"] == "applied"
 
 
@@ -448,7 +442,6 @@ def spring(world):
 def test_a_mass_code_is_valid_for_every_customer_once_its_series_exists(
     world, spring, assert_ledger_consistent
 ):
-    from processing.calculate import purchase_calculate
     from tests.factories.crm import CustomerFactory
     from tests.factories.loyalty import ActiveCardFactory
 
@@ -458,16 +451,12 @@ def test_a_mass_code_is_valid_for_every_customer_once_its_series_exists(
         for _ in range(2)
     ]
     # when every customer presents the code (any case, spaces ignored)
-    preview = purchase_calculate(world.terminal, _sale(world, "S0", coupons=["spring 2027"]))
+    preview = calculate_answer(world.terminal, _sale(world, "S0", coupons=["spring 2027"]))
     assert preview["discount"] == "50.00"
     answers = [
-        purchase_confirm(world.terminal, _sale(world, "S1", coupons=["spring2027"])),
-        purchase_confirm(
-            world.terminal, _sale(world, "S2", coupons=["SPRING2027"], card=others[0])
-        ),
-        purchase_confirm(
-            world.terminal, _sale(world, "S3", coupons=["SPRING2027"], card=others[1])
-        ),
+        confirm_answer(world.terminal, _sale(world, "S1", coupons=["spring2027"])),
+        confirm_answer(world.terminal, _sale(world, "S2", coupons=["SPRING2027"], card=others[0])),
+        confirm_answer(world.terminal, _sale(world, "S3", coupons=["SPRING2027"], card=others[1])),
     ]
     # then the register accepts it for each of them
     assert [a["coupons"][0]["status"] for a in answers] == ["applied"] * 3
@@ -475,14 +464,14 @@ def test_a_mass_code_is_valid_for_every_customer_once_its_series_exists(
     coupon = Coupon.objects.get(series=spring)
     assert (coupon.code, coupon.customer_id, coupon.status) == ("SPRING2027", None, "active")
     # and a single-use mass code is used once per customer: the second time is refused
-    again = purchase_confirm(world.terminal, _sale(world, "S4", coupons=["SPRING2027"]))
+    again = confirm_answer(world.terminal, _sale(world, "S4", coupons=["SPRING2027"]))
     assert again["coupons"] == [
         {"code": "SPRING2027", "status": "rejected", "reason": "coupon_used"}
     ]
     assert again["discount"] == "0.00"
     # until the purchase that used it is cancelled
     purchase_cancel(world.terminal, "S1")
-    back = purchase_confirm(world.terminal, _sale(world, "S5", coupons=["SPRING2027"]))
+    back = confirm_answer(world.terminal, _sale(world, "S5", coupons=["SPRING2027"]))
     assert back["coupons"][0]["status"] == "applied"
     assert_ledger_consistent()
 
@@ -497,7 +486,7 @@ def test_a_mass_code_respects_the_series_limits_per_customer_and_in_total(world,
     other = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
 
     def use(receipt_id, card=None):
-        answer = purchase_confirm(
+        answer = confirm_answer(
             world.terminal, _sale(world, receipt_id, coupons=["SPRING2027"], card=card)
         )
         return answer["coupons"][0]["reason"] or answer["coupons"][0]["status"]
@@ -507,17 +496,16 @@ def test_a_mass_code_respects_the_series_limits_per_customer_and_in_total(world,
 
 
 def test_a_hold_on_a_mass_code_does_not_stop_other_customers(world, spring):
-    from processing.calculate import purchase_calculate
     from tests.factories.crm import CustomerFactory
     from tests.factories.loyalty import ActiveCardFactory
 
     other = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme).number
-    purchase_calculate(world.terminal, _sale(world, "H1", coupons=["SPRING2027"]), hold=True)
-    elsewhere = purchase_confirm(
+    calculate_answer(world.terminal, _sale(world, "H1", coupons=["SPRING2027"]), hold=True)
+    elsewhere = confirm_answer(
         world.terminal, _sale(world, "H2", coupons=["SPRING2027"], card=other)
     )
     assert elsewhere["coupons"][0]["status"] == "applied"
-    mine = purchase_confirm(world.terminal, _sale(world, "H1", coupons=["SPRING2027"]))
+    mine = confirm_answer(world.terminal, _sale(world, "H1", coupons=["SPRING2027"]))
     assert mine["coupons"][0]["status"] == "applied"
 
 

@@ -27,7 +27,6 @@ from django_celery_beat.models import PeriodicTask
 
 from crm.models import Customer, Segment, SegmentMember
 from loyalty.models import Account, LedgerEntry, Lot, Posting, StaffProfile
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.draws import (
@@ -59,6 +58,7 @@ from tests.factories.loyalty import (
 )
 from tests.factories.processing import coalition
 from tests.factories.promotions import DrawFactory, promotion
+from tests.processing.answers import confirm_answer
 from tests.promotions.admin_forms import admin_form_data
 
 pytestmark = pytest.mark.django_db
@@ -83,7 +83,7 @@ def shopper(world, public_id: str):
 def buy(world, card, price="100.00", *, quantity="1", days_ago=5, terminal=None, at=None) -> str:
     """A confirmed purchase of one line, sold ``days_ago`` (inside the factory's period)."""
     receipt_id = f"R{next(_receipt_ids)}"
-    purchase_confirm(
+    confirm_answer(
         terminal or world.terminal,
         PurchaseRequest(
             receipt_id=receipt_id,

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from loyalty.money import ZERO, line_amount
-from processing.calculate import purchase_calculate
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.engine import evaluate
 from promotions.engine.types import (
@@ -34,6 +33,7 @@ from promotions.engine.types import (
 from promotions.rules.snapshot import snapshot_get
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
+from tests.processing.answers import calculate_answer
 
 AT = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 CURRENCY = CurrencyRule(id=1, code="bonus", decimal_places=2, rub_rate=Decimal("1"))
@@ -235,7 +235,7 @@ def test_evaluating_a_receipt_makes_no_query(django_assert_num_queries):
         card=world.card.number,
         lines=(PurchaseLine(1, "X", Decimal("2"), Decimal("50.00")),),
     )
-    purchase_calculate(world.terminal, request)  # compiles the snapshot
+    calculate_answer(world.terminal, request)  # compiles the snapshot
     snapshot = snapshot_get()
     ctx = ReceiptContext(
         programme_id=world.programme.pk,

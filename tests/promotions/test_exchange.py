@@ -10,7 +10,6 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from processing.calculate import purchase_calculate
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.exchange import FORMAT, ImportFailed, promotions_export, promotions_import
 from promotions.models import (
@@ -25,6 +24,7 @@ from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import group, product_set, promotion
+from tests.processing.answers import calculate_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -62,7 +62,7 @@ def world():
 
 
 def _numbers(world, receipt_id="R1") -> dict:
-    answer = purchase_calculate(
+    answer = calculate_answer(
         world.terminal,
         PurchaseRequest(
             receipt_id=receipt_id,

@@ -17,9 +17,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from processing.calculate import purchase_calculate, purchase_preview
-from processing.confirm import purchase_confirm
-from processing.offline import purchases_offline
 from processing.sale import PurchaseLine, PurchaseRequest
 from processing.simulator import REASONS, simulate
 from promotions.backtest import backtest_evaluate
@@ -39,6 +36,12 @@ from tests.factories.loyalty import (
 )
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set, promotion
+from tests.processing.answers import (
+    calculate_answer,
+    confirm_answer,
+    offline_answers,
+    preview_answer,
+)
 from tests.promotions.admin_forms import admin_form_data
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +93,7 @@ def test_favourites_within_a_product_set(world, assert_ledger_consistent):
         ],
     )
     # when
-    answer = purchase_confirm(world.terminal, _request(world, "R1", LINES))
+    answer = confirm_answer(world.terminal, _request(world, "R1", LINES))
     # then
     assert [line["discount"] for line in answer["lines"]] == ["10.00", "0.00", "0.00"]
     assert_ledger_consistent()
@@ -108,7 +111,7 @@ def test_the_reasons_when_a_favourites_reward_gives_nothing(world):
     # when a receipt of the customer holds no favourite, and one without a customer holds one
     kefir = [PurchaseLine(1, "KEFIR", D("1"), D("50.00"))]
     no_favourite = simulate(terminal=world.terminal, lines=kefir, card=world.card.number)
-    anonymous, result = purchase_preview(
+    anonymous, result = preview_answer(
         world.terminal, _request(world, "A1", [("MILK", "1", "50.00")], card=None)
     )
     # then
@@ -130,8 +133,8 @@ def test_a_coupon_for_favourites_only_needs_a_favourite_on_the_receipt(world):
         {"kind": "coupon", "value": 1, "coupon_series": "NEXT10", "favourites_only": True}
     ])  # fmt: skip
     # when
-    _answer, with_milk = purchase_preview(world.terminal, _request(world, "R1", LINES[:1]))
-    _answer, with_kefir = purchase_preview(world.terminal, _request(world, "R2", LINES[1:2]))
+    _answer, with_milk = preview_answer(world.terminal, _request(world, "R1", LINES[:1]))
+    _answer, with_kefir = preview_answer(world.terminal, _request(world, "R2", LINES[1:2]))
     # then
     assert [(c.promotion_id, c.series) for c in with_milk.coupons_issued] == [(made.pk, "NEXT10")]
     assert with_kefir.coupons_issued == []
@@ -149,14 +152,14 @@ def test_only_the_favourites_of_the_receipts_programme_count(world):
         rewards=[{"kind": "points_percent", "value": 5, "favourites_only": True}],
     )
     # when
-    answer = purchase_calculate(world.terminal, _request(world, "R1", LINES))
+    answer = calculate_answer(world.terminal, _request(world, "R1", LINES))
     # then MILK and BREAD earn; KEFIR, a favourite elsewhere, does not
     assert [line["points_earned"] for line in answer["lines"]] == ["5.00", "0.00", "5.00"]
 
 
 def _reads_favourites(world, receipt_id) -> bool:
     with CaptureQueriesContext(connection) as queries:
-        purchase_calculate(world.terminal, _request(world, receipt_id, LINES))
+        calculate_answer(world.terminal, _request(world, receipt_id, LINES))
     return any("loyalty_favouriteproduct" in q["sql"] for q in queries.captured_queries)
 
 
@@ -181,9 +184,9 @@ def test_the_sql_path_reads_favourites_in_its_one_round_trip(world, settings):
         "5% on your favourites",
         rewards=[{"kind": "points_percent", "value": 5, "favourites_only": True}],
     )
-    purchase_calculate(world.terminal, _request(world, "W-0", LINES))  # compiles the rules
+    calculate_answer(world.terminal, _request(world, "W-0", LINES))  # compiles the rules
     with CaptureQueriesContext(connection) as calc:
-        answer = purchase_calculate(world.terminal, _request(world, "W-1", LINES))
+        answer = calculate_answer(world.terminal, _request(world, "W-1", LINES))
     assert len(calc.captured_queries) == 1
     assert "loyalty_favouriteproduct" in calc.captured_queries[0]["sql"]
     assert [line["points_earned"] for line in answer["lines"]] == ["5.00", "0.00", "5.00"]
@@ -229,8 +232,8 @@ def test_the_simulator_sees_the_card_holders_favourites_or_described_ones(world,
 def test_the_backtest_rewards_the_favourites_the_customers_have_now(world):
     # given past receipts: the customer's (MILK and KEFIR) and another customer's (MILK)
     stranger = ActiveCardFactory(customer=CustomerFactory(), programme=world.programme)
-    purchase_confirm(world.terminal, _request(world, "P1", LINES[:2]))
-    purchase_confirm(world.terminal, _request(world, "P2", LINES[:1], card=stranger.number))
+    confirm_answer(world.terminal, _request(world, "P1", LINES[:2]))
+    confirm_answer(world.terminal, _request(world, "P2", LINES[:1], card=stranger.number))
     draft = promotion(
         world,
         "-10% on your favourites",
@@ -262,8 +265,8 @@ def test_an_offline_receipt_is_rewarded_as_the_version_then_said(world):
     _saved(made, days_ago=1)
     # when a receipt sold 3 days ago comes in, and one of now
     past = replace(_request(world, "OFF-1", LINES), sold_at=timezone.now() - timedelta(days=3))
-    [item] = purchases_offline(world.terminal, [past])
-    now = purchase_confirm(world.terminal, _request(world, "NOW-1", LINES))
+    [item] = offline_answers(world.terminal, [past])
+    now = confirm_answer(world.terminal, _request(world, "NOW-1", LINES))
     # then the past one earns on the favourites only, as the version in force then said
     lines = [line["points_earned"] for line in item["result"]["lines"]]
     assert lines == ["5.00", "0.00", "5.00"]

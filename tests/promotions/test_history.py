@@ -11,15 +11,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
-from processing.offline import purchases_offline
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.exchange import version_record
 from promotions.models import Promotion, PromotionVersion, Reward
 from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
+from tests.processing.answers import calculate_answer, confirm_answer, offline_answers
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -58,14 +56,13 @@ def test_an_offline_receipt_gets_the_percent_in_force_when_it_was_sold(world):
     Reward.objects.filter(promotion=made).update(value=D("7"))
     _saved(made, days_ago=1)
     three_days_ago = timezone.now() - timedelta(days=3)
-    calculated = purchase_calculate(world.terminal, _sale(world, "OFF-1", three_days_ago))
-    [item] = purchases_offline(world.terminal, [_sale(world, "OFF-1", three_days_ago)])
+    calculated = calculate_answer(world.terminal, _sale(world, "OFF-1", three_days_ago))
+    [item] = offline_answers(world.terminal, [_sale(world, "OFF-1", three_days_ago)])
     assert calculated["points_earned"] == item["result"]["points_earned"] == "5.00"
-    assert purchase_confirm(world.terminal, _sale(world, "NOW-1"))["points_earned"] == "7.00"
+    assert confirm_answer(world.terminal, _sale(world, "NOW-1"))["points_earned"] == "7.00"
     hours_ago = timezone.now() - timedelta(hours=2)  # after the change
     assert (
-        purchase_confirm(world.terminal, _sale(world, "NOW-2", hours_ago))["points_earned"]
-        == "7.00"
+        confirm_answer(world.terminal, _sale(world, "NOW-2", hours_ago))["points_earned"] == "7.00"
     )
 
 
@@ -77,9 +74,9 @@ def test_a_promotion_paused_since_still_rewards_what_was_sold_while_it_ran(world
     made.refresh_from_db()
     _saved(made, days_ago=1)
     two_days_ago = timezone.now() - timedelta(days=2)
-    [item] = purchases_offline(world.terminal, [_sale(world, "OFF-1", two_days_ago)])
+    [item] = offline_answers(world.terminal, [_sale(world, "OFF-1", two_days_ago)])
     assert item["result"]["points_earned"] == "10.00"
-    assert purchase_confirm(world.terminal, _sale(world, "NOW-1"))["points_earned"] == "0.00"
+    assert confirm_answer(world.terminal, _sale(world, "NOW-1"))["points_earned"] == "0.00"
 
 
 def test_a_promotion_created_after_the_sale_does_not_apply_to_it(world):
@@ -87,15 +84,15 @@ def test_a_promotion_created_after_the_sale_does_not_apply_to_it(world):
     Promotion.objects.filter(pk=made.pk).update(created_at=timezone.now() - timedelta(days=1))
     _saved(made, days_ago=1)
     two_days_ago = timezone.now() - timedelta(days=2)
-    [item] = purchases_offline(world.terminal, [_sale(world, "OFF-1", two_days_ago)])
+    [item] = offline_answers(world.terminal, [_sale(world, "OFF-1", two_days_ago)])
     assert item["result"]["points_earned"] == "0.00"
-    assert purchase_confirm(world.terminal, _sale(world, "NOW-1"))["points_earned"] == "10.00"
+    assert confirm_answer(world.terminal, _sale(world, "NOW-1"))["points_earned"] == "10.00"
 
 
 def test_a_receipt_of_now_never_reads_the_versions(world):
     made = promotion(world, "accrual", rewards=[{"kind": "points_percent", "value": 5}])
     _saved(made, days_ago=1)
-    purchase_calculate(world.terminal, _sale(world, "WARM"))  # compiles the rules
+    calculate_answer(world.terminal, _sale(world, "WARM"))  # compiles the rules
     with CaptureQueriesContext(connection) as queries:
-        purchase_calculate(world.terminal, _sale(world, "R1"))
+        calculate_answer(world.terminal, _sale(world, "R1"))
     assert not [q for q in queries if "promotionversion" in q["sql"]]

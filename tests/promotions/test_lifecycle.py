@@ -17,8 +17,6 @@ from crm.models import FamilyMember, MemorableDate
 from crm.services import consent_set, customer_create, customer_update
 from loyalty.models import Account, Counter, EventType, LedgerEntry, Lot, Posting, Tier
 from loyalty.services.cards import customer_register
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.events import event_record
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
@@ -28,6 +26,7 @@ from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import CategoryFactory, CounterFactory, ProductFactory, TierFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set, promotion
+from tests.processing.answers import calculate_answer, confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -52,7 +51,7 @@ def buy(world, receipt_id, amount, card=None, **kw) -> dict:
         lines=(PurchaseLine(line_no=1, sku="X", quantity=D(1), price=D(amount)),),
         **kw,
     )
-    return purchase_confirm(world.terminal, request)
+    return confirm_answer(world.terminal, request)
 
 
 def today():
@@ -194,7 +193,7 @@ def test_10_refer_a_friend(referral, assert_ledger_consistent):
     assert balance(newcomer.customer, world) == D("100.00")
     assert balance(friend, world) == D("0")
 
-    calculated = purchase_calculate(
+    calculated = calculate_answer(
         world.terminal,
         PurchaseRequest(
             receipt_id="N1",
@@ -476,13 +475,13 @@ def test_12_happy_hours_double_points_on_category_c_and_a_coupon(world, assert_l
             ),
         )
 
-    answer = purchase_confirm(world.terminal, sale("H1", 11))
+    answer = confirm_answer(world.terminal, sale("H1", 11))
     assert answer["points_earned"] == "25.00"  # 10 + 5 base, +10 on C
     assert answer["lines"][0]["points_earned"] == "20.00"
     assert answer["lines"][1]["points_earned"] == "5.00"
     grant = CouponGrant.objects.get()
     assert (grant.series, grant.status, grant.customer) == ("HAPPY", "pending", world.customer)
-    later = purchase_confirm(world.terminal, sale("H2", 13))
+    later = confirm_answer(world.terminal, sale("H2", 13))
     assert later["points_earned"] == "15.00"
     assert CouponGrant.objects.count() == 1
     assert_ledger_consistent()
@@ -716,7 +715,7 @@ def test_18_a_chain_unlocks_each_step_after_the_one_before(world, assert_ledger_
         )[0]["rewards"]
 
     def coffee_receipt(receipt_id):
-        return purchase_confirm(
+        return confirm_answer(
             world.terminal,
             PurchaseRequest(
                 receipt_id=receipt_id,

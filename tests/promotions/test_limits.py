@@ -12,8 +12,6 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import Account
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion, PromotionUsage
@@ -21,6 +19,7 @@ from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
+from tests.processing.answers import calculate_answer, confirm_answer
 
 D = Decimal
 
@@ -42,8 +41,8 @@ def _sale(world, receipt_id, price="1000.00", card=None, sold_at=None):
 
 
 def _both(world, receipt_id, **kw) -> dict:
-    calculated = purchase_calculate(world.terminal, _sale(world, receipt_id, **kw))
-    confirmed = purchase_confirm(world.terminal, _sale(world, receipt_id, **kw))
+    calculated = calculate_answer(world.terminal, _sale(world, receipt_id, **kw))
+    confirmed = confirm_answer(world.terminal, _sale(world, receipt_id, **kw))
     for key in ("discount", "to_pay", "points_earned", "lines", "promotions"):
         assert calculated[key] == confirmed[key], key
     return confirmed
@@ -140,7 +139,7 @@ def test_an_anonymous_receipt_cannot_use_a_promotion_limited_per_customer(world)
     promotion(world, "-5%", rewards=[{"kind": "discount_percent", "value": 5}], uses_per_customer=1)
     promotion(world, "-1%", rewards=[{"kind": "discount_percent", "value": 1}])
     anonymous = PurchaseRequest(receipt_id="A1", lines=(PurchaseLine(1, "SKU", D(1), D(100)),))
-    assert purchase_confirm(world.terminal, anonymous)["discount"] == "1.00"
+    assert confirm_answer(world.terminal, anonymous)["discount"] == "1.00"
 
 
 @pytest.mark.django_db
@@ -161,7 +160,7 @@ def test_the_simulator_reasons_name_the_limit(world):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_confirms_never_exceed_the_budget(assert_ledger_consistent):
-    from tests.loyalty.test_races import together
+    from tests.processing.test_races import together
 
     world = coalition(percent="5")
     Promotion.objects.filter(pk=world.promotion.pk).update(status=Promotion.Status.FINISHED)
@@ -170,7 +169,7 @@ def test_concurrent_confirms_never_exceed_the_budget(assert_ledger_consistent):
     )
     cards = [_card(world) for _ in range(8)]
     answers, errors = together(
-        8, lambda i: purchase_confirm(world.terminal, _sale(world, f"R{i}", card=cards[i]))
+        8, lambda i: confirm_answer(world.terminal, _sale(world, f"R{i}", card=cards[i]))
     )
     assert errors == [None] * 8, errors
     earned = sorted(D(answer["points_earned"]) for answer in answers)

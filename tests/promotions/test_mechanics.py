@@ -22,8 +22,6 @@ from loyalty.models import (
     ReceiptLineReward,
 )
 from loyalty.services.favourites import favourites_recompute
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
@@ -31,6 +29,7 @@ from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import BrandFactory, CategoryFactory, CounterFactory, ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import group, product_set, promotion
+from tests.processing.answers import calculate_answer, confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -59,8 +58,8 @@ def _sale(world, receipt_id, lines, **kw) -> PurchaseRequest:
 
 def _both(world, receipt_id, lines, **kw) -> dict:
     """calculate, then confirm: the same numbers; returns confirm's answer."""
-    calculated = purchase_calculate(world.terminal, _sale(world, receipt_id, lines, **kw))
-    confirmed = purchase_confirm(world.terminal, _sale(world, receipt_id, lines, **kw))
+    calculated = calculate_answer(world.terminal, _sale(world, receipt_id, lines, **kw))
+    confirmed = confirm_answer(world.terminal, _sale(world, receipt_id, lines, **kw))
     for key in ("total", "discount", "points_spent", "to_pay", "points_earned", "lines"):
         assert calculated[key] == confirmed[key], key
     assert calculated["promotions"] == confirmed["promotions"]
@@ -231,7 +230,7 @@ def test_5_every_5th_purchase_over_500_gives_100_points_until_31_december(
 def _credit(world, points: str) -> None:
     """Give the customer ``points`` through a one-off promotion, finished afterwards."""
     gift = promotion(world, "credit", rewards=[{"kind": "points_fixed", "value": points}])
-    purchase_confirm(world.terminal, _sale(world, "CREDIT", [("X", 1, "1.00")]))
+    confirm_answer(world.terminal, _sale(world, "CREDIT", [("X", 1, "1.00")]))
     Promotion.objects.filter(pk=gift.pk).update(status=Promotion.Status.FINISHED)
     snapshot_invalidate()
 
@@ -343,7 +342,7 @@ def test_15_receipt_sum_in_march(world, assert_ledger_consistent):
     assert _both(world, "R2", [("X", 1, "4999.99")])["points_earned"] == "0.00"
     later = now + timedelta(days=31)
     late = _sale(world, "R3", [("X", 1, "6000.00")], sold_at=later)
-    assert purchase_calculate(world.terminal, late)["points_earned"] == "0.00"
+    assert calculate_answer(world.terminal, late)["points_earned"] == "0.00"
     assert_ledger_consistent()
 
 

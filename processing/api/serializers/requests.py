@@ -348,7 +348,7 @@ def purchase_fast(data, max_lines: int, *, calculate: bool) -> tuple[PurchaseReq
     ``None`` whenever anything is unusual or wrong (a phone, coupons, whitespace or
     non-ASCII text, another notation of a number, a bad value...): the DRF serializer then
     validates the body and answers any error. Only bodies the serializer accepts, with the
-    same values, are accepted here (tests/api/test_fast_validation.py checks both ways); this
+    same values, are accepted here (tests/processing/api/test_fast_validation.py checks both ways); this
     skips DRF's field copies and per-field calls, most of a 15-line confirm's validation time.
     """
     if type(data) is not dict or not data.keys() <= _FAST_BODY_KEYS:

@@ -21,11 +21,11 @@ from loyalty.models import (
 )
 from loyalty.reconciliation import ledger_violations
 from loyalty.services.ledger import Actor, Leg, PostingSpec, partner_account, postings_create
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.history import earned_without_lines, history_receipt, points_given
 from tests.factories.processing import coalition
+from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -164,7 +164,7 @@ def test_linked_receipts_are_reversed_as_before(world, assert_ledger_consistent)
         for n, (s, q, p) in enumerate((("A", "2", "100.00"), ("B", "1", "300.00")), start=1)
     )
     points_given(world, "100")
-    purchase_confirm(
+    confirm_answer(
         world.terminal,
         PurchaseRequest(receipt_id="R1", card=world.card.number, lines=lines, spend_points="50"),
     )
@@ -218,7 +218,7 @@ def test_a_partial_refund_that_moved_nothing_is_reported(world):
 
 def test_a_reversal_that_took_back_too_much_is_reported(world, assert_ledger_consistent):
     lines = (PurchaseLine(line_no=1, sku="A", quantity=D("2"), price=D("100.00")),)
-    purchase_confirm(world.terminal, PurchaseRequest("R1", card=world.card.number, lines=lines))
+    confirm_answer(world.terminal, PurchaseRequest("R1", card=world.card.number, lines=lines))
     purchase_refund(world.terminal, "R1", "F1", [(1, D("1"))])
     assert_ledger_consistent()  # 5.00 of 10.00 taken back: sound
     receipt = Receipt.objects.get(receipt_id="R1")

@@ -19,9 +19,9 @@ from loyalty.services.ledger import (
     postings_create,
     programme_account,
 )
-from tests.api.conftest import API, assert_problem
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import CardFactory, TierFactory
+from tests.processing.api.conftest import API, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -367,8 +367,8 @@ def test_expiring_points_show_the_last_day_they_can_be_spent(world, client, zone
     import zoneinfo
 
     from loyalty.models import Store
-    from tests.api.conftest import purchase_body
     from tests.factories.promotions import promotion
+    from tests.processing.api.conftest import purchase_body
 
     Store.objects.filter(pk=world.store.pk).update(timezone=zone)
     last_day = timezone.now().astimezone(zoneinfo.ZoneInfo(zone)).date() + timedelta(days=5)

@@ -14,11 +14,11 @@ from django.db import connection
 from loyalty.errors import LoyaltyError, RefundExceedsPurchase, RequestInProgress
 from loyalty.models import Account, Posting, Receipt, ReceiptLine, Refund
 from loyalty.services.lots import lots_mature
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.loyalty import TerminalFactory
 from tests.factories.processing import coalition
+from tests.processing.answers import confirm_answer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 D = Decimal
@@ -62,7 +62,7 @@ def balance(world):
 @pytest.mark.parametrize("round_", range(3))
 def test_fifty_concurrent_confirms_of_one_receipt_credit_once(round_, assert_ledger_consistent):
     world = coalition(percent="5")
-    answers, errors = together(50, lambda i: purchase_confirm(world.terminal, request(world, "R")))
+    answers, errors = together(50, lambda i: confirm_answer(world.terminal, request(world, "R")))
     unexpected = [e for e in errors if e is not None and not isinstance(e, RequestInProgress)]
     assert not unexpected, unexpected
     results = [a for a in answers if a is not None]
@@ -79,13 +79,13 @@ def test_fifty_concurrent_spends_of_the_whole_balance_leave_exactly_zero(
     round_, assert_ledger_consistent
 ):
     world = coalition(percent="10", max_spend_percent=D("100"), min_money_payment=D("0.00"))
-    purchase_confirm(world.terminal, request(world, "SEED", price="1000.00"))
+    confirm_answer(world.terminal, request(world, "SEED", price="1000.00"))
     world.promotion.status = world.promotion.Status.PAUSED  # the spends earn nothing
     world.promotion.save()
     assert balance(world) == D("100.00")
     answers, errors = together(
         50,
-        lambda i: purchase_confirm(
+        lambda i: confirm_answer(
             world.terminal, request(world, f"S{i}", price="100.00", spend="100.00")
         ),
     )
@@ -99,7 +99,7 @@ def test_fifty_concurrent_spends_of_the_whole_balance_leave_exactly_zero(
 
 def test_twenty_copies_of_one_refund_apply_once(assert_ledger_consistent):
     world = coalition(percent="10")
-    purchase_confirm(world.terminal, request(world, "R", quantity="10", price="10.00"))
+    confirm_answer(world.terminal, request(world, "R", quantity="10", price="10.00"))
     answers, errors = together(
         20, lambda i: purchase_refund(world.terminal, "R", "F", [(1, D("3"))])
     )
@@ -114,7 +114,7 @@ def test_twenty_refunds_over_claiming_a_line_never_return_more_than_bought(
     assert_ledger_consistent,
 ):
     world = coalition(percent="10")
-    purchase_confirm(world.terminal, request(world, "R", quantity="10", price="10.00"))
+    confirm_answer(world.terminal, request(world, "R", quantity="10", price="10.00"))
     answers, errors = together(
         20, lambda i: purchase_refund(world.terminal, "R", f"F{i}", [(1, D("1"))])
     )
@@ -132,14 +132,14 @@ def test_refunds_racing_purchases_and_the_expiry_job_keep_the_invariants(
     world = coalition(percent="10", max_spend_percent=D("100"), lifetime_days=30)
     others = [TerminalFactory(store=world.store) for _ in range(3)]
     for i in range(10):
-        purchase_confirm(world.terminal, request(world, f"P{i}", price="200.00"))
+        confirm_answer(world.terminal, request(world, f"P{i}", price="200.00"))
 
     def work(i):
         if i < 10:
             return purchase_refund(world.terminal, f"P{i}", f"F{i}", None)
         if i < 19:
             terminal = others[i % 3]
-            return purchase_confirm(terminal, request(world, f"N{i}", price="50.00", spend="max"))
+            return confirm_answer(terminal, request(world, f"N{i}", price="50.00", spend="max"))
         return lots_mature()
 
     answers, errors = together(20, work)
@@ -181,7 +181,7 @@ def test_a_partner_account_another_transaction_is_creating_is_never_used_before_
         try:
             created.wait(5)
             go.set()
-            return purchase_confirm(world.terminal, request(world, "R1"))
+            return confirm_answer(world.terminal, request(world, "R1"))
         finally:
             connection.close()
 

@@ -11,14 +11,13 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from loyalty.models import Receipt
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.sale import PurchaseLine, PurchaseRequest
 from processing.simulator import parse_lines, simulate
 from promotions.models import Promotion
 from tests.factories.loyalty import TierFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
+from tests.processing.answers import calculate_answer, confirm_answer
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -35,7 +34,7 @@ def world():
 
 
 def test_the_simulator_answers_what_calculate_answers(world):
-    calculated = purchase_calculate(
+    calculated = calculate_answer(
         world.terminal,
         PurchaseRequest(receipt_id="X", card=world.card.number, lines=tuple(LINES)),
     )
@@ -59,7 +58,7 @@ def test_a_draft_is_tried_only_when_asked(world):
     )
     assert D(with_draft.answer["points_earned"]) == 2 * D(without.answer["points_earned"])
     # the registers still do not see it
-    calculated = purchase_calculate(
+    calculated = calculate_answer(
         world.terminal, PurchaseRequest(receipt_id="Y", card=world.card.number, lines=tuple(LINES))
     )
     assert calculated["points_earned"] == without.answer["points_earned"]
@@ -113,7 +112,7 @@ def test_the_admin_page_simulates_and_loads_a_past_receipt(world, admin_client):
     assert "-10% over 1000" in content
     bad = admin_client.post(url, {"terminal": world.terminal.pk, "lines": "A 2"})
     assert "write SKU, quantity and price" in bad.content.decode()
-    purchase_confirm(
+    confirm_answer(
         world.terminal,
         PurchaseRequest(receipt_id="PAST", card=world.card.number, lines=tuple(LINES)),
     )

@@ -1,6 +1,6 @@
 """Purchases through HTTP: calculate, confirm and its replays, refund, cancel, read, offline, hold.
 
-The numbers are the services' (tests/loyalty/test_processing.py covers them); these tests check
+The numbers are the services' (tests/processing/test_processing.py covers them); these tests check
 the contract the registers see: statuses, codes, and that retries are safe.
 """
 
@@ -12,8 +12,8 @@ import pytest
 
 from loyalty.models import Account, Hold, LedgerEntry, Receipt
 from loyalty.services.terminals import terminal_key_issue
-from tests.api.conftest import API, assert_problem, purchase_body
 from tests.factories.loyalty import PartnerFactory, StoreFactory, TerminalFactory
+from tests.processing.api.conftest import API, assert_problem, purchase_body
 
 pytestmark = pytest.mark.django_db
 

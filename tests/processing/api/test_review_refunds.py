@@ -14,12 +14,12 @@ from django.utils import timezone
 from loyalty.models import Account, Currency, Receipt, Refund
 from loyalty.services.terminals import terminal_key_issue
 from promotions.rules.snapshot import snapshot_invalidate
-from tests.api.conftest import API, assert_problem, purchase_body
-from tests.api.test_exchanges import chips as chips  # noqa: F401 - the fixture
-from tests.api.test_schema import _validate
-from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 from tests.factories.history import earned_without_lines, history_receipt, points_given
 from tests.factories.loyalty import PartnerFactory, StoreFactory, TerminalFactory
+from tests.processing.api.conftest import API, assert_problem, purchase_body
+from tests.processing.api.test_exchanges import chips as chips  # noqa: F401 - the fixture
+from tests.processing.api.test_schema import _validate
+from tests.processing.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -377,7 +377,7 @@ def test_a_record_built_from_the_rows_is_what_confirm_answered(world, client, op
 
 
 def test_certificates_and_exchanges_given_back_are_in_their_places(world, chips, client):
-    from tests.api.test_certificates import _sold
+    from tests.processing.api.test_certificates import _sold
 
     certificate = _sold(world)
     lines = [{"line": 1, "sku": "MUG", "quantity": "3", "price": "100.00"}]

@@ -26,9 +26,6 @@ from loyalty.errors import (
 )
 from loyalty.models import Account, Card, CounterValue, Hold, LedgerEntry, Receipt, TierMembership
 from loyalty.services.lots import holds_expire, lots_mature
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
-from processing.offline import purchases_offline
 from processing.refund import purchase_cancel, purchase_get, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.loyalty import (
@@ -39,6 +36,7 @@ from tests.factories.loyalty import (
     TierFactory,
 )
 from tests.factories.processing import coalition
+from tests.processing.answers import calculate_answer, confirm_answer, offline_answers
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -66,8 +64,8 @@ def world():
 
 
 def test_calculate_and_confirm_give_the_same_numbers(world, assert_ledger_consistent):
-    calc = purchase_calculate(world.terminal, purchase(world))
-    conf = purchase_confirm(world.terminal, purchase(world))
+    calc = calculate_answer(world.terminal, purchase(world))
+    conf = confirm_answer(world.terminal, purchase(world))
     assert calc["status"] == "calculated"
     assert conf["status"] == "confirmed"
     for key in ("total", "discount", "points_spent", "to_pay", "points_earned", "lines"):
@@ -81,28 +79,28 @@ def test_calculate_and_confirm_give_the_same_numbers(world, assert_ledger_consis
 
 
 def test_a_retry_replays_and_a_different_body_conflicts(world, assert_ledger_consistent):
-    first = purchase_confirm(world.terminal, purchase(world))
-    again = purchase_confirm(world.terminal, purchase(world))
+    first = confirm_answer(world.terminal, purchase(world))
+    again = confirm_answer(world.terminal, purchase(world))
     assert again == first
     assert Receipt.objects.count() == 1
     assert LedgerEntry.objects.count() == 2
     with pytest.raises(ReceiptConflict):
-        purchase_confirm(world.terminal, purchase(world, lines=(("A", "1", "1.00"),)))
+        confirm_answer(world.terminal, purchase(world, lines=(("A", "1", "1.00"),)))
     assert_ledger_consistent()
 
 
 def test_the_same_receipt_id_at_another_terminal_is_another_receipt(world):
     other = TerminalFactory(store=world.store)
-    purchase_confirm(world.terminal, purchase(world))
-    purchase_confirm(other, purchase(world))
+    confirm_answer(world.terminal, purchase(world))
+    confirm_answer(other, purchase(world))
     assert Receipt.objects.count() == 2
 
 
 def test_spend_respects_the_redemption_rules(world, assert_ledger_consistent):
-    purchase_confirm(world.terminal, purchase(world, "R1", lines=(("A", "1", "10000.00"),)))
+    confirm_answer(world.terminal, purchase(world, "R1", lines=(("A", "1", "10000.00"),)))
     assert balance(world).balance == D("500.00")
     # 50% of 100.00 at most, and at least 1.00 paid in money
-    result = purchase_confirm(
+    result = confirm_answer(
         world.terminal, purchase(world, "R2", lines=(("A", "1", "100.00"),), spend_points="max")
     )
     assert result["points_spent"] == "50.00"
@@ -110,13 +108,13 @@ def test_spend_respects_the_redemption_rules(world, assert_ledger_consistent):
     assert result["points_earned"] == "2.50"  # earned on what was paid in money
     world.programme.max_spend_percent = D("100")
     world.programme.save()
-    result = purchase_confirm(
+    result = confirm_answer(
         world.terminal, purchase(world, "R3", lines=(("A", "1", "100.00"),), spend_points="max")
     )
     assert result["points_spent"] == "99.00"
     assert result["to_pay"] == "1.00"
     # asking for more than the balance grants what there is
-    result = purchase_confirm(
+    result = confirm_answer(
         world.terminal,
         purchase(world, "R4", lines=(("A", "1", "10000.00"),), spend_points="100000"),
     )
@@ -128,9 +126,9 @@ def test_spend_respects_the_redemption_rules(world, assert_ledger_consistent):
 
 
 def test_lines_add_up_to_the_totals(world):
-    purchase_confirm(world.terminal, purchase(world, "R1", lines=(("A", "1", "10000.00"),)))
+    confirm_answer(world.terminal, purchase(world, "R1", lines=(("A", "1", "10000.00"),)))
     lines = tuple((f"S{i}", "1", f"{i}.33") for i in range(1, 16))
-    result = purchase_confirm(
+    result = confirm_answer(
         world.terminal, purchase(world, "R2", lines=lines, spend_points="37.77")
     )
     for key in ("amount", "discount", "points_spent", "to_pay", "points_earned"):
@@ -144,11 +142,11 @@ def test_lines_add_up_to_the_totals(world):
 
 def test_spending_takes_the_first_expiring_lots_first(assert_ledger_consistent):
     world = coalition(percent="10", lifetime_days=300)
-    purchase_confirm(world.terminal, purchase(world, "R1", lines=(("A", "1", "1000.00"),)))
+    confirm_answer(world.terminal, purchase(world, "R1", lines=(("A", "1", "1000.00"),)))
     world.reward.lifetime_days = 30
     world.reward.save()
-    purchase_confirm(world.terminal, purchase(world, "R2", lines=(("A", "1", "1000.00"),)))
-    purchase_confirm(
+    confirm_answer(world.terminal, purchase(world, "R2", lines=(("A", "1", "1000.00"),)))
+    confirm_answer(
         world.terminal, purchase(world, "R3", lines=(("A", "1", "300.00"),), spend_points="120")
     )
     lots = {
@@ -163,27 +161,27 @@ def test_spending_takes_the_first_expiring_lots_first(assert_ledger_consistent):
 
 def test_unknown_blocked_and_unissued_cards(world):
     with pytest.raises(CardNotFound):
-        purchase_calculate(world.terminal, purchase(world, card="0000000000000"))
+        calculate_answer(world.terminal, purchase(world, card="0000000000000"))
     blocked = CardFactory(status=Card.Status.BLOCKED, blocked_at=timezone.now())
     with pytest.raises(CardBlocked):
-        purchase_confirm(world.terminal, purchase(world, card=blocked.number))
+        confirm_answer(world.terminal, purchase(world, card=blocked.number))
     new = CardFactory(status=Card.Status.NEW)
     with pytest.raises(CardInactive):
-        purchase_confirm(world.terminal, purchase(world, card=new.number))
+        confirm_answer(world.terminal, purchase(world, card=new.number))
     assert Receipt.objects.count() == 0
 
 
 def test_an_anonymous_receipt_moves_no_points(world, assert_ledger_consistent):
-    result = purchase_confirm(world.terminal, purchase(world, card=None))
+    result = confirm_answer(world.terminal, purchase(world, card=None))
     assert result["points_earned"] == "0.00"
     assert result["customer"] is None
     assert LedgerEntry.objects.count() == 0
-    assert purchase_confirm(world.terminal, purchase(world, card=None)) == result
+    assert confirm_answer(world.terminal, purchase(world, card=None)) == result
 
 
 def test_partial_refunds_never_take_back_more_than_the_purchase(world, assert_ledger_consistent):
-    purchase_confirm(world.terminal, purchase(world, "R0", lines=(("X", "1", "1000.00"),)))
-    result = purchase_confirm(
+    confirm_answer(world.terminal, purchase(world, "R0", lines=(("X", "1", "1000.00"),)))
+    result = confirm_answer(
         world.terminal,
         purchase(world, "R1", lines=(("A", "3", "33.33"), ("B", "1", "10.00")), spend_points="20"),
     )
@@ -206,7 +204,7 @@ def test_partial_refunds_never_take_back_more_than_the_purchase(world, assert_le
 
 
 def test_refund_retries_replay_and_other_bodies_conflict(world, assert_ledger_consistent):
-    purchase_confirm(world.terminal, purchase(world))
+    confirm_answer(world.terminal, purchase(world))
     first = purchase_refund(world.terminal, "R1", "F1", [(2, D("1"))])
     assert purchase_refund(world.terminal, "R1", "F1", [(2, D("1"))]) == first
     with pytest.raises(RefundConflict):
@@ -219,8 +217,8 @@ def test_refund_retries_replay_and_other_bodies_conflict(world, assert_ledger_co
 
 
 def test_cancel_reverses_everything_once(world, assert_ledger_consistent):
-    purchase_confirm(world.terminal, purchase(world, "R0", lines=(("X", "1", "1000.00"),)))
-    purchase_confirm(world.terminal, purchase(world, "R1", spend_points="max"))
+    confirm_answer(world.terminal, purchase(world, "R0", lines=(("X", "1", "1000.00"),)))
+    confirm_answer(world.terminal, purchase(world, "R1", spend_points="max"))
     purchase_refund(world.terminal, "R1", "F1", [(1, D("1"))])
     cancelled = purchase_cancel(world.terminal, "R1")
     assert purchase_cancel(world.terminal, "R1") == cancelled
@@ -234,7 +232,7 @@ def test_cancel_reverses_everything_once(world, assert_ledger_consistent):
 
 
 def test_another_partners_receipt_is_not_found(world):
-    purchase_confirm(world.terminal, purchase(world))
+    confirm_answer(world.terminal, purchase(world))
     stranger = TerminalFactory(store=StoreFactory())
     with pytest.raises(ReceiptNotFound):
         purchase_get(stranger, "R1")
@@ -245,8 +243,8 @@ def test_another_partners_receipt_is_not_found(world):
 @pytest.mark.parametrize("policy", ["cap", "debt"])
 def test_a_refund_of_points_already_spent_follows_the_policy(policy, assert_ledger_consistent):
     world = coalition(percent="10", refund_shortfall_policy=policy, max_spend_percent=D("100"))
-    purchase_confirm(world.terminal, purchase(world, "R1", lines=(("A", "1", "1000.00"),)))
-    purchase_confirm(
+    confirm_answer(world.terminal, purchase(world, "R1", lines=(("A", "1", "1000.00"),)))
+    confirm_answer(
         world.terminal, purchase(world, "R2", lines=(("B", "1", "101.00"),), spend_points="max")
     )
     assert balance(world).balance == D("0.10")  # 100 spent; 1.00 paid in money earns 0.10
@@ -259,14 +257,14 @@ def test_a_refund_of_points_already_spent_follows_the_policy(policy, assert_ledg
         assert D(refund["debt"]) == D("99.90")
         assert account.balance == D("-99.90")
         # the next earnings repay the debt first
-        purchase_confirm(world.terminal, purchase(world, "R3", lines=(("A", "1", "2000.00"),)))
+        confirm_answer(world.terminal, purchase(world, "R3", lines=(("A", "1", "2000.00"),)))
         assert balance(world).balance == D("100.10")
     assert_ledger_consistent()
 
 
 def test_delayed_points_activate_and_lots_expire_once(assert_ledger_consistent):
     world = coalition(percent="10", activation_delay_days=14, lifetime_days=90)
-    result = purchase_confirm(world.terminal, purchase(world, lines=(("A", "1", "100.00"),)))
+    result = confirm_answer(world.terminal, purchase(world, lines=(("A", "1", "100.00"),)))
     assert result["balance"]["pending"] == "10.00"
     assert balance(world).pending == D("10.00")
     assert lots_mature()["activated"] == 0
@@ -285,8 +283,8 @@ def test_delayed_points_activate_and_lots_expire_once(assert_ledger_consistent):
 def test_a_hold_reserves_points_until_confirm(world, assert_ledger_consistent):
     world.programme.max_spend_percent = D("100")
     world.programme.save()
-    purchase_confirm(world.terminal, purchase(world, "R0", lines=(("X", "1", "1000.00"),)))
-    held = purchase_calculate(
+    confirm_answer(world.terminal, purchase(world, "R0", lines=(("X", "1", "1000.00"),)))
+    held = calculate_answer(
         world.terminal,
         purchase(world, "R1", lines=(("A", "1", "100.00"),), spend_points="50"),
         hold=True,
@@ -294,11 +292,11 @@ def test_a_hold_reserves_points_until_confirm(world, assert_ledger_consistent):
     assert held["points_spent"] == "50.00"
     assert balance(world).held == D("50.00")
     other = TerminalFactory(store=world.store)
-    elsewhere = purchase_confirm(
+    elsewhere = confirm_answer(
         other, purchase(world, "Z1", lines=(("A", "1", "1000.00"),), spend_points="max")
     )
     assert elsewhere["points_spent"] == "0.00"  # the 50 left are all held
-    confirmed = purchase_confirm(
+    confirmed = confirm_answer(
         world.terminal, purchase(world, "R1", lines=(("A", "1", "100.00"),), spend_points="50")
     )
     assert confirmed["points_spent"] == "50.00"
@@ -308,9 +306,9 @@ def test_a_hold_reserves_points_until_confirm(world, assert_ledger_consistent):
 
 
 def test_holds_expire_and_cancel_releases_them(world):
-    purchase_confirm(world.terminal, purchase(world, "R0", lines=(("X", "1", "1000.00"),)))
-    purchase_calculate(world.terminal, purchase(world, "R1", spend_points="10"), hold=True)
-    purchase_calculate(world.terminal, purchase(world, "R2", spend_points="10"), hold=True)
+    confirm_answer(world.terminal, purchase(world, "R0", lines=(("X", "1", "1000.00"),)))
+    calculate_answer(world.terminal, purchase(world, "R1", spend_points="10"), hold=True)
+    calculate_answer(world.terminal, purchase(world, "R2", spend_points="10"), hold=True)
     assert balance(world).held == D("20.00")
     assert purchase_cancel(world.terminal, "R1")["hold_released"] is True
     assert holds_expire(now=timezone.now() + timedelta(minutes=11)) == 1
@@ -320,7 +318,7 @@ def test_holds_expire_and_cancel_releases_them(world):
 def test_offline_receipts_earn_by_the_time_of_sale_and_are_never_refused(assert_ledger_consistent):
     world = coalition(percent="10", lifetime_days=30, offline_spend_cap=D("500"))
     sold = timezone.now() - timedelta(days=3)
-    results = purchases_offline(
+    results = offline_answers(
         world.terminal,
         [
             purchase(world, "OFF1", lines=(("A", "1", "100.00"),), sold_at=sold),
@@ -337,7 +335,7 @@ def test_offline_receipts_earn_by_the_time_of_sale_and_are_never_refused(assert_
     lot = balance(world).lots.filter(kind="earn").order_by("entry_id").first()
     assert lot.expires_at == sold + timedelta(days=30)
     # uploading again changes nothing and answers the same
-    again = purchases_offline(
+    again = offline_answers(
         world.terminal,
         [
             purchase(world, "OFF1", lines=(("A", "1", "100.00"),), sold_at=sold),
@@ -360,7 +358,7 @@ def test_counters_and_tier_progress_are_undone_by_refunds(world, assert_ledger_c
     from promotions.rules.snapshot import snapshot_invalidate
 
     snapshot_invalidate()
-    result = purchase_confirm(world.terminal, purchase(world))
+    result = confirm_answer(world.terminal, purchase(world))
     assert result["customer"]["tier"] == "Silver"
     assert CounterValue.objects.get(counter=purchases).value == 1
     assert CounterValue.objects.get(counter=money).value == D("1179.80")

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from drf_spectacular.generators import SchemaGenerator
 from jsonschema import Draft7Validator
 
-from tests.api.conftest import API, purchase_body
+from tests.processing.api.conftest import API, purchase_body
 
 pytestmark = pytest.mark.django_db
 

@@ -12,9 +12,9 @@ from communications.models import Message
 from crm.models import Consent
 from loyalty.models import Account, Card
 from promotions.models import Coupon, CouponSeries
-from tests.api.conftest import API, purchase_body
 from tests.factories.crm import ConsentFactory
 from tests.factories.promotions import promotion
+from tests.processing.api.conftest import API, purchase_body
 
 pytestmark = pytest.mark.django_db
 

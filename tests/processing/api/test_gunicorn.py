@@ -12,8 +12,8 @@ import pytest
 from django.db import connection
 
 from loyalty.models import Receipt
-from tests.api.conftest import purchase_body
-from tests.api.gunicorn_server import Gunicorn, chunked, database_url_of_the_test
+from tests.processing.api.conftest import purchase_body
+from tests.processing.api.gunicorn_server import Gunicorn, chunked, database_url_of_the_test
 
 URL_LIMIT = 4096  # settings.API_MAX_URL_BYTES, documented in docs/pos-integration.md
 GUNICORN_LINE_LIMIT = 8190  # limit_request_line in config/gunicorn.conf.py

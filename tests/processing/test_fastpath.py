@@ -34,8 +34,6 @@ from loyalty.models import (
     TierMembership,
 )
 from processing import fastpath
-from processing.calculate import purchase_calculate
-from processing.confirm import purchase_confirm
 from processing.refund import purchase_cancel, purchase_refund
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion, Reward
@@ -49,6 +47,7 @@ from tests.factories.loyalty import (
     TierFactory,
 )
 from tests.factories.processing import coalition
+from tests.processing.answers import calculate_answer, confirm_answer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 D = Decimal
@@ -113,22 +112,22 @@ def _story(world, card: str, tag: str) -> list:
     """The same sale history for one card; returns every answer (customer ids masked)."""
     answers = []
     t = world.terminal
-    answers.append(purchase_calculate(t, _request(card, f"{tag}-1")))
-    answers.append(purchase_confirm(t, _request(card, f"{tag}-1")))
-    answers.append(purchase_confirm(t, _request(card, f"{tag}-1")))  # a replay
-    answers.append(purchase_calculate(t, _request(card, f"{tag}-2", spend_points="max")))
-    answers.append(purchase_confirm(t, _request(card, f"{tag}-2", spend_points="max")))
+    answers.append(calculate_answer(t, _request(card, f"{tag}-1")))
+    answers.append(confirm_answer(t, _request(card, f"{tag}-1")))
+    answers.append(confirm_answer(t, _request(card, f"{tag}-1")))  # a replay
+    answers.append(calculate_answer(t, _request(card, f"{tag}-2", spend_points="max")))
+    answers.append(confirm_answer(t, _request(card, f"{tag}-2", spend_points="max")))
     deal = {"spend_points": "10.00", "exchanges": ("STAR-DEAL",)}
-    answers.append(purchase_confirm(t, _request(card, f"{tag}-3", **deal)))
+    answers.append(confirm_answer(t, _request(card, f"{tag}-3", **deal)))
     answers.append(purchase_refund(t, f"{tag}-1", f"{tag}-F1", [(2, D("1")), (5, D("2"))]))
     answers.append(purchase_cancel(t, f"{tag}-2"))
     # two days later the delayed points are due for activation, 40 days later points expire
     later = timezone.now() + timedelta(days=2)
     with mock.patch("django.utils.timezone.now", return_value=later):
-        answers.append(purchase_confirm(t, _request(card, f"{tag}-4", spend_points="max")))
+        answers.append(confirm_answer(t, _request(card, f"{tag}-4", spend_points="max")))
     later = timezone.now() + timedelta(days=40)
     with mock.patch("django.utils.timezone.now", return_value=later):
-        answers.append(purchase_confirm(t, _request(card, f"{tag}-5", spend_points="max")))
+        answers.append(confirm_answer(t, _request(card, f"{tag}-5", spend_points="max")))
     answers.append(purchase_cancel(t, f"{tag}-3"))  # gives the stars back
     for answer in answers:
         if answer.get("customer"):
@@ -259,17 +258,17 @@ def test_the_sql_path_activates_an_issued_card_and_serves_anonymous_receipts(
 ):
     settings.POS_SQL_PATH = True
     issued = CardFactory(customer=world.customer, programme=world.programme, status="issued")
-    purchase_confirm(world.terminal, _request(issued.number, "I-1"))
+    confirm_answer(world.terminal, _request(issued.number, "I-1"))
     issued.refresh_from_db()
     assert issued.status == Card.Status.ACTIVE
     assert issued.activated_at is not None
     anonymous = PurchaseRequest(
         receipt_id="A-1", lines=(PurchaseLine(1, "SKU-1", D("1"), D("10.00")),)
     )
-    answer = purchase_confirm(world.terminal, anonymous)
+    answer = confirm_answer(world.terminal, anonymous)
     assert answer["customer"] is None
     assert answer["points_earned"] == "0.00"
-    assert purchase_confirm(world.terminal, anonymous) == answer
+    assert confirm_answer(world.terminal, anonymous) == answer
     assert Receipt.objects.filter(receipt_id="A-1").count() == 1
     assert_ledger_consistent()
 
@@ -280,11 +279,11 @@ def test_calculate_is_one_round_trip_and_confirm_four(
     settings.POS_SQL_PATH = True
     # opens the accounts; its commit lets the process keep the partner's and programme's
     with django_capture_on_commit_callbacks(execute=True):
-        purchase_confirm(world.terminal, _request(world.card.number, "W-0"))
+        confirm_answer(world.terminal, _request(world.card.number, "W-0"))
     with CaptureQueriesContext(connection) as calc:
-        purchase_calculate(world.terminal, _request(world.card.number, "W-1"))
+        calculate_answer(world.terminal, _request(world.card.number, "W-1"))
     with CaptureQueriesContext(connection) as confirm:
-        purchase_confirm(world.terminal, _request(world.card.number, "W-1", spend_points="max"))
+        confirm_answer(world.terminal, _request(world.card.number, "W-1", spend_points="max"))
     assert len(calc.captured_queries) == 1, [q["sql"][:80] for q in calc.captured_queries]
     # before the lock; under the locks; ids; every row (the test's transaction makes the
     # service's BEGIN and COMMIT a savepoint and its release); W-1 takes the customer to Gold,

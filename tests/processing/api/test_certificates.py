@@ -36,10 +36,11 @@ from loyalty.services.certificates import (
     display_code,
 )
 from loyalty.validators import CODE_ALPHABET
-from tests.api.conftest import API, assert_problem, purchase_body
-from tests.api.test_schema import _validate
-from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 from tests.factories.loyalty import PartnerFactory, ProductFactory, ProgrammeFactory
+from tests.processing.answers import confirm_answer
+from tests.processing.api.conftest import API, assert_problem, purchase_body
+from tests.processing.api.test_schema import _validate
+from tests.processing.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -259,10 +260,9 @@ def test_the_programme_can_exclude_certificate_money_from_earning(world, client)
 
 
 def test_points_spent_come_first_and_the_certificate_pays_the_rest(world, client):
-    from processing.confirm import purchase_confirm
     from processing.sale import PurchaseLine, PurchaseRequest
 
-    purchase_confirm(
+    confirm_answer(
         world.terminal,
         PurchaseRequest(
             "SEED", card=world.card.number, lines=(PurchaseLine(1, "X", D("1"), D("2000.00")),)
@@ -542,7 +542,6 @@ def test_two_registers_paying_with_one_certificate_at_once_never_overdraw_it(
 ):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)")
-    from processing.confirm import purchase_confirm
     from processing.sale import PurchaseLine, PurchaseRequest
 
     certificate = _sold(world, nominal=D("1000.00"))
@@ -553,7 +552,7 @@ def test_two_registers_paying_with_one_certificate_at_once_never_overdraw_it(
         try:
             barrier.wait()
             answers.append(
-                purchase_confirm(
+                confirm_answer(
                     world.terminal,
                     PurchaseRequest(
                         f"RACE{n}",

@@ -24,8 +24,8 @@ from rest_framework import serializers
 
 from processing.api import serializers as s
 from processing.api.schema import BLANK_TEXT_PATTERN, TEXT_PATTERN
-from tests.api.conftest import API, assert_problem, purchase_body
-from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
+from tests.processing.api.conftest import API, assert_problem, purchase_body
+from tests.processing.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from loyalty.models import Terminal, TerminalAPIKey
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
 from processing.api import auth
-from tests.api.conftest import API, assert_problem
+from tests.processing.api.conftest import API, assert_problem
 
 pytestmark = pytest.mark.django_db
 

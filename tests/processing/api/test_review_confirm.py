@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import TierMembership
-from tests.api.conftest import API, assert_problem, purchase_body
 from tests.factories.loyalty import TierFactory
+from tests.processing.api.conftest import API, assert_problem, purchase_body
 
 pytestmark = pytest.mark.django_db
 

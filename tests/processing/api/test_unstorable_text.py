@@ -20,7 +20,7 @@ from loyalty.models import CustomerEvent, EventType, Receipt
 from processing.api import examples
 from processing.api.bodies import UNSTORABLE_MESSAGE, PosJSONRenderer, unstorable_text_errors
 from processing.api.serializers import EventSerializer, PurchaseSerializer
-from tests.api.conftest import API, assert_problem, purchase_body
+from tests.processing.api.conftest import API, assert_problem, purchase_body
 
 pytestmark = pytest.mark.django_db
 

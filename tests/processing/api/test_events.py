@@ -11,8 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from loyalty.models import Card, CustomerEvent, EventType, LedgerEntry
-from tests.api.conftest import API, assert_problem
 from tests.factories.promotions import promotion
+from tests.processing.api.conftest import API, assert_problem
 
 pytestmark = pytest.mark.django_db(transaction=False)
 URL = API + "events"

@@ -11,11 +11,12 @@ import pytest
 from loyalty.models import ReceiptExchange
 from promotions.models import Promotion
 from promotions.rules.snapshot import snapshot_invalidate
-from tests.api.conftest import API, assert_problem, purchase_body
-from tests.api.test_schema import _validate
-from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 from tests.factories.loyalty import CurrencyFactory
 from tests.factories.promotions import promotion
+from tests.processing.answers import confirm_answer
+from tests.processing.api.conftest import API, assert_problem, purchase_body
+from tests.processing.api.test_schema import _validate
+from tests.processing.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -34,10 +35,9 @@ def chips(world):
     gift = promotion(
         world, "10 chips", rewards=[{"kind": "points_fixed", "value": 10, "currency": chips}]
     )
-    from processing.confirm import purchase_confirm
     from processing.sale import PurchaseLine, PurchaseRequest
 
-    purchase_confirm(
+    confirm_answer(
         world.terminal,
         PurchaseRequest(
             "SEED", card=world.card.number, lines=(PurchaseLine(1, "X", D("1"), D("1.00")),)

@@ -7,8 +7,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from loyalty.services.terminals import terminal_key_issue
-from tests.api.conftest import API, assert_problem, purchase_body
 from tests.factories.loyalty import TerminalFactory
+from tests.processing.api.conftest import API, assert_problem, purchase_body
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.api.conftest import API, assert_problem, purchase_body
+from tests.processing.api.conftest import API, assert_problem, purchase_body
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 The WSGI server de-chunks such a body and hands it over as ``wsgi.input`` with no
 ``CONTENT_LENGTH``; Django's ``WSGIRequest`` then read nothing and the API answered
 ``empty_body``. These tests build that WSGI environ through Django's test client (no
-Content-Length, a ``wsgi.input`` that simply ends); tests/api/test_gunicorn.py sends real
+Content-Length, a ``wsgi.input`` that simply ends); tests/processing/api/test_gunicorn.py sends real
 chunked requests to gunicorn.
 """
 
@@ -15,7 +15,7 @@ import json
 import pytest
 
 from loyalty.models import Receipt
-from tests.api.conftest import API, assert_problem, purchase_body
+from tests.processing.api.conftest import API, assert_problem, purchase_body
 
 pytestmark = pytest.mark.django_db
 

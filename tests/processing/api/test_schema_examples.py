@@ -11,10 +11,10 @@ from jsonschema import Draft7Validator
 from contactcenter.models import TicketCategory
 from loyalty.models import EventType
 from processing.api import examples
-from tests.api.conftest import API, sold_at
-from tests.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
-from tests.api.test_schema_strict import _json_schema, request_errors
 from tests.factories.loyalty import ActiveCardFactory, CardFactory
+from tests.processing.api.conftest import API, sold_at
+from tests.processing.api.test_schema import openapi as openapi  # noqa: F401 - the fixture
+from tests.processing.api.test_schema_strict import _json_schema, request_errors
 
 pytestmark = pytest.mark.django_db
 

@@ -1,5 +1,5 @@
 """A URL longer than the API reads (API_MAX_URL_BYTES, 4096 bytes of path and query) is a 414
-problem, whichever server runs Django; under gunicorn, see tests/api/test_gunicorn.py."""
+problem, whichever server runs Django; under gunicorn, see tests/processing/api/test_gunicorn.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 
 from processing.api.transport import gunicorn_error_response
-from tests.api.conftest import API, assert_problem
+from tests.processing.api.conftest import API, assert_problem
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,11 @@
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 from communications.models import Message
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ModelAdmin):
     """The outbox (read-only): what was queued to whom, through which channel."""
 
     list_display = ["created_at", "customer", "channel", "address", "status", "promotion"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -33,6 +34,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    # The back office's frame (django-unfold: config/backoffice.py), before the admin it dresses.
+    "unfold.apps.BasicAppConfig",  # the frame only: admin.site stays our PartnerAdminSite
+    "unfold.contrib.filters",
+    "unfold.contrib.forms",
     "loyalty.apps.LoyaltyAdminConfig",  # django.contrib.admin, partner-isolated
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -130,6 +135,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "admin:index"  # unfold's login page posts no "next"
 
 # --- Internationalisation -----------------------------------------------------------------
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
@@ -257,4 +263,29 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+
+# The back office's frame: django-unfold, with the navigation by job and the role-aware home
+# of config/backoffice.py.
+UNFOLD = {
+    "SITE_TITLE": _("Loyalty back office"),
+    "SITE_HEADER": _("Loyalty back office"),
+    "SITE_SYMBOL": "loyalty",
+    "SHOW_HISTORY": True,
+    "SHOW_VIEW_ON_SITE": False,
+    "SHOW_LANGUAGES": True,
+    "SHOW_BACK_BUTTON": True,
+    "DASHBOARD_CALLBACK": "config.backoffice.home",
+    "STYLES": ["config.backoffice.styles"],
+    "ACCOUNT": {
+        "navigation": [
+            {"title": _("Thanks to colleagues"), "link": reverse_lazy("staff:thanks")},
+        ],
+    },
+    "SIDEBAR": {
+        "show_search": True,
+        "show_all_applications": "config.backoffice.show_all_applications",
+        "navigation": "config.backoffice.navigation",
+    },
 }

@@ -74,12 +74,11 @@ def console_view(*permissions: str):
 
 
 def _page(request: HttpRequest, template: str, context: dict) -> TemplateResponse:
-    """Render a console page inside the admin's frame (header, user tools, log out), without
-    the admin's sidebar: the console needs the width."""
+    """Render a console page inside the back office's frame (header, navigation, language)."""
     return TemplateResponse(
         request,
         template,
-        {**admin.site.each_context(request), "is_nav_sidebar_enabled": False, **context},
+        {**admin.site.each_context(request), **context},
     )
 
 

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from unfold.admin import ModelAdmin, TabularInline
 
 from crm.errors import CrmError
 from crm.forms import (
@@ -72,7 +73,7 @@ class ConsentInlineForm(forms.ModelForm):
             self.fields["channel"].disabled = True
 
 
-class ConsentInline(admin.TabularInline):
+class ConsentInline(TabularInline):
     model = Consent
     form = ConsentInlineForm
     extra = 0
@@ -81,17 +82,17 @@ class ConsentInline(admin.TabularInline):
     readonly_fields = ["granted_at", "revoked_at"]
 
 
-class FamilyMemberInline(admin.TabularInline):
+class FamilyMemberInline(TabularInline):
     model = FamilyMember
     extra = 0
 
 
-class CarInline(admin.TabularInline):
+class CarInline(TabularInline):
     model = Car
     extra = 0
 
 
-class MemorableDateInline(admin.TabularInline):
+class MemorableDateInline(TabularInline):
     model = MemorableDate
     extra = 0
 
@@ -110,7 +111,7 @@ class CustomerAnonymiseForm(forms.Form):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ModelAdmin):
     form = CustomerAdminForm
     list_display = [
         "public_id",
@@ -357,7 +358,7 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(admin.ModelAdmin):
+class ConsentAdmin(ModelAdmin):
     form = ConsentAdminForm
     list_display = ["customer", "channel", "is_granted", "granted_at", "revoked_at", "source"]
     list_filter = ["channel", "is_granted", "granted_at", "revoked_at"]
@@ -413,14 +414,14 @@ class ProfileQuestionChoiceFormSet(BaseInlineFormSet):
             )
 
 
-class ProfileQuestionChoiceInline(admin.TabularInline):
+class ProfileQuestionChoiceInline(TabularInline):
     model = ProfileQuestionChoice
     formset = ProfileQuestionChoiceFormSet
     extra = 1
 
 
 @admin.register(ProfileQuestion)
-class ProfileQuestionAdmin(admin.ModelAdmin):
+class ProfileQuestionAdmin(ModelAdmin):
     form = ProfileQuestionAdminForm
     list_display = ["label", "code", "answer_type", "is_required", "is_active", "position"]
     list_filter = ["answer_type", "is_active", "is_required"]
@@ -436,7 +437,7 @@ class ProfileQuestionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProfileAnswer)
-class ProfileAnswerAdmin(admin.ModelAdmin):
+class ProfileAnswerAdmin(ModelAdmin):
     list_display = ["customer", "question", "answer", "answered_at"]
     list_filter = ["question", "question__answer_type"]
     search_fields = ["customer__phone", "customer__last_name", "question__code"]
@@ -461,7 +462,7 @@ class ProfileAnswerAdmin(admin.ModelAdmin):
 
 
 @admin.register(FamilyMember)
-class FamilyMemberAdmin(admin.ModelAdmin):
+class FamilyMemberAdmin(ModelAdmin):
     list_display = ["customer", "relation", "name", "birth_date", "gender"]
     list_filter = ["relation", "gender"]
     search_fields = ["customer__phone", "customer__last_name", "name"]
@@ -470,7 +471,7 @@ class FamilyMemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Car)
-class CarAdmin(admin.ModelAdmin):
+class CarAdmin(ModelAdmin):
     list_display = ["customer", "make", "model", "year", "plate"]
     list_filter = ["make"]
     search_fields = ["customer__phone", "customer__last_name", "make", "model", "plate"]
@@ -479,7 +480,7 @@ class CarAdmin(admin.ModelAdmin):
 
 
 @admin.register(MemorableDate)
-class MemorableDateAdmin(admin.ModelAdmin):
+class MemorableDateAdmin(ModelAdmin):
     list_display = ["customer", "kind", "title", "date", "is_yearly"]
     list_filter = ["kind", "is_yearly"]
     search_fields = ["customer__phone", "customer__last_name", "title"]
@@ -487,7 +488,7 @@ class MemorableDateAdmin(admin.ModelAdmin):
     autocomplete_fields = ["customer"]
 
 
-class SegmentMemberInline(admin.TabularInline):
+class SegmentMemberInline(TabularInline):
     model = SegmentMember
     extra = 0
     autocomplete_fields = ["customer"]
@@ -496,7 +497,7 @@ class SegmentMemberInline(admin.TabularInline):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ModelAdmin):
     list_display = ["name", "code", "programme", "member_count", "created_at"]
     list_filter = ["programme"]
     search_fields = ["name", "code", "description"]

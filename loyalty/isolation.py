@@ -22,10 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib import admin
-from django.contrib.admin.sites import AdminSite
 from django.contrib.admin.utils import NotRelationField, get_fields_from_path
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Q
+from unfold.admin import ModelAdmin
+from unfold.sites import UnfoldAdminSite
 
 from loyalty.models.partners import Partner, staff_partner_id
 
@@ -305,11 +306,24 @@ def isolated(admin_class, model):
     )
 
 
-class PartnerAdminSite(AdminSite):
-    """The admin site: every model registered gets its partner policy."""
+def framed(admin_class: type) -> type:
+    """``admin_class`` dressed in the back office's frame: a third-party admin (Django's
+    groups, Celery beat's schedules) gets unfold's ``ModelAdmin`` mixed in, so its forms and
+    lists look like every other page."""
+    if issubclass(admin_class, ModelAdmin):
+        return admin_class
+    return type(
+        admin_class.__name__,
+        (admin_class, ModelAdmin),
+        {"__module__": admin_class.__module__},
+    )
+
+
+class PartnerAdminSite(UnfoldAdminSite):
+    """The admin site (in unfold's frame): every model registered gets its partner policy."""
 
     def register(self, model_or_iterable, admin_class=None, **options):
         models = [model_or_iterable] if hasattr(model_or_iterable, "_meta") else model_or_iterable
         for model in models:
-            wrapped = isolated(admin_class or admin.ModelAdmin, model)
+            wrapped = isolated(framed(admin_class or ModelAdmin), model)
             super().register(model, wrapped, **options)

@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from django import forms
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Min, Q
 from django.http import HttpRequest, HttpResponse
@@ -88,6 +88,7 @@ def thanks_page(request: HttpRequest) -> HttpResponse:
     member = profile.customer if profile is not None else None
     today = timezone.localdate()
     context = {
+        **admin.site.each_context(request),  # the back office's frame
         "title": _("Thanks to colleagues"),
         "currency": currency,
         "currencies": currencies,

@@ -10,6 +10,7 @@ from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from unfold.admin import ModelAdmin
 
 from loyalty.models import Store, staff_partner_id
 from promotions.models import Promotion
@@ -40,7 +41,7 @@ class BacktestForm(forms.ModelForm):
 
 
 @admin.register(Backtest)
-class BacktestAdmin(admin.ModelAdmin):
+class BacktestAdmin(ModelAdmin):
     form = BacktestForm
     list_display = [
         "promotion",

@@ -6,6 +6,7 @@ import csv
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
@@ -162,5 +163,10 @@ def contact_centre_report(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(
         request,
         "staff/contact_centre_report.html",
-        {"title": _("Contact centre report"), "form": form, "report": report},
+        {
+            **admin.site.each_context(request),  # the back office's frame
+            "title": _("Contact centre report"),
+            "form": form,
+            "report": report,
+        },
     )

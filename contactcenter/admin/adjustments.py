@@ -5,19 +5,20 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin
 
 from contactcenter.models import Adjustment, AdjustmentPolicy
 from loyalty.errors import LoyaltyError
 
 
 @admin.register(AdjustmentPolicy)
-class AdjustmentPolicyAdmin(admin.ModelAdmin):
+class AdjustmentPolicyAdmin(ModelAdmin):
     list_display = ["currency", "approval_threshold"]
     autocomplete_fields = ["currency"]
 
 
 @admin.register(Adjustment)
-class AdjustmentAdmin(admin.ModelAdmin):
+class AdjustmentAdmin(ModelAdmin):
     """Adjustments are asked for in the operator console; here they are listed and approved."""
 
     list_display = [

@@ -4,6 +4,7 @@ policies."""
 from __future__ import annotations
 
 from django.contrib import admin
+from unfold.admin import ModelAdmin, TabularInline
 
 from contactcenter.models import (
     Holiday,
@@ -16,7 +17,7 @@ from contactcenter.models import (
 
 
 @admin.register(TicketCategory)
-class TicketCategoryAdmin(admin.ModelAdmin):
+class TicketCategoryAdmin(ModelAdmin):
     list_display = ["name", "code", "default_queue", "is_active", "position"]
     list_editable = ["is_active", "position"]
     list_filter = ["is_active", "default_queue"]
@@ -24,32 +25,32 @@ class TicketCategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Queue)
-class QueueAdmin(admin.ModelAdmin):
+class QueueAdmin(ModelAdmin):
     list_display = ["name", "code", "supervisor", "email", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name", "code"]
     autocomplete_fields = ["supervisor"]
 
 
-class WorkingHoursInline(admin.TabularInline):
+class WorkingHoursInline(TabularInline):
     model = WorkingHours
     extra = 0
 
 
-class HolidayInline(admin.TabularInline):
+class HolidayInline(TabularInline):
     model = Holiday
     extra = 0
 
 
 @admin.register(WorkingCalendar)
-class WorkingCalendarAdmin(admin.ModelAdmin):
+class WorkingCalendarAdmin(ModelAdmin):
     list_display = ["name", "time_zone", "is_default"]
     search_fields = ["name"]
     inlines = [WorkingHoursInline, HolidayInline]
 
 
 @admin.register(SLAPolicy)
-class SLAPolicyAdmin(admin.ModelAdmin):
+class SLAPolicyAdmin(ModelAdmin):
     list_display = [
         "__str__",
         "category",

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from contactcenter import services
 from contactcenter.errors import TicketError
@@ -60,7 +61,7 @@ class SLAFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TicketCommentInline(admin.StackedInline):
+class TicketCommentInline(StackedInline):
     """Existing comments are read-only; a new one is added through ``ticket_comment``."""
 
     model = TicketComment
@@ -75,7 +76,7 @@ class TicketCommentInline(admin.StackedInline):
         return False
 
 
-class TicketAttachmentInline(admin.TabularInline):
+class TicketAttachmentInline(TabularInline):
     model = TicketAttachment
     extra = 0
     fields = ["file", "name", "content_type", "size", "uploaded_at"]
@@ -85,7 +86,7 @@ class TicketAttachmentInline(admin.TabularInline):
         return False
 
 
-class TicketEventInline(ReadOnlyAdminMixin, admin.TabularInline):
+class TicketEventInline(ReadOnlyAdminMixin, TabularInline):
     model = TicketEvent
     extra = 0
     fields = ["created_at", "kind", "from_status", "to_status", "actor", "note"]
@@ -93,7 +94,7 @@ class TicketEventInline(ReadOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = _("history")
 
 
-class TicketEscalationInline(ReadOnlyAdminMixin, admin.TabularInline):
+class TicketEscalationInline(ReadOnlyAdminMixin, TabularInline):
     model = TicketEscalation
     extra = 0
     fields = ["created_at", "deadline_kind", "due_at", "level", "is_breached", "notified"]
@@ -182,7 +183,7 @@ def _deadline(ticket: Ticket, due, *, met_at=None, paused: bool = False):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ModelAdmin):
     form = TicketForm
     list_display = [
         "number",
@@ -491,7 +492,7 @@ class TicketAdmin(admin.ModelAdmin):
 
 
 @admin.register(TicketEscalation)
-class TicketEscalationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TicketEscalationAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["ticket", "deadline_kind", "due_at", "level", "is_breached", "created_at"]
     list_filter = ["deadline_kind", "is_breached"]
     search_fields = ["=ticket__number"]

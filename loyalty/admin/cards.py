@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from loyalty.admin.mixins import FileImportMixin, LineBuffer, ReadOnlyAdminMixin
 from loyalty.errors import LoyaltyError
@@ -42,7 +43,7 @@ from loyalty.tasks import card_import_run_task, data_import_run_task
 
 
 @admin.register(CardBatch)
-class CardBatchAdmin(admin.ModelAdmin):
+class CardBatchAdmin(ModelAdmin):
     list_display = [
         "name",
         "code",
@@ -132,7 +133,7 @@ class CardEmitForm(forms.Form):
     count = forms.IntegerField(label=_("number of cards"), min_value=1, max_value=MAX_EMISSION)
 
 
-class ImportJobAdmin(admin.ModelAdmin):
+class ImportJobAdmin(ModelAdmin):
     """A background import (``ImportJob``): uploaded here, run by a Celery worker. Its list and
     page show the progress and reload themselves while a job is queued or running."""
 
@@ -262,7 +263,7 @@ class CardReplaceForm(forms.Form):
     )
 
 
-class CardOperationInline(ReadOnlyAdminMixin, admin.TabularInline):
+class CardOperationInline(ReadOnlyAdminMixin, TabularInline):
     """What was done to the card, by whom and why (written by the operations only)."""
 
     model = CardOperation
@@ -275,7 +276,7 @@ class CardOperationInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Card)
-class CardAdmin(FileImportMixin, admin.ModelAdmin):
+class CardAdmin(FileImportMixin, ModelAdmin):
     """Cards; "Import" takes a batch as CSV or XLSX with a preview of every row."""
 
     resource_classes = [CardResource]

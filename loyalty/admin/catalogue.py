@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 from loyalty.admin.mixins import FileImportMixin
 from loyalty.models import (
@@ -15,7 +16,7 @@ from loyalty.resources import ProductResource
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(ModelAdmin):
     list_display = ["name", "code", "parent"]
     list_filter = [("parent", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "code"]
@@ -24,13 +25,13 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Brand)
-class BrandAdmin(admin.ModelAdmin):
+class BrandAdmin(ModelAdmin):
     list_display = ["name"]
     search_fields = ["name"]
 
 
 @admin.register(Product)
-class ProductAdmin(FileImportMixin, admin.ModelAdmin):
+class ProductAdmin(FileImportMixin, ModelAdmin):
     """Products; "Import" takes an ERP's catalogue as CSV or XLSX: products are created or
     updated by (partner, SKU), with a preview of every row."""
 
@@ -43,7 +44,7 @@ class ProductAdmin(FileImportMixin, admin.ModelAdmin):
 
 
 @admin.register(ProductList)
-class ProductListAdmin(admin.ModelAdmin):
+class ProductListAdmin(ModelAdmin):
     list_display = ["name", "code", "partner"]
     search_fields = ["name", "code"]
     autocomplete_fields = ["products", "partner"]

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from loyalty.admin.mixins import LineBuffer, ReadOnlyAdminMixin
 from loyalty.errors import LoyaltyError
@@ -41,7 +42,7 @@ class CertificateEmitForm(forms.Form):
 
 
 @admin.register(CertificateSeries)
-class CertificateSeriesAdmin(admin.ModelAdmin):
+class CertificateSeriesAdmin(ModelAdmin):
     """Series of gift cards and certificates: emission and the printing house's CSV."""
 
     list_display = [
@@ -133,7 +134,7 @@ class CertificateSeriesAdmin(admin.ModelAdmin):
         return response
 
 
-class CertificateEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
+class CertificateEntryInline(ReadOnlyAdminMixin, TabularInline):
     model = CertificateEntry
     fields = ["created_at", "kind", "amount", "balance_after", "receipt", "partner", "user", "note"]
     readonly_fields = fields
@@ -146,7 +147,7 @@ class CertificateBlockForm(forms.Form):
 
 
 @admin.register(GiftCertificate)
-class GiftCertificateAdmin(admin.ModelAdmin):
+class GiftCertificateAdmin(ModelAdmin):
     """Gift cards and certificates: balance, life and their ledger; sell, block, unblock."""
 
     list_display = [
@@ -244,7 +245,7 @@ class GiftCertificateAdmin(admin.ModelAdmin):
 
 
 @admin.register(CertificateEntry)
-class CertificateEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CertificateEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["created_at", "certificate", "kind", "amount", "balance_after", "partner"]
     list_filter = ["kind", "partner"]
     search_fields = ["certificate__code", "receipt__receipt_id"]

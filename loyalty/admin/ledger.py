@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from loyalty.admin.mixins import ReadOnlyAdminMixin
 from loyalty.models import (
@@ -21,7 +22,7 @@ from loyalty.models import (
 
 
 @admin.register(Account)
-class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AccountAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "id",
         "kind",
@@ -42,7 +43,7 @@ class AccountAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return obj.customer or obj.partner or _("programme")
 
 
-class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
+class LedgerEntryInline(ReadOnlyAdminMixin, TabularInline):
     model = LedgerEntry
     fields = ["account", "bucket", "amount", "balance_after", "lot", "active_at", "expires_at"]
     readonly_fields = fields
@@ -50,7 +51,7 @@ class LedgerEntryInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Posting)
-class PostingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PostingAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "id",
         "kind",
@@ -69,7 +70,7 @@ class PostingAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LedgerEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "id",
         "posting",
@@ -85,7 +86,7 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["posting", "account__customer", "account__partner", "account__currency"]
 
 
-class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
+class RefundInline(ReadOnlyAdminMixin, TabularInline):
     model = Refund
     fields = [
         "kind",
@@ -102,7 +103,7 @@ class RefundInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
-class ReceiptLineInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReceiptLineInline(ReadOnlyAdminMixin, TabularInline):
     model = ReceiptLine
     fields = [
         "line_no",
@@ -121,14 +122,14 @@ class ReceiptLineInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
-class ReceiptExchangeInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReceiptExchangeInline(ReadOnlyAdminMixin, TabularInline):
     model = ReceiptExchange
     fields = ["code", "promotion", "currency", "cost", "lines", "returned_by"]
     readonly_fields = fields
     extra = 0
 
 
-class ReceiptTierAwardInline(ReadOnlyAdminMixin, admin.TabularInline):
+class ReceiptTierAwardInline(ReadOnlyAdminMixin, TabularInline):
     model = ReceiptTierAward
     fields = ["promotion", "from_tier", "to_tier", "amount_added", "undone_by"]
     readonly_fields = fields
@@ -136,7 +137,7 @@ class ReceiptTierAwardInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Receipt)
-class ReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "receipt_id",
         "partner",
@@ -158,7 +159,7 @@ class ReceiptAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "__str__",
         "kind",
@@ -179,7 +180,7 @@ class RefundAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Lot)
-class LotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LotAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
         "entry",
         "account",
@@ -197,7 +198,7 @@ class LotAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Hold)
-class HoldAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class HoldAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = ["receipt_id", "terminal", "account", "points", "status", "expires_at"]
     list_filter = ["status"]
     search_fields = ["receipt_id", "account__customer__phone"]

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
+from unfold.admin import ModelAdmin, TabularInline
 
 from loyalty.admin.mixins import FileImportMixin
 from loyalty.models import (
@@ -23,7 +24,7 @@ from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
 admin.site.unregister(APIKey)
 
 
-class StoreInline(admin.TabularInline):
+class StoreInline(TabularInline):
     model = Store
     extra = 0
     fields = ["code", "name", "channel", "city", "timezone", "is_active"]
@@ -31,7 +32,7 @@ class StoreInline(admin.TabularInline):
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin):
+class PartnerAdmin(ModelAdmin):
     list_display = [
         "name",
         "legal_name",
@@ -58,7 +59,7 @@ class PartnerAdmin(admin.ModelAdmin):
         return obj._store_count
 
 
-class TerminalInline(admin.TabularInline):
+class TerminalInline(TabularInline):
     model = Terminal
     extra = 0
     fields = ["code", "name", "is_active", "last_seen_at"]
@@ -67,7 +68,7 @@ class TerminalInline(admin.TabularInline):
 
 
 @admin.register(Store)
-class StoreAdmin(FileImportMixin, admin.ModelAdmin):
+class StoreAdmin(FileImportMixin, ModelAdmin):
     """Stores; "Import" takes CSV or XLSX, creates new stores and updates known ones by code."""
 
     resource_classes = [StoreResource]
@@ -79,7 +80,7 @@ class StoreAdmin(FileImportMixin, admin.ModelAdmin):
     inlines = [TerminalInline]
 
 
-class TerminalAPIKeyInline(admin.TabularInline):
+class TerminalAPIKeyInline(TabularInline):
     model = TerminalAPIKey
     extra = 0
     fields = ["prefix", "name", "created", "expiry_date", "last_used_at", "revoked"]
@@ -91,7 +92,7 @@ class TerminalAPIKeyInline(admin.TabularInline):
 
 
 @admin.register(Terminal)
-class TerminalAdmin(admin.ModelAdmin):
+class TerminalAdmin(ModelAdmin):
     list_display = ["code", "name", "store", "partner_name", "is_active", "last_seen_at"]
     list_filter = ["is_active", "store__channel", "store__partner"]
     search_fields = ["code", "name", "store__name", "store__partner__name"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from loyalty.admin.mixins import ReadOnlyAdminMixin
 from loyalty.models import (
@@ -21,19 +22,19 @@ from loyalty.models import (
 )
 
 
-class CurrencyInline(admin.TabularInline):
+class CurrencyInline(TabularInline):
     model = Currency
     extra = 0
 
 
-class TierInline(admin.TabularInline):
+class TierInline(TabularInline):
     model = Tier
     extra = 0
     ordering = ["rank"]
 
 
 @admin.register(Programme)
-class ProgrammeAdmin(admin.ModelAdmin):
+class ProgrammeAdmin(ModelAdmin):
     list_display = [
         "name",
         "code",
@@ -97,7 +98,7 @@ class ProgrammeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Currency)
-class CurrencyAdmin(admin.ModelAdmin):
+class CurrencyAdmin(ModelAdmin):
     list_display = [
         "code",
         "name",
@@ -115,7 +116,7 @@ class CurrencyAdmin(admin.ModelAdmin):
 
 
 @admin.register(PeerThanks)
-class PeerThanksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PeerThanksAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Given on the staff page (/staff/thanks/) only; read-only here."""
 
     list_display = ["given_at", "giver", "receiver", "amount", "currency", "reason"]
@@ -126,7 +127,7 @@ class PeerThanksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(ModelAdmin):
     list_display = ["name", "code", "programme", "rank", "threshold"]
     list_filter = ["programme"]
     search_fields = ["name", "code"]
@@ -134,7 +135,7 @@ class TierAdmin(admin.ModelAdmin):
 
 
 @admin.register(TierMembership)
-class TierMembershipAdmin(admin.ModelAdmin):
+class TierMembershipAdmin(ModelAdmin):
     list_display = ["customer", "programme", "tier", "qualifying_amount", "since", "is_manual"]
     list_filter = ["programme", "tier", "is_manual"]
     search_fields = ["customer__phone", "customer__last_name"]
@@ -143,7 +144,7 @@ class TierMembershipAdmin(admin.ModelAdmin):
 
 
 @admin.register(TierChange)
-class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TierChangeAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Written only by the services that move tiers; read-only here."""
 
     list_display = [
@@ -164,7 +165,7 @@ class TierChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(FavouriteProduct)
-class FavouriteProductAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class FavouriteProductAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Written only by the nightly recompute; read-only here."""
 
     list_display = ["customer", "programme", "rank", "product", "spend", "computed_at"]
@@ -180,14 +181,14 @@ class FavouriteProductAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Counter)
-class CounterAdmin(admin.ModelAdmin):
+class CounterAdmin(ModelAdmin):
     list_display = ["name", "code", "programme", "unit", "event_type", "period", "is_active"]
     list_filter = ["programme", "unit", "period", "is_active"]
     search_fields = ["name", "code"]
 
 
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin):
+class EventTypeAdmin(ModelAdmin):
     """The kinds of events external systems may report through ``POST /api/v1/events``."""
 
     list_display = ["code", "name", "is_active", "created_at"]
@@ -196,7 +197,7 @@ class EventTypeAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomerEvent)
-class CustomerEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CustomerEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """Recorded by the API only; read-only here."""
 
     list_display = ["received_at", "type", "event_id", "customer", "terminal", "occurred_at"]
@@ -207,7 +208,7 @@ class CustomerEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(CounterValue)
-class CounterValueAdmin(admin.ModelAdmin):
+class CounterValueAdmin(ModelAdmin):
     list_display = ["counter", "customer", "period_start", "value", "updated_at"]
     list_filter = ["counter"]
     search_fields = ["customer__phone", "customer__last_name"]

@@ -10,6 +10,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, StackedInline
 
 from audit.models import AuditEvent
 from audit.trail import files_by_pk as audit_files_by_pk
@@ -22,7 +23,7 @@ User = get_user_model()
 admin.site.unregister(User)
 
 
-class StaffProfileInline(admin.StackedInline):
+class StaffProfileInline(StackedInline):
     """The partner a staff user works for: partner staff see only that partner's objects."""
 
     model = StaffProfile
@@ -44,7 +45,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """The auditor's browse of the trail: read-only for everyone, superusers included (the
     rows are append-only, and a database trigger refuses changes anyway)."""
 

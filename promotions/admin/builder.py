@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from crm.models import Consent
 from loyalty.models import CardType, Store, Terminal, staff_partner_id
@@ -132,7 +133,7 @@ class PartnerListFilter(admin.RelatedOnlyFieldListFilter):
         return not self.is_partner_staff and super().include_empty_choice
 
 
-class VersionInline(admin.TabularInline):
+class VersionInline(TabularInline):
     model = PromotionVersion
     extra = 0
     fields = ["number", "created_at", "user", "source", "what_changed"]
@@ -152,10 +153,16 @@ class VersionInline(admin.TabularInline):
         return False
 
 
-class ConditionInline(admin.TabularInline):
+class FirstRowInline(StackedInline):
+    """Conditions and rewards as stacked blocks; a new promotion starts with one of each."""
+
+    def get_extra(self, request, obj=None, **kwargs):
+        return 1 if obj is None else 0
+
+
+class ConditionInline(FirstRowInline):
     model = Condition
     fk_name = "promotion"
-    extra = 0
     fields = [
         "or_group",
         "kind",
@@ -186,10 +193,9 @@ class RewardForm(forms.ModelForm):
             field.queryset = field.queryset | Promotion.objects.filter(pk=current)
 
 
-class RewardInline(admin.TabularInline):
+class RewardInline(FirstRowInline):
     model = Reward
     fk_name = "promotion"
-    extra = 0
     fields = [
         "kind",
         "value",
@@ -224,7 +230,7 @@ class RewardInline(admin.TabularInline):
 
 
 @admin.register(Promotion)
-class PromotionAdmin(admin.ModelAdmin):
+class PromotionAdmin(ModelAdmin):
     form = PromotionForm
     list_display = [
         "name",

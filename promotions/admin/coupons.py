@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from unfold.admin import ModelAdmin, TabularInline
 
 from promotions.coupons import NoPrizes, coupons_issue
 from promotions.models import Coupon, CouponRedemption, CouponSeries, ScratchPrize
@@ -15,7 +16,7 @@ class CouponIssueForm(forms.Form):
     count = forms.IntegerField(label=_("how many"), min_value=1, max_value=100_000)
 
 
-class ScratchPrizeInline(admin.TabularInline):
+class ScratchPrizeInline(TabularInline):
     model = ScratchPrize
     extra = 0
     fields = ["promotion", "weight"]
@@ -23,7 +24,7 @@ class ScratchPrizeInline(admin.TabularInline):
 
 
 @admin.register(CouponSeries)
-class CouponSeriesAdmin(admin.ModelAdmin):
+class CouponSeriesAdmin(ModelAdmin):
     inlines = [ScratchPrizeInline]
     list_display = ["name", "code", "programme", "partner", "kind", "uses_per_coupon", "is_active"]
     list_filter = ["programme", "kind", "is_active"]
@@ -93,7 +94,7 @@ class CouponSeriesAdmin(admin.ModelAdmin):
 
 
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(ModelAdmin):
     """Coupons are issued by their series, never typed in; read-only here."""
 
     list_display = ["code", "series", "customer", "status", "uses", "valid_from", "valid_until"]
@@ -110,7 +111,7 @@ class CouponAdmin(admin.ModelAdmin):
 
 
 @admin.register(CouponRedemption)
-class CouponRedemptionAdmin(admin.ModelAdmin):
+class CouponRedemptionAdmin(ModelAdmin):
     """Coupons used on receipts (read-only); a cancel marks them given back."""
 
     list_display = ["redeemed_at", "coupon", "receipt", "customer", "returned_at"]

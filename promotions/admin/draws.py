@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from unfold.admin import ModelAdmin, TabularInline
 
 from loyalty.errors import LoyaltyError
 from loyalty.models import staff_partner_id
@@ -47,7 +48,7 @@ class DrawForm(forms.ModelForm):
         return cleaned
 
 
-class DrawWinnerInline(admin.TabularInline):
+class DrawWinnerInline(TabularInline):
     model = DrawWinner
     extra = 0
     fields = ["place", "customer", "public_id", "ticket_no", "score", "posting"]
@@ -67,7 +68,7 @@ class DrawWinnerInline(admin.TabularInline):
 
 
 @admin.register(Draw)
-class DrawAdmin(admin.ModelAdmin):
+class DrawAdmin(ModelAdmin):
     """Prize draws: set up, schedule, run now, verify; once drawn, the record is read-only.
 
     Every change of state goes through ``promotions.draws``; partner staff see and run their

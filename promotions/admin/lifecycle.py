@@ -2,13 +2,14 @@
 read-only."""
 
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 from loyalty.admin import ReadOnlyAdminMixin
 from promotions.models import LifecycleRun, TriggerFiring
 
 
 @admin.register(TriggerFiring)
-class TriggerFiringAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TriggerFiringAdmin(ReadOnlyAdminMixin, ModelAdmin):
     """What promotions started by an occasion gave, and to whom (read-only)."""
 
     list_display = ["fired_at", "promotion", "customer", "key", "given", "occurred_at"]
@@ -20,7 +21,7 @@ class TriggerFiringAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LifecycleRun)
-class LifecycleRunAdmin(admin.ModelAdmin):
+class LifecycleRunAdmin(ModelAdmin):
     """The days the daily date job has finished (the next run starts after the last)."""
 
     list_display = ["job", "day", "finished_at", "rewarded"]

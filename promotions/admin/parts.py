@@ -2,19 +2,20 @@
 rules."""
 
 from django.contrib import admin
+from unfold.admin import ModelAdmin
 
 from promotions.models import CompatibilityGroup, ProductSet, SpendRule
 
 
 @admin.register(CompatibilityGroup)
-class CompatibilityGroupAdmin(admin.ModelAdmin):
+class CompatibilityGroupAdmin(ModelAdmin):
     list_display = ["name", "mode", "programme"]
     list_filter = ["mode", "programme"]
     search_fields = ["name"]
 
 
 @admin.register(ProductSet)
-class ProductSetAdmin(admin.ModelAdmin):
+class ProductSetAdmin(ModelAdmin):
     list_display = ["name", "programme", "partner"]
     list_filter = ["programme", "partner"]
     search_fields = ["name"]
@@ -30,7 +31,7 @@ class ProductSetAdmin(admin.ModelAdmin):
 
 
 @admin.register(SpendRule)
-class SpendRuleAdmin(admin.ModelAdmin):
+class SpendRuleAdmin(ModelAdmin):
     list_display = ["name", "programme", "product_set", "min_receipt", "max_percent"]
     list_filter = ["programme"]
     search_fields = ["name"]

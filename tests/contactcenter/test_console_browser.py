@@ -22,6 +22,7 @@ from contactcenter.models import Adjustment, AdjustmentPolicy
 from crm.models import Consent
 from loyalty.models import Account, Posting
 from loyalty.services.ledger import Actor, Leg, customer_account, posting_create, programme_account
+from tests.browser import log_in, log_out
 from tests.factories.crm import ConsentFactory, CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, CurrencyFactory
 
@@ -48,11 +49,7 @@ def _user(username: str, *perms: str):
 
 
 def _log_in(page, base: str, username: str, next_url: str) -> None:
-    page.goto(f"{base}/admin/login/?next={next_url}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#content-main")
+    log_in(page, base, username, PASSWORD, next_url)
 
 
 def test_operator_adjustment_waits_for_the_supervisor(live_server, browser_page, category):
@@ -117,7 +114,7 @@ def test_operator_adjustment_waits_for_the_supervisor(live_server, browser_page,
     assert Adjustment.objects.get().status == Adjustment.Status.PENDING
     assert Account.objects.get(customer=customer).balance == Decimal("120")
     _shot(page, "operator-console.png")
-    page.click("#logout-form button")
+    log_out(page)
     page.wait_for_load_state()
 
     # when: the supervisor approves it

@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 
 from loyalty.models import Card, CardBatch
 from loyalty.validators import luhn_check_digit
+from tests.browser import log_in
 from tests.factories.loyalty import CardBatchFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,11 +25,7 @@ def test_staff_import_cards_through_preview_and_confirm(live_server, browser_pag
     )
     get_user_model().objects.create_superuser("office", "o@example.com", "s3cret-pass")
     page = browser_page
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "office")
-    page.fill("#id_password", "s3cret-pass")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    log_in(page, live_server.url, "office", "s3cret-pass")
 
     # when: the file is uploaded, the preview lists both rows
     page.goto(f"{live_server.url}/admin/loyalty/card/import/")

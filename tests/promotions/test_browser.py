@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from promotions.models import Promotion
+from tests.browser import log_in
 from tests.factories.processing import coalition
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,11 +33,7 @@ def test_a_marketer_builds_a_promotion_and_simulates_it(live_server, browser_pag
     world = coalition(percent="5")
     get_user_model().objects.create_superuser("marketer", "m@example.com", "s3cret-pass")
     page = browser_page
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", "marketer")
-    page.fill("#id_password", "s3cret-pass")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    log_in(page, live_server.url, "marketer", "s3cret-pass")
 
     # The builder: -10 % on receipts of at least 100.00 to pay
     page.goto(f"{live_server.url}/admin/promotions/promotion/add/")
@@ -49,15 +46,13 @@ def test_a_marketer_builds_a_promotion_and_simulates_it(live_server, browser_pag
     page.check("#id_channels_0")  # the store channel only
     for day in range(5):  # Monday to Friday
         page.check(f"#id_weekdays_{day}")
-    page.click("#conditions-group .add-row a")
     page.select_option("#id_conditions-0-kind", "receipt_total")
     page.select_option("#id_conditions-0-operator", "gte")
     page.fill("#id_conditions-0-amount", "100.00")
-    page.click("#rewards-group .add-row a")
     page.select_option("#id_rewards-0-kind", "discount_percent")
     page.fill("#id_rewards-0-value", "10")
     _shot(page, "promotion-builder.png")
-    page.click("input[name=_save]")
+    page.click("[name=_save]")
     page.wait_for_selector(".messagelist .success")
     promotion = Promotion.objects.get(code="ten-off")
     assert promotion.rewards.get().kind == "discount_percent"

@@ -1,0 +1,19 @@
+"""What the browser tests share: signing in through the admin's login page."""
+
+from __future__ import annotations
+
+
+def log_in(page, base: str, username: str, password: str, next_url: str = "/admin/") -> None:
+    """Sign in on the admin's login page and wait until the page behind it has loaded."""
+    page.goto(f"{base}/admin/login/?next={next_url}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("form [type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+    page.wait_for_load_state()
+
+
+def log_out(page) -> None:
+    """Sign out by submitting the account menu's log-out form (the menu itself is a pop-up)."""
+    page.locator("#logout-form").evaluate("form => form.requestSubmit()")
+    page.wait_for_load_state()

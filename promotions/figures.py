@@ -139,7 +139,9 @@ def live_figures(promotion, now: datetime | None = None) -> Live:
         for key in ("today", "week", "start")
     ]
     usage = PromotionUsage.objects.filter(promotion=promotion)
-    budget_used = usage.filter(key="total").values_list("given", flat=True).first() or ZERO
+    budget_used = ZERO
+    if promotion.budget is not None:
+        budget_used = usage.filter(key="total").values_list("given", flat=True).first() or ZERO
     limits = _limits_reached(promotion, usage, now)
     return Live(periods, promotion.budget, budget_used, limits)
 

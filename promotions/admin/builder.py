@@ -8,6 +8,7 @@ from functools import partial
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
+from django.contrib.admin.widgets import AutocompleteMixin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
@@ -171,6 +172,24 @@ class FirstRowInline(StackedInline):
     def get_extra(self, request, obj=None, **kwargs):
         return 1 if obj is None else 0
 
+    # Choices offered only from the promotion's programme (another programme's is refused).
+    programme_fields: list[str] = []
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """Choices limited to the promotion's programme, then each select's choices read once
+        for the formset, not once per row (and once more for the empty row the page copies)."""
+        formset = super().get_formset(request, obj, **kwargs)
+        programme_id = promotion_programme_id(request, obj)
+        for name in self.programme_fields:
+            limit_to_programme(formset.form, name, programme_id)
+        for field in formset.form.base_fields.values():
+            widget = getattr(field.widget, "widget", field.widget)
+            if isinstance(field, forms.ModelChoiceField) and not isinstance(
+                widget, AutocompleteMixin
+            ):
+                field.choices = [choice for choice in field.choices]  # noqa: C416 (list() counts first)
+        return formset
+
 
 class ConditionInline(FirstRowInline):
     model = Condition
@@ -188,12 +207,8 @@ class ConditionInline(FirstRowInline):
         "done_promotion",
     ]
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        programme_id = promotion_programme_id(request, obj)
-        limit_to_programme(formset.form, "product_set", programme_id)
-        limit_to_programme(formset.form, "done_promotion", programme_id)
-        return formset
+    programme_fields = ["product_set", "done_promotion"]
+    autocomplete_fields = ["counter"]
 
 
 class RewardForm(forms.ModelForm):
@@ -232,15 +247,9 @@ class RewardInline(FirstRowInline):
         "tier",
     ]
     form = RewardForm
-    autocomplete_fields = ["currency", "multiplier_of"]
+    autocomplete_fields = ["currency", "multiplier_of", "counter", "spend_rule"]
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        programme_id = promotion_programme_id(request, obj)
-        limit_to_programme(formset.form, "product_set", programme_id)
-        limit_to_programme(formset.form, "multiplier_of", programme_id)
-        limit_to_programme(formset.form, "tier", programme_id)
-        return formset
+    programme_fields = ["product_set", "multiplier_of", "tier"]
 
 
 def _names(values) -> list[str]:
@@ -248,9 +257,13 @@ def _names(values) -> list[str]:
 
 
 def _kept(formset) -> list:
-    """The forms of a formset that stay: filled in and not marked for deletion."""
+    """The forms of a formset that stay: saved or filled in, not marked for deletion."""
     kept = []
     for form in formset.forms:
+        if not form.is_bound:
+            if form.instance.pk:
+                kept.append(form)
+            continue
         data = getattr(form, "cleaned_data", None) or {}
         if data.get("DELETE") or not (form.has_changed() or form.instance.pk):
             continue
@@ -258,12 +271,19 @@ def _kept(formset) -> list:
     return kept
 
 
+def _row_tiers(row) -> list[str]:
+    data = getattr(row, "cleaned_data", None)
+    if data is None:
+        data = row.initial
+    return _names(data.get("tiers"))
+
+
 def rule_summary(form, formsets, obj: Promotion | None) -> str:
     """The builder's sentence: of the saved promotion when the page shows it unchanged, else
     of the form and its rows as they stand."""
-    if obj is not None and not form.is_bound:
+    if obj is not None and not form.is_bound and not formsets:
         return promotion_summary(obj)
-    data = getattr(form, "cleaned_data", None) or {}
+    data = getattr(form, "cleaned_data", None) or form.initial
     text = RuleText(
         promotion=form.instance,
         stores=_names(data.get("stores")),
@@ -271,10 +291,7 @@ def rule_summary(form, formsets, obj: Promotion | None) -> str:
     )
     for formset in formsets:
         if formset.model is Condition:
-            text.conditions = [
-                (row.instance, _names((getattr(row, "cleaned_data", None) or {}).get("tiers")))
-                for row in _kept(formset)
-            ]
+            text.conditions = [(row.instance, _row_tiers(row)) for row in _kept(formset)]
         elif formset.model is Reward:
             text.rewards = [row.instance for row in _kept(formset)]
     try:
@@ -339,7 +356,19 @@ class PromotionAdmin(ModelAdmin):
     search_fields = ["name", "description"]
     list_select_related = ["partner", "programme", "group"]
     # Pickers that search as one types, not two 400-px lists side by side.
-    autocomplete_fields = ["partner", "stores", "terminals", "tiers", "segments", "card_batches"]
+    autocomplete_fields = [
+        "partner",
+        "stores",
+        "terminals",
+        "tiers",
+        "segments",
+        "card_batches",
+        "event_type",
+        "trigger_counter",
+        "trigger_tier",
+        "trigger_question",
+        "coupon_series",
+    ]
     inlines = [ConditionInline, RewardInline, VersionInline]
     actions = ["activate", "pause", "finish", "copy", "export"]
     change_list_template = "admin/promotions/promotion/change_list.html"
@@ -443,9 +472,6 @@ class PromotionAdmin(ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         self._hide_from_partner_staff(request, object_id)
-        obj = self.get_object(request, unquote(object_id))
-        if obj is not None:
-            extra_context = {**(extra_context or {}), "live": live_figures(obj)}
         return super().change_view(request, object_id, form_url, extra_context)
 
     def delete_view(self, request, object_id, extra_context=None):
@@ -489,6 +515,7 @@ class PromotionAdmin(ModelAdmin):
                 "summary": rule_summary(form, formsets, obj),
                 "named_errors": named_errors(form, context.get("inline_admin_formsets", [])),
                 "summary_url": reverse("admin:promotions_promotion_summary"),
+                "live": live_figures(obj) if obj is not None else None,
             }
         )
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
+from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES, plain
 from loyalty.validators import validate_code
 from promotions.models.parts import ProductSet, SpendRule
 from promotions.models.promotion import Promotion, Trigger
@@ -267,15 +267,15 @@ class Reward(models.Model):
     def __str__(self) -> str:
         if self.kind == self.Kind.POINTS_PERCENT:
             return _("%(value)s%% in %(currency)s") % {
-                "value": self.value.normalize(),
+                "value": plain(self.value),
                 "currency": self.currency,
             }
         if self.kind == self.Kind.POINTS_FIXED:
             return _("%(value)s %(currency)s") % {
-                "value": self.value.normalize(),
+                "value": plain(self.value),
                 "currency": self.currency,
             }
-        return f"{self.get_kind_display()}: {self.value.normalize()}"
+        return f"{self.get_kind_display()}: {plain(self.value)}"
 
     def _promotion_or_none(self) -> Promotion | None:
         try:

@@ -198,3 +198,26 @@ def test_live_figures_read_budget_and_limits(world):
     assert live.budget_share == 25
     assert live.limits == {"per_customer": 2}
     assert [period.key for period in live.periods] == ["today", "week", "start"]
+
+
+def test_a_spending_rule_no_reward_names_is_flagged_in_the_list_and_on_save(world, admin_client):
+    from promotions.models import SpendRule
+
+    used = SpendRule.objects.create(programme=world.programme, name="Only shoes")
+    world.reward.spend_rule = used
+    world.reward.save()
+    SpendRule.objects.create(programme=world.programme, name="Forgotten")
+
+    page = admin_client.get(reverse("admin:promotions_spendrule_changelist"))
+    html = page.content.decode()
+    assert html.count("none: does nothing") == 1
+
+    answer = admin_client.post(
+        reverse("admin:promotions_spendrule_add"),
+        {"programme": world.programme.pk, "name": "Another", "max_percent": "50"},
+        follow=True,
+    )
+    texts = [str(m) for m in answer.context["messages"]]
+    assert any("No reward names the spending rule “Another”" in text for text in texts)
+    change = admin_client.get(reverse("admin:promotions_spendrule_change", args=[used.pk]))
+    assert 'id="programme-spending-link"' in change.content.decode()

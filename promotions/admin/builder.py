@@ -18,7 +18,8 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from crm.models import Consent
-from loyalty.models import CardType, Store, Terminal, staff_partner_id
+from loyalty.models import CardType, Counter, Store, Terminal, staff_partner_id
+from promotions.bands import bands_parse, bands_text, first_band_value
 from promotions.exchange import (
     ImportFailed,
     promotion_copy,
@@ -183,14 +184,49 @@ class ConditionInline(FirstRowInline):
         return formset
 
 
+class BandsField(forms.CharField):
+    """A reward's bands as the marketer types them, one a line ("100: 7"); stored as a list.
+    The order, overlaps and values are checked with the reward (``Reward.clean``)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "placeholder": "0: 5\n100: 7\n500: 10"})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return bands_text(value)
+        return value
+
+    def to_python(self, value):
+        return bands_parse(value or "")
+
+
 class RewardForm(forms.ModelForm):
+    bands = BandsField(
+        label=_("bands"),
+        required=False,
+        help_text=Reward._meta.get_field("bands").help_text,
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "value" in self.fields:  # with bands, the value is the first band's
+            self.fields["value"].required = False
+        counter = self.fields.get("band_counter")
+        if counter is not None:
+            counter.queryset = counter.queryset.filter(unit=Counter.Unit.AMOUNT)
         field = self.fields.get("multiplier_of")
         current = self.instance.multiplier_of_id
         if field is not None and current and not field.queryset.filter(pk=current).exists():
             # A target set earlier by coalition staff stays: saving the rest must not fail.
             field.queryset = field.queryset | Promotion.objects.filter(pk=current)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "value" in self.fields and cleaned.get("value") is None:
+            value = first_band_value(cleaned.get("bands"))
+            if value is None and "value" not in self.errors:
+                self.add_error("value", _("Give the value, or the bands."))
+            cleaned["value"] = value
+        return cleaned
 
 
 class RewardInline(FirstRowInline):
@@ -199,6 +235,9 @@ class RewardInline(FirstRowInline):
     fields = [
         "kind",
         "value",
+        "band_basis",
+        "bands",
+        "band_counter",
         "product_set",
         "favourites_only",
         "every_n",
@@ -226,6 +265,7 @@ class RewardInline(FirstRowInline):
         limit_to_programme(formset.form, "product_set", programme_id)
         limit_to_programme(formset.form, "multiplier_of", programme_id)
         limit_to_programme(formset.form, "tier", programme_id)
+        limit_to_programme(formset.form, "band_counter", programme_id)
         return formset
 
 

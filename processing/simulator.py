@@ -100,11 +100,12 @@ def band_rows(snapshot: RulesSnapshot, hits: list[BandHit]) -> list[SimulatedBan
         if promotion is None or reward is None:
             continue
         places = 3 if hit.basis == QUANTITY else 2
-        shown = {"lower": _number(hit.lower, places), "upper": _number(hit.upper, places)}
+        lower = _number(hit.lower, places)
         where = (
-            _("from %(lower)s to below %(upper)s") % shown
+            _("from %(lower)s to below %(upper)s")
+            % {"lower": lower, "upper": _number(hit.upper, places)}
             if hit.upper is not None
-            else _("from %(lower)s") % shown
+            else _("from %(lower)s") % {"lower": lower}
         )
         rows.append(
             SimulatedBand(
@@ -121,7 +122,7 @@ def band_rows(snapshot: RulesSnapshot, hits: list[BandHit]) -> list[SimulatedBan
 
 def _number(value, places: int):
     if places == 3:  # units: as the receipt states them (2, 1.5)
-        return value.normalize() if value == value.to_integral() else value
+        return value.quantize(Decimal(1)) if value == value.to_integral() else value
     return value.quantize(Decimal("0.01"))
 
 

@@ -104,13 +104,18 @@ class BandFigures:
         return {
             "reward": self.reward,
             "band": self.band,
-            "from": str(self.lower),
-            "to": None if self.upper is None else str(self.upper),
-            "value": str(self.value.normalize()),
+            "from": _plain(self.lower),
+            "to": None if self.upper is None else _plain(self.upper),
+            "value": _plain(self.value),
             "unit": self.unit,
             "receipts": self.receipts,
             "amount": str(self.amount),
         }
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without trailing zeros and never in scientific notation ("10", not "1E+1")."""
+    return format(value.normalize(), "f")
 
 
 @dataclass

@@ -157,7 +157,7 @@ def basis_errors(basis: str, data, counter) -> dict[str, str]:
 
 
 def band_number(value: Decimal) -> str:
-    return number_format(value.normalize() if value == value.to_integral() else value)
+    return number_format(value.quantize(Decimal(1)) if value == value.to_integral() else value)
 
 
 def bands_text(data) -> str:

@@ -45,8 +45,11 @@ def _text(value: Decimal) -> str:
 
 
 def bands_of(data) -> tuple[Band, ...]:
-    """The bands of a stored list, as the engine reads them (call only on a validated list)."""
-    return tuple(Band(Decimal(row["from"]), Decimal(row["value"])) for row in data or ())
+    """The bands of a stored list, as the engine reads them. A list is validated before it is
+    stored; a row that cannot be read anyway (written around the validation) is left out
+    rather than stopping every sale's rules from compiling."""
+    bands, _errors = _read_rows(data if isinstance(data, list) else [])
+    return tuple(bands)
 
 
 def first_band_value(data) -> Decimal | None:

@@ -7,7 +7,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -196,7 +196,16 @@ class BandsField(forms.CharField):
         return value
 
     def to_python(self, value):
+        if isinstance(value, list):
+            return value
         return bands_parse(value or "")
+
+    def has_changed(self, initial, data):
+        # No bands is an empty list, whether the form starts from nothing or from [].
+        try:
+            return self.to_python(data) != self.to_python(initial)
+        except ValidationError:
+            return True
 
 
 class RewardForm(forms.ModelForm):

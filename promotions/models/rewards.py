@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
 from loyalty.validators import validate_code
-from promotions.bands import band_errors, bands_of, basis_errors
+from promotions.bands import band_errors, bands_of, bands_summary, basis_errors
 from promotions.engine.bands import BANDED_KINDS
 from promotions.models.parts import ProductSet, SpendRule
 from promotions.models.promotion import Promotion, Trigger
@@ -314,6 +314,11 @@ class Reward(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.band_basis and self.bands:
+            return _("%(kind)s by bands: %(bands)s") % {
+                "kind": self.get_kind_display(),
+                "bands": bands_summary(self.bands),
+            }
         if self.kind == self.Kind.POINTS_PERCENT:
             return _("%(value)s%% in %(currency)s") % {
                 "value": self.value.normalize(),

@@ -133,6 +133,10 @@ def test_right_bands_pass_and_set_the_value_to_the_first_bands(world):
     reward = _reward(world, value=D("99"), bands=FLOATING)
     reward.full_clean()
     assert reward.value == D("5")
+    with translation.override("en"):
+        assert str(reward) == (
+            "points: percent of the amount paid by bands: from 0: 5; from 100: 7; from 500: 10"
+        )
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.widgets import AutocompleteMixin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -20,9 +20,10 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from crm.models import Consent
-from loyalty.models import CardType, Store, Terminal, staff_partner_id
+from loyalty.models import CardType, Counter, Store, Terminal, staff_partner_id
 from promotions.admin.calendar import calendar_view
 from promotions.admin.layout import builder_layout, explain
+from promotions.bands import bands_parse, bands_text, first_band_value
 from promotions.exchange import (
     ImportFailed,
     promotion_copy,
@@ -211,15 +212,56 @@ class ConditionInline(FirstRowInline):
     autocomplete_fields = ["counter"]
 
 
+class BandsField(forms.CharField):
+    """A reward's bands as the marketer types them, one a line ("100: 7"); stored as a list.
+    The order, overlaps and values are checked with the reward (``Reward.clean``)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "placeholder": "0: 5\n100: 7\n500: 10"})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return bands_text(value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        return bands_parse(value or "")
+
+    def has_changed(self, initial, data):
+        # No bands is an empty list, whether the form starts from nothing or from [].
+        try:
+            return self.to_python(data) != self.to_python(initial)
+        except ValidationError:
+            return True
+
+
 class RewardForm(forms.ModelForm):
+    bands = BandsField(
+        label=_("bands"),
+        required=False,
+        help_text=Reward._meta.get_field("bands").help_text,
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         explain(self, "reward")
+        if "value" in self.fields:  # with bands, the value is the first band's
+            self.fields["value"].required = False
         field = self.fields.get("multiplier_of")
         current = self.instance.multiplier_of_id
         if field is not None and current and not field.queryset.filter(pk=current).exists():
             # A target set earlier by coalition staff stays: saving the rest must not fail.
             field.queryset = field.queryset | Promotion.objects.filter(pk=current)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "value" in self.fields and cleaned.get("value") is None:
+            value = first_band_value(cleaned.get("bands"))
+            if value is None and "value" not in self.errors:
+                self.add_error("value", _("Give the value, or the bands."))
+            cleaned["value"] = value
+        return cleaned
 
 
 class RewardInline(FirstRowInline):
@@ -228,6 +270,9 @@ class RewardInline(FirstRowInline):
     fields = [
         "kind",
         "value",
+        "band_basis",
+        "bands",
+        "band_counter",
         "product_set",
         "favourites_only",
         "every_n",
@@ -249,7 +294,12 @@ class RewardInline(FirstRowInline):
     form = RewardForm
     autocomplete_fields = ["currency", "multiplier_of", "counter", "spend_rule"]
 
-    programme_fields = ["product_set", "multiplier_of", "tier"]
+    programme_fields = ["product_set", "multiplier_of", "tier", "band_counter"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "band_counter":  # bands by spend read a counter of money spent
+            kwargs["queryset"] = Counter.objects.filter(unit=Counter.Unit.AMOUNT)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 def _names(values) -> list[str]:

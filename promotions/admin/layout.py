@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 
+from promotions.engine.bands import BANDED_KINDS
 from promotions.models import Condition, Reward
 from promotions.models.promotion import Trigger
 
@@ -88,6 +89,7 @@ REWARD_FIELDS: dict[str, list[str]] = {
     "expires_day_of_next_month": _POINTS,
     "spend_rule": _POINTS,
     "beneficiary": _POINTS,
+    **{name: sorted(BANDED_KINDS) for name in ("band_basis", "bands", "band_counter")},
     "counter": [_R.COUNTER_STEP],
     "coupon_series": [_R.COUPON],
     "tier": [_R.TIER],

@@ -429,7 +429,10 @@ def test_the_review_racing_purchases_of_the_same_customers_loses_nothing(
 
     def recording(exc):
         state = sqlstate(exc)
-        retried.append(state)
+        # A lock wait past lock_timeout (55P03) is the bounded wait doing its job on a busy
+        # machine, not a deadlock or a serialization failure: the retry is the design.
+        if state in ("40P01", "40001"):
+            retried.append(state)
         return state
 
     monkeypatch.setattr(transactions, "sqlstate", recording)

@@ -317,9 +317,47 @@ def _currency(reward: Reward) -> str:
     return reward.currency.name if reward.currency_id else _("points")
 
 
+BAND_MEASURES = {
+    "receipt_amount": "money",
+    "quantity": "number",
+    "customer_spend": "money",
+}
+
+
+def _banded_text(reward: Reward) -> str:
+    """Bands on one line: 5 % off below 100.00, 7 % off from 100.00... (by what)."""
+    from promotions.bands import bands_of
+
+    bands = bands_of(reward.bands)
+    measure = BAND_MEASURES.get(reward.band_basis, "number")
+    show = _money if measure == "money" else _number
+    parts = []
+    for index, band in enumerate(bands):
+        if index == 0 and band.lower == 0 and len(bands) > 1:
+            bound = _("below %(value)s") % {"value": show(bands[1].lower)}
+        else:
+            bound = _("from %(value)s") % {"value": show(band.lower)}
+        parts.append(f"{_kind_text(reward, band.value)} {bound}")
+    basis = {
+        "receipt_amount": _("by the receipt's amount"),
+        "quantity": _("by units"),
+        "customer_spend": _("by the customer's spend"),
+    }.get(reward.band_basis, "")
+    return f"{', '.join(parts)} ({basis})" if basis else ", ".join(parts)
+
+
 def _reward_text(reward: Reward) -> str:
+    if getattr(reward, "band_basis", "") and reward.bands:
+        text = _banded_text(reward)
+    else:
+        text = _kind_text(reward, reward.value)
+    return _tail(reward, text)
+
+
+def _kind_text(reward: Reward, value: Decimal | None) -> str:
+    """What the reward gives, by its kind, with ``value`` as its number."""
     R = Reward.Kind
-    kind, value = reward.kind, reward.value
+    kind = reward.kind
     if kind == R.POINTS_PERCENT:
         text = _("%(value)s %% back in %(currency)s") % {
             "value": _number(value),
@@ -361,6 +399,12 @@ def _reward_text(reward: Reward) -> str:
         text = _("tier %(tier)s") % {"tier": reward.tier.name if reward.tier_id else "…"}
     else:
         text = str(reward.get_kind_display())
+    return text
+
+
+def _tail(reward: Reward, text: str) -> str:
+    R = Reward.Kind
+    kind = reward.kind
     if reward.product_set_id and kind not in (R.COUNTER_STEP, R.COUPON, R.TIER):
         text = f"{text} " + _("on “%(set)s”") % {"set": reward.product_set.name}
     if reward.favourites_only:

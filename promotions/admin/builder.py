@@ -102,10 +102,19 @@ class PromotionForm(forms.ModelForm):
         explain(self, "promotion")
 
 
+def choose_first(form) -> None:
+    """The kind starts empty ("choose..."), so that the row a new promotion starts with stays
+    untouched, and is skipped, until the marketer picks what it is."""
+    field = form.fields.get("kind")
+    if field is not None and field.choices and field.choices[0][0] != "":
+        field.choices = [("", _("— choose —")), *field.choices]
+
+
 class ConditionForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         explain(self, "condition")
+        choose_first(self)
 
 
 class ImportForm(forms.Form):
@@ -246,6 +255,7 @@ class RewardForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         explain(self, "reward")
+        choose_first(self)
         if "value" in self.fields:  # with bands, the value is the first band's
             self.fields["value"].required = False
         field = self.fields.get("multiplier_of")

@@ -130,3 +130,25 @@ def test_operator_adjustment_waits_for_the_supervisor(live_server, browser_page,
     assert Account.objects.get(customer=customer).balance == Decimal("920")
     page.goto(f"{base}/staff/console/customer/{customer.pk}/")
     assert page.inner_text(f"#balances .balance[data-currency='{currency.code}']") == "920.00"
+
+
+def test_an_operator_reaches_the_console_from_the_home_page(live_server, browser_page):
+    # given an operator and a customer
+    customer = CustomerFactory(first_name="Oleg", last_name="Petrov", phone="+79167654321")
+    ActiveCardFactory(customer=customer, number="7700000000025")
+    _user("operator2", "contactcenter.use_console", "crm.view_customer")
+    page = browser_page
+    base = live_server.url
+
+    # when: the operator signs in, lands on the home page and searches from it
+    log_in(page, base, "operator2", PASSWORD)
+    page.wait_for_selector("#home-console-search")
+    _shot(page, "home-operator.png")
+    assert page.locator("a[href='/staff/console/']").count() >= 1  # in the navigation too
+    page.fill("#home-q", "8 916 765-43-21")
+    page.click("#home-console-search [type=submit]")
+
+    # then: the console shows the customer, in the same frame
+    page.wait_for_selector("#customer-name")
+    assert "Petrov" in page.inner_text("#customer-name")
+    assert page.locator("#language-switch").count() == 1

@@ -14,7 +14,7 @@ from loyalty.models import Receipt
 from processing.sale import PurchaseLine, PurchaseRequest
 from processing.simulator import parse_lines, simulate
 from promotions.models import Promotion
-from tests.factories.loyalty import TierFactory
+from tests.factories.loyalty import ProductFactory, TierFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
 from tests.processing.answers import calculate_answer, confirm_answer
@@ -27,6 +27,8 @@ LINES = [PurchaseLine(1, "A", D("2"), D("89.90")), PurchaseLine(2, "B", D("1"), 
 @pytest.fixture
 def world():
     world = coalition(percent="5")
+    ProductFactory(sku="A", name="Lemonade")
+    ProductFactory(sku="B", name="Bed")
     promotion(world, "-10% over 1000", conditions=[
         {"kind": "receipt_total", "operator": "gte", "amount": "1000"}
     ], rewards=[{"kind": "discount_percent", "value": 10}])  # fmt: skip
@@ -78,7 +80,7 @@ def test_a_described_customer_and_the_reasons_of_what_did_not_fire(world):
     names = [p["name"] for p in as_gold.answer["promotions"]]
     assert "Gold +50" in names
     anonymous = simulate(terminal=world.terminal, lines=LINES[:1])
-    reasons = {name: why for _pid, name, why in anonymous.blocked}
+    reasons = {name: why for _pid, name, why, _details in anonymous.blocked}
     assert reasons["Gold +50"] == "not for this customer (tier)"
     assert reasons["-10% over 1000"] == "its conditions do not hold"
 

@@ -10,8 +10,14 @@ import pytest
 from django.utils import timezone
 
 from loyalty.models import CounterValue, Posting, TierMembership
-from loyalty.services.ledger import Actor, Leg, PostingSpec, customer_account, partner_account
-from loyalty.services.ledger import postings_create
+from loyalty.services.ledger import (
+    Actor,
+    Leg,
+    PostingSpec,
+    customer_account,
+    partner_account,
+    postings_create,
+)
 from processing.simulator import simulate
 from tests.factories.loyalty import CounterFactory, CurrencyFactory, ProductFactory, TierFactory
 from tests.factories.promotions import product_set, promotion

@@ -325,7 +325,7 @@ class PromotionAdmin(PromotionBuilderAdmin):
                 error = exc.detail
             else:
                 if simulation is not None and partner_id is not None:
-                    simulation.blocked = self._blocked_visible(simulation.blocked, partner_id)
+                    simulation.refusals = self._visible(simulation.refusals, partner_id)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -378,15 +378,15 @@ class PromotionAdmin(PromotionBuilderAdmin):
         return simulation, occasions
 
     @staticmethod
-    def _blocked_visible(blocked, partner_id: int):
+    def _visible(refusals, partner_id: int):
         """Partner staff are not told about another partner's promotions."""
         others = set(
-            Promotion.objects.filter(pk__in=[row[0] for row in blocked])
+            Promotion.objects.filter(pk__in=[row.promotion_id for row in refusals])
             .exclude(partner_id=partner_id)
             .exclude(partner__isnull=True)
             .values_list("pk", flat=True)
         )
-        return [row for row in blocked if row[0] not in others]
+        return [row for row in refusals if row.promotion_id not in others]
 
 
 admin.site.unregister(Promotion)

@@ -39,6 +39,7 @@ from processing.simulator_text import (
     number_shown,
     why_text,
 )
+from processing.simulator_text import REASONS as REASONS  # the reasons in words, re-exported
 from processing.tiers import tier_step
 from promotions.engine import CustomerFacts, EngineResult, RulesSnapshot
 from promotions.engine.explain import Explanations, explain
@@ -111,16 +112,31 @@ class Effect:
         return str(EFFECT_KINDS[self.kind])
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A promotion that gave nothing: why, and the facts that failed it with their values."""
+
+    promotion_id: int
+    name: str
+    why: str
+    details: tuple[str, ...] = ()
+
+
 @dataclass
 class Simulation:
     answer: dict  # what calculate returns
     result: EngineResult
-    blocked: list[tuple[int, str, str, list[str]]]  # promotion id, name, why, failed values
+    refusals: list[Refusal]
     lines: list[dict]  # per line: the request's sku, product name, numbers as shown
     totals: dict[str, str] = field(default_factory=dict)  # as shown
     effects: list[Effect] = field(default_factory=list)
     clock: str = ""  # the moment of sale and whose clock it is
     what_if: WhatIf = field(default_factory=WhatIf)
+
+    @property
+    def blocked(self) -> list[tuple[int, str, str]]:
+        """(promotion id, name, why) of each promotion that gave nothing."""
+        return [(r.promotion_id, r.name, r.why) for r in self.refusals]
 
 
 # --- reading what the marketer typed ---------------------------------------------------------
@@ -317,11 +333,11 @@ def simulate(
     zone = preview.sale.terminal.store.timezone
     names = Names(snapshot, zone)
     explanations = explain(snapshot, preview.context, result)
-    blocked = _blocked(result, names, explanations)
+    refusals = _refusals(result, names, explanations)
     return Simulation(
         answer=answer,
         result=result,
-        blocked=blocked,
+        refusals=refusals,
         lines=_lines(terminal, lines, result, preview.outcome.places),
         totals=_totals(result, preview.outcome.places),
         effects=_effects(preview, names, explanations),
@@ -345,15 +361,16 @@ def clock_text(at: datetime, zone: str, now: bool) -> str:
     return _("Sold at %(moment)s, on the store's clock.") % values
 
 
-def _blocked(result: EngineResult, names: Names, explanations: Explanations):
-    rows: list[tuple[int, str, str, list[str]]] = []
+def _refusals(result: EngineResult, names: Names, explanations: Explanations) -> list[Refusal]:
+    rows: list[Refusal] = []
     seen: set[tuple[int, str]] = set()
     for pid, reason in result.blocked:
         if (pid, reason) in seen:
             continue  # refused in both walks for the same reason
         seen.add((pid, reason))
         details = failures_text(explanations.get((pid, reason), ()), names)
-        rows.append((pid, names.promotions.get(pid, str(pid)), why_text(reason, names), details))
+        name = names.promotions.get(pid, str(pid))
+        rows.append(Refusal(pid, name, why_text(reason, names), tuple(details)))
     return rows
 
 

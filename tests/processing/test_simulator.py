@@ -80,7 +80,7 @@ def test_a_described_customer_and_the_reasons_of_what_did_not_fire(world):
     names = [p["name"] for p in as_gold.answer["promotions"]]
     assert "Gold +50" in names
     anonymous = simulate(terminal=world.terminal, lines=LINES[:1])
-    reasons = {name: why for _pid, name, why, _details in anonymous.blocked}
+    reasons = {name: why for _pid, name, why in anonymous.blocked}
     assert reasons["Gold +50"] == "not for this customer (tier)"
     assert reasons["-10% over 1000"] == "its conditions do not hold"
 

@@ -73,7 +73,7 @@ def test_each_promotion_that_gave_nothing_names_the_value_that_failed_it(world):
     # the counter stands at 2 + this purchase = 3 of 5, the sale is at 10:30 on a Monday,
     # the customer is Silver, the budget 10.00 was given by the purchase before, as was the
     # one use the customer may have
-    details = {name: details for _pid, name, _why, details in simulation.blocked}
+    details = {r.name: list(r.details) for r in simulation.refusals}
     assert details["500 club"] == ["receipt 480.00 < 500.01"]
     assert details["Fifth purchase"] == ["counter Purchases 3 of 5"]
     assert details["Lunch"] == ["10:30 is outside 13:00-15:00 store time"]
@@ -93,16 +93,16 @@ def test_the_receipt_amount_a_condition_sees_is_after_the_discounts_before_it(wo
     simulation = simulate(
         terminal=world.terminal, lines=[line(1, "A", "1", "550.00")], card=world.card.number
     )
-    details = {name: details for _pid, name, _why, details in simulation.blocked}
+    details = {r.name: list(r.details) for r in simulation.refusals}
     assert details["500 club"] == ["receipt 495.00 < 500.01"]
 
 
 def test_a_described_customer_without_a_tier_is_told_which_tier_it_needs(world):
     simulation = simulate(terminal=world.terminal, lines=[line(1, "A", "1", "10.00")])
-    details = {name: details for _pid, name, _why, details in simulation.blocked}
+    details = {r.name: list(r.details) for r in simulation.refusals}
     assert details["Gold only"] == ["the customer has no tier; only Gold"]
     as_silver = simulate(
         terminal=world.terminal, lines=[line(1, "A", "1", "10.00")], tier_id=world.silver.pk
     )
-    details = {name: details for _pid, name, _why, details in as_silver.blocked}
+    details = {r.name: list(r.details) for r in as_silver.refusals}
     assert details["Gold only"] == ["tier Silver not in Gold"]

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from loyalty.models import Programme
 from processing.simulator import WhatIf, simulate
@@ -64,18 +65,19 @@ def test_the_share_paid_with_points_and_the_minimum_money_payment_apply_to_the_s
 
 def test_the_what_if_fields_of_the_page_take_a_decimal_comma_in_russian(world, admin_client):
     before = rows_written()
-    response = admin_client.post(
-        reverse("admin:promotions_promotion_simulator"),
-        {
-            "terminal": world.terminal.pk,
-            "card": world.card.number,
-            "lines": "B 1 1000,00",
-            "spend_points": "max",
-            "max_spend_percent": "100",
-            "min_money_payment": "300,00",
-        },
-        HTTP_ACCEPT_LANGUAGE="ru",
-    )
+    with translation.override("ru"):  # the page's language (restored after the request)
+        response = admin_client.post(
+            reverse("admin:promotions_promotion_simulator"),
+            {
+                "terminal": world.terminal.pk,
+                "card": world.card.number,
+                "lines": "B 1 1000,00",
+                "spend_points": "max",
+                "max_spend_percent": "100",
+                "min_money_payment": "300,00",
+            },
+            HTTP_ACCEPT_LANGUAGE="ru",
+        )
     content = response.content.decode().replace("\xa0", " ")
     assert 'id="simulation-what-if"' in content
     assert "700,00" in content  # paid with points

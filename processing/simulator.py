@@ -6,7 +6,8 @@ promotions and what-if spending settings to try; the answer is exactly what ``ca
 would return with those rules, every effect of the receipt (discounts, points, counter steps,
 coupons, tier moves, exchanges), and for every promotion that gave nothing the condition that
 failed and the value that failed it (``promotions.engine.explain``). Nothing is written: not
-to the ledger, not to the live programme, not to the rules' cache.
+to the ledger, not to the live programme, not to the rules' cache. A banded reward says
+which of its bands applied and what it measured (``processing.simulator_bands``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from processing.api.answers import purchase_answer
 from processing.calculate import Preview, purchase_simulate
 from processing.plan import tier_money
 from processing.sale import PurchaseLine, PurchaseRequest
+from processing.simulator_bands import SimulatedBand, band_rows
 from processing.simulator_text import (
     EXCHANGE_REASONS,
     Names,
@@ -132,6 +134,7 @@ class Simulation:
     effects: list[Effect] = field(default_factory=list)
     clock: str = ""  # the moment of sale and whose clock it is
     what_if: WhatIf = field(default_factory=WhatIf)
+    bands: list[SimulatedBand] = field(default_factory=list)  # the bands banded rewards gave with
 
     @property
     def blocked(self) -> list[tuple[int, str, str]]:
@@ -343,6 +346,7 @@ def simulate(
         effects=_effects(preview, names, explanations),
         clock=clock_text(preview.context.at, zone, sold_at is None),
         what_if=what_if,
+        bands=band_rows(snapshot, result.bands),
     )
 
 

@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy
 from crm.models import Segment
 from loyalty.models import Counter
 from promotions.engine import RulesSnapshot
+from promotions.engine.bands import QUANTITY, RECEIPT_AMOUNT
 from promotions.engine.explain import Failure
 from promotions.models import ProductSet
 from promotions.models.promotion import AroundDate, TriggerDate
@@ -54,6 +55,7 @@ REASONS = {
     "exchange_not_asked": gettext_lazy("an exchange: applies only when the register asks for it"),
     "not_enough_chips": gettext_lazy("the customer has not enough points to pay its price"),
     "coupon_not_presented": gettext_lazy("only with a coupon of its series"),
+    "below_bands": gettext_lazy("below the first of its bands"),
 }
 
 # What the register is told about an exchange it asked for (pos-api.md), in words.
@@ -245,6 +247,8 @@ def failure_text(failure: Failure, names: Names) -> str:  # noqa: C901 (one bran
             "limit_per_day": _("limit %(limit)s receipts a day reached (%(used)s today)"),
         }[code]
         return sentence % {"limit": p["limit"], "used": p["used"]}
+    if code == "bands":
+        return _bands_text(p, names)
     if code == "chips":
         currency, places = names.currency(p["currency_id"])
         return _("costs %(cost)s %(currency)s, the customer has %(available)s") % {
@@ -253,6 +257,23 @@ def failure_text(failure: Failure, names: Names) -> str:  # noqa: C901 (one bran
             "available": number_shown(p["available"], places),
         }
     return _condition_text(failure, names)
+
+
+def _bands_text(p, names: Names) -> str:
+    """A banded reward's measure below its first band: "receipt 99.99 < 100.00, its first
+    band"."""
+    if p["basis"] == QUANTITY:
+        name = names.product_sets.get(p["product_set_id"], _("any product"))
+        subject = _("units of “%(set)s”") % {"set": name}
+        value, lower = number_shown(p["measure"]), number_shown(p["lower"])
+    else:
+        subject = _("receipt") if p["basis"] == RECEIPT_AMOUNT else _("the customer's spend")
+        value, lower = money_shown(p["measure"]), money_shown(p["lower"])
+    return _("%(subject)s %(value)s < %(lower)s, where its first band starts") % {
+        "subject": subject,
+        "value": value,
+        "lower": lower,
+    }
 
 
 def _date_text(p) -> str:

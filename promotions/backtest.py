@@ -18,6 +18,11 @@ What the back-test cannot know, and how it stands in for it (docs/marketer-guide
 - products are the ones recorded on the lines, with the catalogue's categories and brands now;
 - the points paid on a receipt are spent again as far as the rules then allow; coupons and
   refunds are not replayed.
+
+A banded reward (promotions.engine.bands) is computed band by band like any reward, and what
+each band gave is reported apart. Bands by the customer's spend are refused: the spend each
+customer had at each past sale is not kept, and the spend now would put them in too high a
+band.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Prefetch
+from django.utils.translation import gettext as _
 
 from loyalty.models import FavouriteProduct, Receipt, ReceiptLine, TierMembership
 from loyalty.money import ZERO, quantize
@@ -40,6 +46,7 @@ from promotions.engine import (
     RulesSnapshot,
     evaluate,
 )
+from promotions.engine.bands import CUSTOMER_SPEND, BandHit
 from promotions.models import Promotion
 from promotions.rules.snapshot import snapshot_compile
 
@@ -75,6 +82,42 @@ class CurrencyFigures:
         }
 
 
+class BacktestRefused(Exception):
+    """The back-test cannot compute this promotion; the message says why, for a marketer."""
+
+
+@dataclass
+class BandFigures:
+    """What one band of a banded reward gave: on how many receipts, and how much (money for a
+    discount, points of the reward's currency)."""
+
+    reward: int  # the reward's place in the promotion, from 1
+    band: int  # the band's place, from 1
+    lower: Decimal
+    upper: Decimal | None
+    value: Decimal
+    unit: str  # RUB, or the currency's code
+    receipts: int = 0
+    amount: Decimal = ZERO
+
+    def as_json(self) -> dict:
+        return {
+            "reward": self.reward,
+            "band": self.band,
+            "from": _plain(self.lower),
+            "to": None if self.upper is None else _plain(self.upper),
+            "value": _plain(self.value),
+            "unit": self.unit,
+            "receipts": self.receipts,
+            "amount": str(self.amount),
+        }
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without trailing zeros and never in scientific notation ("10", not "1E+1")."""
+    return format(value.normalize(), "f")
+
+
 @dataclass
 class BacktestFigures:
     """What a back-test found. Money in roubles with 2 places; points in each currency's
@@ -86,6 +129,14 @@ class BacktestFigures:
     discount_amount: Decimal = ZERO  # the tested promotion's discounts
     discount_change: Decimal = ZERO  # every promotion's discounts: with it minus without it
     currencies: dict[int, CurrencyFigures] = field(default_factory=dict)
+    # The tested promotion's banded rewards, by (reward id, band index).
+    bands: dict[tuple[int, int], BandFigures] = field(default_factory=dict)
+
+    def bands_json(self) -> list[dict]:
+        return [self.bands[key].as_json() for key in sorted(self.bands, key=self._band_order)]
+
+    def _band_order(self, key: tuple[int, int]) -> tuple[int, int]:
+        return (self.bands[key].reward, self.bands[key].band)
 
     @property
     def points_worth(self) -> Decimal:
@@ -131,8 +182,18 @@ def backtest_evaluate(
     until: datetime,
     store_ids: Iterable[int] = (),
 ) -> BacktestFigures:
-    """Evaluate every receipt of the period and stores with and without ``promotion``."""
+    """Evaluate every receipt of the period and stores with and without ``promotion``; raise
+    ``BacktestRefused`` for what cannot be computed (bands by the customer's spend)."""
     with_it, without_it = _snapshots(promotion, since, until)
+    tested_rule = next((rule for rule in with_it.promotions if rule.id == promotion.pk), None)
+    rewards = tested_rule.rewards if tested_rule is not None else ()
+    if any(reward.bands and reward.band_basis == CUSTOMER_SPEND for reward in rewards):
+        raise BacktestRefused(
+            _(
+                "Bands by the customer's spend cannot be back-tested: the spend each customer "
+                "had at each past sale is not kept. Try the promotion in the simulator."
+            )
+        )
     figures = BacktestFigures()
     customers: set[int] = set()
     tested = promotion.pk
@@ -143,6 +204,7 @@ def backtest_evaluate(
         result = evaluate(with_it, ctx)
         baseline = evaluate(without_it, ctx)
         fired = _add_own(figures, with_it, result, tested)
+        _add_bands(figures, with_it, result.bands, tested)
         _add_change(figures, with_it, result, baseline)
         if fired:
             figures.receipts_fired += 1
@@ -302,6 +364,29 @@ def _add_own(
             _currency(figures, snapshot, award.currency_id).points += award.amount
             fired = True
     return fired
+
+
+def _add_bands(
+    figures: BacktestFigures, snapshot: RulesSnapshot, hits: list[BandHit], tested: int
+) -> None:
+    """Add what each band of the tested promotion's banded rewards gave on one receipt."""
+    for hit in hits:
+        if hit.promotion_id != tested or hit.amount <= 0:
+            continue
+        found = figures.bands.get((hit.reward_id, hit.index))
+        if found is None:
+            rule = next(p for p in snapshot.promotions if p.id == tested)
+            place, reward = next(
+                (n, r) for n, r in enumerate(rule.rewards, start=1) if r.id == hit.reward_id
+            )
+            unit = "RUB"
+            if reward.currency_id is not None and reward.is_points:
+                unit = snapshot.currencies[reward.currency_id].code
+            found = figures.bands[(hit.reward_id, hit.index)] = BandFigures(
+                place, hit.index + 1, hit.lower, hit.upper, hit.value, unit
+            )
+        found.receipts += 1
+        found.amount += hit.amount
 
 
 def _add_change(

@@ -104,6 +104,15 @@ class Backtest(models.Model):
             "(decimal strings)."
         ),
     )
+    bands = models.JSONField(
+        _("by band"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "For a banded reward: each band with the receipts it applied to and what it gave "
+            "(money for a discount, points of the reward's currency)."
+        ),
+    )
 
     class Meta:
         verbose_name = _("promotion back-test")

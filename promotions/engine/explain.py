@@ -4,7 +4,8 @@
 the registers' hot path stays cheap. ``explain`` takes a result already evaluated and works
 out, for those codes that hide a value, the fact that failed and the value that failed it:
 the condition and the receipt's amount, the counter's value, the hour on the store's clock,
-the customer's tier, the limit reached. It makes no query and changes nothing.
+the customer's tier, the limit reached, the measure below a banded reward's first band. It
+makes no query and changes nothing.
 
 A condition is judged on the state the promotion saw in the priority walk, rebuilt from the
 result: the discounts and the counter steps of the promotions walked before it (in the
@@ -21,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from loyalty.money import ZERO
+from promotions.engine.bands import band_index, band_measure
 from promotions.engine.evaluate import RECEIPT_PHASE, _has, _Walk
 from promotions.engine.types import (
     NO_USAGE,
@@ -119,6 +121,9 @@ def explain_reason(
         return (_limit_failure(promotion, ctx, reason),)
     if reason == "not_enough_chips":
         return (_chips_failure(snapshot, ctx, promotion, result),)
+    if reason == "below_bands":
+        walk = _walk_before(snapshot, ctx, promotion, result, order or {})
+        return _band_failures(walk, promotion)
     if reason == "conditions_not_met":
         walk = _walk_before(snapshot, ctx, promotion, result, order or {})
         return tuple(
@@ -236,6 +241,31 @@ def _walk_before(
         if step.promotion_id is not None and before(step.promotion_id):
             walk.stepped[step.counter_id] = walk.stepped.get(step.counter_id, ZERO) + step.delta
     return walk
+
+
+def _band_failures(walk: _Walk, promotion: PromotionRule) -> tuple[Failure, ...]:
+    """Each banded reward whose measure fell below its first band: what it measured (on the
+    reward's lines, those of its product set) and where the first band starts."""
+    failures = []
+    for reward in promotion.rewards:
+        if not reward.bands:
+            continue
+        eligible = walk._matching(reward.product_set)
+        measure = band_measure(reward, walk.lines, eligible, walk.inputs, walk.ctx.customer)
+        if measure is None or band_index(reward.bands, measure) is not None:
+            continue
+        failures.append(
+            Failure(
+                "bands",
+                {
+                    "basis": reward.band_basis,
+                    "measure": measure,
+                    "lower": reward.bands[0].lower,
+                    "product_set_id": reward.product_set.id if reward.product_set else None,
+                },
+            )
+        )
+    return tuple(failures)
 
 
 def _condition_failure(walk: _Walk, condition: ConditionRule) -> Failure:

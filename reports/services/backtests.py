@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from promotions.backtest import BacktestFigures, backtest_run
+from promotions.backtest import BacktestFigures, BacktestRefused, backtest_run
 from reports.models import Backtest
 from reports.tasks import backtest_perform_task
 
@@ -33,6 +33,7 @@ NO_FIGURES = {
     "points_worth_change": ZERO_MONEY,
     "net_change": ZERO_MONEY,
     "points": {},
+    "bands": [],
 }
 
 
@@ -74,6 +75,9 @@ def backtest_perform(*, backtest_id: int, run_number: int) -> str | None:
         this_run.update(
             status=Backtest.Status.DONE, finished_at=timezone.now(), **_figure_fields(figures)
         )
+    except BacktestRefused as exc:  # what it cannot compute: the reason, for the marketer
+        this_run.update(status=Backtest.Status.FAILED, finished_at=timezone.now(), error=str(exc))
+        return Backtest.Status.FAILED
     except Exception as exc:
         logger.exception("back-test %s, run %s, failed", backtest_id, run_number)
         this_run.update(
@@ -97,4 +101,5 @@ def _figure_fields(figures: BacktestFigures) -> dict:
         "points_worth_change": figures.points_worth_change,
         "net_change": figures.net_change,
         "points": figures.points_json(),
+        "bands": figures.bands_json(),
     }

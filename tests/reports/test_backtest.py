@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.apps import apps
@@ -541,3 +541,59 @@ def test_partner_staff_see_the_backtests_of_their_partners_promotions_only(histo
     assert list(listing.context["cl"].queryset) == [own]
     other = client.get(reverse("admin:reports_backtest_change", args=[coalition_wide.pk]))
     assert other.status_code == 302  # "does not exist", back to the admin index
+
+
+def _band_of(bands: list[tuple[str, str]], amount: Decimal) -> int | None:
+    """The band (from 1) an amount falls in: the last whose lower bound it reaches."""
+    found = None
+    for number, (lower, _value) in enumerate(bands, start=1):
+        if amount >= D(lower):
+            found = number
+    return found
+
+
+def test_a_banded_reward_is_back_tested_band_by_band(history):
+    # given one draft promotion: 5 % in points below 100.00, 7 % from 100.00, 10 % from 600.00
+    bands = [("0", "5"), ("100", "7"), ("600", "10")]
+    draft = _draft(history, "Floating percent", [{
+        "kind": "points_percent", "value": "5", "band_basis": "receipt_amount",
+        "bands": [{"from": lower, "value": value} for lower, value in bands],
+    }])  # fmt: skip
+    # when
+    backtest = _run(_backtest(history, draft))
+    # then, computed here from the receipts of the period with a customer (points need one)
+    receipts = {"R1": D("500.00"), "R2": D("99.99"), "R3": D("1000.00"), "R6": D("40.00")}
+    expected: dict[int, list] = {}
+    for amount in receipts.values():
+        number = _band_of(bands, amount)
+        points = (amount * D(bands[number - 1][1]) / 100).quantize(D("0.01"), ROUND_HALF_UP)
+        row = expected.setdefault(number, [0, D("0")])
+        row[0] += 1
+        row[1] += points
+    assert backtest.receipts_fired == 4
+    assert backtest.points["bonus"]["points"] == str(sum(p for _n, p in expected.values()))
+    assert backtest.points["bonus"]["points"] == "142.00"  # 5.00 + 2.00, 35.00, 100.00
+    assert [
+        (row["band"], row["from"], row["to"], row["value"], row["receipts"], row["amount"])
+        for row in backtest.bands
+    ] == [
+        (1, "0", "100", "5", *expected[1][:1], str(expected[1][1])),
+        (2, "100", "600", "7", *expected[2][:1], str(expected[2][1])),
+        (3, "600", None, "10", *expected[3][:1], str(expected[3][1])),
+    ]
+    assert {row["unit"] for row in backtest.bands} == {"bonus"}
+
+
+def test_bands_by_the_customers_spend_are_refused_with_a_reason(history):
+    from tests.factories.loyalty import CounterFactory
+
+    spent = CounterFactory(programme=history.world.programme, unit="amount")
+    draft = _draft(history, "By spend", [{
+        "kind": "discount_percent", "value": "3", "band_basis": "customer_spend",
+        "band_counter": spent, "bands": [{"from": "0", "value": "3"}],
+    }])  # fmt: skip
+    backtest = _backtest(history, draft)
+    backtest_queue(backtest=backtest)
+    assert backtest_perform(backtest_id=backtest.pk, run_number=backtest.run_number) == "failed"
+    backtest.refresh_from_db()
+    assert backtest.error.startswith("Bands by the customer's spend cannot be back-tested")

@@ -4,7 +4,7 @@ or the hold expires. The simulator previews through the same path (``purchase_pr
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.db.models import F
@@ -48,7 +48,13 @@ from promotions.coupons import (
     coupons_release,
     hold_key,
 )
-from promotions.engine import CustomerFacts, EngineResult, RulesSnapshot, evaluate
+from promotions.engine import (
+    CustomerFacts,
+    EngineResult,
+    ReceiptContext,
+    RulesSnapshot,
+    evaluate,
+)
 from promotions.usage import usage_read
 
 
@@ -76,12 +82,39 @@ def purchase_preview(
     """What ``calculate`` answers for ``request``, and the engine's result with its reasons,
     for the simulator: with another ``snapshot`` (drafts included) and, without a card or a
     phone, a described ``customer`` (their tier; no balance). Writes nothing."""
+    preview = purchase_simulate(terminal, request, snapshot=snapshot, customer=customer)
+    return preview.outcome, preview.result
+
+
+@dataclass
+class Preview:
+    """A previewed receipt: the outcome ``calculate`` would answer, the engine's result, and
+    what the engine was given (the context and the sale) for the simulator's explanations."""
+
+    outcome: PurchaseOutcome
+    result: EngineResult
+    context: ReceiptContext
+    sale: Sale
+
+
+def purchase_simulate(
+    terminal: Terminal,
+    request: PurchaseRequest,
+    *,
+    snapshot: RulesSnapshot | None = None,
+    customer: CustomerFacts | None = None,
+) -> Preview:
+    """``purchase_preview`` with the context and the sale it evaluated. A ``snapshot`` given
+    is used whatever the time of sale (drafts, or the simulator's what-if settings): its
+    programme rule replaces the live one. Writes nothing."""
     terminal = terminal_loaded(terminal)
     holder, fast = load(terminal, request, replay=False, lots=True, needs=ALL_FACTS)
     sale = sale_open(terminal, request, holder, fast)
     if snapshot is not None:
         sale.snapshot = snapshot
-    return _preview(sale, request, customer)
+        sale.programme = snapshot.programmes.get(sale.programme.id, sale.programme)
+    outcome, result, context = _preview(sale, request, customer)
+    return Preview(outcome, result, context, sale)
 
 
 def _preview(sale: Sale, request: PurchaseRequest, customer: CustomerFacts | None = None):
@@ -107,8 +140,9 @@ def _preview(sale: Sale, request: PurchaseRequest, customer: CustomerFacts | Non
     if sale.customer is None and customer is not None:
         context = replace(context, customer=customer)
         sale.facts = customer
-    result = evaluate(sale.snapshot, usage_read(sale.snapshot, context))
-    return _calculated(sale, request, result, account, at, now), result
+    context = usage_read(sale.snapshot, context)
+    result = evaluate(sale.snapshot, context)
+    return _calculated(sale, request, result, account, at, now), result, context
 
 
 def _calculated(sale, request, result, account, at, now) -> PurchaseOutcome:

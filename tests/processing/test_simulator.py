@@ -9,12 +9,13 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import translation
 
 from loyalty.models import Receipt
 from processing.sale import PurchaseLine, PurchaseRequest
 from processing.simulator import parse_lines, simulate
 from promotions.models import Promotion
-from tests.factories.loyalty import TierFactory
+from tests.factories.loyalty import ProductFactory, TierFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import promotion
 from tests.processing.answers import calculate_answer, confirm_answer
@@ -27,6 +28,8 @@ LINES = [PurchaseLine(1, "A", D("2"), D("89.90")), PurchaseLine(2, "B", D("1"), 
 @pytest.fixture
 def world():
     world = coalition(percent="5")
+    ProductFactory(sku="A", name="Lemonade")
+    ProductFactory(sku="B", name="Bed")
     promotion(world, "-10% over 1000", conditions=[
         {"kind": "receipt_total", "operator": "gte", "amount": "1000"}
     ], rewards=[{"kind": "discount_percent", "value": 10}])  # fmt: skip
@@ -149,7 +152,7 @@ def test_the_simulator_shows_which_band_applied(world, admin_client):
     )
     (band,) = simulation.bands
     assert band.promotion == "Floating percent"
-    assert band.measure == total
+    assert band.measure == "579.80"  # as shown, with the locale's separators
     assert band.band == "band 3 of 3: from 500.00"
     assert band.value == "10 %"
     # and below 100.00 the first band, from 100.00 the second, to the kopeck
@@ -171,6 +174,17 @@ def test_the_simulator_shows_which_band_applied(world, admin_client):
     content = response.content.decode()
     assert 'id="simulation-bands"' in content
     assert "band 3 of 3: from 500.00" in content
+    # on a Russian page the numbers of the bands take the locale's decimal comma
+    with translation.override("ru"):
+        russian = simulate(
+            terminal=world.terminal,
+            lines=[PurchaseLine(1, "A", D("10"), D("89.90"))],
+            card=world.card.number,
+            drafts=[draft.pk],
+        )
+    (band,) = russian.bands
+    assert band.measure == "899,00"
+    assert "500,00" in band.band
 
 
 def test_a_promotion_below_its_first_band_says_so(world):
@@ -186,3 +200,6 @@ def test_a_promotion_below_its_first_band_says_so(world):
     assert ("From 100", "below the first of its bands") in [
         (name, str(why)) for _pid, name, why in simulation.blocked
     ]
+    # with the value that failed it, as the other refusals say theirs
+    details = {r.name: list(r.details) for r in simulation.refusals}
+    assert details["From 100"] == ["receipt 99.99 < 100.00, where its first band starts"]

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from promotions.models import Promotion
 from tests.browser import log_in
+from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,6 +32,8 @@ def _shot(page, name: str) -> None:
 
 def test_a_marketer_builds_a_promotion_and_simulates_it(live_server, browser_page):
     world = coalition(percent="5")
+    ProductFactory(sku="A", name="Lemonade")  # the simulator refuses SKUs not in the catalogue
+    ProductFactory(sku="B", name="Bed")
     get_user_model().objects.create_superuser("marketer", "m@example.com", "s3cret-pass")
     page = browser_page
     log_in(page, live_server.url, "marketer", "s3cret-pass")

@@ -388,8 +388,12 @@ def test_the_simulator_offers_their_terminals_and_drafts_only(scene, anna):
 def test_the_simulator_does_not_name_another_partners_promotions(scene, anna, client):
     # given
     url = reverse("admin:promotions_promotion_simulator")
-    data = {"terminal": scene.world.terminal.pk, "card": scene.world.card.number,
-            "lines": "A 1 100.00"}  # fmt: skip
+    data = {
+        "terminal": scene.world.terminal.pk,
+        "card": scene.world.card.number,
+        "lines": "A 1 100.00",
+        "allow_unknown": "on",  # "A" is not in the catalogue
+    }
     # when
     answer = anna.post(url, data).content.decode()
     # then

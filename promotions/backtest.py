@@ -203,15 +203,15 @@ class PromotionFigures:
             "receipts_fired": self.receipts_fired,
             "occasions_rewarded": self.occasions_rewarded,
             "customers_reached": len(self.customers),
-            "discount_amount": str(self.discount_amount),
+            "discount_amount": str(quantize(self.discount_amount)),
             "points": {
                 currencies[cid].code: str(quantize(points, currencies[cid].decimal_places))
                 for cid, points in sorted(self.points.items())
                 if points
             },
-            "points_worth": str(worth),
-            "total_cost": str(self.discount_amount + worth),
-            "counter_steps": str(self.counter_steps.normalize() if self.counter_steps else 0),
+            "points_worth": str(quantize(worth)),
+            "total_cost": str(quantize(self.discount_amount + worth)),
+            "counter_steps": f"{self.counter_steps.normalize():f}" if self.counter_steps else "0",
             "coupons": self.coupons,
             "tier_moves": self.tier_moves,
             "notes": [[code, params] for code, params in notes],

@@ -135,9 +135,7 @@ def history_load(
                 recorded_at=sold_at,
                 total=total,
                 points_spent=points_spent,
-                spent_points=quantize(
-                    points_spent / currency.rub_rate, currency.decimal_places
-                ),
+                spent_points=quantize(points_spent / currency.rub_rate, currency.decimal_places),
                 to_pay=to_pay,
                 points_earned=earned,
             )

@@ -50,6 +50,12 @@ def _approver(user) -> bool:
     return staff_partner_id(user) is None and user.has_perm(APPROVE_PERMISSION)
 
 
+def _promotion_reader(user) -> bool:
+    return user.has_perm("promotions.view_promotion") or user.has_perm(
+        "promotions.change_promotion"
+    )
+
+
 def _ticket_reader(user) -> bool:
     return user.has_perm("contactcenter.view_ticket")
 
@@ -60,6 +66,16 @@ GROUPS: list[tuple[Promise, str, list[Entry]]] = [
         "campaign",
         [
             (_("Promotions"), "promotions.Promotion", "sell"),
+            (
+                _("Campaign calendar"),
+                _page("admin:promotions_promotion_calendar", _promotion_reader),
+                "calendar_month",
+            ),
+            (
+                _("Receipt simulator"),
+                _page("admin:promotions_promotion_simulator", _promotion_reader),
+                "calculate",
+            ),
             (_("Coupon series"), "promotions.CouponSeries", "confirmation_number"),
             (_("Coupons"), "promotions.Coupon", "local_activity"),
             (_("Coupons used"), "promotions.CouponRedemption", "receipt"),

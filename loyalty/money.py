@@ -79,3 +79,20 @@ def money_text(value: Decimal) -> str:
 def points_text(value: Decimal, places: int) -> str:
     """A points amount as the API answers it: a string with its currency's places."""
     return str(quantize(value, places))
+
+
+def plain(value: Decimal) -> str:
+    """A number as written by hand: no trailing zeros, never scientific notation (100, not
+    1E+2; 2.5, not 2.5000)."""
+    return format(value.normalize(), "f")
+
+
+def readable(value: Decimal, places: int | None = None) -> str:
+    """A number as people read it in the active language: the locale's decimal mark and digit
+    grouping (1,234.50 / 1 234,50), ``places`` decimals (money: 2) or as few as it needs."""
+    from django.utils.formats import number_format
+
+    if places is None:
+        text = plain(value)
+        places = len(text.split(".")[1]) if "." in text else 0
+    return number_format(quantize(value, places), places, use_l10n=True, force_grouping=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -24,7 +24,9 @@ from loyalty.models import Product, Receipt, Terminal
 from processing.api.answers import purchase_answer
 from processing.calculate import purchase_preview
 from processing.sale import PurchaseLine, PurchaseRequest
-from promotions.engine import CustomerFacts, EngineResult
+from promotions.engine import CustomerFacts, EngineResult, RulesSnapshot
+from promotions.engine.bands import QUANTITY, BandHit
+from promotions.models import Reward
 from promotions.rules.snapshot import snapshot_compile, snapshot_get
 
 REASONS = {
@@ -59,6 +61,7 @@ REASONS = {
     "favourites_anonymous": gettext_lazy("favourite products need a known customer"),
     "exchange_not_asked": gettext_lazy("an exchange: applies only when the register asks for it"),
     "not_enough_chips": gettext_lazy("the customer has not enough points to pay its price"),
+    "below_bands": gettext_lazy("below the first of its bands"),
 }
 
 
@@ -68,6 +71,68 @@ class Simulation:
     result: EngineResult
     blocked: list[tuple[int, str, str]]  # promotion id, name, why
     lines: list[dict]  # per line: the request's sku, quantity, price and the answer's numbers
+    bands: list[SimulatedBand] = field(default_factory=list)  # the bands banded rewards gave with
+
+
+@dataclass(frozen=True)
+class SimulatedBand:
+    """Which band of a banded reward applied: what it measured, the band and its value."""
+
+    promotion: str
+    basis: str  # what the bands measure, in words
+    measure: Decimal
+    band: str  # "2 of 3: from 100.00 to 500.00"
+    value: str  # "7 %", "50 points", "25.00"
+
+
+def band_rows(snapshot: RulesSnapshot, hits: list[BandHit]) -> list[SimulatedBand]:
+    """The bands the banded rewards of a simulated receipt applied with, in words."""
+    promotions = {p.id: p for p in snapshot.promotions}
+    bases = dict(Reward.BandBasis.choices)
+    rows = []
+    for hit in hits:
+        promotion = promotions.get(hit.promotion_id)
+        reward = (
+            next((r for r in promotion.rewards if r.id == hit.reward_id), None)
+            if promotion
+            else None
+        )
+        if promotion is None or reward is None:
+            continue
+        places = 3 if hit.basis == QUANTITY else 2
+        lower = _number(hit.lower, places)
+        where = (
+            _("from %(lower)s to below %(upper)s")
+            % {"lower": lower, "upper": _number(hit.upper, places)}
+            if hit.upper is not None
+            else _("from %(lower)s") % {"lower": lower}
+        )
+        rows.append(
+            SimulatedBand(
+                promotion=promotion.name,
+                basis=str(bases.get(hit.basis, hit.basis)),
+                measure=_number(hit.measure, places),
+                band=_("band %(number)s of %(count)s: %(where)s")
+                % {"number": hit.index + 1, "count": len(reward.bands), "where": where},
+                value=_band_value(reward.kind, hit.value),
+            )
+        )
+    return rows
+
+
+def _number(value, places: int):
+    if places == 3:  # units: as the receipt states them (2, 1.5)
+        return value.quantize(Decimal(1)) if value == value.to_integral() else value
+    return value.quantize(Decimal("0.01"))
+
+
+def _band_value(kind: str, value: Decimal) -> str:
+    shown = format(value.normalize(), "f")
+    if kind.endswith("_percent"):
+        return f"{shown} %"
+    if kind.startswith("points_"):
+        return _("%(points)s points") % {"points": shown}
+    return str(value.quantize(Decimal("0.01")))
 
 
 def parse_lines(text: str) -> list[PurchaseLine]:
@@ -191,7 +256,7 @@ def simulate(
         {"sku": line.sku, "quantity": line.quantity, "price": line.price, **by_no[line.line_no]}
         for line in lines
     ]
-    return Simulation(answer, result, blocked, table)
+    return Simulation(answer, result, blocked, table, band_rows(snapshot, result.bands))
 
 
 def _why(reason: str, names: dict[int, str]) -> str:

@@ -28,6 +28,11 @@ What the back-test cannot know, and how it stands in for it (docs/marketer-guide
 
 What it cannot compute at all it refuses, promotion by promotion, with a sentence
 (``REFUSALS``): a refused promotion gives no figures rather than a zero.
+
+A banded reward (promotions.engine.bands) is computed band by band like any reward, and what
+each band gave is reported apart, per promotion (``BandFigures``). Bands by the customer's
+spend are refused (``band_spend``): the spend each customer had at each past sale is not kept,
+and the spend now would put them in too high a band.
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ from promotions.engine import (
     RulesSnapshot,
     evaluate,
 )
+from promotions.engine.bands import CUSTOMER_SPEND, BandHit
 from promotions.engine.types import PromotionRule
 from promotions.models import Promotion
 from promotions.rules.snapshot import snapshot_compile
@@ -89,6 +95,11 @@ REFUSALS = {
     "registration_scope": _(
         "It is limited to stores, terminals or sales channels, but where each customer "
         "registered is not recorded."
+    ),
+    "band_spend": _(
+        "Its reward has bands by the customer's spend, and the spend each customer had at each "
+        "past sale is not kept (the spend now would put them in too high a band). Try it in "
+        "the simulator with a card."
     ),
     "unknown_trigger": _("Its trigger “%(trigger)s” is not one the back-test knows."),
     "not_compiled": _("Its rules could not be read (is its programme still there?)."),
@@ -159,6 +170,38 @@ class CurrencyFigures:
 
 
 @dataclass
+class BandFigures:
+    """What one band of a banded reward gave: on how many receipts, and how much (money for a
+    discount, points of the reward's currency)."""
+
+    reward: int  # the reward's place in the promotion, from 1
+    band: int  # the band's place, from 1
+    lower: Decimal
+    upper: Decimal | None
+    value: Decimal
+    unit: str  # RUB, or the currency's code
+    receipts: int = 0
+    amount: Decimal = ZERO
+
+    def as_json(self) -> dict:
+        return {
+            "reward": self.reward,
+            "band": self.band,
+            "from": _plain(self.lower),
+            "to": None if self.upper is None else _plain(self.upper),
+            "value": _plain(self.value),
+            "unit": self.unit,
+            "receipts": self.receipts,
+            "amount": str(self.amount),
+        }
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without trailing zeros and never in scientific notation ("10", not "1E+1")."""
+    return format(value.normalize(), "f")
+
+
+@dataclass
 class PromotionFigures:
     """What one tested promotion gives, or why it cannot be back-tested (``refusal``)."""
 
@@ -175,6 +218,15 @@ class PromotionFigures:
     counter_steps: Decimal = ZERO
     coupons: int = 0
     tier_moves: int = 0
+    # Its banded rewards, by (reward id, band index).
+    bands: dict[tuple[int, int], BandFigures] = field(default_factory=dict)
+
+    def bands_json(self) -> list[dict]:
+        """Its bands in order (reward, then band), each with the promotion named."""
+        rows = sorted(self.bands.values(), key=lambda b: (b.reward, b.band))
+        return [
+            {"promotion": self.id, "promotion_name": self.name, **band.as_json()} for band in rows
+        ]
 
     def points_worth(self, currencies: dict[int, CurrencyFigures]) -> Decimal:
         return sum(
@@ -214,6 +266,7 @@ class PromotionFigures:
             "counter_steps": f"{self.counter_steps.normalize():f}" if self.counter_steps else "0",
             "coupons": self.coupons,
             "tier_moves": self.tier_moves,
+            "bands": self.bands_json(),
             "notes": [[code, params] for code, params in notes],
         }
 
@@ -262,6 +315,11 @@ class BacktestFigures:
 
     def promotions_json(self) -> list[dict]:
         return [p.as_json(self.currencies) for p in self.promotions]
+
+    def bands_json(self) -> list[dict]:
+        """What each band of the tested promotions' banded rewards gave, promotion by
+        promotion in the order tested (refused promotions have none)."""
+        return [row for own in self.promotions if not own.refusal for row in own.bands_json()]
 
 
 Progress = Callable[[int, int], None]  # (receipts processed, receipts in all)
@@ -349,6 +407,8 @@ def refusal_of(rule: PromotionRule) -> tuple[str, dict] | None:
         return "exchange", {}
     if any(condition.kind == "promotion_done" for condition in rule.conditions):
         return "chain", {}
+    if any(reward.bands and reward.band_basis == CUSTOMER_SPEND for reward in rule.rewards):
+        return "band_spend", {}
     trigger = rule.trigger
     if trigger is None:
         return None
@@ -485,6 +545,7 @@ def _receipts_replay(
                 continue
             result, baseline = runs[0].evaluate(ctx), runs[1].evaluate(ctx)
             fired = _add_own(accepted, result, receipt.customer_id)
+            _add_bands(accepted, with_it, result.bands)
             _add_change(figures, with_it, result, baseline)
             if fired:
                 figures.receipts_fired += 1
@@ -607,6 +668,30 @@ def _add_own(
             if customer_id is not None:
                 own.customers.add(customer_id)
     return fired
+
+
+def _add_bands(
+    accepted: dict[int, PromotionFigures], snapshot: RulesSnapshot, hits: list[BandHit]
+) -> None:
+    """Add what each band of the tested promotions' banded rewards gave on one receipt."""
+    for hit in hits:
+        own = accepted.get(hit.promotion_id)
+        if own is None or hit.amount <= 0:
+            continue
+        found = own.bands.get((hit.reward_id, hit.index))
+        if found is None:
+            rule = next(p for p in snapshot.promotions if p.id == hit.promotion_id)
+            place, reward = next(
+                (n, r) for n, r in enumerate(rule.rewards, start=1) if r.id == hit.reward_id
+            )
+            unit = "RUB"
+            if reward.currency_id is not None and reward.is_points:
+                unit = snapshot.currencies[reward.currency_id].code
+            found = own.bands[(hit.reward_id, hit.index)] = BandFigures(
+                place, hit.index + 1, hit.lower, hit.upper, hit.value, unit
+            )
+        found.receipts += 1
+        found.amount += hit.amount
 
 
 def _add_change(

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime, parse_time
 from django.utils.translation import gettext as _
 
+from promotions.bands import bands_export, bands_read, first_band_value
 from promotions.models import (
     CompatibilityGroup,
     Condition,
@@ -172,6 +173,9 @@ def promotion_data(promotion: Promotion) -> dict:
                 "expires_day_of_next_month": r.expires_day_of_next_month,
                 "tier": r.tier.code if r.tier_id else None,
                 "max_units": r.max_units,
+                "band_basis": r.band_basis or None,
+                "band_counter": r.band_counter.code if r.band_counter_id else None,
+                "bands": bands_export(r.bands),
             }
             for r in promotion.rewards.order_by("pk")
         ],
@@ -891,7 +895,14 @@ def _read_promotion(reader: _Reader, row: dict, path: str, set_names, group_name
             expires_day_of_next_month=r.get("expires_day_of_next_month"),
             tier=reader.one(tiers, r.get("tier"), f"{where}.tier", "tier"),
             max_units=r.get("max_units"),
+            band_basis=r.get("band_basis") or "",
+            band_counter=reader.one(
+                counters, r.get("band_counter"), f"{where}.band_counter", "counter"
+            ),
+            bands=bands_read(r.get("bands"), f"{where}.bands", reader.fail),
         )
+        if reward.value is None and r.get("value") is None:
+            reward.value = first_band_value(reward.bands)  # with bands, it may be left out
         if reward.max_units is not None and (
             not isinstance(reward.max_units, int) or isinstance(reward.max_units, bool)
         ):

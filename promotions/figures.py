@@ -6,10 +6,11 @@ promotions; nothing is added to the hot path."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from loyalty.models import Receipt, ReceiptLineReward
 from loyalty.money import ZERO
@@ -51,3 +52,121 @@ def promotion_figures(
         )
         for row in found
     }
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str  # today, week, start
+    since: datetime | None
+    figures: Figures
+    occasions: int = 0  # customers rewarded by an occasion (promotions not started by a sale)
+    occasion_given: Decimal = ZERO  # what the occasions gave, points at their rate in money
+
+
+@dataclass(frozen=True)
+class Live:
+    """A promotion's page figures: three periods, its budget and its limits."""
+
+    periods: list[Period]
+    budget: Decimal | None
+    budget_used: Decimal
+    limits: dict[str, int]  # limit -> customers (or days) that reached it
+
+    @property
+    def budget_left(self) -> Decimal | None:
+        return None if self.budget is None else max(self.budget - self.budget_used, ZERO)
+
+    @property
+    def budget_share(self) -> int | None:
+        if not self.budget:
+            return None
+        return min(100, int(self.budget_used * 100 / self.budget))
+
+
+def period_starts(now: datetime) -> dict[str, datetime]:
+    """Today and this week (from Monday) on the back office's clock."""
+    local = timezone.localtime(now)
+    today = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return {"today": today, "week": today - timedelta(days=local.weekday())}
+
+
+def live_figures(promotion, now: datetime | None = None) -> Live:
+    """Receipts and customers reached, discount and points given (net of refunds) today,
+    this week and since the start; occasions rewarded; budget used and left; the limits
+    customers and days have reached. Four queries, whatever the promotion's size."""
+    from promotions.models import PromotionUsage, TriggerFiring
+
+    now = now or timezone.now()
+    starts = period_starts(now)
+    given = Q(refund__isnull=True) & ~Q(line__receipt__status=Receipt.Status.CANCELLED)
+    aggregates = {}
+    for key, since in [("today", starts["today"]), ("week", starts["week"]), ("start", None)]:
+        window = Q(line__receipt__sold_at__gte=since) if since is not None else Q()
+        aggregates |= {
+            f"{key}_receipts": Count("line__receipt_id", filter=given & window, distinct=True),
+            f"{key}_customers": Count(
+                "line__receipt__customer_id", filter=given & window, distinct=True
+            ),
+            f"{key}_discount": Sum(
+                "amount", filter=window & Q(effect=ReceiptLineReward.Effect.DISCOUNT)
+            ),
+            f"{key}_points": Sum(
+                "amount", filter=window & Q(effect=ReceiptLineReward.Effect.POINTS)
+            ),
+        }
+    sales = ReceiptLineReward.objects.filter(promotion=promotion).aggregate(**aggregates)
+    firing_aggregates = {}
+    for key, since in [("today", starts["today"]), ("week", starts["week"]), ("start", None)]:
+        window = Q(fired_at__gte=since) if since is not None else Q()
+        firing_aggregates |= {
+            f"{key}_count": Count("customer_id", filter=window, distinct=True),
+            f"{key}_given": Sum("given", filter=window),
+        }
+    firings = TriggerFiring.objects.filter(promotion=promotion).aggregate(**firing_aggregates)
+    periods = [
+        Period(
+            key=key,
+            since=starts.get(key),
+            figures=Figures(
+                receipts=sales[f"{key}_receipts"],
+                customers=sales[f"{key}_customers"],
+                discount=sales[f"{key}_discount"] or ZERO,
+                points=sales[f"{key}_points"] or ZERO,
+            ),
+            occasions=firings[f"{key}_count"],
+            occasion_given=firings[f"{key}_given"] or ZERO,
+        )
+        for key in ("today", "week", "start")
+    ]
+    usage = PromotionUsage.objects.filter(promotion=promotion)
+    budget_used = ZERO
+    if promotion.budget is not None:
+        budget_used = usage.filter(key="total").values_list("given", flat=True).first() or ZERO
+    limits = _limits_reached(promotion, usage, now)
+    return Live(periods, promotion.budget, budget_used, limits)
+
+
+def _limits_reached(promotion, usage, now: datetime) -> dict[str, int]:
+    """How many customers (or days) reached each limit the promotion has: per customer, per
+    customer today, per day (today: 1 when the day's limit is reached). One query."""
+    today = timezone.localdate(now).isoformat()
+    checks = {}
+    if promotion.uses_per_customer is not None:
+        checks["per_customer"] = Count(
+            "pk",
+            filter=Q(key__startswith="c:") & Q(uses__gte=promotion.uses_per_customer),
+        )
+    if promotion.uses_per_customer_day is not None:
+        checks["per_customer_today"] = Count(
+            "pk",
+            filter=Q(key__startswith="cd:")
+            & Q(key__endswith=f":{today}")
+            & Q(uses__gte=promotion.uses_per_customer_day),
+        )
+    if promotion.uses_per_day is not None:
+        checks["per_day_today"] = Count(
+            "pk", filter=Q(key=f"d:{today}") & Q(uses__gte=promotion.uses_per_day)
+        )
+    if not checks:
+        return {}
+    return usage.aggregate(**checks)

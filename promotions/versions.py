@@ -22,6 +22,7 @@ from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 
 from loyalty.models import Store
+from promotions.bands import bands_summary
 from promotions.models import Condition, Promotion, Reward
 
 ROWS = {"conditions": Condition, "rewards": Reward}
@@ -169,6 +170,8 @@ def _show(model, field: str, value: Any) -> str:
         return "—"
     if isinstance(value, bool):
         return _("yes") if value else _("no")
+    if field == "bands" and model is Reward:
+        return bands_summary(value)
     if isinstance(value, list):
         return ", ".join(_show(model, field, item) for item in value)
     if field == "weekdays" and isinstance(value, int) and 1 <= value <= 7:

@@ -1,10 +1,12 @@
 """Warnings for the marketer when a promotion is saved: combinations the engine allows but that
 are rarely what was meant. The save still happens; the admin shows them as warnings.
 
-- Two active promotions that overlap in time, outside any compatibility group, where both
-  could reward the same lines (same programme; same partner, or either coalition-wide): both
-  apply, one after the other. A promotion and the one whose points it multiplies are meant to
-  apply together and are not reported.
+- Two active promotions that can meet on one receipt (``promotions.overlaps.can_meet``: both
+  started by a purchase, periods, partner, stores, channels, days, hours and receipt amount
+  ranges that meet), outside any compatibility group: both apply, one after the other. A
+  promotion and the one whose points it multiplies are meant to apply together and are not
+  reported; occasion promotions and promotions for amounts that exclude each other ("under
+  500" and "500 or more") never meet.
 - An exclusive promotion in a group of mode ``all``: the group lets its members add up, but
   the exclusive flag still stops every lower-priority promotion on the lines it rewards.
 - A points multiplier whose target promotion is not active: it gives nothing.
@@ -20,6 +22,8 @@ from django.utils.translation import ngettext
 
 from loyalty.models import FavouriteProduct
 from promotions.models import CompatibilityGroup, Promotion, Reward
+from promotions.models.promotion import Trigger
+from promotions.overlaps import can_meet, meeting_queryset
 
 NAMED_AT_MOST = 5
 
@@ -38,8 +42,13 @@ def _overlapping_without_group(promotion: Promotion) -> list[str]:
     active = Promotion.Status.ACTIVE
     if promotion.status != active or promotion.group_id is not None:
         return []
+    if promotion.trigger != Trigger.RECEIPT:
+        return []
     others = Promotion.objects.filter(
-        programme_id=promotion.programme_id, status=active, group__isnull=True
+        programme_id=promotion.programme_id,
+        status=active,
+        group__isnull=True,
+        trigger=Trigger.RECEIPT,
     ).exclude(pk=promotion.pk)
     if promotion.partner_id is not None:
         others = others.filter(Q(partner__isnull=True) | Q(partner_id=promotion.partner_id))
@@ -52,7 +61,11 @@ def _overlapping_without_group(promotion: Promotion) -> list[str]:
     ).exclude(
         pk__in=Reward.objects.filter(kind=multiplier, multiplier_of=promotion).values("promotion")
     )
-    names = list(others.order_by("-priority", "name").values_list("name", flat=True))
+    names = [
+        other.name
+        for other in meeting_queryset(others.order_by("-priority", "name"))
+        if can_meet(promotion, other)
+    ]
     if not names:
         return []
     listed = ", ".join(_("“%(name)s”") % {"name": name} for name in names[:NAMED_AT_MOST])

@@ -139,6 +139,7 @@ class BacktestAdmin(ModelAdmin):
                     "points_worth",
                     "total_cost",
                     "points_table",
+                    "bands_table",
                 ]
             },
         ),
@@ -352,6 +353,39 @@ class BacktestAdmin(ModelAdmin):
         )
         return format_html("<table>{}{}</table>", header, rows)
 
+    @admin.display(description=_("by band"))
+    def bands_table(self, obj):
+        """What each band of the tested promotions' banded rewards gave (only for promotions
+        with bands; a promotion refused for its bands shows its reason by promotion)."""
+        if not obj.bands:
+            return "–"
+        header = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("promotion"),
+            _("reward"),
+            _("band"),
+            _("value"),
+            _("receipts"),
+            _("it gave"),
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>",
+            (
+                (
+                    row.get("promotion_name") or obj.promotion,
+                    row["reward"],
+                    _band_range(row),
+                    localize(Decimal(row["value"])),
+                    row["receipts"],
+                    localize(Decimal(row["amount"])),
+                    row["unit"],
+                )
+                for row in obj.bands
+            ),
+        )
+        return format_html("<table>{}{}</table>", header, rows)
+
     @admin.action(description=_("Run the selected back-tests again"), permissions=["change"])
     def rerun(self, request, queryset):
         count = 0
@@ -366,3 +400,12 @@ class BacktestAdmin(ModelAdmin):
             % {"count": count},
             messages.SUCCESS,
         )
+
+
+def _band_range(row: dict) -> str:
+    """ "from 100.00 to below 500.00", or "from 500.00" for the last band."""
+    shown = {"lower": localize(Decimal(row["from"])), "upper": row["to"]}
+    if row["to"] is None:
+        return str(_("from %(lower)s") % shown)
+    shown["upper"] = localize(Decimal(row["to"]))
+    return str(_("from %(lower)s to below %(upper)s") % shown)

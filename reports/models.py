@@ -130,7 +130,15 @@ class Backtest(models.Model):
             "(decimal strings)."
         ),
     )
-
+    bands = models.JSONField(
+        _("by band"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "For a banded reward: each band with the receipts it applied to and what it gave "
+            "(money for a discount, points of the reward's currency)."
+        ),
+    )
     per_promotion = models.JSONField(
         _("by promotion"),
         default=list,

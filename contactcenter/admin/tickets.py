@@ -29,6 +29,7 @@ from contactcenter.models import (
     TicketEvent,
 )
 from loyalty.admin import ReadOnlyAdminMixin
+from loyalty.money import plain
 
 OVERDUE_STYLE = "color:#ba2121;font-weight:bold"
 SOON_STYLE = "color:#b36b00;font-weight:bold"
@@ -337,7 +338,7 @@ class TicketAdmin(ModelAdmin):
                 (
                     reverse("admin:contactcenter_adjustment_change", args=[a.pk]),
                     "+" if a.amount > 0 else "",
-                    a.amount.normalize(),
+                    plain(a.amount),
                     a.currency.code,
                     a.get_status_display(),
                 )

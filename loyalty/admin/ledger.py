@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
+from loyalty.admin.columns import currency_places, number_column
 from loyalty.admin.mixins import ReadOnlyAdminMixin
 from loyalty.models import (
     Account,
@@ -29,9 +30,9 @@ class AccountAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "owner",
         "purpose",
         "currency",
-        "balance",
-        "pending",
-        "held",
+        number_column(Account, "balance", currency_places("currency")),
+        number_column(Account, "pending", currency_places("currency")),
+        number_column(Account, "held", currency_places("currency")),
         "updated_at",
     ]
     list_filter = ["kind", "purpose", "currency"]
@@ -76,8 +77,8 @@ class LedgerEntryAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "posting",
         "account",
         "bucket",
-        "amount",
-        "balance_after",
+        number_column(LedgerEntry, "amount", currency_places("account.currency")),
+        number_column(LedgerEntry, "balance_after", currency_places("account.currency")),
         "expires_at",
         "recorded_at",
     ]
@@ -145,9 +146,9 @@ class ReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "terminal",
         "customer",
         "status",
-        "total",
-        "to_pay",
-        "points_earned",
+        number_column(Receipt, "total"),
+        number_column(Receipt, "to_pay"),
+        number_column(Receipt, "points_earned", None),
         "sold_at",
     ]
     list_filter = ["status", "is_offline", "is_flagged", "partner"]
@@ -165,11 +166,11 @@ class RefundAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "kind",
         "receipt",
         "terminal",
-        "amount",
-        "points_returned",
-        "points_reversed",
-        "shortfall",
-        "debt",
+        number_column(Refund, "amount"),
+        number_column(Refund, "points_returned", None),
+        number_column(Refund, "points_reversed", None),
+        number_column(Refund, "shortfall", None),
+        number_column(Refund, "debt", None),
         "created_at",
     ]
     list_filter = ["kind"]
@@ -186,8 +187,8 @@ class LotAdmin(ReadOnlyAdminMixin, ModelAdmin):
         "account",
         "kind",
         "state",
-        "remaining",
-        "amount",
+        number_column(Lot, "remaining", currency_places("account.currency")),
+        number_column(Lot, "amount", currency_places("account.currency")),
         "active_at",
         "expires_at",
     ]
@@ -199,7 +200,14 @@ class LotAdmin(ReadOnlyAdminMixin, ModelAdmin):
 
 @admin.register(Hold)
 class HoldAdmin(ReadOnlyAdminMixin, ModelAdmin):
-    list_display = ["receipt_id", "terminal", "account", "points", "status", "expires_at"]
+    list_display = [
+        "receipt_id",
+        "terminal",
+        "account",
+        number_column(Hold, "points", currency_places("account.currency")),
+        "status",
+        "expires_at",
+    ]
     list_filter = ["status"]
     search_fields = ["receipt_id", "account__customer__phone"]
     list_select_related = ["terminal", "account__customer", "account__currency"]

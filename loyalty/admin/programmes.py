@@ -57,7 +57,14 @@ class ProgrammeAdmin(ModelAdmin):
                     "min_money_payment",
                     "hold_minutes",
                     "certificate_payment_earns",
-                ]
+                ],
+                "description": _(
+                    "These limits hold for every receipt of the programme, whatever the "
+                    "promotion: the most of a receipt points may pay, and the least paid in "
+                    "money. A promotion's points can be restricted further by a spending rule "
+                    "(Promotions → Spending rules) named in its reward. Try them on a receipt "
+                    "in the receipt simulator without changing the programme."
+                ),
             },
         ),
         (

@@ -3,12 +3,14 @@ inlines, its saved versions and what changed between them, the JSON import and e
 the bulk actions. Partner staff work on their partner's promotions only (see the package)."""
 
 import json
+from functools import partial
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.contrib.admin.widgets import AutocompleteMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,7 +20,10 @@ from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, StackedInline, TabularInline
 
 from crm.models import Consent
-from loyalty.models import CardType, Store, Terminal, staff_partner_id
+from loyalty.models import CardType, Counter, Store, Terminal, staff_partner_id
+from promotions.admin.calendar import calendar_view
+from promotions.admin.layout import builder_layout, explain
+from promotions.bands import bands_parse, bands_text, first_band_value
 from promotions.exchange import (
     ImportFailed,
     promotion_copy,
@@ -26,7 +31,9 @@ from promotions.exchange import (
     promotions_import,
     version_record,
 )
+from promotions.figures import live_figures
 from promotions.models import Condition, Promotion, PromotionVersion, Reward
+from promotions.summary import RuleText, promotion_summary, summary
 from promotions.versions import change_rows, version_diff
 from promotions.warnings import promotion_warnings
 
@@ -92,6 +99,13 @@ class PromotionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.forced_partner_id is not None:
             self.instance.partner_id = self.forced_partner_id
+        explain(self, "promotion")
+
+
+class ConditionForm(forms.ModelForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        explain(self, "condition")
 
 
 class ImportForm(forms.Form):
@@ -159,10 +173,29 @@ class FirstRowInline(StackedInline):
     def get_extra(self, request, obj=None, **kwargs):
         return 1 if obj is None else 0
 
+    # Choices offered only from the promotion's programme (another programme's is refused).
+    programme_fields: list[str] = []
+
+    def get_formset(self, request, obj=None, **kwargs):
+        """Choices limited to the promotion's programme, then each select's choices read once
+        for the formset, not once per row (and once more for the empty row the page copies)."""
+        formset = super().get_formset(request, obj, **kwargs)
+        programme_id = promotion_programme_id(request, obj)
+        for name in self.programme_fields:
+            limit_to_programme(formset.form, name, programme_id)
+        for field in formset.form.base_fields.values():
+            widget = getattr(field.widget, "widget", field.widget)
+            if isinstance(field, forms.ModelChoiceField) and not isinstance(
+                widget, AutocompleteMixin
+            ):
+                field.choices = [choice for choice in field.choices]  # noqa: C416 (list() counts first)
+        return formset
+
 
 class ConditionInline(FirstRowInline):
     model = Condition
     fk_name = "promotion"
+    form = ConditionForm
     fields = [
         "or_group",
         "kind",
@@ -175,22 +208,60 @@ class ConditionInline(FirstRowInline):
         "done_promotion",
     ]
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        programme_id = promotion_programme_id(request, obj)
-        limit_to_programme(formset.form, "product_set", programme_id)
-        limit_to_programme(formset.form, "done_promotion", programme_id)
-        return formset
+    programme_fields = ["product_set", "done_promotion"]
+    autocomplete_fields = ["counter"]
+
+
+class BandsField(forms.CharField):
+    """A reward's bands as the marketer types them, one a line ("100: 7"); stored as a list.
+    The order, overlaps and values are checked with the reward (``Reward.clean``)."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "placeholder": "0: 5\n100: 7\n500: 10"})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return bands_text(value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list):
+            return value
+        return bands_parse(value or "")
+
+    def has_changed(self, initial, data):
+        # No bands is an empty list, whether the form starts from nothing or from [].
+        try:
+            return self.to_python(data) != self.to_python(initial)
+        except ValidationError:
+            return True
 
 
 class RewardForm(forms.ModelForm):
+    bands = BandsField(
+        label=_("bands"),
+        required=False,
+        help_text=Reward._meta.get_field("bands").help_text,
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        explain(self, "reward")
+        if "value" in self.fields:  # with bands, the value is the first band's
+            self.fields["value"].required = False
         field = self.fields.get("multiplier_of")
         current = self.instance.multiplier_of_id
         if field is not None and current and not field.queryset.filter(pk=current).exists():
             # A target set earlier by coalition staff stays: saving the rest must not fail.
             field.queryset = field.queryset | Promotion.objects.filter(pk=current)
+
+    def clean(self):
+        cleaned = super().clean()
+        if "value" in self.fields and cleaned.get("value") is None:
+            value = first_band_value(cleaned.get("bands"))
+            if value is None and "value" not in self.errors:
+                self.add_error("value", _("Give the value, or the bands."))
+            cleaned["value"] = value
+        return cleaned
 
 
 class RewardInline(FirstRowInline):
@@ -199,6 +270,9 @@ class RewardInline(FirstRowInline):
     fields = [
         "kind",
         "value",
+        "band_basis",
+        "bands",
+        "band_counter",
         "product_set",
         "favourites_only",
         "every_n",
@@ -218,15 +292,92 @@ class RewardInline(FirstRowInline):
         "tier",
     ]
     form = RewardForm
-    autocomplete_fields = ["currency", "multiplier_of"]
+    autocomplete_fields = ["currency", "multiplier_of", "counter", "spend_rule"]
 
-    def get_formset(self, request, obj=None, **kwargs):
-        formset = super().get_formset(request, obj, **kwargs)
-        programme_id = promotion_programme_id(request, obj)
-        limit_to_programme(formset.form, "product_set", programme_id)
-        limit_to_programme(formset.form, "multiplier_of", programme_id)
-        limit_to_programme(formset.form, "tier", programme_id)
-        return formset
+    programme_fields = ["product_set", "multiplier_of", "tier", "band_counter"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "band_counter":  # bands by spend read a counter of money spent
+            kwargs["queryset"] = Counter.objects.filter(unit=Counter.Unit.AMOUNT)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def _names(values) -> list[str]:
+    return [str(value) for value in values or ()]
+
+
+def _kept(formset) -> list:
+    """The forms of a formset that stay: saved or filled in, not marked for deletion."""
+    kept = []
+    for form in formset.forms:
+        if not form.is_bound:
+            if form.instance.pk:
+                kept.append(form)
+            continue
+        data = getattr(form, "cleaned_data", None) or {}
+        if data.get("DELETE") or not (form.has_changed() or form.instance.pk):
+            continue
+        kept.append(form)
+    return kept
+
+
+def _row_tiers(row) -> list[str]:
+    data = getattr(row, "cleaned_data", None)
+    if data is None:
+        data = row.initial
+    return _names(data.get("tiers"))
+
+
+def rule_summary(form, formsets, obj: Promotion | None) -> str:
+    """The builder's sentence: of the saved promotion when the page shows it unchanged, else
+    of the form and its rows as they stand."""
+    if obj is not None and not form.is_bound and not formsets:
+        return promotion_summary(obj)
+    data = getattr(form, "cleaned_data", None) or form.initial
+    text = RuleText(
+        promotion=form.instance,
+        stores=_names(data.get("stores")),
+        tiers=_names(data.get("tiers")),
+    )
+    for formset in formsets:
+        if formset.model is Condition:
+            text.conditions = [(row.instance, _row_tiers(row)) for row in _kept(formset)]
+        elif formset.model is Reward:
+            text.rewards = [row.instance for row in _kept(formset)]
+    try:
+        return summary(text)
+    except (ValueError, TypeError, AttributeError):  # a half-typed form: no sentence yet
+        return ""
+
+
+def named_errors(form, inline_admin_formsets) -> list[dict]:
+    """Every error of the page, named by its row and field, with the field's id for a link:
+    shown at the top as well as next to the field."""
+    found = []
+
+    def add(where: str, bound_form, name: str | None, messages_) -> None:
+        field = bound_form.fields.get(name) if name else None
+        for message in messages_:
+            found.append(
+                {
+                    "where": where,
+                    "field": str(field.label) if field is not None else "",
+                    "message": str(message),
+                    "anchor": bound_form[name].id_for_label if field is not None else "",
+                }
+            )
+
+    for name, errors in form.errors.items():
+        add(str(_("Promotion")), form, None if name == "__all__" else name, errors)
+    for inline in inline_admin_formsets:
+        formset = inline.formset
+        label = str(inline.opts.verbose_name).capitalize()
+        for message in formset.non_form_errors():
+            found.append({"where": label, "field": "", "message": str(message), "anchor": ""})
+        for number, row in enumerate(formset.forms, start=1):
+            for name, errors in row.errors.items():
+                add(f"{label} {number}", row, None if name == "__all__" else name, errors)
+    return found
 
 
 @admin.register(Promotion)
@@ -254,8 +405,20 @@ class PromotionAdmin(ModelAdmin):
     ]
     search_fields = ["name", "description"]
     list_select_related = ["partner", "programme", "group"]
-    autocomplete_fields = ["partner"]
-    filter_horizontal = ["stores", "terminals", "tiers", "segments", "card_batches"]
+    # Pickers that search as one types, not two 400-px lists side by side.
+    autocomplete_fields = [
+        "partner",
+        "stores",
+        "terminals",
+        "tiers",
+        "segments",
+        "card_batches",
+        "event_type",
+        "trigger_counter",
+        "trigger_tier",
+        "trigger_question",
+        "coupon_series",
+    ]
     inlines = [ConditionInline, RewardInline, VersionInline]
     actions = ["activate", "pause", "finish", "copy", "export"]
     change_list_template = "admin/promotions/promotion/change_list.html"
@@ -381,6 +544,9 @@ class PromotionAdmin(ModelAdmin):
             base = kwargs.get("form", self.form)
             kwargs["form"] = type(base.__name__, (base,), {"forced_partner_id": partner_id})
         form = super().get_form(request, obj, change=change, **kwargs)
+        for name, rows in (("description", 3), ("customer_message", 3)):
+            if name in form.base_fields:
+                form.base_fields[name].widget.attrs["rows"] = rows
         limit_to_programme(form, "group", promotion_programme_id(request, obj))
         limit_to_programme(form, "exchange_currency", promotion_programme_id(request, obj))
         return form
@@ -389,6 +555,39 @@ class PromotionAdmin(ModelAdmin):
         if db_field.name == "terminals":
             kwargs["queryset"] = Terminal.objects.select_related("store").order_by("code")
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        form = context["adminform"].form
+        formsets = [inline.formset for inline in context.get("inline_admin_formsets", [])]
+        context.update(
+            {
+                "builder_layout": builder_layout(),
+                "summary": rule_summary(form, formsets, obj),
+                "named_errors": named_errors(form, context.get("inline_admin_formsets", [])),
+                "summary_url": reverse("admin:promotions_promotion_summary"),
+                "live": live_figures(obj) if obj is not None else None,
+            }
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def summary_view(self, request):
+        """The sentence of the rule as the builder's form stands, unsaved: the page posts the
+        form as it changes and shows the answer at the top."""
+        if request.method != "POST":
+            return JsonResponse({"error": "POST the builder's form."}, status=405)
+        object_id = request.POST.get("object_id", "")
+        obj = self.get_object(request, object_id) if object_id.isdigit() else None
+        if obj is None and not self.has_add_permission(request):
+            raise PermissionDenied
+        if obj is not None and not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        form_class = self.get_form(request, obj, change=obj is not None)
+        form = form_class(request.POST, instance=obj or Promotion())
+        form.is_valid()
+        formsets, _inlines = self._create_formsets(request, form.instance, change=obj is not None)
+        for formset in formsets:
+            formset.is_valid()
+        return JsonResponse({"summary": rule_summary(form, formsets, None)})
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -403,6 +602,16 @@ class PromotionAdmin(ModelAdmin):
                 "import/",
                 self.admin_site.admin_view(self.import_view),
                 name="promotions_promotion_import",
+            ),
+            path(
+                "calendar/",
+                self.admin_site.admin_view(partial(calendar_view, self)),
+                name="promotions_promotion_calendar",
+            ),
+            path(
+                "summary/",
+                self.admin_site.admin_view(self.summary_view),
+                name="promotions_promotion_summary",
             ),
             path(
                 "<path:object_id>/versions/",
@@ -514,6 +723,10 @@ class PromotionAdmin(ModelAdmin):
     @admin.action(description=_("Activate the selected promotions"), permissions=["change"])
     def activate(self, request, queryset):
         self._set_status(request, queryset, Promotion.Status.ACTIVE)
+        # What saving each one would have warned about, now that they are all active.
+        for promotion in queryset.order_by("pk"):
+            for warning in promotion_warnings(promotion):
+                self.message_user(request, warning, messages.WARNING)
 
     @admin.action(description=_("Pause the selected promotions"), permissions=["change"])
     def pause(self, request, queryset):

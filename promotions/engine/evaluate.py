@@ -27,6 +27,7 @@ from datetime import date, timedelta
 from decimal import ROUND_DOWN, Decimal
 
 from loyalty.money import ZERO, allocate, quantize
+from promotions.engine.bands import band_hit, band_measure, banded
 from promotions.engine.types import (
     NO_USAGE,
     SPEND_MAX,
@@ -138,6 +139,7 @@ def evaluate(snapshot: RulesSnapshot, ctx: ReceiptContext) -> EngineResult:
         tier_awards=walk.tier_awards,
         certificate_paid=certificate_paid,
         gift_cards=gift_cards,
+        bands=walk.band_hits,
     )
 
 
@@ -206,6 +208,7 @@ class _Walk:
         self.exchange_lines: dict[int, set[int]] = {}
         self.spent_main = ZERO
         self.best_of: dict[int, int] = {}  # best group -> its winner, once a walk settled it
+        self.band_hits: list = []  # the bands the banded rewards applied gave with
 
     def _matching(self, product_set) -> list[LineResult]:
         """The receipt's lines in ``product_set`` (all lines for none), in receipt order."""
@@ -607,6 +610,7 @@ class _Walk:
         pending: dict[int, Decimal] = {}  # what this promotion's earlier rewards took per line
         anonymous_only = False
         favourites_missed = False  # a favourites-only reward found lines, none a favourite
+        below_bands = False  # a banded reward's measure fell in none of its bands
         for reward in promotion.rewards:
             if reward.kind not in kinds:
                 continue
@@ -628,6 +632,14 @@ class _Walk:
                 self.ctx.customer is None or not self.ctx.customer.referred
             ):
                 continue  # nobody referred the customer: no friend to reward
+            if reward.bands:  # the value of the band the sale falls in (engine.bands)
+                measure = band_measure(reward, self.lines, eligible, self.inputs, self.ctx.customer)
+                found = banded(reward, measure)
+                if found is None:  # below the first band, or the customer's spend unknown
+                    anonymous_only = anonymous_only or measure is None
+                    below_bands = below_bands or measure is not None
+                    continue
+                reward = found
             if reward.kind in NO_LINES:
                 if self.ctx.customer is None:
                     anonymous_only = True
@@ -654,7 +666,7 @@ class _Walk:
                 return "anonymous_customer"
             if favourites_missed:
                 return "no_favourites" if self.ctx.customer is not None else "favourites_anonymous"
-            return "nothing_to_give"
+            return "below_bands" if below_bands else "nothing_to_give"
         return self._capped(promotion, given)
 
     def _favourites(self, lines: list[LineResult]) -> list[LineResult]:
@@ -694,6 +706,8 @@ class _Walk:
         for reward, per_line in trial:
             touched += list(per_line)
             self._count(promotion, reward, per_line)
+            if reward.band_index is not None:
+                self.band_hits.append(band_hit(promotion.id, reward, sum(per_line.values(), ZERO)))
             if reward.kind == COUNTER_STEP:
                 counter = self.counter_rules[reward.counter_id]
                 self.steps.append(

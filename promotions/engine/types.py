@@ -10,6 +10,8 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from functools import cached_property
 
+from promotions.engine.bands import CUSTOMER_SPEND, Band, BandHit
+
 # ``spend_requested`` may be this instead of a number: as much as the rules allow.
 SPEND_MAX = "max"
 
@@ -104,6 +106,13 @@ class RewardRule:
     favourites_only: bool = False  # only the lines of the customer's favourite products
     tier_id: int | None = None  # the tier a ``tier`` reward moves the customer up to
     max_units: int | None = None  # at most this many units per receipt get it (cheapest first)
+    # Bands (promotions.engine.bands): the value by where ``band_basis`` falls; none: ``value``.
+    band_basis: str = ""  # receipt_amount | quantity | customer_spend
+    bands: tuple[Band, ...] = ()
+    band_counter_id: int | None = None  # customer_spend: the counter of money spent
+    # Set on the copy the engine gives with (``bands.banded``): the band and what it measured.
+    band_index: int | None = None
+    band_measure: Decimal | None = None
 
     @property
     def is_points(self) -> bool:
@@ -294,6 +303,8 @@ class RulesSnapshot:
                 found.add("counters")
             if any(r.favourites_only for r in promotion.rewards):
                 found.add("favourites")
+            if any(r.bands and r.band_basis == CUSTOMER_SPEND for r in promotion.rewards):
+                found.add("counters")  # the customer's spend: a counter of money spent
         if self.chain_steps:
             found.add("chains")
         return frozenset(found)
@@ -515,6 +526,7 @@ class EngineResult:
     tier_awards: list[TierAward] = field(default_factory=list)
     certificate_paid: Decimal = Decimal("0.00")  # of to_pay, paid with gift certificates
     gift_cards: Decimal = Decimal("0.00")  # of to_pay, the gift cards the receipt sells
+    bands: list[BandHit] = field(default_factory=list)  # the bands banded rewards gave with
 
     @property
     def exchanged(self) -> list[ExchangeOutcome]:

@@ -10,8 +10,10 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
+from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES, plain
 from loyalty.validators import validate_code
+from promotions.bands import band_errors, bands_of, bands_summary, basis_errors
+from promotions.engine.bands import BANDED_KINDS
 from promotions.models.parts import ProductSet, SpendRule
 from promotions.models.promotion import Promotion, Trigger
 
@@ -37,6 +39,12 @@ class Reward(models.Model):
         COUNTER_STEP = "counter_step", _("a step of a counter")
         COUPON = "coupon", _("a coupon for the next purchase")
         TIER = "tier", _("a tier (status) for the customer")
+
+    class BandBasis(models.TextChoices):
+        NONE = "", _("no bands: the value above")
+        RECEIPT_AMOUNT = "receipt_amount", _("the receipt's amount to pay")
+        QUANTITY = "quantity", _("the units of the reward's lines")
+        CUSTOMER_SPEND = "customer_spend", _("the customer's spend (a counter of money spent)")
 
     class Beneficiary(models.TextChoices):
         CUSTOMER = "customer", _("the customer")
@@ -207,6 +215,39 @@ class Reward(models.Model):
         ),
     )
 
+    band_basis = models.CharField(
+        _("bands by"),
+        max_length=16,
+        choices=BandBasis.choices,
+        default=BandBasis.NONE,
+        blank=True,
+        help_text=_(
+            "A value that depends on the sale (“5% up to 100, 7% from 100, 10% from 500”): what "
+            "the bands measure. The receipt's amount is the amount to pay after the discounts "
+            "of higher-priority promotions, before points; the customer's spend is a counter "
+            "of money spent, all time or a period, before this receipt."
+        ),
+    )
+    band_counter = models.ForeignKey(
+        "loyalty.Counter",
+        verbose_name=_("spend counter of the bands"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("For bands by the customer's spend: a counter of money spent."),
+    )
+    bands = models.JSONField(
+        _("bands"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "One band a line: its lower bound, a colon, its value (“100: 7”). A band runs from "
+            "its bound (inclusive) up to the next band's; below the first, the reward gives "
+            "nothing. The band's value applies to the whole receipt (or all the reward's lines)."
+        ),
+    )
+
     class Meta:
         verbose_name = _("reward")
         verbose_name_plural = _("rewards")
@@ -262,20 +303,33 @@ class Reward(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="tier") | Q(tier__isnull=False), name="reward_tier_names_a_tier"
             ),
+            models.CheckConstraint(
+                condition=Q(band_basis="") | Q(kind__in=sorted(BANDED_KINDS)),
+                name="reward_bands_on_valued_kinds",
+            ),
+            models.CheckConstraint(
+                condition=~Q(band_basis="customer_spend") | Q(band_counter__isnull=False),
+                name="reward_spend_bands_name_a_counter",
+            ),
         ]
 
     def __str__(self) -> str:
+        if self.band_basis and self.bands:
+            return _("%(kind)s by bands: %(bands)s") % {
+                "kind": self.get_kind_display(),
+                "bands": bands_summary(self.bands),
+            }
         if self.kind == self.Kind.POINTS_PERCENT:
             return _("%(value)s%% in %(currency)s") % {
-                "value": self.value.normalize(),
+                "value": plain(self.value),
                 "currency": self.currency,
             }
         if self.kind == self.Kind.POINTS_FIXED:
             return _("%(value)s %(currency)s") % {
-                "value": self.value.normalize(),
+                "value": plain(self.value),
                 "currency": self.currency,
             }
-        return f"{self.get_kind_display()}: {self.value.normalize()}"
+        return f"{self.get_kind_display()}: {plain(self.value)}"
 
     def _promotion_or_none(self) -> Promotion | None:
         try:
@@ -356,8 +410,24 @@ class Reward(models.Model):
                 ) % {"units": self.every_n}
         return errors
 
+    def _band_errors(self) -> dict:
+        """The bands, their basis and counter; with bands right, ``value`` is the first band's
+        (the column stays filled, and a reader of ``value`` alone sees the lowest band)."""
+        counter = self.band_counter if self.band_counter_id else None
+        errors: dict = basis_errors(self.band_basis, self.bands, counter)
+        if self.bands:
+            messages = band_errors(self.kind, self.band_basis, self.bands)
+            if messages:
+                errors["bands"] = messages
+            elif not errors:
+                self.value = bands_of(self.bands)[0].value
+        if counter is not None and self.promotion_id and self._other_programme(counter):
+            errors["band_counter"] = _("The counter must be of the promotion's programme.")
+        return errors
+
     def clean(self) -> None:
         errors = {}
+        errors.update(self._band_errors())
         if self.kind in self.POINTS and self.currency_id is None:
             errors["currency"] = _("Points need a currency.")
         if self.kind == self.Kind.EVERY_NTH and (self.every_n or 0) < 2:

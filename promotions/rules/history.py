@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from django.utils.dateparse import parse_date, parse_datetime, parse_time
 
+from promotions.bands import bands_of
 from promotions.engine.types import ConditionRule, PromotionRule, RewardRule, RulesSnapshot
 
 _lock = threading.Lock()
@@ -195,6 +196,9 @@ def rule_from_data(data: dict, promotion_id: int, lookups: _Lookups) -> Promotio
             favourites_only=bool(row.get("favourites_only")),
             tier_id=lookups.tiers.get((programme, row.get("tier"))),
             max_units=row.get("max_units"),
+            band_basis=(row.get("band_basis") or "") if row.get("bands") else "",
+            bands=bands_of(row.get("bands")) if row.get("band_basis") else (),
+            band_counter_id=lookups.counters.get((programme, row.get("band_counter"))),
         )
         for n, row in enumerate(data.get("rewards") or ())
     )

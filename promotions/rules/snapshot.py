@@ -19,6 +19,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.utils.translation import gettext_lazy
 
 from loyalty.stamps import stamp_bump, stamp_get
+from promotions.bands import bands_of
 from promotions.engine.types import (
     ConditionRule,
     CounterRule,
@@ -300,6 +301,9 @@ def _promotion_rule(
                 favourites_only=reward.favourites_only,
                 tier_id=reward.tier_id,
                 max_units=reward.max_units,
+                band_basis=reward.band_basis if reward.bands else "",
+                bands=bands_of(reward.bands) if reward.band_basis else (),
+                band_counter_id=reward.band_counter_id,
             )
             for reward in sorted(promotion.rewards.all(), key=lambda r: r.pk)
         ),

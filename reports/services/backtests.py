@@ -40,6 +40,7 @@ NO_FIGURES = {
     "points_worth_change": ZERO_MONEY,
     "net_change": ZERO_MONEY,
     "points": {},
+    "bands": [],
 }
 
 
@@ -134,6 +135,7 @@ def _figure_fields(figures: BacktestFigures) -> dict:
         "points_worth_change": figures.points_worth_change,
         "net_change": figures.net_change,
         "points": figures.points_json(),
+        "bands": figures.bands_json(),
     }
 
 

@@ -120,3 +120,69 @@ def test_the_admin_page_simulates_and_loads_a_past_receipt(world, admin_client):
     loaded = admin_client.get(url, {"receipt": past.pk}).content.decode()
     assert "A 2 89.90" in loaded
     assert world.card.number in loaded
+
+
+FLOATING = [
+    {"from": "0", "value": "5"},
+    {"from": "100", "value": "7"},
+    {"from": "500", "value": "10"},
+]
+
+
+def test_the_simulator_shows_which_band_applied(world, admin_client):
+    # given a draft: 5 % below 100.00, 7 % from 100.00, 10 % from 500.00 (in points); the
+    # "-10% over 1000" and the base 5 % of the world also run
+    draft = promotion(world, "Floating percent", status=Promotion.Status.DRAFT, rewards=[
+        {"kind": "points_percent", "value": 5, "band_basis": "receipt_amount", "bands": FLOATING}
+    ])  # fmt: skip
+    lines = [PurchaseLine(1, "A", D("2"), D("89.90")), PurchaseLine(2, "B", D("1"), D("400.00"))]
+    # when
+    simulation = simulate(
+        terminal=world.terminal, lines=lines, card=world.card.number, drafts=[draft.pk]
+    )
+    # then: 579.80 to pay (no discount below 1000), the 10 % band: 57.98 points, and 28.99
+    # of the base 5 %
+    total = D("2") * D("89.90") + D("400.00")
+    assert total == D("579.80")
+    assert simulation.answer["points_earned"] == str(
+        (total * D("0.10")).quantize(D("0.01")) + (total * D("0.05")).quantize(D("0.01"))
+    )
+    (band,) = simulation.bands
+    assert band.promotion == "Floating percent"
+    assert band.measure == total
+    assert band.band == "band 3 of 3: from 500.00"
+    assert band.value == "10 %"
+    # and below 100.00 the first band, from 100.00 the second, to the kopeck
+    small = simulate(
+        terminal=world.terminal,
+        lines=[PurchaseLine(1, "A", D("1"), D("99.99"))],
+        card=world.card.number,
+        drafts=[draft.pk],
+    )
+    assert small.bands[0].band == "band 1 of 3: from 0.00 to below 100.00"
+    # the draft's 5 % of 99.99 (5.00) and the base 5 % (5.00)
+    assert small.answer["points_earned"] == "10.00"
+    # the admin page shows the band
+    url = reverse("admin:promotions_promotion_simulator")
+    response = admin_client.post(url, {
+        "terminal": world.terminal.pk, "card": world.card.number,
+        "lines": "A 2 89.90\nB 1 400.00", "spend_points": "", "drafts": [draft.pk],
+    })  # fmt: skip
+    content = response.content.decode()
+    assert 'id="simulation-bands"' in content
+    assert "band 3 of 3: from 500.00" in content
+
+
+def test_a_promotion_below_its_first_band_says_so(world):
+    promotion(world, "From 100", rewards=[{
+        "kind": "discount_percent", "value": 7, "band_basis": "receipt_amount",
+        "bands": [{"from": "100", "value": "7"}],
+    }])  # fmt: skip
+    simulation = simulate(
+        terminal=world.terminal,
+        lines=[PurchaseLine(1, "A", D("1"), D("99.99"))],
+        card=world.card.number,
+    )
+    assert ("From 100", "below the first of its bands") in [
+        (name, str(why)) for _pid, name, why in simulation.blocked
+    ]

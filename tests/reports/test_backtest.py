@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.apps import apps
@@ -35,7 +35,7 @@ from loyalty.models import StaffProfile, Store, Terminal, TierMembership
 from processing.refund import purchase_cancel
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions import backtest as backtest_module
-from promotions.backtest import backtest_evaluate
+from promotions.backtest import backtest_evaluate, refusal_text
 from promotions.models import ProductSet, Promotion
 from reports.models import Backtest
 from reports.services.backtests import backtest_perform, backtest_queue
@@ -541,3 +541,73 @@ def test_partner_staff_see_the_backtests_of_their_partners_promotions_only(histo
     assert list(listing.context["cl"].queryset) == [own]
     other = client.get(reverse("admin:reports_backtest_change", args=[coalition_wide.pk]))
     assert other.status_code == 302  # "does not exist", back to the admin index
+
+
+def _band_of(bands: list[tuple[str, str]], amount: Decimal) -> int | None:
+    """The band (from 1) an amount falls in: the last whose lower bound it reaches."""
+    found = None
+    for number, (lower, _value) in enumerate(bands, start=1):
+        if amount >= D(lower):
+            found = number
+    return found
+
+
+def test_a_banded_reward_is_back_tested_band_by_band(history):
+    # given one draft promotion: 5 % in points below 100.00, 7 % from 100.00, 10 % from 600.00
+    bands = [("0", "5"), ("100", "7"), ("600", "10")]
+    draft = _draft(history, "Floating percent", [{
+        "kind": "points_percent", "value": "5", "band_basis": "receipt_amount",
+        "bands": [{"from": lower, "value": value} for lower, value in bands],
+    }])  # fmt: skip
+    # when
+    backtest = _run(_backtest(history, draft))
+    # then, computed here from the receipts of the period with a customer (points need one)
+    receipts = {"R1": D("500.00"), "R2": D("99.99"), "R3": D("1000.00"), "R6": D("40.00")}
+    expected: dict[int, list] = {}
+    for amount in receipts.values():
+        number = _band_of(bands, amount)
+        points = (amount * D(bands[number - 1][1]) / 100).quantize(D("0.01"), ROUND_HALF_UP)
+        row = expected.setdefault(number, [0, D("0")])
+        row[0] += 1
+        row[1] += points
+    assert backtest.receipts_fired == 4
+    assert backtest.points["bonus"]["points"] == str(sum(p for _n, p in expected.values()))
+    assert backtest.points["bonus"]["points"] == "142.00"  # 5.00 + 2.00, 35.00, 100.00
+    assert [
+        (row["band"], row["from"], row["to"], row["value"], row["receipts"], row["amount"])
+        for row in backtest.bands
+    ] == [
+        (1, "0", "100", "5", *expected[1][:1], str(expected[1][1])),
+        (2, "100", "600", "7", *expected[2][:1], str(expected[2][1])),
+        (3, "600", None, "10", *expected[3][:1], str(expected[3][1])),
+    ]
+    assert {row["unit"] for row in backtest.bands} == {"bonus"}
+
+
+def test_bands_by_the_customers_spend_are_refused_with_a_reason(history):
+    from tests.factories.loyalty import CounterFactory
+
+    spent = CounterFactory(programme=history.world.programme, unit="amount")
+    draft = _draft(history, "By spend", [{
+        "kind": "discount_percent", "value": "3", "band_basis": "customer_spend",
+        "band_counter": spent, "bands": [{"from": "0", "value": "3"}],
+    }])  # fmt: skip
+    by_amount = _draft(history, "By amount", [{
+        "kind": "discount_percent", "value": "3", "band_basis": "receipt_amount",
+        "bands": [{"from": "0", "value": "3"}],
+    }])  # fmt: skip
+    backtest = _backtest(history, draft)
+    backtest.companions.set([by_amount])
+    # when: the run is done, the promotion it cannot compute refused with its reason
+    backtest = _run(backtest)
+    # then the refused one has a reason and no figures (never a zero), the other its bands
+    (refused, computed) = backtest.per_promotion
+    assert refused["name"] == "By spend"
+    assert refused["refusal"] == "band_spend"
+    assert "total_cost" not in refused
+    assert "bands" not in refused
+    assert refusal_text("band_spend").startswith("Its reward has bands by the customer's spend")
+    assert computed["refusal"] == ""
+    assert [row["promotion_name"] for row in backtest.bands] == ["By amount"]
+    assert backtest.bands == computed["bands"]
+    assert backtest.error == ""

@@ -165,6 +165,7 @@ def test_every_5th_purchase_over_500_replays_the_counter_receipt_by_receipt(worl
         "counter_steps": "0",
         "coupons": 0,
         "tier_moves": 0,
+        "bands": [],
         "notes": None,
     }
     # the counting promotion stepped 6 + 4 qualifying purchases and costs nothing

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('promotions', '0022_bundle_price_per_unit_max_units'),
-        ('reports', '0001_backtest'),
+        ('reports', '0002_backtest_band_figures'),
     ]
 
     operations = [

@@ -113,6 +113,9 @@ def history_load(
                 lines, allocate(points_spent, [ln.amount for ln in lines]), strict=True
             ):
                 line.points_spent = part
+                # Both, as processing writes them: the money paid with points and the points
+                # debited for it (1 point = 1.00 RUB in the demo).
+                line.spent_points = quantize(part / currency.rub_rate, currency.decimal_places)
                 line.to_pay = line.amount - part
             to_pay = total - points_spent
             earned = quantize(to_pay * BASE_PERCENT / 100)
@@ -132,6 +135,7 @@ def history_load(
                 recorded_at=sold_at,
                 total=total,
                 points_spent=points_spent,
+                spent_points=quantize(points_spent / currency.rub_rate, currency.decimal_places),
                 to_pay=to_pay,
                 points_earned=earned,
             )

@@ -469,7 +469,7 @@ def lifecycle_day_run(day: date) -> int:
     fired = 0
     for rule in snapshot.occasions_of("date"):
         occurrence = day - timedelta(days=rule.trigger.offset_days)
-        for customer, source, anchor in _dated_customers(rule, occurrence):
+        for customer, source, anchor in dated_customers(rule, occurrence):
             occasion = Occasion(
                 kind="date",
                 customer=customer,
@@ -483,7 +483,7 @@ def lifecycle_day_run(day: date) -> int:
         last = calendar.monthrange(day.year, day.month)[1]
         if day.day != min(rule.trigger.day or 1, last):
             continue
-        for customer in _audience_base(rule).filter(registered_at__lte=at):
+        for customer in audience_base(rule).filter(registered_at__lte=at):
             occasion = Occasion(
                 kind="monthly",
                 customer=customer,
@@ -495,7 +495,7 @@ def lifecycle_day_run(day: date) -> int:
     return fired
 
 
-def _audience_base(rule: PromotionRule):
+def audience_base(rule: PromotionRule):
     """Customers who may be in the promotion's audience (the engine checks the rest)."""
     customers = Customer.objects.filter(is_anonymised=False).select_related("referrer")
     if rule.segment_ids:
@@ -514,10 +514,10 @@ def _same_day(field: str, occurrence: date) -> Q:
     return q
 
 
-def _dated_customers(rule: PromotionRule, occurrence: date):
+def dated_customers(rule: PromotionRule, occurrence: date):
     """(customer, the date's source, the date this year) whose date falls on ``occurrence``."""
     kind = rule.trigger.date
-    base = _audience_base(rule)
+    base = audience_base(rule)
     if kind == "birthday":
         for customer in base.filter(_same_day("birth_date", occurrence)).filter(
             birth_date__lt=occurrence

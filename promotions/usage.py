@@ -105,6 +105,40 @@ def usage_read(snapshot: RulesSnapshot, ctx: ReceiptContext) -> ReceiptContext:
     return replace(ctx, usage={p.id: _facts(p, ctx, rows) for p in promotions})
 
 
+def usage_replayed(
+    snapshot: RulesSnapshot,
+    ctx: ReceiptContext,
+    rows: dict[tuple[int, str], tuple],
+    promotions: list[PromotionRule] | None = None,
+) -> ReceiptContext:
+    """``ctx`` with the usage of its limited promotions (or of ``promotions``) taken from
+    ``rows`` ((promotion id, key) -> (uses, given)), the figures a replay (the back-test)
+    keeps in memory."""
+    if promotions is None:
+        promotions = _limited(snapshot, ctx)
+    if not promotions:
+        return ctx
+    return replace(ctx, usage={p.id: _facts(p, ctx, rows) for p in promotions})
+
+
+def usage_replay_count(
+    snapshot: RulesSnapshot,
+    ctx: ReceiptContext,
+    given: dict[int, Decimal],
+    rows: dict[tuple[int, str], tuple],
+) -> None:
+    """Count in ``rows`` what ``given`` (promotion id -> worth) used, as ``usage_record``
+    counts a confirmed sale: one use and the worth in every scope of each limited promotion."""
+    limited = {p.id: p for p in snapshot.limited_promotions}
+    limited.update({p.id: p for p in snapshot.occasions if p.limited})
+    for pid, worth in given.items():
+        if pid not in limited:
+            continue
+        for key in usage_keys(limited[pid], ctx):
+            uses, so_far = rows.get((pid, key), (0, ZERO))
+            rows[(pid, key)] = (uses + 1, so_far + worth)
+
+
 def usage_settle(
     snapshot: RulesSnapshot, ctx: ReceiptContext, result: EngineResult
 ) -> tuple[ReceiptContext, EngineResult, dict]:

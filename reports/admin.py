@@ -1,31 +1,76 @@
-"""The reports in the admin: promotion back-tests (add one, it runs; re-run it; read its figures)."""
+"""The reports in the admin: promotion back-tests (add one, it runs in the background; its
+page shows the progress, then the figures per promotion and the refusals; run it again)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin
 
 from loyalty.models import Store, staff_partner_id
+from promotions.backtest import note_text, refusal_text
 from promotions.models import Promotion
 from reports.models import Backtest
-from reports.services.backtests import backtest_queue
+from reports.services.backtests import backtest_progress, backtest_queue
+
+EDITABLE = ["promotion", "companions", "since", "until", "stores"]
+
+
+def back_office_time(moment) -> str:
+    """A moment as the back office reads it, its zone named: one rule for every time shown
+    with a back-test (the simulator's moments are store time, and say so)."""
+    if moment is None:
+        return "–"
+    local = timezone.localtime(moment)
+    return gettext("%(moment)s (back office time, %(zone)s)") % {
+        "moment": local.strftime("%Y-%m-%d %H:%M:%S"),
+        "zone": settings.TIME_ZONE,
+    }
 
 
 class BacktestForm(forms.ModelForm):
     class Meta:
         model = Backtest
-        fields = ["promotion", "since", "until", "stores"]
+        fields = EDITABLE
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone_help = _(
+            "Back office time (%(zone)s). Promotion days and hours are read on each store's "
+            "clock (store time), as in the simulator."
+        ) % {"zone": settings.TIME_ZONE}
+        for name in ("since", "until"):
+            if name in self.fields:
+                field = self.fields[name]
+                field.help_text = " ".join(filter(None, [str(field.help_text), str(zone_help)]))
 
     def clean(self):
         cleaned = super().clean()
         promotion, stores = cleaned.get("promotion"), cleaned.get("stores")
+        companions = cleaned.get("companions")
+        if promotion is not None and companions:
+            others = [p for p in companions if p.programme_id != promotion.programme_id]
+            if others:
+                self.add_error(
+                    "companions",
+                    forms.ValidationError(
+                        _("Choose promotions of the same programme as %(promotion)s."),
+                        code="backtest_other_programme",
+                        params={"promotion": promotion},
+                    ),
+                )
         if promotion is not None and stores:
             partner = promotion.partner or promotion.programme.partner
             if partner is not None and any(store.partner_id != partner.pk for store in stores):
@@ -43,11 +88,12 @@ class BacktestForm(forms.ModelForm):
 @admin.register(Backtest)
 class BacktestAdmin(ModelAdmin):
     form = BacktestForm
+    change_form_template = "admin/reports/backtest/change_form.html"
     list_display = [
         "promotion",
         "since",
         "until",
-        "status",
+        "run_state",
         "receipts_examined",
         "receipts_fired",
         "customers_reached",
@@ -59,31 +105,35 @@ class BacktestAdmin(ModelAdmin):
     list_filter = ["status", "promotion__programme"]
     search_fields = ["promotion__name", "promotion__code"]
     list_select_related = ["promotion", "requested_by"]
-    autocomplete_fields = ["promotion", "stores"]
+    autocomplete_fields = ["promotion", "companions", "stores"]
     date_hierarchy = "created_at"
     actions = ["rerun"]
-    add_fieldsets = [(None, {"fields": ["promotion", "since", "until", "stores"]})]
+    add_fieldsets = [(None, {"fields": EDITABLE})]
     fieldsets = [
-        (None, {"fields": ["promotion", "since", "until", "stores"]}),
+        (None, {"fields": EDITABLE}),
         (
             _("Run"),
             {
                 "fields": [
-                    "status",
+                    "run_state",
+                    "progress",
                     "requested_by",
-                    "created_at",
-                    "started_at",
-                    "finished_at",
+                    "run_times",
                     "error",
                 ]
             },
         ),
         (
-            _("What the promotion gives"),
+            _("By promotion"),
+            {"fields": ["promotions_table"]},
+        ),
+        (
+            _("What the promotions give together"),
             {
                 "fields": [
                     "receipts_examined",
                     "receipts_fired",
+                    "occasions_rewarded",
                     "customers_reached",
                     "discount_amount",
                     "points_worth",
@@ -119,7 +169,56 @@ class BacktestAdmin(ModelAdmin):
         partner_id = staff_partner_id(request.user)
         if db_field.name == "stores" and partner_id is not None:
             kwargs["queryset"] = Store.objects.filter(partner_id=partner_id)
+        if db_field.name == "companions" and partner_id is not None:
+            kwargs["queryset"] = Promotion.objects.filter(partner_id=partner_id)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_urls(self):
+        own = [
+            path(
+                "<int:object_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="reports_backtest_progress",
+            ),
+            path(
+                "<int:object_id>/run-again/",
+                self.admin_site.admin_view(self.run_again_view),
+                name="reports_backtest_run_again",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _visible(self, request, object_id: int) -> Backtest:
+        return get_object_or_404(self.get_queryset(request), pk=object_id)
+
+    def progress_view(self, request, object_id: int):
+        """The run's state as JSON, which the back-test's page polls (never blocking it)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return JsonResponse(backtest_progress(self._visible(request, object_id)))
+
+    def run_again_view(self, request, object_id: int):
+        """Queue the back-test again (POST): after a failure, a stale run or new data."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        backtest = self._visible(request, object_id)
+        backtest_queue(backtest=backtest)
+        self.message_user(request, _("The back-test is queued again."), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:reports_backtest_change", args=[backtest.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        backtest = self.get_object(request, object_id)
+        if backtest is not None:
+            extra_context["backtest_progress"] = backtest_progress(backtest)
+            extra_context["progress_url"] = reverse(
+                "admin:reports_backtest_progress", args=[backtest.pk]
+            )
+            extra_context["run_again_url"] = reverse(
+                "admin:reports_backtest_run_again", args=[backtest.pk]
+            )
+            extra_context["can_run_again"] = self.has_change_permission(request)
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_change_permission(self, request, obj=None):
         # A back-test records one question and its answer: it is never edited, only run again.
@@ -141,6 +240,90 @@ class BacktestAdmin(ModelAdmin):
                 _("The back-test is queued; its figures show here once it has run."),
                 messages.INFO,
             )
+
+    @admin.display(description=_("state"), ordering="status")
+    def run_state(self, obj):
+        if obj.is_stale():
+            return gettext("stale: its worker stopped (run it again)")
+        return obj.get_status_display()
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return format_html(
+            '<progress id="backtest-bar" max="100" value="{}"></progress> '
+            '<span id="backtest-progress">{}</span>',
+            obj.percent_done,
+            gettext("%(processed)s of %(total)s receipts")
+            % {
+                "processed": localize(obj.processed),
+                "total": localize(obj.to_process),
+            },
+        )
+
+    @admin.display(description=_("times"))
+    def run_times(self, obj):
+        rows = [
+            (gettext("queued"), back_office_time(obj.queued_at)),
+            (gettext("started"), back_office_time(obj.started_at)),
+            (gettext("last sign of life"), back_office_time(obj.heartbeat_at)),
+            (gettext("finished"), back_office_time(obj.finished_at)),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
+        )
+
+    @admin.display(description=_("figures by promotion"))
+    def promotions_table(self, obj):
+        if not obj.per_promotion:
+            return "–"
+        header = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+            "<th>{}</th><th>{}</th></tr>",
+            _("promotion"),
+            _("receipts where it fired"),
+            _("occasions rewarded"),
+            _("customers reached"),
+            _("discount it gives"),
+            _("points it gives"),
+            _("total cost, RUB"),
+            _("notes"),
+        )
+        rows = []
+        for row in obj.per_promotion:
+            if row.get("refusal"):
+                rows.append(
+                    format_html(
+                        '<tr><td>{}</td><td colspan="7"><strong>{}</strong> {}</td></tr>',
+                        row["name"],
+                        gettext("Not back-tested:"),
+                        refusal_text(row["refusal"], row.get("refusal_params")),
+                    )
+                )
+                continue
+            points = ", ".join(
+                f"{localize(Decimal(amount))} {code}" for code, amount in row["points"].items()
+            )
+            notes = format_html_join(
+                "", "<div>{}</div>", ((note_text(code, params),) for code, params in row["notes"])
+            )
+            rows.append(
+                format_html(
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                    "<td>{}</td><td>{}</td></tr>",
+                    row["name"],
+                    row["receipts_fired"],
+                    row["occasions_rewarded"],
+                    row["customers_reached"],
+                    localize(Decimal(row["discount_amount"])),
+                    points or "–",
+                    localize(Decimal(row["total_cost"])),
+                    notes,
+                )
+            )
+        return format_html(
+            "<table>{}{}</table>", header, format_html_join("", "{}", ((r,) for r in rows))
+        )
 
     @admin.display(description=_("points by currency"))
     def points_table(self, obj):
@@ -172,11 +355,13 @@ class BacktestAdmin(ModelAdmin):
 
     @admin.display(description=_("by band"))
     def bands_table(self, obj):
-        """What each band of a banded reward gave (only for a promotion with bands)."""
+        """What each band of the tested promotions' banded rewards gave (only for promotions
+        with bands; a promotion refused for its bands shows its reason by promotion)."""
         if not obj.bands:
             return "–"
         header = format_html(
-            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+            _("promotion"),
             _("reward"),
             _("band"),
             _("value"),
@@ -185,9 +370,10 @@ class BacktestAdmin(ModelAdmin):
         )
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>",
             (
                 (
+                    row.get("promotion_name") or obj.promotion,
                     row["reward"],
                     _band_range(row),
                     localize(Decimal(row["value"])),

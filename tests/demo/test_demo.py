@@ -46,6 +46,17 @@ def test_demo_loads_a_coalition_and_a_second_run_changes_nothing():
     assert ledger_violations() == []
 
 
+def test_demo_receipts_record_the_points_debited_as_processing_does():
+    """The money paid with points (points_spent) and the points debited (spent_points) are
+    both on every receipt and line, as confirm writes them (1 point = 1.00 RUB)."""
+    load_demo(customers=60, months=2)
+    paid = Receipt.objects.filter(points_spent__gt=0)
+    assert paid.exists()
+    for receipt in paid.prefetch_related("lines"):
+        assert receipt.spent_points == receipt.points_spent
+        assert sum(line.spent_points for line in receipt.lines.all()) == receipt.spent_points
+
+
 def test_demo_command_loads_the_full_coalition_prints_a_login_and_is_idempotent():
     # when
     out = StringIO()

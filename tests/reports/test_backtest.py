@@ -35,7 +35,7 @@ from loyalty.models import StaffProfile, Store, Terminal, TierMembership
 from processing.refund import purchase_cancel
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions import backtest as backtest_module
-from promotions.backtest import backtest_evaluate
+from promotions.backtest import backtest_evaluate, refusal_text
 from promotions.models import ProductSet, Promotion
 from reports.models import Backtest
 from reports.services.backtests import backtest_perform, backtest_queue
@@ -592,8 +592,22 @@ def test_bands_by_the_customers_spend_are_refused_with_a_reason(history):
         "kind": "discount_percent", "value": "3", "band_basis": "customer_spend",
         "band_counter": spent, "bands": [{"from": "0", "value": "3"}],
     }])  # fmt: skip
+    by_amount = _draft(history, "By amount", [{
+        "kind": "discount_percent", "value": "3", "band_basis": "receipt_amount",
+        "bands": [{"from": "0", "value": "3"}],
+    }])  # fmt: skip
     backtest = _backtest(history, draft)
-    backtest_queue(backtest=backtest)
-    assert backtest_perform(backtest_id=backtest.pk, run_number=backtest.run_number) == "failed"
-    backtest.refresh_from_db()
-    assert backtest.error.startswith("Bands by the customer's spend cannot be back-tested")
+    backtest.companions.set([by_amount])
+    # when: the run is done, the promotion it cannot compute refused with its reason
+    backtest = _run(backtest)
+    # then the refused one has a reason and no figures (never a zero), the other its bands
+    (refused, computed) = backtest.per_promotion
+    assert refused["name"] == "By spend"
+    assert refused["refusal"] == "band_spend"
+    assert "total_cost" not in refused
+    assert "bands" not in refused
+    assert refusal_text("band_spend").startswith("Its reward has bands by the customer's spend")
+    assert computed["refusal"] == ""
+    assert [row["promotion_name"] for row in backtest.bands] == ["By amount"]
+    assert backtest.bands == computed["bands"]
+    assert backtest.error == ""

@@ -51,8 +51,12 @@ beat: venv
 	.venv/bin/celery -A config beat --loglevel INFO
 
 ## make messages: refresh the Russian catalogues and compile them (needs GNU gettext).
+## makemessages writes only locale/ru (our strings): it skips templates/vendor (copies of
+## third-party templates), and writes no file outside the first of LOCALE_PATHS for our sources,
+## so locale/vendor/ru (django-unfold's and the admin's strings, kept by hand: see
+## docs/glossary-ru.md) is never rewritten nor marked obsolete. compilemessages compiles both.
 messages: venv
-	$(VENV_PY) manage.py makemessages -l ru --no-obsolete --ignore=.venv --ignore=tests --ignore=bench -v 0
+	$(VENV_PY) manage.py makemessages -l ru --no-obsolete --ignore=.venv --ignore=tests --ignore=bench --ignore=templates/vendor -v 0
 	$(VENV_PY) manage.py compilemessages --ignore=.venv -v 0
 
 clean:

@@ -87,7 +87,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # templates/vendor: copies of django-unfold's and the admin's templates changed only to
+        # decline model names (loyalty.declension); their strings live in locale/vendor.
+        "DIRS": [BASE_DIR / "templates", BASE_DIR / "templates" / "vendor"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -142,7 +144,11 @@ LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
 if LANGUAGE_CODE.split("-")[0] not in dict(LANGUAGES):
     raise ImproperlyConfigured(f"LANGUAGE_CODE={LANGUAGE_CODE!r}: use one of en, ru")
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale: our own strings, refreshed by makemessages. locale/vendor: translations for
+# django-unfold (which ships no Russian) and for the admin strings that Django's own Russian
+# makes ungrammatical with our model names; written by hand, never by makemessages (see the
+# Makefile). The first path wins where both translate a string.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale" / "vendor"]
 TIME_ZONE = env_str("TIME_ZONE", "Europe/Moscow")
 try:
     zoneinfo.ZoneInfo(TIME_ZONE)

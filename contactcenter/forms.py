@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from contactcenter.models import Ticket, TicketCategory
 from loyalty.models import Currency
@@ -59,7 +60,7 @@ class AdjustmentForm(forms.Form):
         label=_("currency"), queryset=Currency.objects.filter(is_active=True), empty_label=None
     )
     ticket = forms.ModelChoiceField(
-        label=_("ticket"),
+        label=pgettext_lazy("support request", "ticket"),
         queryset=Ticket.objects.none(),
         empty_label=None,
         help_text=_("Every adjustment belongs to a ticket of this customer: open one first."),

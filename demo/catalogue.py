@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+from demo.language import product_name, say
 from loyalty.models import Brand, Category, Partner, Product, ProductList
 from loyalty.validators import ean13_check_digit
 
@@ -210,9 +211,10 @@ def catalogue_load(partners: list[Partner], rng: random.Random) -> dict[int, lis
     categories: dict[str, Category] = {}
     for code, name, parent in CATEGORIES:
         categories[code], _ = Category.objects.get_or_create(
-            code=code, defaults={"name": name, "parent": categories.get(parent) if parent else None}
+            code=code,
+            defaults={"name": say(name), "parent": categories.get(parent) if parent else None},
         )
-    brands = {name: Brand.objects.get_or_create(name=name)[0] for name in BRANDS}
+    brands = {name: Brand.objects.get_or_create(name=say(name))[0] for name in BRANDS}
     by_category: dict[str, list[Product]] = defaultdict(list)
     serial = 0
     for category_code, (brand_names, _prices, names, _weighted) in PRODUCT_TEMPLATES.items():
@@ -225,7 +227,7 @@ def catalogue_load(partners: list[Partner], rng: random.Random) -> dict[int, lis
                     sku=sku,
                     partner=None,
                     defaults={
-                        "name": f"{brand_name} {name}",
+                        "name": product_name(brand_name, name),
                         "category": categories[category_code],
                         "brand": brands[brand_name],
                     },
@@ -234,14 +236,16 @@ def catalogue_load(partners: list[Partner], rng: random.Random) -> dict[int, lis
     gift_card, _ = Product.objects.get_or_create(
         sku="GIFT-CARD-1000",
         partner=None,
-        defaults={"name": "Gift card 1000 RUB", "is_gift_card": True},
+        defaults={"name": say("Gift card 1000 RUB"), "is_gift_card": True},
     )
     lists = {
         "summer-drinks": ("Summer drinks", by_category["lemonade"]),
         "bedroom-sets": ("Beds and mattresses", by_category["beds"] + by_category["mattresses"]),
     }
     for code, (name, products) in lists.items():
-        product_list, made = ProductList.objects.get_or_create(code=code, defaults={"name": name})
+        product_list, made = ProductList.objects.get_or_create(
+            code=code, defaults={"name": say(name)}
+        )
         if made:
             product_list.products.set(products)
     return {

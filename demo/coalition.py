@@ -8,6 +8,7 @@ import zoneinfo
 from datetime import date, datetime
 from decimal import Decimal
 
+from demo.language import say
 from loyalty.models import Currency, EventType, Partner, Programme, Store, Terminal, Tier
 from loyalty.validators import tax_id_check_digits
 from promotions.models import Promotion, Reward
@@ -85,7 +86,7 @@ def programme_load() -> tuple[Programme, Currency]:
     programme, _ = Programme.objects.get_or_create(
         code=PROGRAMME_CODE,
         defaults={
-            "name": "City Bonus",
+            "name": say("City Bonus"),
             "max_spend_percent": Decimal("50.00"),
             "min_money_payment": Decimal("1.00"),
         },
@@ -94,7 +95,7 @@ def programme_load() -> tuple[Programme, Currency]:
         code=CURRENCY_CODE,
         defaults={
             "programme": programme,
-            "name": "Bonus points",
+            "name": say("Bonus points"),
             "decimal_places": 2,
             "rub_rate": Decimal("1.0000"),
             "is_default": True,
@@ -104,7 +105,7 @@ def programme_load() -> tuple[Programme, Currency]:
         Tier.objects.get_or_create(
             programme=programme,
             code=code,
-            defaults={"name": name, "rank": rank, "threshold": Decimal(threshold)},
+            defaults={"name": say(name), "rank": rank, "threshold": Decimal(threshold)},
         )
     return programme, currency
 
@@ -115,8 +116,8 @@ def partners_load() -> list[Partner]:
         partner, _ = Partner.objects.get_or_create(
             code=code,
             defaults={
-                "name": name,
-                "legal_name": legal_name,
+                "name": say(name),
+                "legal_name": say(legal_name),
                 "tax_id": tax_id_check_digits(f"5406{index + 1:05d}"),
                 "trade": trade,
                 "point_price": Decimal(price),
@@ -138,21 +139,23 @@ def stores_and_terminals_load(
         for number in range(1, count + 1):
             channel = channels[number - 1]
             code = f"{partner.code.upper()}-{number:02d}"
-            label = {
-                "store": f"{partner.name} #{number}",
-                "webshop": f"{partner.name} online",
-                "app": f"{partner.name} app",
-            }[channel]
+            label = say(
+                {
+                    "store": f"{partner.name} #{number}",
+                    "webshop": f"{partner.name} online",
+                    "app": f"{partner.name} app",
+                }[channel]
+            )
             store, _ = Store.objects.get_or_create(
                 code=code,
                 defaults={
                     "partner": partner,
                     "name": label,
                     "channel": channel,
-                    "city": "Novosibirsk",
+                    "city": say("Novosibirsk"),
                     "address": ""
                     if channel != "store"
-                    else f"{rng.choice(STREETS)}, {rng.randint(1, 180)}",
+                    else f"{say(rng.choice(STREETS))}, {rng.randint(1, 180)}",
                     "timezone": CITY_TZ,
                     "opened_at": date(2024, 1 + number % 12, 1),
                 },
@@ -162,7 +165,7 @@ def stores_and_terminals_load(
             for register in range(1, registers + 1):
                 terminal, _ = Terminal.objects.get_or_create(
                     code=f"{code}-T{register}",
-                    defaults={"store": store, "name": f"{label}, register {register}"},
+                    defaults={"store": store, "name": say(f"{label}, register {register}")},
                 )
                 terminals.append(terminal)
     return stores, terminals
@@ -171,9 +174,11 @@ def stores_and_terminals_load(
 def promotions_load(programme: Programme, currency: Currency) -> None:
     promotion, made = Promotion.objects.get_or_create(
         programme=programme,
-        name="Base 2% bonus",
+        name=say("Base 2% bonus"),
         defaults={
-            "description": "2% of the amount paid in money comes back as points at every partner.",
+            "description": say(
+                "2% of the amount paid in money comes back as points at every partner."
+            ),
             "status": Promotion.Status.ACTIVE,
             "priority": 0,
             "starts_at": datetime(2024, 1, 1, tzinfo=zoneinfo.ZoneInfo(CITY_TZ)),
@@ -228,17 +233,19 @@ LIFECYCLE = [
 
 def lifecycle_promotions_load(programme: Programme, currency: Currency) -> None:
     review, _made = EventType.objects.get_or_create(
-        code="app_review", defaults={"name": "Review written in the app"}
+        code="app_review", defaults={"name": say("Review written in the app")}
     )
     starts = datetime(2024, 1, 1, tzinfo=zoneinfo.ZoneInfo(CITY_TZ))
     for spec in LIFECYCLE:
         spec = dict(spec)
         reward = spec.pop("reward")
+        if "customer_message" in spec:
+            spec["customer_message"] = say(spec["customer_message"])
         if spec["trigger"] == "event":
             spec["event_type"] = review
         promotion, made = Promotion.objects.get_or_create(
             programme=programme,
-            name=spec.pop("name"),
+            name=say(spec.pop("name")),
             defaults={**spec, "status": Promotion.Status.ACTIVE, "starts_at": starts},
         )
         if made:
@@ -257,7 +264,7 @@ def gift_certificates_load(programme: Programme, now: datetime) -> None:
         code="DEMO-GIFT-3000",
         defaults={
             "programme": programme,
-            "name": "Gift certificate 3000",
+            "name": say("Gift certificate 3000"),
             "nominal": Decimal("3000.00"),
             "lifetime_days": 365,
         },
@@ -269,7 +276,7 @@ def gift_certificates_load(programme: Programme, now: datetime) -> None:
         code="DEMO-EGIFT-1000",
         defaults={
             "programme": programme,
-            "name": "E-certificate 1000 (single use)",
+            "name": say("E-certificate 1000 (single use)"),
             "kind": CertificateSeries.Kind.CERTIFICATE,
             "nominal": Decimal("1000.00"),
             "activation": CertificateSeries.Activation.ON_EMISSION,

@@ -7,6 +7,7 @@ import random
 from datetime import date, datetime, timedelta
 
 from crm.models import Consent, Customer, FamilyMember
+from demo.language import say
 from loyalty.models import Card, CardBatch, Programme
 from loyalty.validators import ean13_check_digit
 
@@ -82,8 +83,8 @@ def customers_load(count: int, rng: random.Random, now: datetime) -> list[Custom
         registered = now - timedelta(days=rng.randint(0, 540), minutes=rng.randint(0, 1440))
         people.append(
             Customer(
-                first_name=first,
-                last_name=last,
+                first_name=say(first),
+                last_name=say(last),
                 phone=phone,
                 email=f"{first.lower()}.{last.lower()}.{index}@mail.example"
                 if rng.random() < 0.6
@@ -128,7 +129,7 @@ def customers_load(count: int, rng: random.Random, now: datetime) -> list[Custom
                 FamilyMember(
                     customer=person,
                     relation=FamilyMember.Relation.CHILD,
-                    name=rng.choice(FEMALE_FIRST + MALE_FIRST),
+                    name=say(rng.choice(FEMALE_FIRST + MALE_FIRST)),
                     birth_date=date(
                         rng.randint(2010, 2024), rng.randint(1, 12), rng.randint(1, 28)
                     ),

@@ -33,6 +33,7 @@ from demo.coalition import (
 )
 from demo.customers import cards_load, customers_load
 from demo.history import history_load
+from demo.language import say, speaking
 from loyalty.models import Account, Card, Counter, Posting, Product, Receipt
 from loyalty.services.ledger import ledger_rollup
 
@@ -51,12 +52,18 @@ class DemoSummary:
 
 
 def load_demo(
-    *, customers: int = 2000, months: int = 4, seed: int = 2026, now: datetime | None = None
+    *,
+    customers: int = 2000,
+    months: int = 4,
+    seed: int = 2026,
+    now: datetime | None = None,
+    language: str = "en",
 ) -> DemoSummary:
-    """Load the demo coalition; return what is there. Idempotent (see the module docstring)."""
+    """Load the demo coalition, its names in ``language`` (en or ru: ``demo.language``);
+    return what is there. Idempotent (see the module docstring)."""
     rng = random.Random(seed)
     now = now or timezone.now()
-    with transaction.atomic():
+    with speaking(language), transaction.atomic():
         programme, currency = programme_load()
         partners = partners_load()
         stores, terminals = stores_and_terminals_load(partners, rng)
@@ -67,7 +74,7 @@ def load_demo(
         counter = Counter.objects.get_or_create(
             programme=programme,
             code="purchases",
-            defaults={"name": "Purchases, all time", "unit": Counter.Unit.PURCHASES},
+            defaults={"name": say("Purchases, all time"), "unit": Counter.Unit.PURCHASES},
         )[0]
         demo_terminal_ids = [t.pk for t in terminals]
         created = not Receipt.objects.filter(terminal_id__in=demo_terminal_ids).exists()

@@ -28,6 +28,7 @@ from django.db.models import Q
 from unfold.admin import ModelAdmin
 from unfold.sites import UnfoldAdminSite
 
+from loyalty.declension import DeclinedTitles
 from loyalty.models.partners import Partner, staff_partner_id
 
 
@@ -319,11 +320,24 @@ def framed(admin_class: type) -> type:
     )
 
 
+def declined(admin_class: type) -> type:
+    """``admin_class`` with its titles naming the model in the case the sentence needs
+    (``loyalty.declension``: "Добавить акцию", not "Добавить акция")."""
+    if issubclass(admin_class, DeclinedTitles):
+        return admin_class
+    return type(
+        admin_class.__name__,
+        (DeclinedTitles, admin_class),
+        {"__module__": admin_class.__module__},
+    )
+
+
 class PartnerAdminSite(UnfoldAdminSite):
-    """The admin site (in unfold's frame): every model registered gets its partner policy."""
+    """The admin site (in unfold's frame): every model registered gets its partner policy and
+    titles that decline its name."""
 
     def register(self, model_or_iterable, admin_class=None, **options):
         models = [model_or_iterable] if hasattr(model_or_iterable, "_meta") else model_or_iterable
         for model in models:
-            wrapped = isolated(framed(admin_class or ModelAdmin), model)
+            wrapped = declined(isolated(framed(admin_class or ModelAdmin), model))
             super().register(model, wrapped, **options)

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loyalty.models.imports import ImportJob
 from loyalty.validators import validate_card_number, validate_code
@@ -81,9 +82,9 @@ class Card(models.Model):
 
     class Status(models.TextChoices):
         NEW = "new", _("new (not given out)")
-        ISSUED = "issued", _("issued")
-        ACTIVE = "active", _("active")
-        BLOCKED = "blocked", _("blocked")
+        ISSUED = "issued", pgettext_lazy("card status", "issued")
+        ACTIVE = "active", pgettext_lazy("card status", "active")
+        BLOCKED = "blocked", pgettext_lazy("card status", "blocked")
         LOST = "lost", _("lost")
         REPLACED = "replaced", _("replaced")
 

@@ -16,6 +16,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loyalty.models.ledger import AppendOnlyModel
 from loyalty.money import DECIMAL_PLACES, MAX_DIGITS
@@ -108,10 +109,10 @@ class GiftCertificate(models.Model):
 
     class Status(models.TextChoices):
         NEW = "new", _("new (not sold)")
-        ACTIVE = "active", _("active")
+        ACTIVE = "active", pgettext_lazy("certificate status", "active")
         USED = "used", _("used up")
         EXPIRED = "expired", _("expired")
-        BLOCKED = "blocked", _("blocked")
+        BLOCKED = "blocked", pgettext_lazy("certificate status", "blocked")
 
     series = models.ForeignKey(
         CertificateSeries,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class ImportJob(models.Model):
@@ -18,7 +19,7 @@ class ImportJob(models.Model):
         QUEUED = "queued", _("queued")
         CHECKING = "checking", _("checking the rows")
         LOADING = "loading", _("loading")
-        DONE = "done", _("done")
+        DONE = "done", pgettext_lazy("import status", "done")
         FAILED = "failed", _("failed: nothing imported")
 
     # Statuses of a job that is still going on: its admin pages refresh themselves.

@@ -18,6 +18,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loyalty.models.ledger import Lot
 from loyalty.models.receipts import money_field, points_field
@@ -33,7 +34,7 @@ class Hold(models.Model):
     """Points reserved for one receipt of a terminal between calculate and confirm."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("active")
+        ACTIVE = "active", pgettext_lazy("hold status", "active")
         CONSUMED = "consumed", _("consumed by confirm")
         RELEASED = "released", _("released")
         EXPIRED = "expired", _("expired")

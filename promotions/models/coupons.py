@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loyalty.validators import CODE_ALPHABET, validate_code
 from promotions.models.promotion import Promotion
@@ -22,7 +23,7 @@ class CouponGrant(models.Model):
 
     class Status(models.TextChoices):
         PENDING = "pending", _("to issue")
-        ISSUED = "issued", _("issued")
+        ISSUED = "issued", pgettext_lazy("coupon status", "issued")
         WITHDRAWN = "withdrawn", _("withdrawn")
 
     receipt = models.ForeignKey(
@@ -216,7 +217,7 @@ class Coupon(models.Model):
     """One coupon of a series: its code, whose it is, when it is valid, how often it was used."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("active")
+        ACTIVE = "active", pgettext_lazy("coupon status", "active")
         USED = "used", _("used up")
         WITHDRAWN = "withdrawn", _("withdrawn")
 

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
 from loyalty.validators import validate_code
@@ -72,10 +73,10 @@ class TriggerDate(models.TextChoices):
 
 class Promotion(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", _("draft")
-        ACTIVE = "active", _("active")
-        PAUSED = "paused", _("paused")
-        FINISHED = "finished", _("finished")
+        DRAFT = "draft", pgettext_lazy("promotion status", "draft")
+        ACTIVE = "active", pgettext_lazy("promotion status", "active")
+        PAUSED = "paused", pgettext_lazy("promotion status", "paused")
+        FINISHED = "finished", pgettext_lazy("promotion status", "finished")
 
     programme = models.ForeignKey(
         "loyalty.Programme",

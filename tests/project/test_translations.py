@@ -33,3 +33,26 @@ def test_the_compiled_catalogue_matches_the_source():
         if entry.msgid
     }
     assert compiled == source, "run: make messages (or compilemessages) and commit the .mo"
+
+
+def test_the_vendor_catalogue_is_complete_and_compiled():
+    """locale/vendor (django-unfold's and the admin's strings, kept by hand): every entry is
+    translated with its placeholders, and the committed .mo is the compiled .po."""
+    vendor = LOCALE.parents[1] / "vendor" / "ru" / "LC_MESSAGES"
+    catalogue = polib.pofile(str(vendor / "django.po"))
+    assert catalogue.untranslated_entries() == []
+    for entry in catalogue.translated_entries():
+        if not entry.msgid_plural:
+            assert sorted(PLACEHOLDER.findall(entry.msgid)) == sorted(
+                PLACEHOLDER.findall(entry.msgstr)
+            ), entry.msgid
+    source = {
+        (entry.msgctxt, entry.msgid): entry.msgstr or dict(entry.msgstr_plural)
+        for entry in catalogue.translated_entries()
+    }
+    compiled = {
+        (entry.msgctxt, entry.msgid): entry.msgstr or dict(entry.msgstr_plural)
+        for entry in polib.mofile(str(vendor / "django.mo"))
+        if entry.msgid
+    }
+    assert compiled == source, "run: make messages (or compilemessages) and commit the .mo"

@@ -1,6 +1,7 @@
 import secrets
 import time
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
@@ -36,6 +37,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=2026, help="Random seed (default 2026).")
         parser.add_argument(
+            "--language",
+            choices=["en", "ru"],
+            default=None,
+            help="The language of the demo's names (partners, stores, products, customers...); "
+            "default: LANGUAGE_CODE's (en unless set).",
+        )
+        parser.add_argument(
             "--admin-user", default="admin", help="The superuser to create (default admin)."
         )
         parser.add_argument(
@@ -48,12 +56,22 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, customers, months, seed, admin_user, reset_admin_password, url, **options
+        self,
+        *args,
+        customers,
+        months,
+        seed,
+        language,
+        admin_user,
+        reset_admin_password,
+        url,
+        **options,
     ):
         if customers < 1 or months < 1:
             raise CommandError("--customers and --months must be at least 1.")
         started = time.monotonic()
-        summary = load_demo(customers=customers, months=months, seed=seed)
+        language = language or settings.LANGUAGE_CODE.split("-")[0]
+        summary = load_demo(customers=customers, months=months, seed=seed, language=language)
         elapsed = time.monotonic() - started
         verb = "Loaded" if summary.created else "Already loaded, nothing changed:"
         self.stdout.write(

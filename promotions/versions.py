@@ -66,9 +66,25 @@ def _empty(value: Any) -> bool:
     return value is False or value in EMPTY
 
 
+def _instant(value: Any):
+    """A moment written as ISO text, as an aware datetime; None for anything else."""
+    if not isinstance(value, str) or "T" not in value:
+        return None
+    try:
+        moment = parse_datetime(value)
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
+
+
 def _same(old: Any, new: Any) -> bool:
     # A key an older document did not have yet reads as empty, whatever its empty value.
-    return old == new or (_empty(old) and _empty(new))
+    if old == new or (_empty(old) and _empty(new)):
+        return True
+    # The same moment written in another zone's notation (a form saves it in the back
+    # office's zone, a bulk action as read from the database, in UTC) is no change.
+    before, after = _instant(old), _instant(new)
+    return before is not None and after is not None and before == after
 
 
 def _row_changes(part: str, old_rows: list, new_rows: list) -> list[Change]:

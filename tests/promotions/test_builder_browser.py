@@ -139,3 +139,24 @@ def test_an_occasion_shows_its_own_fields_and_errors_are_named_at_the_top(market
     assert "Points need a currency." in page.inner_text(".field-currency")
     _shot(page, "builder-errors.png")
     assert not Promotion.objects.filter(name="Birthday bonus").exists()
+
+
+def test_the_marketer_s_home_and_the_calendar(marketer_page):
+    world, page, base = marketer_page
+
+    # the home page: the running promotions with their figures, in the job's navigation
+    page.goto(base + "/admin/")
+    page.wait_for_selector("#home-running")
+    assert world.promotion.name in page.inner_text("#home-running")
+    _shot(page, "home-marketer.png")
+
+    # the calendar, reached from the navigation
+    page.click("a[href='/admin/promotions/promotion/calendar/']")
+    page.wait_for_selector("#calendar")
+    assert world.promotion.name in page.inner_text("#calendar")
+    _shot(page, "calendar.png")
+
+    # the language switch: the same page in Russian
+    page.click("#language-switch button[value=ru]")
+    page.wait_for_selector("html[lang=ru]")
+    assert "Календарь" in page.inner_text("h1")

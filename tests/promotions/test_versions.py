@@ -147,7 +147,7 @@ def test_the_changes_read_in_the_words_of_the_admin():
         russian = change_rows(changes)
     assert (russian[0].what, russian[0].old, russian[0].new) == (
         "статус",
-        "активен",
+        "активна",
         "приостановлена",
     )
     assert russian[3].where == "условие 3"
@@ -202,3 +202,14 @@ def test_the_history_page_lists_who_changed_what(admin_client):
     change_page = admin_client.get(change).content.decode()
     assert f'href="{history}"' in change_page
     assert f'href="{history}#version-2"' in change_page
+
+
+def test_the_same_moment_in_another_zone_s_notation_is_no_change():
+    from promotions.versions import version_diff
+
+    old = {"name": "Spring", "starts_at": "2026-12-01T00:00:00+03:00", "ends_at": None}
+    new = {"name": "Spring", "starts_at": "2026-11-30T21:00:00+00:00", "ends_at": None}
+    moved = {"name": "Spring", "starts_at": "2026-12-01T00:00:00+00:00", "ends_at": None}
+
+    assert version_diff(old, new) == []
+    assert [change.field for change in version_diff(old, moved)] == ["starts_at"]

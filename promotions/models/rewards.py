@@ -222,6 +222,7 @@ class Reward(models.Model):
         default=BandBasis.NONE,
         blank=True,
         help_text=_(
+            # xgettext:no-python-format
             "A value that depends on the sale (“5% up to 100, 7% from 100, 10% from 500”): what "
             "the bands measure. The receipt's amount is the amount to pay after the discounts "
             "of higher-priority promotions, before points; the customer's spend is a counter "

@@ -17,3 +17,13 @@ def log_out(page) -> None:
     """Sign out by submitting the account menu's log-out form (the menu itself is a pop-up)."""
     page.locator("#logout-form").evaluate("form => form.requestSubmit()")
     page.wait_for_load_state()
+
+
+def pick(page, select_id: str, text: str) -> None:
+    """Choose in an autocomplete (select2) picker: open it, type, click the match that shows
+    ``text`` (the search answers asynchronously)."""
+    page.click(f"#{select_id} ~ .select2-container .select2-selection")
+    search = page.locator(".select2-container--open .select2-search__field").last
+    search.fill(text)
+    option = page.locator(".select2-container--open .select2-results__option", has_text=text)
+    option.first.click()

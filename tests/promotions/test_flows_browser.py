@@ -1,0 +1,151 @@
+"""In a real browser, promotions built in the builder and checked in the receipt simulator and
+the back-test against figures computed here: "buy 2, the 3rd free" and a birthday bonus.
+
+With SCREENSHOTS_DIR set, the back-test page is saved for docs/marketer-guide.md."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from processing.sale import PurchaseLine, PurchaseRequest
+from promotions.models import Promotion
+from tests.browser import log_in, pick
+from tests.factories.loyalty import ProductFactory
+from tests.factories.processing import coalition
+from tests.factories.promotions import product_set
+from tests.processing.answers import confirm_answer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ADD = "/admin/promotions/promotion/add/"
+
+
+def _shot(page, name: str) -> None:
+    folder = os.environ.get("SCREENSHOTS_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / name), full_page=True)
+
+
+@pytest.fixture
+def marketer_page(live_server, browser_page):
+    world = coalition(percent="5")
+    yogurt = ProductFactory(sku="Y", name="Yogurt")
+    world.yogurts = product_set(world, "Yogurts", products=[yogurt])
+    get_user_model().objects.create_superuser("marketer", "m@example.com", "s3cret-pass")
+    log_in(browser_page, live_server.url, "marketer", "s3cret-pass")
+    return world, browser_page, live_server.url
+
+
+def _ready(page, base: str) -> None:
+    page.goto(base + ADD)
+    page.wait_for_selector("#promotion_form[data-builder-ready]", state="attached")
+
+
+def _summary_contains(page, text: str) -> None:
+    page.wait_for_function(
+        "t => document.getElementById('promotion-summary').textContent.includes(t)", arg=text
+    )
+
+
+def test_buy_two_the_third_free_in_the_simulator_and_the_back_test(marketer_page):
+    world, page, base = marketer_page
+
+    # when the marketer builds it
+    _ready(page, base)
+    page.select_option("#id_programme", str(world.programme.pk))
+    page.fill("#id_name", "Third yogurt free")
+    page.select_option("#id_status", "active")
+    page.select_option("#id_rewards-0-kind", "every_nth")
+    page.fill("#id_rewards-0-value", "100")
+    page.fill("#id_rewards-0-every_n", "3")
+    page.select_option("#id_rewards-0-product_set", str(world.yogurts.pk))
+    page.click("#id_name")
+    _summary_contains(page, "every 3rd unit free on “Yogurts”")
+    page.click("[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    promotion = Promotion.objects.get(name="Third yogurt free")
+
+    # then the simulator: 3 yogurts at 30.00 = 90.00, the cheapest of each 3 free (30.00 off),
+    # 60.00 to pay, and the base promotion's 5 % points of it (3.00)
+    page.goto(base + "/admin/promotions/promotion/simulator/")
+    page.select_option("#id_terminal", str(world.terminal.pk))
+    page.fill("#id_card", world.card.number)
+    page.fill("#id_lines", "Y 3 30.00")
+    page.click("[name=calculate]")
+    page.wait_for_selector("#simulation-totals")
+    totals = page.inner_text("#simulation-totals")
+    for figure in ("90.00", "30.00", "60.00", "3.00"):
+        assert figure in totals, (figure, totals)
+
+    # and the back-test over two receipts: 7 yogurts (2 free) and 2 yogurts (none)
+    for receipt_id, units in (("H1", "7"), ("H2", "2")):
+        confirm_answer(
+            world.terminal,
+            PurchaseRequest(
+                receipt_id=receipt_id,
+                card=world.card.number,
+                lines=(PurchaseLine(1, "Y", Decimal(units), Decimal("30.00")),),
+            ),
+        )
+    page.goto(base + "/admin/reports/backtest/add/")
+    pick(page, "id_promotion", "Third yogurt")
+    since = timezone.localtime() - timedelta(days=10)
+    until = timezone.localtime() + timedelta(days=1)
+    page.fill("#id_since_0", since.strftime("%Y-%m-%d"))
+    page.fill("#id_since_1", "00:00:00")
+    page.fill("#id_until_0", until.strftime("%Y-%m-%d"))
+    page.fill("#id_until_1", "00:00:00")
+    page.click("[name=_continue]")
+    page.wait_for_selector(".messagelist .success")
+    page.wait_for_selector("#backtest-state[data-finished='1']", state="attached")
+    page.reload()
+    figures = page.inner_text("#content-main")
+    _shot(page, "backtest.png")
+    assert "60.00" in figures, figures  # 2 × 30.00 free on H1, nothing on H2
+    backtest = promotion.backtests.get()
+    assert backtest.receipts_fired == 1
+    assert backtest.discount_amount == Decimal("60.00")
+
+
+def test_a_birthday_bonus_in_the_simulator(marketer_page):
+    world, page, base = marketer_page
+    today = timezone.localdate()
+    world.customer.birth_date = today.replace(year=1990)
+    world.customer.save()
+
+    # when the marketer builds "+300 points on the birthday, burning a week after"
+    _ready(page, base)
+    page.select_option("#id_trigger", "date")
+    page.select_option("#id_trigger_date", "birthday")
+    page.fill("#id_trigger_offset_days", "0")
+    page.select_option("#id_programme", str(world.programme.pk))
+    page.fill("#id_name", "Birthday +300")
+    page.select_option("#id_status", "active")
+    page.select_option("#id_rewards-0-kind", "points_fixed")
+    page.fill("#id_rewards-0-value", "300")
+    pick(page, "id_rewards-0-currency", world.currency.code)
+    page.fill("#id_rewards-0-expires_days_after_date", "7")
+    page.click("#id_name")
+    _summary_contains(page, "On the customer's birthday: +300")
+    page.click("[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    assert Promotion.objects.get(name="Birthday +300").rewards.get().value == 300
+
+    # then the simulator, for the customer's birthday today: +300 points
+    page.goto(base + "/admin/promotions/promotion/simulator/")
+    page.select_option("#id_terminal", str(world.terminal.pk))
+    page.fill("#id_card", world.card.number)
+    page.select_option("#id_occasion", "date")
+    page.fill("#id_occasion_date", today.isoformat())
+    page.click("[name=calculate]")
+    page.wait_for_selector("#simulation-occasions")
+    occasions = page.inner_text("#simulation-occasions")
+    assert "Birthday +300" in occasions
+    assert "300" in occasions

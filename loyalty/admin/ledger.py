@@ -153,7 +153,7 @@ class ReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
     ]
     list_filter = ["status", "is_offline", "is_flagged", "partner"]
     search_fields = ["receipt_id", "customer__phone", "card__number"]
-    list_select_related = ["partner", "store", "terminal", "customer"]
+    list_select_related = ["partner", "store__partner", "terminal", "customer"]
     date_hierarchy = "sold_at"
     inlines = [ReceiptLineInline, ReceiptExchangeInline, ReceiptTierAwardInline, RefundInline]
     exclude = ["result"]
@@ -194,7 +194,12 @@ class LotAdmin(ReadOnlyAdminMixin, ModelAdmin):
     ]
     list_filter = ["kind", "state", "account__currency"]
     search_fields = ["account__customer__phone", "account__customer__public_id"]
-    list_select_related = ["account__customer", "account__currency"]
+    list_select_related = [
+        "entry",
+        "account__customer",
+        "account__partner",
+        "account__currency",
+    ]
     date_hierarchy = "expires_at"
 
 

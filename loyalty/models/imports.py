@@ -9,6 +9,8 @@ committed, from which a job whose worker died resumes. ``CardImport`` (cards) an
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -35,6 +37,12 @@ class ImportJob(models.Model):
     WORKING = (Status.CHECKING, Status.LOADING)
     # What the uploader chose: a re-run copies these into a new job.
     option_fields: tuple[str, ...] = ("file",)
+
+    if TYPE_CHECKING:  # declared by every concrete job and its error model
+        from django.db.models.fields.files import FieldFile
+
+        file: FieldFile
+        row_errors: Any
 
     stage = models.CharField(
         _("stage"), max_length=8, choices=Stage.choices, default=Stage.CHECK, editable=False

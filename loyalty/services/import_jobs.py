@@ -462,6 +462,7 @@ def import_job_summary(job: ImportJob) -> str:
 
 def import_job_progress(job: ImportJob) -> dict[str, object]:
     """What the progress endpoint answers: status, the rows behind and ahead, a percentage."""
+    total: int | None
     if job.stage == Stage.LOAD:
         done, total = job.rows_done, job.rows_total or job.rows_checked
     else:

@@ -256,6 +256,20 @@ TICKETS_FROM_EMAIL = env_str("TICKETS_FROM_EMAIL", "support@localhost")
 # AdjustmentPolicy of its own) waits for a supervisor's approval before it is posted.
 ADJUSTMENT_APPROVAL_THRESHOLD = env_str("ADJUSTMENT_APPROVAL_THRESHOLD", "1000")
 
+# --- File imports (cards, products, stores; docs/operations.md "Imports") ------------------
+# A file larger than this many bytes is checked and imported by a background job (Celery; with
+# no broker, a thread of the web process) with a progress bar; a smaller one in the request.
+IMPORT_BACKGROUND_BYTES = env_int("IMPORT_BACKGROUND_BYTES", 512 * 1024)
+# Rows written per transaction: other users' writes wait at most for one chunk (SQLite).
+IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 2000)
+# A checking or importing job whose heartbeat is older than this is shown as failed (its
+# worker died) and can be resumed. Every chunk beats, so a live job is never that quiet.
+IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 120)
+# Rejected rows kept per job (page and bad-rows file); the count of errors is always exact.
+IMPORT_ERRORS_KEPT = env_int("IMPORT_ERRORS_KEPT", 100_000)
+# A line of a CSV file longer than this is refused as not a CSV.
+IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 64 * 1024)
+
 # --- Phone numbers ------------------------------------------------------------------------
 # Numbers written without a country code ("8 900 123-45-67") are read in this region.
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "RU")

@@ -10,11 +10,9 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections, connection
 
-from loyalty.models import CardImport, DataImport
-from loyalty.services.card_import import card_import_run
 from loyalty.services.card_operations import merged_leftovers_sweep
-from loyalty.services.data_import import data_import_run
 from loyalty.services.favourites import favourites_recompute
+from loyalty.services.import_jobs import import_job_run_by_id
 from loyalty.services.ledger import ledger_rollup
 from loyalty.services.lots import holds_expire, lots_mature
 from loyalty.services.tiers import tiers_review
@@ -77,28 +75,27 @@ def favourites_recompute_task() -> dict[str, int]:
         _fresh_connection()
 
 
-@shared_task(name="loyalty.card_import_run", acks_late=True, ignore_result=True)
-def card_import_run_task(card_import_id: int) -> None:
-    """Run a background card import uploaded in the admin (a second run does nothing)."""
+@shared_task(name="loyalty.import_job_run", acks_late=True, ignore_result=True)
+def import_job_run_task(label: str, job_id: int) -> None:
+    """Run the queued stage of an import job (``loyalty.CardImport`` or ``loyalty.DataImport``):
+    a second delivery finds it no longer queued and does nothing."""
     _fresh_connection()
     try:
-        card_import = CardImport.objects.filter(pk=card_import_id).first()
-        if card_import is not None:
-            card_import_run(card_import)
+        import_job_run_by_id(label, job_id)
     finally:
         _fresh_connection()
+
+
+@shared_task(name="loyalty.card_import_run", acks_late=True, ignore_result=True)
+def card_import_run_task(card_import_id: int) -> None:
+    """A card import queued before ``import_job_run`` existed (drains old queues)."""
+    import_job_run_task("loyalty.CardImport", card_import_id)
 
 
 @shared_task(name="loyalty.data_import_run", acks_late=True, ignore_result=True)
 def data_import_run_task(data_import_id: int) -> None:
-    """Run a background product or store import uploaded in the admin (a second run does nothing)."""
-    _fresh_connection()
-    try:
-        data_import = DataImport.objects.filter(pk=data_import_id).first()
-        if data_import is not None:
-            data_import_run(data_import)
-    finally:
-        _fresh_connection()
+    """A product or store import queued before ``import_job_run`` existed."""
+    import_job_run_task("loyalty.DataImport", data_import_id)
 
 
 @shared_task(name="loyalty.merged_leftovers_sweep", acks_late=True, ignore_result=True)

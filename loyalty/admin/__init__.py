@@ -6,12 +6,13 @@ from loyalty.admin import (
     catalogue,  # noqa: F401
     certificates,  # noqa: F401
     customers,  # noqa: F401
+    imports,  # noqa: F401
     ledger,  # noqa: F401
     mixins,  # noqa: F401
     partners,  # noqa: F401
     programmes,  # noqa: F401
     staff,  # noqa: F401
 )
-from loyalty.admin.mixins import FileImportMixin, ReadOnlyAdminMixin
+from loyalty.admin.mixins import ReadOnlyAdminMixin
 
-__all__ = ["FileImportMixin", "ReadOnlyAdminMixin"]
+__all__ = ["ReadOnlyAdminMixin"]

@@ -1,4 +1,4 @@
-"""Cards: batches, emission, imports and the card operations."""
+"""Cards: batches, emission and the card operations (imports: ``loyalty.admin.imports``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import csv
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.db.models import Count
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -17,16 +16,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
-from loyalty.admin.mixins import FileImportMixin, LineBuffer, ReadOnlyAdminMixin
+from loyalty.admin.imports import ImportButtonMixin
+from loyalty.admin.mixins import LineBuffer, ReadOnlyAdminMixin
 from loyalty.errors import LoyaltyError
-from loyalty.models import (
-    Card,
-    CardBatch,
-    CardImport,
-    CardOperation,
-    DataImport,
-)
-from loyalty.resources import CardResource
+from loyalty.models import Card, CardBatch, CardOperation
 from loyalty.services.card_emission import (
     MAX_EMISSION,
     card_batch_emit,
@@ -39,7 +32,6 @@ from loyalty.services.card_operations import (
     card_replace,
     card_unblock,
 )
-from loyalty.tasks import card_import_run_task, data_import_run_task
 
 
 @admin.register(CardBatch)
@@ -133,120 +125,6 @@ class CardEmitForm(forms.Form):
     count = forms.IntegerField(label=_("number of cards"), min_value=1, max_value=MAX_EMISSION)
 
 
-class ImportJobAdmin(ModelAdmin):
-    """A background import (``ImportJob``): uploaded here, run by a Celery worker. Its list and
-    page show the progress and reload themselves while a job is queued or running."""
-
-    change_list_template = "admin/loyalty/import_job/change_list.html"
-    change_form_template = "admin/loyalty/import_job/change_form.html"
-    list_filter = ["status"]
-    # What the uploader fills in; the rest is written by the worker.
-    upload_fields: list[str] = ["file"]
-    progress_fields: list[str] = []
-    task = None
-    refresh_seconds = 5
-
-    def get_fields(self, request, obj=None):
-        return self.upload_fields if obj is None else [*self.upload_fields, *self.progress_fields]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else [*self.upload_fields, *self.progress_fields]
-
-    def has_change_permission(self, request, obj=None):
-        return False  # an import is a record of what happened; only the worker updates it
-
-    def save_model(self, request, obj, form, change):
-        obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        task = type(self).task
-        transaction.on_commit(lambda: task.delay(obj.pk))
-
-    def changelist_view(self, request, extra_context=None):
-        running = self.model.objects.filter(status__in=self.model.RUNNING).exists()
-        extra_context = {
-            **(extra_context or {}),
-            "refresh_seconds": self.refresh_seconds if running else None,
-        }
-        return super().changelist_view(request, extra_context)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        job = self.get_object(request, object_id)
-        running = job is not None and job.is_running
-        extra_context = {
-            **(extra_context or {}),
-            "refresh_seconds": self.refresh_seconds if running else None,
-        }
-        return super().change_view(request, object_id, form_url, extra_context)
-
-
-@admin.register(CardImport)
-class CardImportAdmin(ImportJobAdmin):
-    """Large card files: uploaded here, imported by a Celery worker; the list shows progress."""
-
-    list_display = [
-        "file",
-        "batch",
-        "status",
-        "rows_checked",
-        "cards_created",
-        "error_count",
-        "created_by",
-        "created_at",
-        "finished_at",
-    ]
-    list_select_related = ["batch", "created_by"]
-    autocomplete_fields = ["batch"]
-    upload_fields = ["file", "batch"]
-    progress_fields = [
-        "status",
-        "rows_checked",
-        "cards_created",
-        "error_count",
-        "errors",
-        "created_by",
-        "created_at",
-        "finished_at",
-    ]
-    task = card_import_run_task
-
-
-@admin.register(DataImport)
-class DataImportAdmin(ImportJobAdmin):
-    """Large product catalogue and store files, imported by a Celery worker."""
-
-    list_display = [
-        "file",
-        "kind",
-        "partner",
-        "status",
-        "rows_checked",
-        "created",
-        "updated",
-        "unchanged",
-        "error_count",
-        "created_by",
-        "created_at",
-        "finished_at",
-    ]
-    list_filter = ["status", "kind"]
-    list_select_related = ["partner", "created_by"]
-    autocomplete_fields = ["partner"]
-    upload_fields = ["kind", "file", "partner"]
-    progress_fields = [
-        "status",
-        "rows_checked",
-        "created",
-        "updated",
-        "unchanged",
-        "error_count",
-        "errors",
-        "created_by",
-        "created_at",
-        "finished_at",
-    ]
-    task = data_import_run_task
-
-
 class CardBlockForm(forms.Form):
     reason = forms.CharField(
         label=_("reason"),
@@ -276,10 +154,10 @@ class CardOperationInline(ReadOnlyAdminMixin, TabularInline):
 
 
 @admin.register(Card)
-class CardAdmin(FileImportMixin, ModelAdmin):
-    """Cards; "Import" takes a batch as CSV or XLSX with a preview of every row."""
+class CardAdmin(ImportButtonMixin, ModelAdmin):
+    """Cards; "Import a file" leads to the card import (CSV or XLSX): a summary, then the
+    rejected rows, then the import."""
 
-    resource_classes = [CardResource]
     list_display = [
         "number",
         "card_type",

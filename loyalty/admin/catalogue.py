@@ -5,14 +5,14 @@ from __future__ import annotations
 from django.contrib import admin
 from unfold.admin import ModelAdmin
 
-from loyalty.admin.mixins import FileImportMixin
+from loyalty.admin.imports import ImportButtonMixin
 from loyalty.models import (
     Brand,
     Category,
+    DataImport,
     Product,
     ProductList,
 )
-from loyalty.resources import ProductResource
 
 
 @admin.register(Category)
@@ -31,11 +31,12 @@ class BrandAdmin(ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(FileImportMixin, ModelAdmin):
-    """Products; "Import" takes an ERP's catalogue as CSV or XLSX: products are created or
-    updated by (partner, SKU), with a preview of every row."""
+class ProductAdmin(ImportButtonMixin, ModelAdmin):
+    """Products; "Import a file" takes an ERP's catalogue as CSV or XLSX: products are created
+    or updated by (partner, SKU), after a summary of what would change."""
 
-    resource_classes = [ProductResource]
+    import_job_model = DataImport
+    import_job_initial = {"kind": DataImport.Kind.PRODUCTS}
     list_display = ["sku", "name", "category", "brand", "partner", "is_active", "is_gift_card"]
     list_filter = ["is_active", "is_gift_card", "partner", "brand"]
     search_fields = ["sku", "name"]

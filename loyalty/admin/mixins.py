@@ -1,9 +1,6 @@
-"""What the admins of every app share: read-only pages, file imports, streamed CSV."""
+"""What the admins of every app share: read-only pages, streamed CSV."""
 
 from __future__ import annotations
-
-from import_export.admin import ImportMixin
-from import_export.formats.base_formats import CSV, XLSX
 
 
 class ReadOnlyAdminMixin:
@@ -17,18 +14,6 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-
-class FileImportMixin(ImportMixin):
-    """The admin's file import (django-import-export), CSV or XLSX, with a preview of every row.
-
-    An import adds rows and (products, stores) changes them, so it needs both rights; the
-    library would otherwise offer it to anyone who may only view the list."""
-
-    import_formats = [CSV, XLSX]
-
-    def has_import_permission(self, request):
-        return self.has_add_permission(request) and self.has_change_permission(request)
 
 
 class LineBuffer:

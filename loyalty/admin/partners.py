@@ -10,14 +10,14 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 from unfold.admin import ModelAdmin, TabularInline
 
-from loyalty.admin.mixins import FileImportMixin
+from loyalty.admin.imports import ImportButtonMixin
 from loyalty.models import (
+    DataImport,
     Partner,
     Store,
     Terminal,
     TerminalAPIKey,
 )
-from loyalty.resources import StoreResource
 from loyalty.services.terminals import terminal_key_issue, terminal_key_revoke
 
 # Terminals have keys of their own (TerminalAPIKey); the library's generic keys are not used.
@@ -68,10 +68,12 @@ class TerminalInline(TabularInline):
 
 
 @admin.register(Store)
-class StoreAdmin(FileImportMixin, ModelAdmin):
-    """Stores; "Import" takes CSV or XLSX, creates new stores and updates known ones by code."""
+class StoreAdmin(ImportButtonMixin, ModelAdmin):
+    """Stores; "Import a file" takes CSV or XLSX, creates new stores and updates known ones by
+    code, after a summary of what would change."""
 
-    resource_classes = [StoreResource]
+    import_job_model = DataImport
+    import_job_initial = {"kind": DataImport.Kind.STORES}
     list_display = ["name", "code", "partner", "channel", "city", "timezone", "is_active"]
     list_filter = ["channel", "is_active", "partner", "city"]
     search_fields = ["name", "code", "address", "city", "partner__name"]

@@ -1,6 +1,13 @@
 from audit.models import AuditEvent
 from loyalty.models.accounts import Account, Currency
-from loyalty.models.cards import Card, CardBatch, CardImport, CardOperation, CardType
+from loyalty.models.cards import (
+    Card,
+    CardBatch,
+    CardImport,
+    CardImportError,
+    CardOperation,
+    CardType,
+)
 from loyalty.models.catalogue import Brand, Category, Product, ProductList
 from loyalty.models.certificates import (
     CertificateEntry,
@@ -10,7 +17,7 @@ from loyalty.models.certificates import (
 )
 from loyalty.models.events import CustomerEvent, EventType
 from loyalty.models.favourites import FavouriteProduct
-from loyalty.models.imports import DataImport, ImportJob
+from loyalty.models.imports import DataImport, DataImportError, ImportJob, ImportRowError
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Lot, Posting
 from loyalty.models.partners import (
     Partner,
@@ -42,6 +49,7 @@ __all__ = [
     "Card",
     "CardBatch",
     "CardImport",
+    "CardImportError",
     "CardOperation",
     "CardType",
     "Category",
@@ -54,6 +62,7 @@ __all__ = [
     "Currency",
     "CustomerEvent",
     "DataImport",
+    "DataImportError",
     "EventType",
     "FavouriteProduct",
     "Hold",
@@ -66,6 +75,7 @@ __all__ = [
     "RefundLine",
     "ImmutableRowError",
     "ImportJob",
+    "ImportRowError",
     "LedgerEntry",
     "Partner",
     "PeerThanks",

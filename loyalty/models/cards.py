@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from loyalty.models.imports import ImportJob
+from loyalty.models.imports import ImportJob, ImportRowError
 from loyalty.validators import validate_card_number, validate_code
 
 
@@ -216,7 +216,7 @@ class CardOperation(models.Model):
 
 
 class CardImport(ImportJob):
-    """A large card file imported in the background (Celery), with its progress and errors."""
+    """A card file import: checked, then loaded, in-request or in the background (Celery)."""
 
     file = models.FileField(_("file"), upload_to="card_imports/")
     batch = models.ForeignKey(
@@ -230,9 +230,24 @@ class CardImport(ImportJob):
     )
     cards_created = models.PositiveIntegerField(_("cards created"), default=0)
 
+    option_fields = ("file", "batch")
+
     class Meta(ImportJob.Meta):
         verbose_name = _("card import")
         verbose_name_plural = _("card imports")
 
-    def outcome_fields(self, report) -> dict[str, int]:
-        return {"cards_created": report.created}
+    def load_counts(self) -> dict[str, int]:
+        return {"created": self.cards_created, "updated": 0, "unchanged": 0}
+
+
+class CardImportError(ImportRowError):
+    """A card row that cannot be imported."""
+
+    job = models.ForeignKey(
+        CardImport, verbose_name=_("import"), on_delete=models.CASCADE, related_name="row_errors"
+    )
+
+    class Meta(ImportRowError.Meta):
+        verbose_name = _("card import error")
+        verbose_name_plural = _("card import errors")
+        indexes = [models.Index(fields=["job", "row"], name="cardimporterror_job_row")]

@@ -1,10 +1,15 @@
-"""Background imports of large files (Celery): the shared record of a job's progress.
+"""File imports (cards, products, stores): the shared record of a job's progress and outcome.
 
-``ImportJob`` holds what every background import shows in the admin (status, rows checked,
-errors); ``CardImport`` (cards) and ``DataImport`` (products, stores) add what they load.
+``ImportJob`` holds what every import shows in the admin: its stage (check the file, then
+import it), status, counts, the heartbeat of the process running it, and the last row
+committed, from which a job whose worker died resumes. ``CardImport`` (cards) and
+``DataImport`` (products, stores) add what they load; ``CardImportError`` and
+``DataImportError`` keep each rejected row with its reasons and its cells (the bad-rows file).
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -13,24 +18,54 @@ from django.utils.translation import pgettext_lazy
 
 
 class ImportJob(models.Model):
-    """A file imported in the background, with its progress, outcome and first errors."""
+    """A file imported in two stages, checked then loaded, each in-request or in the background."""
+
+    class Stage(models.TextChoices):
+        CHECK = "check", _("check the file")
+        LOAD = "load", _("import the rows")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("queued")
         CHECKING = "checking", _("checking the rows")
-        LOADING = "loading", _("loading")
+        CHECKED = "checked", _("checked: waiting for confirmation")
+        LOADING = "loading", _("importing")
         DONE = "done", pgettext_lazy("import status", "done")
-        FAILED = "failed", _("failed: nothing imported")
+        FAILED = "failed", pgettext_lazy("import status", "failed")
 
-    # Statuses of a job that is still going on: its admin pages refresh themselves.
+    # Statuses of a job that is still going on: its admin pages follow its progress.
     RUNNING = (Status.QUEUED, Status.CHECKING, Status.LOADING)
+    # Statuses in which a process is working on the job and keeps its heartbeat fresh.
+    WORKING = (Status.CHECKING, Status.LOADING)
+    # What the uploader chose: a re-run copies these into a new job.
+    option_fields: tuple[str, ...] = ("file",)
 
+    if TYPE_CHECKING:  # declared by every concrete job and its error model
+        from django.db.models.fields.files import FieldFile
+
+        file: FieldFile
+        row_errors: Any
+
+    stage = models.CharField(
+        _("stage"), max_length=8, choices=Stage.choices, default=Stage.CHECK, editable=False
+    )
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
     )
+    rows_total = models.PositiveIntegerField(_("rows in the file"), null=True, blank=True)
     rows_checked = models.PositiveIntegerField(_("rows checked"), default=0)
+    rows_done = models.PositiveIntegerField(
+        _("rows imported up to"),
+        default=0,
+        help_text=_("The last row committed; a resumed import continues after it."),
+    )
+    new_rows = models.PositiveIntegerField(_("new"), default=0)
+    changed_rows = models.PositiveIntegerField(_("to change"), default=0)
+    unchanged_rows = models.PositiveIntegerField(_("unchanged"), default=0)
     error_count = models.PositiveIntegerField(_("errors"), default=0)
-    errors = models.TextField(_("first errors"), blank=True)
+    failure = models.TextField(_("why it failed"), blank=True)
+    columns = models.JSONField(_("columns of the file"), default=list, blank=True, editable=False)
+    run_token = models.CharField(max_length=32, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -53,13 +88,38 @@ class ImportJob(models.Model):
     def is_running(self) -> bool:
         return self.status in self.RUNNING
 
-    def outcome_fields(self, report) -> dict[str, int]:
-        """The counters of a finished run to store, from its ``ImportReport``."""
+    @property
+    def can_confirm(self) -> bool:
+        return self.status == self.Status.CHECKED and self.new_rows + self.changed_rows > 0
+
+    @property
+    def can_resume(self) -> bool:
+        """A failed job runs again: an import continues after its last committed row, a
+        check starts over (it wrote nothing)."""
+        return self.status == self.Status.FAILED
+
+    def load_counts(self) -> dict[str, int]:
+        """What the import stage wrote: created, updated, unchanged."""
         raise NotImplementedError
 
 
+class ImportRowError(models.Model):
+    """A row of an import file that cannot be imported: its number, reasons and cells."""
+
+    row = models.PositiveIntegerField(_("row"))
+    reasons = models.TextField(_("reason"))
+    cells = models.JSONField(_("cells"), default=dict)
+
+    class Meta:
+        abstract = True
+        ordering = ["row"]
+
+    def __str__(self) -> str:
+        return f"{self.row}: {self.reasons}"
+
+
 class DataImport(ImportJob):
-    """A large product catalogue or store file imported in the background."""
+    """A product catalogue or store file import."""
 
     class Kind(models.TextChoices):
         PRODUCTS = "products", _("products")
@@ -83,15 +143,26 @@ class DataImport(ImportJob):
     )
     created = models.PositiveIntegerField(_("added"), default=0)
     updated = models.PositiveIntegerField(_("changed"), default=0)
-    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    unchanged = models.PositiveIntegerField(_("left unchanged"), default=0)
+
+    option_fields = ("kind", "file", "partner")
 
     class Meta(ImportJob.Meta):
         verbose_name = _("product or store import")
         verbose_name_plural = _("product and store imports")
 
-    def outcome_fields(self, report) -> dict[str, int]:
-        return {
-            "created": report.created,
-            "updated": report.updated,
-            "unchanged": report.unchanged,
-        }
+    def load_counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+class DataImportError(ImportRowError):
+    """A product or store row that cannot be imported."""
+
+    job = models.ForeignKey(
+        DataImport, verbose_name=_("import"), on_delete=models.CASCADE, related_name="row_errors"
+    )
+
+    class Meta(ImportRowError.Meta):
+        verbose_name = _("product or store import error")
+        verbose_name_plural = _("product and store import errors")
+        indexes = [models.Index(fields=["job", "row"], name="dataimporterror_job_row")]

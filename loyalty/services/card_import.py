@@ -20,16 +20,14 @@ from django.utils.translation import gettext as _
 from audit.trail import record_inserted
 from crm.models import Customer
 from crm.phones import normalize_phone
-from loyalty.models import Card, CardBatch, CardImport, CardType
+from loyalty.models import Card, CardBatch, CardType
 from loyalty.services.imports import (
     ImportReport,
     Progress,
     blocks,
     cell_text,
     check_rows,
-    file_rows,
     first_row_of,
-    import_job_run,
     source_rows,
 )
 from loyalty.validators import CARD_NUMBER_RE, has_valid_check_digit
@@ -321,19 +319,3 @@ def cards_import_bulk(
             return report
         report.created = cards_write(good)
     return report
-
-
-def card_import_run(card_import: CardImport) -> CardImport:
-    """Run a queued background card import (CSV or XLSX) and record its progress and outcome.
-
-    Safe to run twice: an import that is no longer queued is left as it is.
-    """
-
-    def load(progress: Progress) -> ImportReport:
-        with card_import.file.open("rb") as binary:
-            name = card_import.file.name
-            assert name is not None  # open() found the file
-            rows = file_rows(binary, name, ("number",))
-            return cards_import_bulk(rows, default_batch=card_import.batch, progress=progress)
-
-    return import_job_run(card_import, load)

@@ -1,10 +1,12 @@
-"""What every file import shares: reading CSV/XLSX rows, checking them, the report, the
-background job with its progress, and the bulk writer.
+"""What every file import shares: reading CSV/XLSX rows (``open_table`` for the admin's import
+jobs, with clear errors for unreadable files), checking them, the report, and the bulk writer.
+The jobs themselves (chunks, progress, resume) are in ``loyalty.services.import_jobs``.
 
 Each import (cards, products, stores) brings a row checker: ``check(raw, row)`` returns the
 checked row or the reasons it cannot be imported, in the user's language. Rows are numbered
-from 1, the header not counted, as the admin preview numbers them. Nothing is written unless
-every row passes.
+from 1, the header and empty lines not counted, as the admin numbers them. The bulk functions
+here (the management commands) write nothing unless every row passes; the admin's jobs import
+the good rows and list the rejected ones.
 """
 
 from __future__ import annotations
@@ -18,16 +20,12 @@ from typing import IO, Any, Protocol
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, models, transaction
-from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from loyalty.models import ImportJob
 from loyalty.sql import concrete_field, quoted_column
 
 PROGRESS_EVERY = 50_000
 WRITE_CHUNK = 2000
-# How many errors a background job keeps to show in the admin.
-JOB_ERRORS_KEPT = 100
 
 Progress = Callable[[str, int], None]
 
@@ -340,39 +338,139 @@ def blocks(lines: Iterable[str], size: int = 1 << 20) -> Iterator[str]:
         yield "".join(parts)
 
 
-def import_job_run[Job: ImportJob](job: Job, load: Callable[[Progress], ImportReport]) -> Job:
-    """Run a queued background import and record its progress, outcome and first errors.
+@dataclass
+class Table:
+    """An uploaded file opened for reading: its header and its data rows, read lazily.
 
-    ``load(progress)`` reads the job's file, checks and writes it (all rows or none) and
-    returns the report. Safe to run twice: a job that is no longer queued is left as it is.
+    ``rows_hint`` is an estimate of the number of rows (for a progress bar) or ``None``.
+    Reading ``rows`` raises ``ValidationError`` with the line for a file that turns out
+    unreadable on the way (not UTF-8, a line too long, broken quoting).
     """
-    jobs = type(job)._default_manager
-    updated = jobs.filter(pk=job.pk, status=ImportJob.Status.QUEUED).update(
-        status=ImportJob.Status.CHECKING
-    )
-    if not updated:
-        return job
 
-    def progress(phase: str, rows: int) -> None:
-        jobs.filter(pk=job.pk).update(status=phase, rows_checked=rows)
+    columns: list[str]
+    rows: Iterator[dict[str, object]]
+    rows_hint: int | None
 
-    fields: dict[str, object]
+
+def open_table(binary: IO[bytes], name: str, required: Sequence[str], *, max_line: int) -> Table:
+    """Open an uploaded CSV (UTF-8) or XLSX file with a header holding ``required`` columns.
+
+    Raises ``ValidationError`` for an empty file, a file without the columns, a file that is
+    not UTF-8 text or XLSX, and a line longer than ``max_line`` bytes.
+    """
+    if name.lower().endswith(".xlsx"):
+        return _open_xlsx(binary, required)
+    rows_hint = _count_lines(binary)
+    lines = _bounded_lines(binary, max_line)
+    reader = csv.reader(lines)
+    header = _read_csv_row(reader)
+    if header is None:
+        raise ValidationError(_("The file is empty: it has no header row."))
+    columns = [cell.strip() for cell in header]
+    _require(columns, required)
+    return Table(columns, _csv_records(reader, columns), max(rows_hint - 1, 0))
+
+
+def _require(columns: Sequence[str], required: Sequence[str]) -> None:
+    missing = [name for name in required if name not in columns]
+    if missing:
+        raise ValidationError(
+            _("The file has no header row with the columns %(columns)s.")
+            % {"columns": ", ".join(missing)}
+        )
+
+
+def _count_lines(binary: IO[bytes]) -> int:
+    """The number of lines in the file (a hint for the progress bar: a quoted cell may span
+    lines), read in blocks; the file is rewound."""
+    count = 0
+    last = b""
+    while block := binary.read(1 << 20):
+        count += block.count(b"\n")
+        last = block
+    binary.seek(0)
+    return count + (1 if last and not last.endswith(b"\n") else 0)
+
+
+def _bounded_lines(binary: IO[bytes], max_line: int) -> Iterator[str]:
+    """The lines of a UTF-8 file, decoded one by one (so an error names its line), refusing a
+    line longer than ``max_line`` bytes: a binary or one-line file is not read whole into
+    memory. A byte-order mark at the start is dropped."""
+    number = 0
+    while True:
+        number += 1
+        data = binary.readline(max_line + 1)
+        if not data:
+            return
+        if len(data) > max_line:
+            raise ValidationError(
+                _(
+                    "Line %(line)s is longer than %(max)s characters: this does not look like a "
+                    "CSV file of rows."
+                )
+                % {"line": number, "max": max_line}
+            )
+        try:
+            line = data.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(
+                _(
+                    'Line %(line)s is not UTF-8 text: save the file as "CSV UTF-8" or as XLSX '
+                    "and upload it again."
+                )
+                % {"line": number}
+            ) from exc
+        yield line
+
+
+def _read_csv_row(reader: Any) -> list[str] | None:
+    """The next row that has a non-empty cell, or ``None`` at the end of the file."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as exc:
+            raise ValidationError(
+                _("Line %(line)s cannot be read as CSV (%(problem)s).")
+                % {"line": reader.line_num, "problem": exc}
+            ) from exc
+        if any(cell.strip() for cell in cells):
+            return cells
+
+
+def _csv_records(reader: Any, columns: list[str]) -> Iterator[dict[str, object]]:
+    while (cells := _read_csv_row(reader)) is not None:
+        yield dict(zip(columns, cells, strict=False))
+
+
+def _open_xlsx(binary: IO[bytes], required: Sequence[str]) -> Table:
+    import openpyxl
+
     try:
-        report = load(progress)
-    except (ValidationError, UnicodeDecodeError, csv.Error) as exc:
-        messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
-        fields = {"status": ImportJob.Status.FAILED, "error_count": 1, "errors": messages[0]}
-    else:
-        fields = {
-            "status": ImportJob.Status.DONE if report.ok else ImportJob.Status.FAILED,
-            "rows_checked": report.rows,
-            "error_count": report.error_count,
-            "errors": "\n".join(
-                _("Row %(row)s: %(message)s") % {"row": row, "message": message}
-                for row, message in report.errors[:JOB_ERRORS_KEPT]
-            ),
-            **job.outcome_fields(report),
-        }
-    jobs.filter(pk=job.pk).update(finished_at=timezone.now(), **fields)
-    job.refresh_from_db()
-    return job
+        workbook = openpyxl.load_workbook(binary, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises several kinds for a file that is no workbook
+        raise ValidationError(_("The file is not an XLSX workbook.")) from exc
+    sheet = workbook.worksheets[0]
+    lines = sheet.iter_rows(values_only=True)
+    header = next(lines, None)
+    if header is None:
+        workbook.close()
+        raise ValidationError(_("The file is empty: it has no header row."))
+    columns = [cell_text(h) for h in header]
+    try:
+        _require(columns, required)
+    except ValidationError:
+        workbook.close()
+        raise
+    rows_hint = sheet.max_row - 1 if sheet.max_row else None
+
+    def records() -> Iterator[dict[str, object]]:
+        try:
+            for line in lines:
+                if any(cell is not None and cell != "" for cell in line):
+                    yield dict(zip(columns, line, strict=False))
+        finally:
+            workbook.close()
+
+    return Table(columns, records(), rows_hint)

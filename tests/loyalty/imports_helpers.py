@@ -1,4 +1,5 @@
-"""Helpers shared by the import tests: the admin preview and confirm, and row errors."""
+"""Helpers shared by the import tests: the admin's upload, summary and confirm, and row errors
+of the django-import-export resources (which use the same row checkers)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 import openpyxl
 import tablib
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import TestCase
 from django.urls import reverse
 
 CSV_FORMAT = "0"
@@ -24,31 +26,44 @@ def xlsx_bytes(rows: list[list]) -> bytes:
     return buffer.getvalue()
 
 
+JOBS = {
+    "card": ("cardimport", {}),
+    "product": ("dataimport", {"kind": "products"}),
+    "store": ("dataimport", {"kind": "stores"}),
+}
+
+
 def preview(client, model: str, data: bytes, *, name: str = "file.csv", fmt: str = CSV_FORMAT):
-    upload = SimpleUploadedFile(name, data)
-    return client.post(
-        reverse(f"admin:loyalty_{model}_import"),
-        {"import_file": upload, "format": fmt, "resource": "0"},
-    )
+    """Upload a file on the import page of ``model``'s list (its import job's upload page) and
+    return the job's page, where the check's summary and errors are. ``fmt`` is left to the
+    file's name (.xlsx or CSV)."""
+    job_model, fields = JOBS[model]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(
+            reverse(f"admin:loyalty_{job_model}_add"),
+            {"file": SimpleUploadedFile(name, data), **fields},
+        )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    return client.get(response.url)
 
 
 def confirm(client, model: str, response):
-    """Post the confirm form the preview page rendered, as the button would."""
+    """Press the page's import button, as a user would."""
     page = response.content.decode()
-    fields = dict(
-        re.findall(
-            r'name="(import_file_name|original_file_name|format|resource)"'
-            r' value="([^"]*)"',
-            page,
-        )
+    found = re.search(r'<form method="post" action="([^"]+/confirm/)">', page)
+    assert found, "the page offers no import"
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        done = client.post(found.group(1))
+    return client.get(done.url)
+
+
+def summary(response) -> str:
+    """The check's (or the import's) one-line summary on the job's page."""
+    found = re.search(
+        r'id="import-summary-text" class="import-summary">([^<]*)<', response.content.decode()
     )
-    assert "import_file_name" in fields, "the preview offers no confirm"
-    return client.post(reverse(f"admin:loyalty_{model}_process_import"), fields)
-
-
-def row_outcomes(response) -> list[str]:
-    """The outcome column of the preview table, row by row (new, update, skip)."""
-    return re.findall(r'<tr class="(new|update|skip|delete)">', response.content.decode())
+    assert found, "the page has no summary"
+    return found.group(1)
 
 
 def dry_run(resource, text: str):

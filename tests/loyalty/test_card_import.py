@@ -1,4 +1,5 @@
-"""Card batch import through the admin (django-import-export): preview, row errors, confirm.
+"""Card batch import through the admin (an import job: check, summary, confirm) and the row
+checks (through the django-import-export resource).
 
 Each error has its own file, built here. ``admin_client`` is pytest-django's logged-in superuser.
 """
@@ -6,25 +7,23 @@ Each error has its own file, built here. ``admin_client`` is pytest-django's log
 from __future__ import annotations
 
 import io
-import re
 
 import openpyxl
 import pytest
 import tablib
-from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 
 from loyalty.models import Card, CardBatch
 from loyalty.resources import CardResource
 from loyalty.validators import luhn_check_digit
 from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import CardBatchFactory, CardFactory
+from tests.loyalty.imports_helpers import confirm as press_import
+from tests.loyalty.imports_helpers import preview as upload
+from tests.loyalty.imports_helpers import summary
 
 pytestmark = pytest.mark.django_db
 
 HEADER = "number,batch,card_type,status,customer_phone\n"
-IMPORT_URL = "admin:loyalty_card_import"
-PROCESS_URL = "admin:loyalty_card_process_import"
 CSV_FORMAT = "0"
 XLSX_FORMAT = "1"
 
@@ -39,22 +38,11 @@ def batch():
 
 
 def preview(client, text: str, *, name: str = "cards.csv", fmt: str = CSV_FORMAT, data=None):
-    upload = SimpleUploadedFile(name, data if data is not None else text.encode())
-    return client.post(reverse(IMPORT_URL), {"import_file": upload, "format": fmt, "resource": "0"})
+    return upload(client, "card", data if data is not None else text.encode(), name=name)
 
 
 def confirm(client, response):
-    """Post the confirm form the preview page rendered, as the button would."""
-    page = response.content.decode()
-    fields = dict(
-        re.findall(
-            r'name="(import_file_name|original_file_name|format|resource)"'
-            r' value="([^"]*)"',
-            page,
-        )
-    )
-    assert "import_file_name" in fields, "the preview offers no confirm"
-    return client.post(reverse(PROCESS_URL), fields)
+    return press_import(client, "card", response)
 
 
 def dry_run(text: str):
@@ -69,7 +57,12 @@ def row_errors(result) -> dict[int, list[str]]:
     }
 
 
-def test_preview_shows_every_row_and_confirm_creates_the_cards(admin_client, batch):
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def test_the_check_counts_the_rows_and_confirm_creates_the_cards(admin_client, batch):
     # given
     customer = CustomerFactory(phone="+79001112233")
     first, second = luhn("777700000001"), luhn("777700000002")
@@ -80,9 +73,7 @@ def test_preview_shows_every_row_and_confirm_creates_the_cards(admin_client, bat
 
     # then
     assert response.status_code == 200
-    page = response.content.decode()
-    assert first in page
-    assert second in page
+    assert summary(response) == "2 rows: 2 new, 0 errors"
     assert Card.objects.count() == 0
 
     # when
@@ -180,7 +171,7 @@ def test_unknown_status_and_type_and_new_card_with_customer(batch):
     assert errors[2] == ["A new card cannot have a customer: give it the status issued."]
 
 
-def test_preview_with_an_error_offers_no_confirm_and_names_the_row(admin_client, batch):
+def test_the_check_names_the_bad_row_and_its_reason_and_writes_nothing(admin_client, batch):
     bad = "7777000000010"  # wrong Luhn digit
     text = HEADER + f"{luhn('777700000001')},B1,,,\n{bad},B1,,,\n"
     assert not Card.objects.filter(number=bad).exists()
@@ -188,8 +179,9 @@ def test_preview_with_an_error_offers_no_confirm_and_names_the_row(admin_client,
     response = preview(admin_client, text)
 
     page = response.content.decode()
+    assert summary(response) == "2 rows: 1 new, 1 error"
     assert "wrong check digit" in page
-    assert 'name="import_file_name"' not in page
+    assert bad in page
     assert Card.objects.count() == 0
 
 

@@ -1,5 +1,6 @@
-"""Product catalogue import through the admin (django-import-export) and the bulk service:
-upsert by (partner, SKU), a preview of every row, row errors, all or nothing.
+"""Product catalogue import through the admin (an import job: check, summary, confirm), the
+row checks (through the django-import-export resource) and the bulk service: upsert by
+(partner, SKU), row errors, all or nothing for the bulk service.
 
 Each error has its own file, built here. ``admin_client`` is pytest-django's logged-in superuser.
 """
@@ -23,7 +24,7 @@ from tests.loyalty.imports_helpers import (
     dry_run,
     preview,
     row_errors,
-    row_outcomes,
+    summary,
     xlsx_bytes,
 )
 
@@ -52,7 +53,9 @@ def catalogue(rows=None) -> list[tuple]:
     )
 
 
-def test_preview_shows_new_update_and_skipped_rows_and_confirm_writes_them(admin_client, world):
+def test_the_check_counts_new_changed_and_unchanged_rows_and_confirm_writes_them(
+    admin_client, world
+):
     # given: two products of the partner; the file changes one, repeats one, adds one
     ProductFactory(partner=world.partner, sku="100", name="Milk", category=world.dairy, brand=None)
     ProductFactory(
@@ -68,9 +71,9 @@ def test_preview_shows_new_update_and_skipped_rows_and_confirm_writes_them(admin
     # when
     response = preview(admin_client, "product", text.encode())
 
-    # then: every row's outcome, and nothing written yet
+    # then: the summary of what the import would do, and nothing written yet
     assert response.status_code == 200
-    assert row_outcomes(response) == ["update", "skip", "new"]
+    assert summary(response) == "3 rows: 1 new, 1 to change, 1 unchanged, 0 errors"
     assert Product.objects.count() == 2
 
     # when
@@ -199,12 +202,15 @@ def test_bad_yes_no_value_and_too_long_sku(world):
     }
 
 
-def test_preview_with_an_error_offers_no_confirm_and_names_the_row(admin_client, world):
+def test_the_check_names_the_row_and_its_reason_and_offers_no_import_of_nothing(
+    admin_client, world
+):
     response = preview(admin_client, "product", (HEADER + "1,Milk,MEGA,sweets,,,\n").encode())
 
     page = response.content.decode()
+    assert summary(response) == "1 row: 0 new, 0 to change, 0 unchanged, 1 error"
     assert "Unknown category sweets." in page
-    assert 'name="import_file_name"' not in page
+    assert 'id="import-confirm"' not in page
     assert Product.objects.count() == 0
 
 
@@ -292,9 +298,10 @@ def test_import_needs_the_add_and_change_rights(client, django_user_model, world
     client.force_login(user)
 
     # when
-    response = client.get(reverse("admin:loyalty_product_import"))
+    import_url = reverse("admin:loyalty_product_changelist") + "import/"
+    response = client.get(import_url)
 
     # then
     assert response.status_code == 403
     page = client.get(reverse("admin:loyalty_product_changelist")).content.decode()
-    assert reverse("admin:loyalty_product_import") not in page
+    assert import_url not in page

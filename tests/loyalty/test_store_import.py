@@ -1,4 +1,5 @@
-"""Store import through the admin (django-import-export) and the bulk service: upsert by code,
+"""Store import through the admin (an import job: check, summary, confirm), the row checks
+(through the django-import-export resource) and the bulk service: upsert by code,
 a preview of every row, row errors, all or nothing."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.loyalty.imports_helpers import (
     dry_run,
     preview,
     row_errors,
-    row_outcomes,
+    summary,
     xlsx_bytes,
 )
 
@@ -41,7 +42,9 @@ def stores() -> list[tuple]:
     )
 
 
-def test_preview_shows_new_update_and_skipped_rows_and_confirm_writes_them(admin_client, partner):
+def test_the_check_counts_new_changed_and_unchanged_rows_and_confirm_writes_them(
+    admin_client, partner
+):
     # given
     StoreFactory(partner=partner, code="M-1", name="Mega 1", city="Omsk", timezone="Asia/Omsk")
     StoreFactory(partner=partner, code="M-2", name="Mega 2", city="", timezone="Europe/Moscow")
@@ -55,8 +58,8 @@ def test_preview_shows_new_update_and_skipped_rows_and_confirm_writes_them(admin
     # when
     response = preview(admin_client, "store", text.encode())
 
-    # then
-    assert row_outcomes(response) == ["skip", "update", "new"]
+    # then: the summary of what the import would do, and nothing written yet
+    assert summary(response) == "3 rows: 1 new, 1 to change, 1 unchanged, 0 errors"
     assert Store.objects.count() == 2
 
     # when

@@ -15,7 +15,8 @@ def log_in(page, base: str, username: str, password: str, next_url: str = "/admi
 
 def log_out(page) -> None:
     """Sign out by submitting the account menu's log-out form (the menu itself is a pop-up)."""
-    page.locator("#logout-form").evaluate("form => form.requestSubmit()")
+    with page.expect_navigation():
+        page.locator("#logout-form").evaluate("form => form.requestSubmit()")
     page.wait_for_load_state()
 
 

@@ -138,3 +138,15 @@ def _fresh_rules_snapshot():
     system_accounts_forget()
     keys_forget()
     history.forget()
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language: a request in Russian (the language cookie,
+    LocaleMiddleware) leaves Russian active in the test's thread after it."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

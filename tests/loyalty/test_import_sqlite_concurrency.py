@@ -62,5 +62,5 @@ def test_a_concurrent_write_succeeds_while_an_import_runs_on_sqlite(tmp_path):
     assert outcome["status"] == "done"
     assert outcome["cards_created"] == 20000
     assert outcome["errors"] == []
-    assert outcome["writes_during_import"] >= 3
+    assert outcome["writes_during_import"] >= 1  # between chunks; how many depends on the load
     assert outcome["max_wait"] < 10, outcome

@@ -103,7 +103,7 @@ def test_an_unbanded_programme_reads_as_many_rows_as_before(world):
     with CaptureQueriesContext(connection) as by_amount:
         calculate_answer(world.terminal, _sale(world, "B", "100.00"))
     assert len(by_amount) == len(plain)
-    # and bands by the customer's spend read the counters: one query more
+    # and bands by the customer's spend read the counters: one query more on SQLite
     spent = CounterFactory(programme=world.programme, unit="amount", period="lifetime")
     Reward.objects.filter(band_basis="receipt_amount").update(
         band_basis="customer_spend", band_counter=spent
@@ -112,7 +112,8 @@ def test_an_unbanded_programme_reads_as_many_rows_as_before(world):
     calculate_answer(world.terminal, _sale(world, "W3", "100.00"))
     with CaptureQueriesContext(connection) as by_spend:
         calculate_answer(world.terminal, _sale(world, "S", "100.00"))
-    assert len(by_spend) == len(plain) + 1
+    # (PostgreSQL's fast path reads them in the same round trip as the rest)
+    assert len(by_spend) == len(plain) + (0 if connection.vendor == "postgresql" else 1)
     assert any("loyalty_countervalue" in q["sql"] for q in by_spend.captured_queries)
 
 

@@ -9,13 +9,13 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from functools import cached_property
 
-from django.utils import formats
 from django.utils.dates import MONTHS, WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from crm.models import Segment
 from loyalty.models import Counter
+from loyalty.money import readable
 from promotions.engine import RulesSnapshot
 from promotions.engine.bands import QUANTITY, RECEIPT_AMOUNT
 from promotions.engine.explain import Failure
@@ -75,11 +75,7 @@ def number_shown(value: Decimal | int | None, places: int | None = None) -> str:
     as it has, trailing zeros dropped); never in scientific notation."""
     if value is None:
         return "—"
-    value = Decimal(value)
-    if places is None:
-        exponent = value.normalize().as_tuple().exponent
-        places = max(-exponent, 0) if isinstance(exponent, int) else 0
-    return formats.number_format(value, decimal_pos=places, use_l10n=True, force_grouping=True)
+    return readable(Decimal(value), places)
 
 
 def money_shown(value: Decimal | None) -> str:

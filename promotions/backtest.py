@@ -47,7 +47,7 @@ from django.db.models import Prefetch, Q
 from django.utils.translation import gettext_lazy as _
 
 from loyalty.models import Receipt, ReceiptLine
-from loyalty.money import ZERO, quantize
+from loyalty.money import ZERO, plain, quantize
 from promotions.backtest_facts import CounterReplay, CustomerRow, FactsStore
 from promotions.engine import (
     EngineResult,
@@ -187,18 +187,13 @@ class BandFigures:
         return {
             "reward": self.reward,
             "band": self.band,
-            "from": _plain(self.lower),
-            "to": None if self.upper is None else _plain(self.upper),
-            "value": _plain(self.value),
+            "from": plain(self.lower),
+            "to": None if self.upper is None else plain(self.upper),
+            "value": plain(self.value),
             "unit": self.unit,
             "receipts": self.receipts,
             "amount": str(self.amount),
         }
-
-
-def _plain(value: Decimal) -> str:
-    """A decimal without trailing zeros and never in scientific notation ("10", not "1E+1")."""
-    return format(value.normalize(), "f")
 
 
 @dataclass

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
-from loyalty.money import DECIMAL_PLACES, POINTS_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES
+from loyalty.money import DECIMAL_PLACES, POINTS_DECIMAL_PLACES, QUANTITY_DECIMAL_PLACES, plain
 from promotions.engine.bands import (
     BANDED_KINDS,
     CUSTOMER_SPEND,
@@ -38,10 +38,6 @@ def _decimal(value) -> Decimal | None:
     except InvalidOperation:
         return None
     return found if found.is_finite() else None
-
-
-def _text(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
 
 
 def bands_of(data) -> tuple[Band, ...]:
@@ -168,7 +164,7 @@ def bands_text(data) -> str:
     bands, errors = _read_rows(data)
     if errors:
         return ""
-    return "\n".join(f"{_text(band.lower)}: {_text(band.value)}" for band in bands)
+    return "\n".join(f"{plain(band.lower)}: {plain(band.value)}" for band in bands)
 
 
 def bands_summary(data) -> str:
@@ -204,7 +200,7 @@ def bands_parse(text: str) -> list[dict[str, str]]:
                 % {"number": number}
             )
             continue
-        rows.append({"from": _text(lower), "value": _text(value)})
+        rows.append({"from": plain(lower), "value": plain(value)})
     if errors:
         raise ValidationError(errors)
     return rows
@@ -235,7 +231,7 @@ def bands_read(rows, path: str, fail: Callable[[str, str], None]) -> list[dict[s
                 fail(f"{where}.{key}", 'give a decimal as a string, e.g. "100.00"')
         lower, value = _decimal(row.get("from")), _decimal(row.get("value"))
         if lower is not None and value is not None:
-            stored.append({"from": _text(lower), "value": _text(value)})
+            stored.append({"from": plain(lower), "value": plain(value)})
         else:  # failed above; kept so that the reward's own checks number the bands alike
             stored.append({"from": row.get("from"), "value": row.get("value")})
         upper = _decimal(row.get("to")) if isinstance(row.get("to"), str) else None
@@ -247,9 +243,9 @@ def bands_read(rows, path: str, fail: Callable[[str, str], None]) -> list[dict[s
             continue
         lower = _decimal(following.get("from")) if isinstance(following, dict) else None
         if lower is not None and upper < lower:
-            fail(f"{where}.to", f"a gap: nothing from {_text(upper)} up to {_text(lower)}")
+            fail(f"{where}.to", f"a gap: nothing from {plain(upper)} up to {plain(lower)}")
         elif lower is not None and upper > lower:
-            fail(f"{where}.to", f"overlaps the next band, which starts at {_text(lower)}")
+            fail(f"{where}.to", f"overlaps the next band, which starts at {plain(lower)}")
     return stored
 
 
@@ -260,9 +256,9 @@ def bands_export(data) -> list[dict[str, str | None]]:
         return data
     return [
         {
-            "from": _text(band.lower),
-            "to": _text(bands[i + 1].lower) if i + 1 < len(bands) else None,
-            "value": _text(band.value),
+            "from": plain(band.lower),
+            "to": plain(bands[i + 1].lower) if i + 1 < len(bands) else None,
+            "value": plain(band.value),
         }
         for i, band in enumerate(bands)
     ]

@@ -24,6 +24,36 @@ class Figures:
     points: Decimal = ZERO  # net of refunds, in the promotion's currencies
 
 
+# What a promotion gave on confirmed purchases, net of refunds (their rows are negative) and
+# of cancels.
+GIVEN = Q(refund__isnull=True) & ~Q(line__receipt__status=Receipt.Status.CANCELLED)
+
+
+def _sales(prefix: str = "", window: Q | None = None) -> dict:
+    """The aggregates of ``Figures`` over ReceiptLineReward rows (in ``window``), named
+    ``<prefix>receipts``, ``<prefix>customers``, ``<prefix>discount``, ``<prefix>points``."""
+    window = window if window is not None else Q()
+    return {
+        f"{prefix}receipts": Count("line__receipt_id", filter=GIVEN & window, distinct=True),
+        f"{prefix}customers": Count(
+            "line__receipt__customer_id", filter=GIVEN & window, distinct=True
+        ),
+        f"{prefix}discount": Sum(
+            "amount", filter=window & Q(effect=ReceiptLineReward.Effect.DISCOUNT)
+        ),
+        f"{prefix}points": Sum("amount", filter=window & Q(effect=ReceiptLineReward.Effect.POINTS)),
+    }
+
+
+def _figures(row: dict, prefix: str = "") -> Figures:
+    return Figures(
+        receipts=row[f"{prefix}receipts"],
+        customers=row[f"{prefix}customers"],
+        discount=row[f"{prefix}discount"] or ZERO,
+        points=row[f"{prefix}points"] or ZERO,
+    )
+
+
 def promotion_figures(
     promotion_ids, since: datetime | None = None, until: datetime | None = None
 ) -> dict[int, Figures]:
@@ -36,22 +66,8 @@ def promotion_figures(
         rows = rows.filter(line__receipt__sold_at__gte=since)
     if until is not None:
         rows = rows.filter(line__receipt__sold_at__lt=until)
-    given = Q(refund__isnull=True) & ~Q(line__receipt__status=Receipt.Status.CANCELLED)
-    found = rows.values("promotion_id").annotate(
-        receipts=Count("line__receipt_id", filter=given, distinct=True),
-        customers=Count("line__receipt__customer_id", filter=given, distinct=True),
-        discount=Sum("amount", filter=Q(effect=ReceiptLineReward.Effect.DISCOUNT)),
-        points=Sum("amount", filter=Q(effect=ReceiptLineReward.Effect.POINTS)),
-    )
-    return {
-        row["promotion_id"]: Figures(
-            receipts=row["receipts"],
-            customers=row["customers"],
-            discount=row["discount"] or ZERO,
-            points=row["points"] or ZERO,
-        )
-        for row in found
-    }
+    found = rows.values("promotion_id").annotate(**_sales())
+    return {row["promotion_id"]: _figures(row) for row in found}
 
 
 @dataclass(frozen=True)
@@ -98,25 +114,14 @@ def live_figures(promotion, now: datetime | None = None) -> Live:
 
     now = now or timezone.now()
     starts = period_starts(now)
-    given = Q(refund__isnull=True) & ~Q(line__receipt__status=Receipt.Status.CANCELLED)
+    windows = [("today", starts["today"]), ("week", starts["week"]), ("start", None)]
     aggregates = {}
-    for key, since in [("today", starts["today"]), ("week", starts["week"]), ("start", None)]:
+    for key, since in windows:
         window = Q(line__receipt__sold_at__gte=since) if since is not None else Q()
-        aggregates |= {
-            f"{key}_receipts": Count("line__receipt_id", filter=given & window, distinct=True),
-            f"{key}_customers": Count(
-                "line__receipt__customer_id", filter=given & window, distinct=True
-            ),
-            f"{key}_discount": Sum(
-                "amount", filter=window & Q(effect=ReceiptLineReward.Effect.DISCOUNT)
-            ),
-            f"{key}_points": Sum(
-                "amount", filter=window & Q(effect=ReceiptLineReward.Effect.POINTS)
-            ),
-        }
+        aggregates |= _sales(f"{key}_", window)
     sales = ReceiptLineReward.objects.filter(promotion=promotion).aggregate(**aggregates)
     firing_aggregates = {}
-    for key, since in [("today", starts["today"]), ("week", starts["week"]), ("start", None)]:
+    for key, since in windows:
         window = Q(fired_at__gte=since) if since is not None else Q()
         firing_aggregates |= {
             f"{key}_count": Count("customer_id", filter=window, distinct=True),
@@ -127,16 +132,11 @@ def live_figures(promotion, now: datetime | None = None) -> Live:
         Period(
             key=key,
             since=starts.get(key),
-            figures=Figures(
-                receipts=sales[f"{key}_receipts"],
-                customers=sales[f"{key}_customers"],
-                discount=sales[f"{key}_discount"] or ZERO,
-                points=sales[f"{key}_points"] or ZERO,
-            ),
+            figures=_figures(sales, f"{key}_"),
             occasions=firings[f"{key}_count"],
             occasion_given=firings[f"{key}_given"] or ZERO,
         )
-        for key in ("today", "week", "start")
+        for key, _since in windows
     ]
     usage = PromotionUsage.objects.filter(promotion=promotion)
     budget_used = ZERO

@@ -12,7 +12,6 @@ when asking about many (``meeting_queryset``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import Prefetch
@@ -57,16 +56,10 @@ def amount_ranges(promotion: Promotion) -> list[tuple[Decimal, Decimal]]:
 
 
 def _periods_meet(a: Promotion, b: Promotion) -> bool:
-    def bounds(p: Promotion) -> tuple[datetime | None, datetime | None]:
-        return p.starts_at, p.ends_at
-
-    a_start, a_end = bounds(a)
-    b_start, b_end = bounds(b)
-    if a_end is not None and b_start is not None and a_end <= b_start:
-        return False
-    if b_end is not None and a_start is not None and b_end <= a_start:
-        return False
-    return True
+    """[starts_at, ends_at) periods; no end: open."""
+    return (a.ends_at is None or b.starts_at < a.ends_at) and (
+        b.ends_at is None or a.starts_at < b.ends_at
+    )
 
 
 def _sets_meet(a, b) -> bool:

@@ -214,17 +214,13 @@ def _day(value: date | datetime) -> str:
     return date_format(value, "j M Y")
 
 
-def _clock(value) -> str:
-    return value.strftime("%H:%M") if hasattr(value, "strftime") else str(value)[:5]
-
-
 def _when(promotion: Promotion) -> str:
     parts = []
     if promotion.weekdays:
         parts.append(_("on %(days)s") % {"days": _weekdays(promotion.weekdays)})
     if promotion.time_from or promotion.time_to:
-        start = _clock(promotion.time_from) if promotion.time_from else "00:00"
-        end = _clock(promotion.time_to) if promotion.time_to else "24:00"
+        start = promotion.time_from.strftime("%H:%M") if promotion.time_from else "00:00"
+        end = promotion.time_to.strftime("%H:%M") if promotion.time_to else "24:00"
         parts.append(_("%(start)s–%(end)s store time") % {"start": start, "end": end})
     starts_at = promotion.starts_at
     if starts_at is not None and starts_at <= timezone.now():

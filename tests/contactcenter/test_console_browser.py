@@ -8,10 +8,8 @@ are saved as the screenshots of docs/operator-guide.md.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,20 +20,13 @@ from contactcenter.models import Adjustment, AdjustmentPolicy
 from crm.models import Consent
 from loyalty.models import Account, Posting
 from loyalty.services.ledger import Actor, Leg, customer_account, posting_create, programme_account
-from tests.browser import log_in, log_out
+from tests.browser import log_in, log_out, screenshot
 from tests.factories.crm import ConsentFactory, CustomerFactory
 from tests.factories.loyalty import ActiveCardFactory, CurrencyFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "s3cret-pass"
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("SCREENSHOTS_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 def _user(username: str, *perms: str):
@@ -113,7 +104,7 @@ def test_operator_adjustment_waits_for_the_supervisor(live_server, browser_page,
     assert "waits for a supervisor" in page.inner_text(".messagelist")
     assert Adjustment.objects.get().status == Adjustment.Status.PENDING
     assert Account.objects.get(customer=customer).balance == Decimal("120")
-    _shot(page, "operator-console.png")
+    screenshot(page, "operator-console.png")
     log_out(page)
     page.wait_for_load_state()
 
@@ -121,7 +112,7 @@ def test_operator_adjustment_waits_for_the_supervisor(live_server, browser_page,
     _log_in(page, base, "supervisor1", "/staff/console/adjustments/")
     assert "Receipt 123 was not counted" in page.inner_text("#pending-adjustments")
     page.fill("#pending-adjustments input[name=note]", "Receipt found in the store's log")
-    _shot(page, "adjustment-approval.png")
+    screenshot(page, "adjustment-approval.png")
     page.click("#pending-adjustments button.approve")
     page.wait_for_selector(".messagelist")
 
@@ -143,7 +134,7 @@ def test_an_operator_reaches_the_console_from_the_home_page(live_server, browser
     # when: the operator signs in, lands on the home page and searches from it
     log_in(page, base, "operator2", PASSWORD)
     page.wait_for_selector("#home-console-search")
-    _shot(page, "home-operator.png")
+    screenshot(page, "home-operator.png")
     assert page.locator("a[href='/staff/console/']").count() >= 1  # in the navigation too
     page.fill("#home-q", "8 916 765-43-21")
     page.click("#home-console-search [type=submit]")

@@ -7,27 +7,18 @@ saved as the screenshots of docs/marketer-guide.md.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from promotions.models import Promotion
-from tests.browser import log_in
+from tests.browser import log_in, screenshot
 from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("SCREENSHOTS_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 def test_a_marketer_builds_a_promotion_and_simulates_it(live_server, browser_page):
@@ -54,7 +45,7 @@ def test_a_marketer_builds_a_promotion_and_simulates_it(live_server, browser_pag
     page.fill("#id_conditions-0-amount", "100.00")
     page.select_option("#id_rewards-0-kind", "discount_percent")
     page.fill("#id_rewards-0-value", "10")
-    _shot(page, "promotion-builder.png")
+    screenshot(page, "promotion-builder.png")
     page.click("[name=_save]")
     page.wait_for_selector(".messagelist .success")
     promotion = Promotion.objects.get(code="ten-off")
@@ -82,7 +73,7 @@ def test_a_marketer_builds_a_promotion_and_simulates_it(live_server, browser_pag
     assert "197.82" in totals
     assert "9.89" in totals
     assert "Ten off a hundred" in page.inner_text("#simulation-fired")
-    _shot(page, "simulator.png")
+    screenshot(page, "simulator.png")
 
     # Below the threshold the promotion gives nothing, and the simulator says why
     page.fill("#id_lines", "B 1 40.00")

@@ -8,27 +8,17 @@ screenshots of docs/marketer-guide.md.
 
 from __future__ import annotations
 
-import os
 from decimal import ROUND_HALF_UP, Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 
 from promotions.models import Promotion
-from tests.browser import log_in
+from tests.browser import builder_open, log_in, screenshot, summary_contains
 from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ADD = "/admin/promotions/promotion/add/"
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("SCREENSHOTS_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 def _hidden(page, field_id: str) -> bool:
@@ -36,12 +26,6 @@ def _hidden(page, field_id: str) -> bool:
         "id => document.getElementById(id).closest('.field-line').classList"
         ".contains('builder-hidden')",
         field_id,
-    )
-
-
-def _summary_contains(page, text: str) -> None:
-    page.wait_for_function(
-        "t => document.getElementById('promotion-summary').textContent.includes(t)", arg=text
     )
 
 
@@ -64,8 +48,7 @@ def test_a_floating_percent_is_one_banded_reward(marketer_page):
     world, page, base = marketer_page
 
     # given the add page: one condition and one reward to start with, occasion fields hidden
-    page.goto(base + ADD)
-    page.wait_for_selector("#promotion_form[data-builder-ready]", state="attached")
+    builder_open(page, base)
     assert page.locator("#id_rewards-TOTAL_FORMS").input_value() == "1"
     assert _hidden(page, "id_event_type")
     assert _hidden(page, "id_trigger_date")
@@ -85,9 +68,9 @@ def test_a_floating_percent_is_one_banded_reward(marketer_page):
     page.click("#id_name")  # leave the field: the form changed
 
     # then the rule reads as written, before it is saved
-    _summary_contains(page, "10 % off from 500.00")
-    _summary_contains(page, "5 % off below 100.00")
-    _shot(page, "builder-bands.png")
+    summary_contains(page, "10 % off from 500.00")
+    summary_contains(page, "5 % off below 100.00")
+    screenshot(page, "builder-bands.png")
     page.click("[name=_save]")
     page.wait_for_selector(".messagelist .success, #builder-errors")
     assert page.locator("#builder-errors").count() == 0, page.inner_text("#builder-errors")
@@ -109,8 +92,7 @@ def test_a_floating_percent_is_one_banded_reward(marketer_page):
 
 def test_an_occasion_shows_its_own_fields_and_errors_are_named_at_the_top(marketer_page):
     world, page, base = marketer_page
-    page.goto(base + ADD)
-    page.wait_for_selector("#promotion_form[data-builder-ready]", state="attached")
+    builder_open(page, base)
 
     # when the trigger is a date of the customer
     page.select_option("#id_trigger", "date")
@@ -127,7 +109,7 @@ def test_an_occasion_shows_its_own_fields_and_errors_are_named_at_the_top(market
     page.fill("#id_rewards-0-value", "300")
     page.fill("#id_rewards-0-expires_days_after_date", "7")
     page.click("#id_name")
-    _summary_contains(page, "On the customer's birthday: +300")
+    summary_contains(page, "On the customer's birthday: +300")
 
     # when saved without the points' currency
     page.click("[name=_save]")
@@ -137,7 +119,7 @@ def test_an_occasion_shows_its_own_fields_and_errors_are_named_at_the_top(market
     top = page.inner_text("#builder-errors")
     assert "Reward 1, Currency: Points need a currency." in top
     assert "Points need a currency." in page.inner_text(".field-currency")
-    _shot(page, "builder-errors.png")
+    screenshot(page, "builder-errors.png")
     assert not Promotion.objects.filter(name="Birthday bonus").exists()
 
 
@@ -148,7 +130,7 @@ def test_the_marketer_s_home_and_the_calendar(marketer_page):
     page.goto(base + "/admin/")
     page.wait_for_selector("#home-running")
     assert world.promotion.name in page.inner_text("#home-running")
-    _shot(page, "home-marketer.png")
+    screenshot(page, "home-marketer.png")
 
     # the calendar, reached from the promotions' list (and from the navigation's group)
     assert page.locator("a[href='/admin/promotions/promotion/calendar/']").count() >= 1
@@ -156,7 +138,7 @@ def test_the_marketer_s_home_and_the_calendar(marketer_page):
     page.click("#calendar-link")
     page.wait_for_selector("#calendar")
     assert world.promotion.name in page.inner_text("#calendar")
-    _shot(page, "calendar.png")
+    screenshot(page, "calendar.png")
 
     # the language switch: the same page in Russian
     page.click("#language-switch button[value=ru]")

@@ -5,10 +5,8 @@ With SCREENSHOTS_DIR set, the back-test page is saved for docs/marketer-guide.md
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,21 +15,13 @@ from django.utils import timezone
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
 from reports.services.backtests import backtest_perform
-from tests.browser import log_in, pick
+from tests.browser import builder_open, log_in, pick, screenshot, summary_contains
 from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set
 from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ADD = "/admin/promotions/promotion/add/"
-
-
-def _shot(page, name: str) -> None:
-    folder = os.environ.get("SCREENSHOTS_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / name), full_page=True)
 
 
 @pytest.fixture
@@ -44,22 +34,11 @@ def marketer_page(live_server, browser_page):
     return world, browser_page, live_server.url
 
 
-def _ready(page, base: str) -> None:
-    page.goto(base + ADD)
-    page.wait_for_selector("#promotion_form[data-builder-ready]", state="attached")
-
-
-def _summary_contains(page, text: str) -> None:
-    page.wait_for_function(
-        "t => document.getElementById('promotion-summary').textContent.includes(t)", arg=text
-    )
-
-
 def test_buy_two_the_third_free_in_the_simulator_and_the_back_test(marketer_page):
     world, page, base = marketer_page
 
     # when the marketer builds it
-    _ready(page, base)
+    builder_open(page, base)
     page.select_option("#id_programme", str(world.programme.pk))
     page.fill("#id_name", "Third yogurt free")
     page.select_option("#id_status", "active")
@@ -68,7 +47,7 @@ def test_buy_two_the_third_free_in_the_simulator_and_the_back_test(marketer_page
     page.fill("#id_rewards-0-every_n", "3")
     page.select_option("#id_rewards-0-product_set", str(world.yogurts.pk))
     page.click("#id_name")
-    _summary_contains(page, "every 3rd unit free on “Yogurts”")
+    summary_contains(page, "every 3rd unit free on “Yogurts”")
     page.click("[name=_save]")
     page.wait_for_selector(".messagelist .success")
     promotion = Promotion.objects.get(name="Third yogurt free")
@@ -112,7 +91,7 @@ def test_buy_two_the_third_free_in_the_simulator_and_the_back_test(marketer_page
     page.wait_for_selector("#backtest-state[data-finished='1']", state="attached")
     page.reload()
     figures = page.inner_text("#content-main")
-    _shot(page, "backtest.png")
+    screenshot(page, "backtest.png")
     assert "60.00" in figures, figures  # 2 × 30.00 free on H1, nothing on H2
     backtest = promotion.backtests.get()
     assert backtest.receipts_fired == 1
@@ -126,7 +105,7 @@ def test_a_birthday_bonus_in_the_simulator(marketer_page):
     world.customer.save()
 
     # when the marketer builds "+300 points on the birthday, burning a week after"
-    _ready(page, base)
+    builder_open(page, base)
     page.select_option("#id_trigger", "date")
     page.select_option("#id_trigger_date", "birthday")
     page.fill("#id_trigger_offset_days", "0")
@@ -138,7 +117,7 @@ def test_a_birthday_bonus_in_the_simulator(marketer_page):
     pick(page, "id_rewards-0-currency", world.currency.code)
     page.fill("#id_rewards-0-expires_days_after_date", "7")
     page.click("#id_name")
-    _summary_contains(page, "On the customer's birthday: +300")
+    summary_contains(page, "On the customer's birthday: +300")
     page.click("[name=_save]")
     page.wait_for_selector(".messagelist .success")
     assert Promotion.objects.get(name="Birthday +300").rewards.get().value == 300

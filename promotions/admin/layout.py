@@ -95,6 +95,12 @@ REWARD_FIELDS: dict[str, list[str]] = {
     "tier": [_R.TIER],
 }
 
+# Fields that also depend on another field of the same row: shown only when that field holds one
+# of the values (the spend counter matters only for bands by the customer's spend).
+REWARD_REQUIRES: dict[str, dict[str, list[str]]] = {
+    "band_counter": {"band_basis": [Reward.BandBasis.CUSTOMER_SPEND]},
+}
+
 # What the reward's one number means, by kind: the label the value field takes.
 VALUE_LABELS: dict[str, str] = {
     _R.POINTS_PERCENT: _("percent of the amount paid, in points"),
@@ -184,6 +190,9 @@ def builder_layout() -> dict:
         "rewards": {
             "controller": "kind",
             "fields": _plain(REWARD_FIELDS),
+            "requires": {
+                name: _plain(requirement) for name, requirement in REWARD_REQUIRES.items()
+            },
             "labels": {"value": {kind: str(label) for kind, label in VALUE_LABELS.items()}},
         },
     }

@@ -22,6 +22,17 @@
       var line = fieldLine(input);
       if (line) line.classList.toggle("builder-hidden", part.fields[name].indexOf(chosen) < 0);
     });
+    // A field that also needs another field of the row to hold one of some values.
+    Object.keys(part.requires || {}).forEach(function (name) {
+      var line = fieldLine(scope.querySelector('[name="' + prefix + name + '"]'));
+      if (!line || line.classList.contains("builder-hidden")) return;
+      var needs = part.requires[name];
+      var met = Object.keys(needs).every(function (other) {
+        var input = scope.querySelector('[name="' + prefix + other + '"]');
+        return input && needs[other].indexOf(input.value) >= 0;
+      });
+      line.classList.toggle("builder-hidden", !met);
+    });
     Object.keys(part.labels || {}).forEach(function (name) {
       var input = scope.querySelector('[name="' + prefix + name + '"]');
       var line = fieldLine(input);

@@ -177,6 +177,10 @@ def test_the_layout_names_only_fields_the_forms_have(marketer):
         str(value) for values in builder_layout()["rewards"]["fields"].values() for value in values
     }
     assert kinds <= set(Reward.Kind.values)
+    for name, needs in builder_layout()["rewards"]["requires"].items():
+        assert name in reward_form.fields
+        for other, values in needs.items():
+            assert set(values) <= {value for value, _label in reward_form.fields[other].choices}
 
 
 def test_the_summary_follows_the_unsaved_form(marketer):

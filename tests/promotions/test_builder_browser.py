@@ -63,7 +63,10 @@ def test_a_floating_percent_is_one_banded_reward(marketer_page):
     assert _hidden(page, "id_rewards-0-currency")  # points only
     assert _hidden(page, "id_rewards-0-every_n")
     assert not _hidden(page, "id_rewards-0-bands")
+    page.select_option("#id_rewards-0-band_basis", "customer_spend")
+    assert not _hidden(page, "id_rewards-0-band_counter")  # the spend counter of the bands
     page.select_option("#id_rewards-0-band_basis", "receipt_amount")
+    assert _hidden(page, "id_rewards-0-band_counter")
     page.fill("#id_rewards-0-bands", "0: 5\n100: 7\n500: 10")
     page.click("#id_name")  # leave the field: the form changed
 

@@ -28,3 +28,9 @@ class LoyaltyAdminConfig(admin_apps.AdminConfig):
 
     default = False
     default_site = "loyalty.isolation.PartnerAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        from loyalty.admin.columns import install_readable_fields
+
+        install_readable_fields()

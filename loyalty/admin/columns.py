@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.db.models import DecimalField
+from django.db.models import DateTimeField, DecimalField
 
 from loyalty.money import DECIMAL_PLACES, readable
+from loyalty.templatetags.readable import zoned
 
 Places = int | Callable[[Any], int | None] | None
 
@@ -49,9 +50,13 @@ def currency_places(path: str) -> Callable[[Any], int | None]:
 def readable_field(display_for_field: Callable) -> Callable:
     """Wrap the admin's ``display_for_field`` so that a decimal field reads like the list columns
     above: money fields (two places) with two, other decimals (points, quantities) with as few
-    places as they need, the locale's mark and grouping. Fields with choices keep their label."""
+    places as they need, the locale's mark and grouping; a moment on the back office's clock
+    with its zone named (one rule with the simulator and the back-test, which name theirs).
+    Fields with choices keep their label."""
 
     def display(value, field, empty_value_display):
+        if isinstance(field, DateTimeField) and value is not None and not field.flatchoices:
+            return zoned(value, "DATETIME_FORMAT")
         if (
             isinstance(field, DecimalField)
             and not getattr(field, "flatchoices", None)

@@ -5,13 +5,16 @@ and grouping, money with two places, points and quantities with as few places as
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 
 from loyalty.models import Receipt
+from loyalty.templatetags import readable
+from loyalty.templatetags.readable import zoned
 from processing.sale import PurchaseLine, PurchaseRequest
 from tests.factories.processing import coalition
 from tests.processing.answers import confirm_answer
@@ -55,3 +58,44 @@ def test_the_receipt_s_lines_read_in_russian(admin_client, receipt_page):
 
     assert _cells(html, "amount") == ["3\xa0000,50"]
     assert _cells(html, "quantity") == ["2"]
+
+
+def test_a_moment_on_the_receipt_names_its_zone(admin_client, receipt_page):
+    receipt = Receipt.objects.get(receipt_id="BIG")
+    zone = timezone.localtime(receipt.sold_at).tzname()
+
+    html = admin_client.get(receipt_page).content.decode()
+
+    assert zoned(receipt.sold_at, "DATETIME_FORMAT") in html
+    assert zoned(receipt.sold_at, "DATETIME_FORMAT").endswith(f" {zone}")
+
+
+def test_the_template_filters_follow_the_same_rule():
+    moment = datetime(2026, 12, 7, 17, 20, tzinfo=UTC)
+
+    assert readable.money(Decimal("1445.2")) == "1,445.20"
+    assert readable.money(None) == "—"
+    assert readable.number(Decimal("100.0000")) == "100"
+    assert readable.number(Decimal("12.5000"), 2) == "12.50"
+    assert readable.number("1E+2") == "100"
+    assert readable.moment(moment, "j M H:i") == "7 Dec 20:20 MSK"  # Europe/Moscow
+    with translation.override("ru"):
+        assert readable.money(Decimal("1445.2")) == "1\xa0445,20"
+
+
+def test_the_points_history_shows_balances_with_the_currency_s_places(admin_client):
+    world = coalition(percent="5")
+    confirm_answer(
+        world.terminal,
+        PurchaseRequest(
+            receipt_id="H1",
+            card=world.card.number,
+            lines=(PurchaseLine(1, "A", Decimal("1"), Decimal("1000.00")),),
+        ),
+    )
+    url = reverse("admin:crm_customer_points", args=[world.card.customer_id])
+
+    html = admin_client.get(url).content.decode()
+
+    assert ".0000" not in html
+    assert "1,000.00" in html

@@ -19,7 +19,7 @@ from django.db import connection
 
 from loyalty.models import Card, CardBatch
 from loyalty.validators import luhn_check_digit
-from tests.browser import log_in
+from tests.browser import log_in, screenshot
 from tests.factories.loyalty import CardBatchFactory
 from tests.processing.api.gunicorn_server import Gunicorn, database_url_of_the_test
 
@@ -128,3 +128,44 @@ def test_staff_import_100k_cards_in_the_browser_under_gunicorn(browser_page, tmp
         server.stop()
     if connection.vendor == "postgresql":
         Card.objects.all().delete()
+
+
+def test_a_small_import_shows_its_summary_and_errors_before_anything_is_written(
+    live_server, browser_page, tmp_path, settings
+):
+    # given: a batch, a user and a file of 20 rows, two with a wrong check digit (a small file
+    # is checked inside the request)
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    CardBatchFactory(code="WEB", check_digit=CardBatch.CheckDigit.LUHN)
+    get_user_model().objects.create_superuser("office", "o@example.com", "s3cret-pass")
+    lines = []
+    for row in range(1, 21):
+        payload = f"77{row:010d}"
+        number = payload + luhn_check_digit(payload)
+        if row in (3, 17):
+            number = number[:-1] + str((int(number[-1]) + 1) % 10)
+        lines.append(f"{number},WEB,loyalty,new,\n")
+    csv_file = tmp_path / "cards.csv"
+    csv_file.write_text("number,batch,card_type,status,customer_phone\n" + "".join(lines))
+    page = browser_page
+    log_in(page, live_server.url, "office", "s3cret-pass")
+
+    # when: the card list's import button, the file uploaded
+    page.goto(f"{live_server.url}/admin/loyalty/card/")
+    page.click("a[href='/admin/loyalty/card/import/']")
+    page.set_input_files("#id_file", str(csv_file))
+    page.click("button[name=_save]")
+    page.wait_for_selector("#import-confirm")
+
+    # then: the summary first, the two errors with their reason in plain text, nothing written
+    assert page.inner_text("#import-summary-text") == "20 rows: 18 new, 2 errors"
+    table = page.inner_text("#import-error-table")
+    assert table.count("has a wrong check digit") == 2
+    assert Card.objects.count() == 0
+    screenshot(page, "import-summary.png")
+
+    # when confirmed: the good rows are imported
+    page.click("#import-confirm")
+    page.wait_for_selector('#import-status[data-status="done"]')
+    assert page.inner_text("#import-summary-text") == "20 rows: 18 created, 2 errors"
+    assert Card.objects.count() == 18

@@ -147,3 +147,14 @@ def test_the_marketer_s_home_and_the_calendar(marketer_page):
     page.click("#language-switch button[value=ru]")
     page.wait_for_selector("html[lang=ru]")
     assert "Календарь акций" in page.inner_text("#content-main h1")
+    screenshot(page, "calendar-ru.png")
+
+    # and the home page and the builder in Russian, for the guides
+    page.goto(base + "/admin/")
+    page.wait_for_selector("#home-running")
+    assert "Дано скидок" in page.inner_text("#home-running")
+    screenshot(page, "home-marketer-ru.png")
+    builder_open(page, base)
+    page.select_option("#id_rewards-0-kind", "points_fixed")
+    page.fill("#id_name", "Каждая 5-я покупка")
+    screenshot(page, "builder-ru.png")

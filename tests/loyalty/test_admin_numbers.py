@@ -99,3 +99,22 @@ def test_the_points_history_shows_balances_with_the_currency_s_places(admin_clie
 
     assert ".0000" not in html
     assert "1,000.00" in html
+
+
+def test_the_home_page_s_figures_are_in_the_page_s_language(admin_client):
+    world = coalition(percent="5")
+    confirm_answer(
+        world.terminal,
+        PurchaseRequest(
+            receipt_id="H2",
+            card=world.card.number,
+            lines=(PurchaseLine(1, "A", Decimal("1"), Decimal("30010.00")),),
+        ),
+    )
+
+    with translation.override("ru"):
+        html = admin_client.get(reverse("admin:index"), headers={"accept-language": "ru"})
+    running = html.content.decode().split('id="home-running"')[1].split("</table>")[0]
+
+    assert "1\xa0500,5" in running  # 5 % of 30,010.00 in points
+    assert "0,00" in running  # no discount

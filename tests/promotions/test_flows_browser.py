@@ -5,7 +5,7 @@ With SCREENSHOTS_DIR set, the back-test page is saved for docs/marketer-guide.md
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -15,6 +15,7 @@ from django.utils import timezone
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
 from tests.browser import backtest_run, builder_open, log_in, pick, screenshot, summary_contains
+from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import ProductFactory
 from tests.factories.processing import coalition
 from tests.factories.promotions import product_set
@@ -86,10 +87,12 @@ def test_buy_two_the_third_free_in_the_simulator_and_the_back_test(marketer_page
     assert backtest.discount_amount == Decimal("60.00")
 
 
-def test_a_birthday_bonus_in_the_simulator(marketer_page):
+def test_a_birthday_bonus_in_the_simulator_and_the_back_test(marketer_page):
     world, page, base = marketer_page
     today = timezone.localdate()
-    world.customer.birth_date = today.replace(year=1990)
+    long_ago = datetime(2020, 1, 1, tzinfo=UTC)
+    world.customer.birth_date = today.replace(year=1988)  # a leap year: 29 February too
+    world.customer.registered_at = long_ago
     world.customer.save()
 
     # when the marketer builds "+300 points on the birthday, burning a week after"
@@ -121,3 +124,48 @@ def test_a_birthday_bonus_in_the_simulator(marketer_page):
     occasions = page.inner_text("#simulation-occasions")
     assert "Birthday +300" in occasions
     assert "300" in occasions
+
+    # and the back-test over the last 10 days and today, for customers born (in a leap year)
+    # on its first day, 5 days ago and today (with the card above), the day before it starts
+    # and the day after it ends, one with no birth date on file, and one who registered
+    # yesterday, after her birthday 5 days ago (she was not a customer then)
+    midnight = timezone.make_aware(datetime.combine(today, time(0)))
+    since, until = midnight - timedelta(days=10), midnight + timedelta(days=1)
+    customers = [world.customer]
+    for days, registered in ((10, long_ago), (5, long_ago), (11, long_ago), (-1, long_ago)):
+        born = (today - timedelta(days=days)).replace(year=1988)
+        customers.append(CustomerFactory(birth_date=born, registered_at=registered))
+    customers.append(CustomerFactory(birth_date=None, registered_at=long_ago))
+    born = (today - timedelta(days=5)).replace(year=1988)
+    customers.append(CustomerFactory(birth_date=born, registered_at=midnight - timedelta(days=1)))
+    figures = backtest_run(page, base, "Birthday +300", since, until)
+
+    # then the birthdays of the period, of customers registered by then, get +300 each:
+    # worked out here day by day
+    rewarded = [
+        person
+        for person in customers
+        if person.birth_date is not None
+        and any(
+            (day.month, day.day) == (person.birth_date.month, person.birth_date.day)
+            and person.registered_at <= timezone.make_aware(datetime.combine(day, time(0)))
+            for day in (since.date() + timedelta(days=n) for n in range((until - since).days))
+        )
+    ]
+    assert len(rewarded) == 3  # today, 5 and 10 days ago
+    points = Decimal(300) * len(rewarded)
+    worth = points * world.currency.rub_rate
+    assert figures["Receipts examined"] == "0"  # an occasion promotion reads no receipt
+    assert figures["Occasions rewarded"] == str(len(rewarded))
+    assert figures["Customers reached"] == str(len(rewarded))
+    assert figures["Figures by promotion"][0][:7] == [
+        "Birthday +300",
+        "0",
+        str(len(rewarded)),
+        str(len(rewarded)),
+        "0.00",
+        f"{points:.2f} {world.currency.code}",
+        f"{worth:.2f}",
+    ]
+    assert figures["Total cost"] == f"{worth:.2f}"
+    assert figures["Net change of cost"] == f"{worth:.2f}"

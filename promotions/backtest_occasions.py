@@ -4,7 +4,8 @@ The occasions are found in the stored data as the live jobs find them (``promoti
 registrations (``Customer.registered_at``), first purchases (a customer's first receipt ever),
 the customers' dates (birthdays, registration anniversaries, memorable dates, children's
 birthdays, dates answered in the profile) and days of the month on every day of the period in
-the back office's calendar, and the events reported through the API (``CustomerEvent``). Each
+the back office's calendar, of the customers registered by that day's start, and the events
+reported through the API (``CustomerEvent``). Each
 is checked by the engine as live (``occasion_refusal``: period, scope, audience, limits) and
 rewarded once per promotion, customer and occasion key, with the keys live processing uses.
 """
@@ -157,7 +158,10 @@ def _occasions(rule: PromotionRule, since: datetime, until: datetime) -> Iterato
         for day, at in _days(since, until):
             occurrence = day - timedelta(days=trigger.offset_days)
             for customer, source, anchor in dated_customers(rule, occurrence):
-                yield Found(customer, f"date:{source}:{anchor.isoformat()}", at)
+                # Not a customer yet that day: the daily job never saw them (as for the days
+                # of the month below).
+                if customer.registered_at <= at:
+                    yield Found(customer, f"date:{source}:{anchor.isoformat()}", at)
     elif kind == "monthly":
         for day, at in _days(since, until):
             last = calendar.monthrange(day.year, day.month)[1]

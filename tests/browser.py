@@ -1,8 +1,10 @@
-"""What the browser tests share: signing in through the admin's login page."""
+"""What the browser tests share: signing in through the admin's login page, the pickers, the
+builder, and a back-test added through its page and read back figure by figure."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -52,4 +54,55 @@ def summary_contains(page, text: str) -> None:
     """Wait until the builder's one-line rule says ``text``."""
     page.wait_for_function(
         "t => document.getElementById('promotion-summary').textContent.includes(t)", arg=text
+    )
+
+
+def backtest_run(
+    page, base: str, promotion: str, since, until, companions: tuple[str, ...] = ()
+) -> dict:
+    """Add a back-test of the promotion named ``promotion`` (with ``companions``, by name) over
+    [``since``, ``until``) through its add page, and return its page's figures once it has
+    run (``backtest_figures``). Without a broker the run is done when the page is saved (the
+    task runs eagerly); with a broker and no worker (CI's Redis) it is run here, as a worker
+    would."""
+    from reports.models import Backtest
+    from reports.services.backtests import backtest_perform
+
+    page.goto(base + "/admin/reports/backtest/add/")
+    pick(page, "id_promotion", promotion)
+    for name in companions:
+        pick(page, "id_companions", name)
+    page.fill("#id_since_0", since.strftime("%Y-%m-%d"))
+    page.fill("#id_since_1", since.strftime("%H:%M:%S"))
+    page.fill("#id_until_0", until.strftime("%Y-%m-%d"))
+    page.fill("#id_until_1", until.strftime("%H:%M:%S"))
+    page.click("[name=_continue]")
+    page.wait_for_selector(".messagelist .success")
+    backtest = Backtest.objects.get(pk=int(re.search(r"/backtest/(\d+)/", page.url)[1]))
+    if backtest.status != Backtest.Status.DONE:
+        backtest_perform(backtest_id=backtest.pk, run_number=backtest.run_number)
+        page.reload()
+    page.wait_for_selector("#backtest-state[data-finished='1']", state="attached")
+    return backtest_figures(page)
+
+
+def backtest_figures(page) -> dict:
+    """A back-test page's figures by their label: the text shown, or for a table (by
+    promotion, by currency, by band) its rows as lists of the cells' texts."""
+    return page.evaluate(
+        """() => {
+          const found = {};
+          for (const line of document.querySelectorAll('#content-main .field-line')) {
+            const label = line.querySelector('label');
+            const value = line.querySelector('.readonly');
+            if (!label || !value) { continue; }
+            const table = value.querySelector('table');
+            found[label.textContent.trim()] = table
+              ? [...table.querySelectorAll('tr')]
+                  .filter(row => row.querySelector('td'))
+                  .map(row => [...row.querySelectorAll('td')].map(td => td.innerText.trim()))
+              : value.innerText.trim();
+          }
+          return found;
+        }"""
     )

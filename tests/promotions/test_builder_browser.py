@@ -1,6 +1,7 @@
 """In a real browser, the promotion builder by trigger and reward kind: the fields follow the
 choices, the one-line rule follows the form, errors are named at the top; a floating percent
-is one banded reward, and the simulator gives the numbers computed here independently.
+is one banded reward, and the simulator and the back-test give the numbers computed here
+independently.
 
 With SCREENSHOTS_DIR set (``SCREENSHOTS_DIR=docs/images``), the builder pages are saved as the
 screenshots of docs/marketer-guide.md.
@@ -8,15 +9,20 @@ screenshots of docs/marketer-guide.md.
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
+from processing.refund import purchase_cancel
+from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import Promotion
-from tests.browser import builder_open, log_in, screenshot, summary_contains
-from tests.factories.loyalty import ProductFactory
+from tests.browser import backtest_run, builder_open, log_in, screenshot, summary_contains
+from tests.factories.loyalty import ActiveCardFactory, ProductFactory
 from tests.factories.processing import coalition
+from tests.processing.answers import confirm_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,10 +44,18 @@ def marketer_page(live_server, browser_page):
     return world, browser_page, live_server.url
 
 
+def _percent_of(amount: Decimal, percent: Decimal | int) -> Decimal:
+    return (amount * Decimal(percent) / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _band(receipt: Decimal) -> int:
+    """The floating percent's band of a receipt: 1 below 100.00, 2 from 100.00, 3 from 500.00."""
+    return 3 if receipt >= 500 else 2 if receipt >= 100 else 1
+
+
 def _floating_percent(receipt: Decimal) -> Decimal:
     """5 % below 100.00, 7 % from 100.00, 10 % from 500.00 of the whole receipt."""
-    percent = Decimal(10) if receipt >= 500 else Decimal(7) if receipt >= 100 else Decimal(5)
-    return (receipt * percent / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return _percent_of(receipt, {1: 5, 2: 7, 3: 10}[_band(receipt)])
 
 
 def test_a_floating_percent_is_one_banded_reward(marketer_page):
@@ -91,6 +105,77 @@ def test_a_floating_percent_is_one_banded_reward(marketer_page):
         page.wait_for_selector("#simulation-totals")
         totals = page.inner_text("#simulation-totals")
         assert f"{_floating_percent(Decimal(receipt)):,.2f}" in totals, (receipt, totals)
+
+    # and the back-test over the last 10 days: receipts sold before it existed, of two
+    # customers and an anonymous one (a discount needs no customer), one of two lines (the
+    # band is the whole receipt's), on the bands' edges and half a kopeck; a cancelled receipt
+    # and one sold before the period are not examined
+    boris = ActiveCardFactory(programme=world.programme)
+    midnight = timezone.make_aware(datetime.combine(timezone.localdate(), time(0)))
+    since, until = midnight - timedelta(days=10), midnight + timedelta(days=1)
+    history = [  # (days ago, card, line amounts, cancelled)
+        (15, world.card, ["900.00"], False),
+        (9, world.card, ["80.00"], False),
+        (8, world.card, ["99.99"], False),
+        (7, boris, ["100.00"], False),
+        (6, None, ["250.00"], False),
+        (5, boris, ["60.00", "50.00"], False),
+        (4, world.card, ["499.99"], False),
+        (3, boris, ["500.00"], False),
+        (2, world.card, ["1234.56"], False),
+        (2, boris, ["700.00"], True),
+    ]
+    examined = []  # (customer or None, receipt amount)
+    for number, (days, card, amounts, cancelled) in enumerate(history, start=1):
+        sold_at = midnight - timedelta(days=days) + timedelta(hours=12)
+        confirm_answer(
+            world.terminal,
+            PurchaseRequest(
+                receipt_id=f"B{number}",
+                card=card.number if card is not None else None,
+                sold_at=sold_at,
+                lines=tuple(
+                    PurchaseLine(n, "A", Decimal(1), Decimal(amount))
+                    for n, amount in enumerate(amounts, start=1)
+                ),
+            ),
+        )
+        if cancelled:
+            purchase_cancel(world.terminal, f"B{number}")
+        elif sold_at >= since:
+            examined.append((card, sum(Decimal(amount) for amount in amounts)))
+    figures = backtest_run(page, base, "Floating percent", since, until)
+
+    # then, worked out here: each receipt's band and discount; the base 5 % in points is
+    # earned on what is left to pay, so it falls by 5 % of the discount (rounded per receipt)
+    bands: dict[int, list] = {1: [0, Decimal(0)], 2: [0, Decimal(0)], 3: [0, Decimal(0)]}
+    points_change = Decimal(0)
+    for card, amount in examined:
+        discount = _floating_percent(amount)
+        bands[_band(amount)][0] += 1
+        bands[_band(amount)][1] += discount
+        if card is not None:  # anonymous receipts earn no points
+            points_change += _percent_of(amount - discount, 5) - _percent_of(amount, 5)
+    discount = sum(given for _count, given in bands.values())
+    assert discount == Decimal("249.66")  # 9.00 + 67.20 + 173.46
+    assert figures["Receipts examined"] == str(len(examined)) == "8"
+    assert figures["Receipts where it fired"] == "8"  # the first band starts at 0
+    assert figures["Customers reached"] == str(len({c for c, _a in examined if c})) == "2"
+    assert figures["Discount it gives"] == f"{discount:.2f}"
+    assert figures["Total cost"] == f"{discount:.2f}"
+    shown = {
+        1: ("from 0 to below 100", "5"),
+        2: ("from 100 to below 500", "7"),
+        3: ("from 500", "10"),
+    }
+    assert figures["By band"] == [
+        ["Floating percent", "1", *shown[band], str(count), f"{given:.2f} RUB"]
+        for band, (count, given) in bands.items()
+    ]
+    rate = world.currency.rub_rate
+    assert figures["Change of all discounts"] == f"{discount:.2f}"
+    assert figures["Change of all points' worth"] == f"{points_change * rate:.2f}"
+    assert figures["Net change of cost"] == f"{discount + points_change * rate:.2f}"
 
 
 def test_an_occasion_shows_its_own_fields_and_errors_are_named_at_the_top(marketer_page):

@@ -247,6 +247,33 @@ def test_a_birthday_bonus_rewards_the_birthdays_that_fall_in_the_period(world):
     assert leap.birth_date.month == 2
 
 
+def test_a_birthday_before_the_customer_registered_is_not_rewarded(world):
+    # given "+300 points on the birthday", and three customers whose birthdays fall in March
+    birthday = draft(
+        world,
+        "Birthday +300",
+        trigger="date",
+        trigger_date="birthday",
+        rewards=[{"kind": "points_fixed", "value": 300}],
+    )
+    joined = datetime(2025, 3, 12, 9, tzinfo=ZONE)
+    # registered on 12 March at 09:00: the daily job (00:20) had rewarded the 10th and the 12th
+    # before she was a customer, and rewards the 20th
+    CustomerFactory(birth_date=date(1990, 3, 10), registered_at=joined)
+    CustomerFactory(birth_date=date(1990, 3, 12), registered_at=joined)
+    later = CustomerFactory(birth_date=date(1990, 3, 20), registered_at=joined)
+
+    # when
+    figures = run(birthday)
+
+    # then only the birthday after the registration: as the days of the month, an occasion of
+    # a day before the customer registered is none of theirs
+    row = own(figures, birthday)
+    assert (row["occasions_rewarded"], row["customers_reached"]) == (1, 1)
+    assert row["points"] == {world.currency.code: "300.00"}
+    assert later.registered_at < datetime(2025, 3, 20, tzinfo=ZONE)
+
+
 def test_a_birthday_is_rewarded_once_per_year_and_limits_count_in_the_period(world):
     # given a birthday bonus on the day itself with a budget of 600.00, and a period of two
     # years and a month: three birthdays, each once, the third after the budget is spent

@@ -13,13 +13,13 @@ from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.formats import localize
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from loyalty.models import Store, staff_partner_id
+from loyalty.money import readable
 from promotions.backtest import note_text, refusal_text
 from promotions.models import Promotion
 from reports.models import Backtest
@@ -255,8 +255,8 @@ class BacktestAdmin(ModelAdmin):
             obj.percent_done,
             gettext("%(processed)s of %(total)s receipts")
             % {
-                "processed": localize(obj.processed),
-                "total": localize(obj.to_process),
+                "processed": readable(Decimal(obj.processed or 0), 0),
+                "total": readable(Decimal(obj.to_process or 0), 0),
             },
         )
 
@@ -279,13 +279,14 @@ class BacktestAdmin(ModelAdmin):
             return "–"
         header = format_html(
             "<tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
-            "<th>{}</th><th>{}</th></tr>",
+            "<th>{}</th><th>{}</th><th>{}</th></tr>",
             _("promotion"),
             _("receipts where it fired"),
             _("occasions rewarded"),
             _("customers reached"),
             _("discount it gives"),
             _("points it gives"),
+            _("counter steps it gives"),
             _("total cost, RUB"),
             _("notes"),
         )
@@ -294,30 +295,29 @@ class BacktestAdmin(ModelAdmin):
             if row.get("refusal"):
                 rows.append(
                     format_html(
-                        '<tr><td>{}</td><td colspan="7"><strong>{}</strong> {}</td></tr>',
+                        '<tr><td>{}</td><td colspan="8"><strong>{}</strong> {}</td></tr>',
                         row["name"],
                         gettext("Not back-tested:"),
                         refusal_text(row["refusal"], row.get("refusal_params")),
                     )
                 )
                 continue
-            points = ", ".join(
-                f"{localize(Decimal(amount))} {code}" for code, amount in row["points"].items()
-            )
+            points = ", ".join(f"{_shown(amount)} {code}" for code, amount in row["points"].items())
             notes = format_html_join(
                 "", "<div>{}</div>", ((note_text(code, params),) for code, params in row["notes"])
             )
             rows.append(
                 format_html(
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-                    "<td>{}</td><td>{}</td></tr>",
+                    "<td>{}</td><td>{}</td><td>{}</td></tr>",
                     row["name"],
                     row["receipts_fired"],
                     row["occasions_rewarded"],
                     row["customers_reached"],
-                    localize(Decimal(row["discount_amount"])),
+                    _shown(row["discount_amount"]),
                     points or "–",
-                    localize(Decimal(row["total_cost"])),
+                    _shown(row.get("counter_steps") or "0"),
+                    _shown(row["total_cost"]),
                     notes,
                 )
             )
@@ -344,7 +344,7 @@ class BacktestAdmin(ModelAdmin):
                 (
                     code,
                     *(
-                        localize(Decimal(figures[key]))
+                        _shown(figures[key])
                         for key in ("points", "worth", "points_change", "worth_change")
                     ),
                 )
@@ -376,9 +376,9 @@ class BacktestAdmin(ModelAdmin):
                     row.get("promotion_name") or obj.promotion,
                     row["reward"],
                     _band_range(row),
-                    localize(Decimal(row["value"])),
+                    _shown(row["value"]),
                     row["receipts"],
-                    localize(Decimal(row["amount"])),
+                    _shown(row["amount"]),
                     row["unit"],
                 )
                 for row in obj.bands
@@ -402,10 +402,17 @@ class BacktestAdmin(ModelAdmin):
         )
 
 
+def _shown(text: str) -> str:
+    """A figure stored as text ("1234.50") as people read it, with the places it was stored with
+    and the page's separators ("1,234.50"; "1 234,50")."""
+    places = len(text.split(".")[1]) if "." in text else 0
+    return readable(Decimal(text), places)
+
+
 def _band_range(row: dict) -> str:
     """ "from 100.00 to below 500.00", or "from 500.00" for the last band."""
-    shown = {"lower": localize(Decimal(row["from"])), "upper": row["to"]}
+    shown = {"lower": _shown(row["from"]), "upper": row["to"]}
     if row["to"] is None:
         return str(_("from %(lower)s") % shown)
-    shown["upper"] = localize(Decimal(row["to"]))
+    shown["upper"] = _shown(row["to"])
     return str(_("from %(lower)s to below %(upper)s") % shown)

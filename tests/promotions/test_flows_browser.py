@@ -163,13 +163,14 @@ def test_a_birthday_bonus_in_the_simulator_and_the_back_test(marketer_page):
     assert figures["Receipts examined"] == "0"  # an occasion promotion reads no receipt
     assert figures["Occasions rewarded"] == str(len(rewarded))
     assert figures["Customers reached"] == str(len(rewarded))
-    assert figures["Figures by promotion"][0][:7] == [
+    assert figures["Figures by promotion"][0][:8] == [
         "Birthday +300",
         "0",
         str(len(rewarded)),
         str(len(rewarded)),
         "0.00",
         f"{points:.2f} {world.currency.code}",
+        "0",  # counter steps
         f"{worth:.2f}",
     ]
     assert figures["Total cost"] == f"{worth:.2f}"
@@ -349,13 +350,14 @@ def test_every_5th_purchase_over_500_in_the_simulator_and_the_back_test(marketer
     assert figures["Customers reached"] == str(len({s.customer for s in qualifying}))
     points = Decimal(100) * len(rewarded)
     worth = points * world.currency.rub_rate
-    by_promotion = {row[0]: row[1:7] for row in figures["Figures by promotion"]}
+    by_promotion = {row[0]: row[1:8] for row in figures["Figures by promotion"]}
     assert by_promotion["Every 5th over 500: +100"] == [
         str(len(rewarded)),
         "0",  # occasions
         str(len({s.customer for s in rewarded})),
         "0.00",  # discount
         f"{points:.2f} {world.currency.code}",
+        "0",  # counter steps
         f"{worth:.2f}",
     ]
     assert by_promotion["Count purchases over 500"] == [
@@ -364,6 +366,7 @@ def test_every_5th_purchase_over_500_in_the_simulator_and_the_back_test(marketer
         str(len({s.customer for s in qualifying})),
         "0.00",
         "–",  # a counter step costs nothing
+        str(len(qualifying)),  # one step a qualifying purchase
         "0.00",
     ]
     assert figures["Points by currency"] == [

@@ -7,6 +7,8 @@ BOOT_PYTHON := $(shell command -v python3 || command -v python)
 VENV_PY = .venv/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# The suite runs on every core (pytest-xdist); PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= auto
 
 .PHONY: demo test venv lint format run worker beat messages clean check-python
 
@@ -31,7 +33,7 @@ test: venv
 	.venv/bin/lint-imports
 	.venv/bin/mypy
 	$(VENV_PY) manage.py makemigrations --check --dry-run -v 1
-	$(VENV_PY) -m pytest $(PYTEST_ARGS)
+	$(VENV_PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV_PY) -m ruff check .

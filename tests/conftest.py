@@ -10,6 +10,19 @@ from django.db import connection
 from loyalty.reconciliation import ledger_violations
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (``make test`` runs the suite on every core) each worker has its own
+    test database (pytest-django names it after the worker) and, with a shared Redis, its own
+    cache key prefix: the workers' rows have the same ids, so their throttle counters and cached
+    rules would otherwise meet."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from django.conf import settings
+
+        for cache in settings.CACHES.values():
+            cache["KEY_PREFIX"] = f"{cache.get('KEY_PREFIX', '')}{worker}"
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip PostgreSQL-only tests on SQLite, visibly; in CI (REQUIRE_POSTGRES=1) never skip."""
     if os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):

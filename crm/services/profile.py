@@ -172,13 +172,11 @@ def profile_answer_set(
     return answer
 
 
-@transaction.atomic
-def profile_answers_set(*, customer: Customer, answers: dict[str, object]) -> None:
-    """Store several answers by question code, all or nothing.
+def profile_answers_check(answers: dict[str, object]) -> dict[str, ProfileQuestion]:
+    """Check several answers by question code without writing; return their questions.
 
-    Every answer is checked before anything is written. The ``ValidationError`` raised maps each
-    failing code to its errors; an unknown or inactive question is an error (``unknown_question``).
-    """
+    Raises a ``ValidationError`` that maps each failing code to its errors; an unknown or
+    inactive question is an error (``unknown_question``)."""
     questions = {
         q.code: q
         for q in ProfileQuestion.objects.filter(code__in=list(answers)).prefetch_related("choices")
@@ -200,8 +198,30 @@ def profile_answers_set(*, customer: Customer, answers: dict[str, object]) -> No
             errors[code] = error.error_list
     if errors:
         raise ValidationError(errors)
+    return questions
+
+
+@transaction.atomic
+def profile_answers_set(*, customer: Customer, answers: dict[str, object]) -> None:
+    """Store several answers by question code, all or nothing: every answer is checked
+    (``profile_answers_check``) before anything is written."""
+    questions = profile_answers_check(answers)
     for code, value in answers.items():
         profile_answer_set(customer=customer, question=questions[code], value=value)
+
+
+def profile_questions_active() -> list[ProfileQuestion]:
+    """The active questions with their options, in the questionnaire's order."""
+    return list(ProfileQuestion.objects.filter(is_active=True).prefetch_related("choices"))
+
+
+def profile_answer_json(value: object) -> object:
+    """An answer as JSON carries it: numbers as strings (never floats), dates in ISO 8601."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
 
 
 def profile_answers_get(customer: Customer) -> dict[str, object]:

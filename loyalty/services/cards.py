@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from crm.models import Customer
-from crm.services import customer_create
+from crm.services import customer_create, profile_answers_set
 from crm.signals import occasion_send
 from loyalty.errors import CardAlreadyBound, CardBlocked, CardNotFound, NoProgramme
 from loyalty.models import Card, CardBatch, CardType, Programme, Terminal
@@ -129,12 +129,15 @@ def customer_register(
     card_number: str | None = None,
     referral_code: str | None = None,
     consents: dict[str, bool] | None = None,
+    profile: dict[str, object] | None = None,
 ) -> Registration:
-    """Register a customer at ``terminal`` with the card they were handed, or a virtual one.
+    """Register a customer at ``terminal`` with the card they were handed, or a virtual one,
+    and their answers to the questionnaire (``profile``: by question code).
 
     Raises what ``customer_create`` raises (``CustomerExists`` carrying the customer who has
-    the phone, ``EmailTaken``, ``ReferralCodeUnknown``...) and what ``card_bind`` raises;
-    nothing is written on error. ``customer_registered`` is sent after the commit.
+    the phone, ``EmailTaken``, ``ReferralCodeUnknown``...), what ``card_bind`` raises and the
+    ``ValidationError`` of ``profile_answers_set``; nothing is written on error.
+    ``customer_registered`` is sent after the commit.
     """
     customer = customer_create(
         phone=phone,
@@ -154,6 +157,9 @@ def customer_register(
         card = card_bind(card_number=card_number, customer=customer)
     else:
         card = card_virtual_issue(customer=customer, programme=terminal_programme(terminal))
+    if profile:
+        # Once the card is the customer's: a complete profile may be an occasion to reward.
+        profile_answers_set(customer=customer, answers=profile)
     # Welcome and referral rewards, in this transaction, once the card is the customer's.
     occasion_send("registration", customer, customer.registered_at, terminal=terminal)
     referrer = customer.referrer

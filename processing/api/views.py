@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from crm.errors import CustomerExists
 from crm.selectors import customer_get_by_phone
+from crm.services.profile import profile_answer_json, profile_answers_get
 from loyalty.errors import (
     CardNotFound,
     CertificateNotFound,
@@ -433,12 +434,18 @@ class CustomerRegisterApi(PosApi):
         examples=examples.CUSTOMER_REGISTER,
         tags=["customers"],
         summary="Register a customer at the till",
-        description="Creates the customer with their consents and binds the `card` handed "
-        "over, or issues a virtual card when none is named. A phone that already has a "
-        "customer is 409 `customer_exists`, whose body also carries that customer's summary.",
+        description="Creates the customer with their consents and their answers to the "
+        "questionnaire (`profile`: the questions of the admin, listed here as they are now), "
+        "and binds the `card` handed over, or issues a virtual card when none is named. A phone "
+        "that already has a customer is 409 `customer_exists`, whose body also carries that "
+        "customer's summary.",
         request=s.CustomerRegisterSerializer,
         responses={
-            **ok_schema(s.CardSummarySerializer, "The new customer's summary.", code=201),
+            **ok_schema(
+                s.RegisteredSummarySerializer,
+                "The new customer's summary and the answers stored.",
+                code=201,
+            ),
             **problems_schema(*BODY, 404, 422, *COMMON, d404="`card_not_found`."),
             (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
                 s.CustomerExistsProblemSerializer,
@@ -459,10 +466,12 @@ class CustomerRegisterApi(PosApi):
                 title=CustomerExists.message,
                 extra=customer_summary(exc.customer),
             )
-        return Response(
-            customer_summary(registration.customer, registration.card),
-            status=status.HTTP_201_CREATED,
-        )
+        answer = customer_summary(registration.customer, registration.card)
+        answer["customer"]["profile"] = {
+            code: profile_answer_json(value)
+            for code, value in profile_answers_get(registration.customer).items()
+        }
+        return Response(answer, status=status.HTTP_201_CREATED)
 
 
 class EventApi(PosApi):

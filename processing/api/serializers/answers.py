@@ -16,6 +16,7 @@ from processing.api.serializers.fields import (
     RESULT_STATUSES,
     DecimalString,
 )
+from processing.api.serializers.profile import ProfileField
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -63,6 +64,14 @@ class CardSummarySerializer(serializers.Serializer):
     card = CardPartSerializer(allow_null=True)
     customer = CustomerPartSerializer(allow_null=True)
     balances = BalanceSerializer(many=True)
+
+
+class RegisteredCustomerPartSerializer(CustomerPartSerializer):
+    profile = ProfileField(help_text="The answers stored, by question code.")
+
+
+class RegisteredSummarySerializer(CardSummarySerializer):
+    customer = RegisteredCustomerPartSerializer()
 
 
 class CustomerExistsProblemSerializer(ProblemSerializer):

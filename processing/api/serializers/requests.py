@@ -37,6 +37,7 @@ from processing.api.serializers.fields import (
     money_field,
     quantity_field,
 )
+from processing.api.serializers.profile import ProfileField
 from processing.sale import PurchaseLine, PurchaseRequest
 
 
@@ -260,6 +261,7 @@ class CustomerRegisterSerializer(serializers.Serializer):
         required=False,
         help_text="Consent per channel: " + ", ".join(Consent.Channel.values) + ".",
     )
+    profile = ProfileField(required=False)
 
     default_error_messages = {
         "unknown_channel": _("Unknown consent channel; use one of: %(channels)s."),
@@ -289,6 +291,7 @@ class CustomerRegisterSerializer(serializers.Serializer):
             "card_number": data.get("card") or None,
             "referral_code": data.get("referral_code") or None,
             "consents": data.get("consents") or {},
+            "profile": data.get("profile") or {},
         }
 
 

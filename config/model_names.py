@@ -31,6 +31,7 @@ ACCUSATIVE = [
     pgettext_lazy("accusative", "profile answer"),
     pgettext_lazy("accusative", "profile question"),
     pgettext_lazy("accusative", "segment"),
+    pgettext_lazy("accusative", "possible duplicate"),
     pgettext_lazy("accusative", "clocked"),
     pgettext_lazy("accusative", "crontab"),
     pgettext_lazy("accusative", "interval"),
@@ -124,6 +125,9 @@ COUNTED = [
     npgettext_lazy("count", "%(count)s profile answer", "%(count)s profile answers", "count"),
     npgettext_lazy("count", "%(count)s profile question", "%(count)s profile questions", "count"),
     npgettext_lazy("count", "%(count)s segment", "%(count)s segments", "count"),
+    npgettext_lazy(
+        "count", "%(count)s possible duplicate", "%(count)s possible duplicates", "count"
+    ),
     npgettext_lazy("count", "%(count)s clocked", "%(count)s clocked", "count"),
     npgettext_lazy("count", "%(count)s crontab", "%(count)s crontabs", "count"),
     npgettext_lazy("count", "%(count)s interval", "%(count)s intervals", "count"),

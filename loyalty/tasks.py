@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import close_old_connections, connection
 
+from crm.services.duplicates import duplicates_find
 from loyalty.services.card_operations import merged_leftovers_sweep
 from loyalty.services.favourites import favourites_recompute
 from loyalty.services.import_jobs import import_job_run_by_id
@@ -114,3 +115,14 @@ def certificates_expire_task(batch: int = 500) -> int:
     from loyalty.services.certificates import certificates_expire
 
     return certificates_expire(batch=batch)
+
+
+@shared_task(name="loyalty.duplicates_find", acks_late=True, ignore_result=True)
+def duplicates_find_task() -> dict[str, int]:
+    """Suggest the customers who are probably one person (nightly; safe to run twice)."""
+    _fresh_connection()
+    try:
+        found = duplicates_find()
+        return {"pairs": found.pairs, "new": found.new, "obsolete": found.obsolete}
+    finally:
+        _fresh_connection()

@@ -1,4 +1,5 @@
 from crm.models.customers import Consent, Customer
+from crm.models.duplicates import DuplicateSuggestion
 from crm.models.profile import (
     Car,
     FamilyMember,
@@ -13,6 +14,7 @@ __all__ = [
     "Car",
     "Consent",
     "Customer",
+    "DuplicateSuggestion",
     "FamilyMember",
     "MemorableDate",
     "ProfileAnswer",

@@ -6,6 +6,7 @@ from loyalty.admin import (
     catalogue,  # noqa: F401
     certificates,  # noqa: F401
     customers,  # noqa: F401
+    duplicates,  # noqa: F401
     imports,  # noqa: F401
     ledger,  # noqa: F401
     mixins,  # noqa: F401

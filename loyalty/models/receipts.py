@@ -155,6 +155,10 @@ class Receipt(models.Model):
         indexes = [
             models.Index(fields=["customer", "-sold_at"], name="receipt_customer_idx"),
             models.Index(fields=["partner", "-sold_at"], name="receipt_partner_idx"),
+            # The receipts list's order (newest first; the admin adds the id): its first page
+            # read from the index instead of sorting every receipt (and, on PostgreSQL, the
+            # date drill-down's first and last dates).
+            models.Index(fields=["-sold_at", "-id"], name="receipt_sold_at_idx"),
         ]
 
     def __str__(self) -> str:

@@ -1,7 +1,8 @@
 """Page budgets: every admin page (list, change and add of every registered model, the home
 page, the calendar, the simulator) answers in fewer than 25 queries with many rows on the list,
 so that no page runs a query per row. Server time on the demo data is measured by
-``bench/admin_pages.py`` (docs/benchmarks.md), not asserted here."""
+``bench/admin_pages.py`` (docs/benchmarks.md), not asserted here (``test_page_times.py``
+catches only a page an order of magnitude over)."""
 
 from __future__ import annotations
 

@@ -62,6 +62,7 @@ POLICIES: dict[str, Policy] = {
     "crm.Car": HIDDEN,
     "crm.Consent": HIDDEN,
     "crm.Customer": HIDDEN,
+    "crm.DuplicateSuggestion": HIDDEN,
     "crm.FamilyMember": HIDDEN,
     "crm.MemorableDate": HIDDEN,
     "crm.ProfileAnswer": HIDDEN,

@@ -122,6 +122,10 @@ NOT_AUDITED: dict[str, str] = {
         "issued and redeemed by processing; redemptions are logged, the series is audited"
     ),
     "promotions.CouponRedemption": LOG,
+    "crm.DuplicateSuggestion": _(
+        "suggestions a job writes; each keeps who decided it and when, and a merge is "
+        "recorded on the customers"
+    ),
     "promotions.TriggerFiring": LOG,
     "promotions.LifecycleRun": LOG,
     "loyalty.TierChange": LOG,

@@ -7,14 +7,24 @@ history in the admin.
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Prefetch, Q, Sum, Value
+from django.utils.translation import gettext
 
 from communications.models import Message
 from contactcenter.models import Adjustment, Ticket
-from crm.models import Customer
+from crm.models import Car, Customer, FamilyMember, MemorableDate, ProfileAnswer, SegmentMember
 from crm.selectors import phone_parse
-from loyalty.models import Account, Card, LedgerEntry, Lot, Receipt, TierMembership
-from promotions.models import Coupon
+from loyalty.models import (
+    Account,
+    Card,
+    LedgerEntry,
+    Lot,
+    Receipt,
+    ReceiptLine,
+    ReceiptLineReward,
+    TierMembership,
+)
+from promotions.models import Coupon, TriggerFiring
 
 RECENT = 10
 SEARCH_LIMIT = 50
@@ -70,7 +80,13 @@ def customer_console(customer: Customer) -> dict:
         "accounts": accounts,
         "receipts": list(
             Receipt.objects.filter(customer=customer)
-            .select_related("store", "currency")
+            .select_related("store__partner", "currency")
+            .prefetch_related(
+                Prefetch(
+                    "lines",
+                    queryset=ReceiptLine.objects.select_related("product").order_by("line_no"),
+                )
+            )
             .order_by("-sold_at")[:RECENT]
         ),
         "entries": list(
@@ -88,12 +104,7 @@ def customer_console(customer: Customer) -> dict:
             .select_related("tier", "programme")
             .order_by("programme_id")
         ),
-        "tickets": list(
-            Ticket.objects.filter(customer=customer)
-            .exclude(status=Ticket.Status.CLOSED)
-            .select_related("category", "assignee")
-            .order_by("-created_at")
-        ),
+        **_tickets(customer),
         "customer_messages": list(
             Message.objects.filter(customer=customer).order_by("-created_at")[:RECENT]
         ),
@@ -103,6 +114,82 @@ def customer_console(customer: Customer) -> dict:
             .order_by("-requested_at", "-pk")[:RECENT]
         ),
     }
+
+
+def _tickets(customer: Customer) -> dict:
+    """The open tickets, and the last closed ones, in one query."""
+    tickets = list(
+        Ticket.objects.filter(customer=customer)
+        .select_related("category", "assignee")
+        .order_by("-created_at")
+    )
+    closed = [t for t in tickets if t.status == Ticket.Status.CLOSED]
+    return {
+        "tickets": [t for t in tickets if t.status != Ticket.Status.CLOSED],
+        "closed_tickets": closed[:RECENT],
+    }
+
+
+def customer_profile(customer: Customer) -> dict:
+    """The customer 360's profile part: questionnaire answers with their questions, family,
+    cars, memorable dates and segments."""
+    answers = (
+        ProfileAnswer.objects.filter(customer=customer, question__is_active=True)
+        .select_related("question")
+        .order_by("question__position", "question_id")
+    )
+    return {
+        "answers": [
+            {"question": answer.question.label, "answer": _answer_shown(answer.value)}
+            for answer in answers
+        ],
+        "family": list(FamilyMember.objects.filter(customer=customer).order_by("birth_date")),
+        "cars": list(Car.objects.filter(customer=customer).order_by("pk")),
+        "dates": list(MemorableDate.objects.filter(customer=customer).order_by("date")),
+        "segments": list(
+            SegmentMember.objects.filter(customer=customer)
+            .select_related("segment")
+            .order_by("segment__name")
+        ),
+    }
+
+
+def _answer_shown(value) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    return str(value)
+
+
+def promotions_received(customer: Customer) -> list[dict]:
+    """What each promotion gave the customer: on receipts (discounts and points, net of
+    refunds, with the receipts) and for occasions (birthdays, events...), most recent first."""
+    given = (
+        ReceiptLineReward.objects.filter(line__receipt__customer=customer)
+        .order_by()
+        .values("promotion_id", "promotion__name", "effect")
+        .annotate(amount=Sum("amount"), times=Count("line__receipt", distinct=True))
+    )
+    occasions = (
+        TriggerFiring.objects.filter(customer=customer)
+        .order_by()
+        .values("promotion_id", "promotion__name")
+        .annotate(effect=Value("occasion"), amount=Sum("given"), times=Count("pk"))
+        .values("promotion_id", "promotion__name", "effect", "amount", "times")
+    )
+    rows: dict[int, dict] = {}
+    for row in given.union(occasions, all=True):
+        entry = rows.setdefault(
+            row["promotion_id"],
+            {"name": row["promotion__name"], "receipts": 0, "discount": 0, "points": 0},
+        )
+        if row["effect"] == "occasion":
+            entry["occasions"] = row["times"]
+        else:
+            entry["receipts"] = max(entry["receipts"], row["times"])
+            entry["discount" if row["effect"] == "discount" else "points"] += row["amount"] or 0
+    return sorted(rows.values(), key=lambda entry: entry["name"])
 
 
 def adjustments_pending() -> list[Adjustment]:

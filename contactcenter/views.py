@@ -36,7 +36,13 @@ from contactcenter.forms import (
 )
 from contactcenter.masking import contact_reveal, contacts_visible, mask
 from contactcenter.models import Adjustment, Ticket
-from contactcenter.selectors import adjustments_pending, customer_console, customer_search
+from contactcenter.selectors import (
+    adjustments_pending,
+    customer_console,
+    customer_profile,
+    customer_search,
+    promotions_received,
+)
 from contactcenter.services import ticket_open
 from crm.models import Customer
 from loyalty.errors import LoyaltyError
@@ -134,9 +140,10 @@ def _pending_count(request: HttpRequest) -> int | None:
     return Adjustment.objects.filter(status=Adjustment.Status.PENDING).count()
 
 
-@console_view()
+@console_view(CONSOLE_PERMISSION, "crm.view_customer")
 def console_customer(request: HttpRequest, pk: int) -> HttpResponse:
-    """Everything about one customer, with the forms to act."""
+    """Everything about one customer (the customer 360), with the forms to act for the
+    console's users; a marketer who may see customers reads it without the forms."""
     customer = get_object_or_404(Customer, pk=pk)
     visible = contacts_visible(request.user, customer)
     data = customer_console(customer)
@@ -160,6 +167,9 @@ def console_customer(request: HttpRequest, pk: int) -> HttpResponse:
             for account in data["accounts"]
         },
         "pending_count": _pending_count(request),
+        "can_act": request.user.has_perm(CONSOLE_PERMISSION),
+        "received": promotions_received(customer),
+        **customer_profile(customer),
         **data,
     }
     return _page(request, "staff/console/customer.html", context)

@@ -203,7 +203,9 @@ def test_customer_page_stays_within_its_query_budget(
     )
     url = reverse("console:customer", args=[customer.pk])
     # when / then
-    with django_assert_max_num_queries(25):
+    # the customer 360's fourteen parts, each read once (test_customer_360 checks that the
+    # count does not grow with the rows)
+    with django_assert_max_num_queries(29):
         response = client_op.get(url)
     assert response.status_code == 200
     page = response.content.decode()

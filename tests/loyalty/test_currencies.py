@@ -156,7 +156,10 @@ def test_the_card_summary_lists_every_currency_the_customer_holds(world):
     }
     assert balances["stars"]["active"] == "0.00"
     assert balances["stars"]["pending"] == "3.00"
-    chips_expire = timezone.localdate(timezone.now() + timedelta(days=10))
+    # the last day, on the clock of the store that gave them (not the back office's)
+    chips_expire = timezone.localdate(
+        timezone.now() + timedelta(days=10), zoneinfo.ZoneInfo(world.store.timezone)
+    )
     assert balances["chips"] == {
         "currency": "chips",
         "active": "5",

@@ -50,11 +50,21 @@ def builder_open(page, base: str) -> None:
     page.wait_for_selector("#promotion_form[data-builder-ready]", state="attached")
 
 
-def summary_contains(page, text: str) -> None:
-    """Wait until the builder's one-line rule says ``text``."""
-    page.wait_for_function(
-        "t => document.getElementById('promotion-summary').textContent.includes(t)", arg=text
-    )
+def summary_contains(page, text: str, timeout: float = 45_000) -> None:
+    """Wait until the builder's one-line rule says ``text`` (the summary is asked of the server
+    as the form changes: a loaded machine answers late, so the wait is long); on a timeout,
+    say what it said instead."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "t => document.getElementById('promotion-summary').textContent.includes(t)",
+            arg=text,
+            timeout=timeout,
+        )
+    except PlaywrightTimeout:
+        shown = page.inner_text("#promotion-summary")
+        raise AssertionError(f"the summary says {shown!r}, not {text!r}") from None
 
 
 def backtest_run(

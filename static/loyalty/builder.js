@@ -70,7 +70,7 @@
   var pending = null;
   var sequence = 0;
 
-  function refreshSummary(form) {
+  function refreshSummary(form, attempt) {
     var box = document.getElementById("promotion-summary-box");
     if (!box) return;
     clearTimeout(pending);
@@ -78,15 +78,22 @@
       var data = new FormData(form);
       data.append("object_id", box.dataset.objectId || "");
       var mine = ++sequence;
+      var retry = function () {
+        // A summary the server did not answer (a busy server, a dropped connection) is asked
+        // again, a few times, unless the form changed meanwhile (a newer request is on its way).
+        if (mine === sequence && (attempt || 0) < 3) refreshSummary(form, (attempt || 0) + 1);
+      };
       fetch(box.dataset.summaryUrl, { method: "POST", body: data, credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (answer) {
-          if (answer && answer.summary && mine === sequence) {
+          if (mine !== sequence) return;
+          if (answer === null) return retry();
+          if (answer.summary) {
             document.getElementById("promotion-summary").textContent = answer.summary;
           }
         })
-        .catch(function () {});
-    }, 250);
+        .catch(retry);
+    }, attempt ? 1000 : 250);
   }
 
   document.addEventListener("DOMContentLoaded", function () {
@@ -96,6 +103,14 @@
     apply(form, map);
     form.addEventListener("change", function () { apply(form, map); refreshSummary(form); });
     form.addEventListener("input", function () { refreshSummary(form); });
+    // The autocomplete pickers (select2) announce a choice with a jQuery event, which native
+    // listeners never hear: listen for it too, or the summary would miss a counter picked.
+    if (window.django && window.django.jQuery) {
+      window.django.jQuery(form).on("select2:select select2:unselect select2:clear", function () {
+        apply(form, map);
+        refreshSummary(form);
+      });
+    }
     document.addEventListener("formset:added", function () { apply(form, map); });
     document.addEventListener("formset:removed", function () { refreshSummary(form); });
     form.dataset.builderReady = "1";

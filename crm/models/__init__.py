@@ -7,7 +7,12 @@ from crm.models.profile import (
     ProfileQuestion,
     ProfileQuestionChoice,
 )
-from crm.models.segments import Segment, SegmentMember
+from crm.models.segments import (
+    Segment,
+    SegmentMember,
+    SegmentMembershipChange,
+    SegmentRefresh,
+)
 
 __all__ = [
     "Car",
@@ -20,4 +25,6 @@ __all__ = [
     "ProfileQuestionChoice",
     "Segment",
     "SegmentMember",
+    "SegmentMembershipChange",
+    "SegmentRefresh",
 ]

@@ -9,11 +9,13 @@ A refresh records who entered and who left (``SegmentMembershipChange``) and its
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.errors import SegmentRuleError
 from crm.validators import validate_code
 
 
@@ -87,9 +89,6 @@ class Segment(models.Model):
     def clean(self) -> None:
         """Check the rule of a rule segment (``crm.segments.rules.rule_clean``) and keep it in
         its canonical form; a manual segment keeps no rule."""
-        from django.core.exceptions import ValidationError
-
-        from crm.segments.errors import SegmentRuleError
         from crm.segments.rules import rule_clean
 
         if self.kind != self.Kind.RULES:

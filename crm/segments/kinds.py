@@ -168,10 +168,10 @@ ANSWERED = (
 
 def _answer_check(values: Values, ctx: CheckContext) -> None:
     question = ProfileQuestion.objects.get(pk=values["question"])
-    op = values["op"]
+    op = values["match"]
     if op not in OPS_BY_TYPE[question.answer_type]:
         raise bad(
-            "op",
+            "match",
             _("“%(op)s” does not apply to an answer of type “%(type)s”.")
             % {"op": op, "type": question.get_answer_type_display()},
         )
@@ -197,7 +197,7 @@ def _answer_check(values: Values, ctx: CheckContext) -> None:
 
 
 def _answer(values: Values, ctx: CompileContext) -> Q:
-    op = values["op"]
+    op = values["match"]
     filters = Q(question_id=values["question"])
     if op == "answered":
         filters &= ANSWERED
@@ -361,7 +361,7 @@ def register_crm_kinds() -> None:
             QUESTIONNAIRE,
             (
                 Param("question", _("question"), "id", required=True, model="crm.ProfileQuestion"),
-                Param("op", _("answer"), "choice", required=True, choices=ANSWER_OPS),
+                Param("match", _("answer"), "choice", required=True, choices=ANSWER_OPS),
                 Param("text", _("text"), "text"),
                 Param("min", _("from"), "decimal", places=4),
                 Param("max", _("to"), "decimal", places=4),

@@ -129,7 +129,8 @@ def test_a_rule_that_cannot_be_evaluated_changes_no_member_and_says_why(people):
     segment.refresh_from_db()
     assert "segment" in segment.refresh_error
     failed = SegmentRefresh.objects.get(segment=segment)
-    assert failed.size is None and failed.error == segment.refresh_error
+    assert failed.size is None
+    assert failed.error == segment.refresh_error
 
 
 @pytest.mark.django_db

@@ -127,13 +127,13 @@ def test_an_answer_condition_must_fit_the_question(programme):
     number = ProfileQuestionFactory(answer_type="number")
     with pytest.raises(RuleParamsInvalid) as caught:
         rule_clean(
-            group({"kind": "answer", "question": number.pk, "op": "text_contains", "text": "x"}),
+            group({"kind": "answer", "question": number.pk, "match": "text_contains", "text": "x"}),
             programme_id=programme.pk,
         )
-    assert caught.value.param == "op"
+    assert caught.value.param == "match"
     with pytest.raises(RuleParamsInvalid) as caught:
         rule_clean(
-            group({"kind": "answer", "question": number.pk, "op": "number_between"}),
+            group({"kind": "answer", "question": number.pk, "match": "number_between"}),
             programme_id=programme.pk,
         )
     assert caught.value.param == "min"

@@ -369,9 +369,10 @@ def _points(draw, sc: Scaffold, customer, now: dt.datetime) -> None:
 def _receipt(draw, sc: Scaffold, customer, now: dt.datetime, n: int) -> None:
     index = draw(st.integers(0, 2))
     store, terminal = sc.stores[index], sc.terminals[index]
-    minutes = draw(
-        st.one_of(st.integers(0, 200 * 1440), st.integers(0, 200).map(lambda d: d * 1440))
-    )
+    # any minute of 200 days, or exactly whole days back: on the edges of windows and
+    # recency bounds (whole days from 1 to 201 on the edge of "at most N days")
+    on_edge = st.sampled_from([1, 10, 11, 20, 21, 31, 51, 61, 200]).map(lambda d: d * 1440)
+    minutes = draw(st.one_of(st.integers(0, 200 * 1440), on_edge))
     sold_at = now - dt.timedelta(minutes=minutes)
     lines = []
     for no in range(1, draw(st.sampled_from([1, 2, 0, 3])) + 1):
@@ -393,7 +394,7 @@ def _receipt(draw, sc: Scaffold, customer, now: dt.datetime, n: int) -> None:
         else D(draw(st.sampled_from(MONEY)))
     )
     fate = (
-        draw(st.sampled_from(["kept", "kept", "refund", "cancel"]))
+        draw(st.sampled_from(["refund all", "kept", "refund", "cancel", "kept"]))
         if lines
         else draw(st.sampled_from(["kept", "cancel"]))
     )
@@ -429,8 +430,8 @@ def _refund(draw, receipt, terminal, lines, whole: bool):
     )  # fmt: skip
     total = D("0.00")
     for line in lines:
-        if not whole and not draw(st.booleans(), label="line refunded"):
-            continue
+        if not whole and line.line_no > 1 and not draw(st.booleans(), label="line refunded"):
+            continue  # the first line is always refunded, in part or whole
         all_of_it = whole or draw(st.booleans()) or line.quantity < 1
         quantity = line.quantity if all_of_it else D("1")
         money = (line.to_pay * quantity / line.quantity).quantize(D("0.01"))

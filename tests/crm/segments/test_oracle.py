@@ -16,7 +16,7 @@ import calendar
 import datetime as dt
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -84,7 +84,7 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 ZONE = ZoneInfo(django_settings.TIME_ZONE)
 DAY = dt.timedelta(days=1)
-EXAMPLES = int(os.environ.get("SEGMENT_ORACLE_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("SEGMENT_ORACLE_EXAMPLES", "40"))
 # Each example draws one rule for each of these kinds of condition (purchases, the richest,
 # three times), beside random conditions of any kind.
 KINDS = [
@@ -116,6 +116,7 @@ class Scaffold:
     promotions: list
     series: list
     segment: object  # a manual segment the rules may name
+    strategies: dict = field(default_factory=dict)  # the rules' strategies, built once
 
 
 @pytest.fixture
@@ -655,7 +656,10 @@ def _fit_purchase_bounds(node: dict) -> dict:
 def rules(sc: Scaffold, focus: str):
     """A rule with a condition of kind ``focus`` at the top, beside a random tree of any
     kinds (each example draws a rule for every kind, so each is drawn as often)."""
-    kinds = conditions(sc)
+    cached = sc.strategies.get(focus)
+    if cached is not None:
+        return cached
+    kinds = sc.strategies.setdefault("kinds", conditions(sc))
     any_kind = st.one_of(*kinds.values())
 
     def groups(children):
@@ -667,13 +671,14 @@ def rules(sc: Scaffold, focus: str):
         )
 
     tree = st.recursive(any_kind, groups, max_leaves=4)
-    return st.builds(
+    sc.strategies[focus] = st.builds(
         lambda op, negated, first, rest: {"op": op, "not": negated, "items": [first, *rest]},
         st.sampled_from(["and", "or"]),
         st.booleans(),
         kinds[focus],
         st.lists(tree, max_size=2),
     )
+    return sc.strategies[focus]
 
 
 # --- the oracle: the same rule, in plain Python ---------------------------------------------

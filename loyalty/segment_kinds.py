@@ -30,6 +30,7 @@ from django.db.models import (
     Max,
     OuterRef,
     Q,
+    QuerySet,
     Subquery,
     Sum,
     Value,
@@ -220,6 +221,7 @@ def line_net_to_pay():
 
 def _purchases(values: Values, ctx: CompileContext) -> Q:
     measure, lo, hi = values["measure"], values["min"], values["max"]
+    rows: QuerySet
     if measure == "units" or _by_lines(values):
         rows = ReceiptLine.objects.filter(
             _receipt_filters(values, ctx, "receipt__"),

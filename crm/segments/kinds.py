@@ -92,7 +92,7 @@ class JsonListHas(Func):
         rhs, rhs_params = compiler.compile(self.source_expressions[1])
         return lhs, rhs, (*lhs_params, *rhs_params)
 
-    def as_sql(self, compiler, connection, **extra):
+    def as_sql(self, compiler, connection, *args, **extra):
         raise NotSupportedError("JsonListHas supports PostgreSQL and SQLite")
 
     def as_sqlite(self, compiler, connection, **extra):
@@ -141,7 +141,7 @@ ANSWER_OPS = [
     ("choice_all", _("all of the options")),
 ]
 T = ProfileQuestion.AnswerType
-OPS_BY_TYPE = {
+OPS_BY_TYPE: dict[str, set[str]] = {
     T.TEXT: {"answered", "text_equals", "text_contains"},
     T.NUMBER: {"answered", "number_between"},
     T.DATE: {"answered", "date_between"},

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from crm.errors import SegmentIsManual, SegmentRuleError
@@ -45,6 +46,10 @@ def _q(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
+def _column(model: type[Model], name: str) -> str:
+    return _q(model._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
+
+
 def _apply(segment: Segment, rule: dict, refresh: SegmentRefresh, now: dt.datetime) -> Difference:
     """Make the segment's members the rule's, recording who entered and left (in SQL)."""
     members_sql, members_params = (
@@ -52,14 +57,14 @@ def _apply(segment: Segment, rule: dict, refresh: SegmentRefresh, now: dt.dateti
         .values_list("pk")
         .query.sql_with_params()
     )
-    member = SegmentMember._meta
-    change = SegmentMembershipChange._meta
-    m_table, c_table, tmp = _q(member.db_table), _q(change.db_table), _q(TEMP_TABLE)
-    m_segment = _q(member.get_field("segment").column)
-    m_customer = _q(member.get_field("customer").column)
-    m_added = _q(member.get_field("added_at").column)
+    m_table = _q(SegmentMember._meta.db_table)
+    c_table = _q(SegmentMembershipChange._meta.db_table)
+    tmp = _q(TEMP_TABLE)
+    m_segment = _column(SegmentMember, "segment")
+    m_customer = _column(SegmentMember, "customer")
+    m_added = _column(SegmentMember, "added_at")
     c_cols = ", ".join(
-        _q(change.get_field(name).column)
+        _column(SegmentMembershipChange, name)
         for name in ("segment", "customer", "refresh", "change", "at")
     )
     at = connection.ops.adapt_datetimefield_value(now)

@@ -84,7 +84,7 @@ pytestmark = pytest.mark.django_db
 D = Decimal
 ZONE = ZoneInfo(django_settings.TIME_ZONE)
 DAY = dt.timedelta(days=1)
-EXAMPLES = int(os.environ.get("SEGMENT_ORACLE_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("SEGMENT_ORACLE_EXAMPLES", "30"))
 # Each example draws one rule for each of these kinds of condition (purchases, the richest,
 # three times), beside random conditions of any kind.
 KINDS = [

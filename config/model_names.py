@@ -45,6 +45,8 @@ ACCUSATIVE = [
     pgettext_lazy("accusative", "working hours"),
     pgettext_lazy("accusative", "answer option"),
     pgettext_lazy("accusative", "segment member"),
+    pgettext_lazy("accusative", "segment refresh"),
+    pgettext_lazy("accusative", "segment membership change"),
     pgettext_lazy("accusative", "Periodic Tasks Using This Schedule"),
     pgettext_lazy("accusative", "card operation"),
     pgettext_lazy("accusative", "certificate entry"),
@@ -140,6 +142,13 @@ COUNTED = [
     npgettext_lazy("count", "%(count)s ticket event", "%(count)s history", "count"),
     npgettext_lazy("count", "%(count)s answer option", "%(count)s answer options", "count"),
     npgettext_lazy("count", "%(count)s segment member", "%(count)s segment members", "count"),
+    npgettext_lazy("count", "%(count)s segment refresh", "%(count)s segment refreshes", "count"),
+    npgettext_lazy(
+        "count",
+        "%(count)s segment membership change",
+        "%(count)s segment membership changes",
+        "count",
+    ),
     npgettext_lazy(
         "count", "%(count)s card operation", "%(count)s operations on this card", "count"
     ),

@@ -495,13 +495,50 @@ class SegmentMemberInline(TabularInline):
     fields = ["customer", "added_at"]
     readonly_fields = ["added_at"]
 
+    # A rule segment's members are the rule's: only a refresh changes them.
+    def has_add_permission(self, request, obj=None):
+        return (obj is None or not obj.is_refreshed) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return (obj is None or not obj.is_refreshed) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return (obj is None or not obj.is_refreshed) and super().has_delete_permission(request, obj)
+
 
 @admin.register(Segment)
 class SegmentAdmin(ModelAdmin):
-    list_display = ["name", "code", "programme", "member_count", "created_at"]
-    list_filter = ["programme"]
+    list_display = [
+        "name",
+        "code",
+        "programme",
+        "kind",
+        "member_count",
+        "refreshed_at",
+        "refresh_ms",
+        "created_at",
+    ]
+    list_filter = ["programme", "kind"]
     search_fields = ["name", "code", "description"]
     inlines = [SegmentMemberInline]
+    actions = ["refresh_now"]
+    readonly_fields = ["size", "refreshed_at", "refresh_ms", "refresh_error", "recent_refreshes"]
+    fieldsets = [
+        (None, {"fields": ["programme", "code", "name", "description"]}),
+        (_("Who is in it"), {"fields": ["kind", "rule"]}),
+        (
+            _("Refreshes"),
+            {
+                "fields": [
+                    "size",
+                    "refreshed_at",
+                    "refresh_ms",
+                    "refresh_error",
+                    "recent_refreshes",
+                ]
+            },
+        ),
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_total=Count("members"))
@@ -509,3 +546,69 @@ class SegmentAdmin(ModelAdmin):
     @admin.display(description=_("members"), ordering="member_total")
     def member_count(self, obj) -> int:
         return obj.member_total
+
+    @admin.display(description=_("last refreshes"))
+    def recent_refreshes(self, obj):
+        from django.utils.html import format_html_join
+
+        rows = obj.refreshes.order_by("-started_at", "-pk")[:10] if obj.pk else []
+        return (
+            format_html_join(
+                "",
+                "<div>{}: {} ({} {}, {} {}), {} ms{}</div>",
+                (
+                    (
+                        f"{refresh.started_at:%Y-%m-%d %H:%M}",
+                        refresh.size if refresh.size is not None else "—",
+                        _("entered"),
+                        refresh.entered,
+                        _("left"),
+                        refresh.left,
+                        refresh.took_ms,
+                        f" — {refresh.error}" if refresh.error else "",
+                    )
+                    for refresh in rows
+                ),
+            )
+            or "—"
+        )
+
+    @admin.action(description=_("Refresh now"), permissions=["change"])
+    def refresh_now(self, request, queryset):
+        from crm.errors import SegmentRuleError
+        from crm.models import SegmentRefresh
+        from crm.segments.refresh import segment_refresh
+
+        for segment in queryset.order_by("pk"):
+            if not segment.is_refreshed:
+                self.message_user(
+                    request,
+                    _("“%(name)s” is filled by hand: it is never refreshed.")
+                    % {"name": segment.name},
+                    messages.WARNING,
+                )
+                continue
+            try:
+                done = segment_refresh(
+                    segment.pk, trigger=SegmentRefresh.Trigger.STAFF, user=request.user
+                )
+            except SegmentRuleError as exc:
+                self.message_user(
+                    request,
+                    _("“%(name)s” was not refreshed: %(error)s")
+                    % {"name": segment.name, "error": exc},
+                    messages.ERROR,
+                )
+                continue
+            self.message_user(
+                request,
+                _("“%(name)s”: %(size)s members, %(entered)s entered, %(left)s left, in %(ms)s ms.")
+                % {
+                    "name": segment.name,
+                    "size": done.size,
+                    "entered": done.entered,
+                    "left": done.left,
+                    "ms": done.took_ms,
+                },
+                messages.SUCCESS,
+            )

@@ -91,3 +91,70 @@ class AnonymiseReasonRequired(CrmError):
 class AlreadyAnonymised(CrmError):
     code = "already_anonymised"
     message = _("This customer is already anonymised.")
+
+
+class SegmentRuleError(CrmError):
+    """A segment's rule that cannot be saved or evaluated; nothing is changed.
+
+    ``path`` names the node, as the builder addresses it: ``items.0.items.2`` is the third item
+    of the first group; ``param`` the parameter of a condition, if one. Rules hold no personal
+    data, so their details are shown."""
+
+    status = 422
+    code = "segment_rule_invalid"
+    message = _("The segment's rule is not valid.")
+    field = "rule"
+    details_public = True
+
+    def __init__(self, message=None, *, path: str = "", param: str = "", **details):
+        self.path = path
+        self.param = param
+        self.text = message or self.message
+        where = " ".join(part for part in (path, param) if part)
+        text = str(self.text)
+        super().__init__(f"{where}: {text}" if where else text, path=path, param=param, **details)
+
+    def at(self, path: str) -> SegmentRuleError:
+        """The same error, about the node at ``path``."""
+        details = {k: v for k, v in self.details.items() if k not in ("path", "param")}
+        return type(self)(self.text, path=path, param=self.param, **details)
+
+
+class RuleShapeInvalid(SegmentRuleError):
+    code = "rule_shape_invalid"
+    message = _(
+        "A rule is a group {op: and/or, not, items: [...]} whose items are groups or conditions "
+        "{kind, not, parameters}."
+    )
+
+
+class RuleGroupEmpty(SegmentRuleError):
+    code = "rule_group_empty"
+    message = _("A group needs at least one condition.")
+
+
+class RuleTooLarge(SegmentRuleError):
+    code = "rule_too_large"
+    message = _("The rule is too large: at most 100 conditions and groups, 6 levels deep.")
+
+
+class RuleKindUnknown(SegmentRuleError):
+    code = "rule_kind_unknown"
+    message = _("There is no condition of this kind.")
+
+
+class RuleParamsInvalid(SegmentRuleError):
+    code = "rule_params_invalid"
+    message = _("A condition's parameters are not valid.")
+
+
+class RuleSegmentCycle(SegmentRuleError):
+    code = "rule_segment_cycle"
+    message = _("The segment would refer to itself, directly or through other segments.")
+
+
+class SegmentIsManual(CrmError):
+    status = 409
+    code = "segment_is_manual"
+    message = _("A segment filled by hand is never refreshed.")
+    details_public = True

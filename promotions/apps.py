@@ -12,7 +12,9 @@ class PromotionsConfig(AppConfig):
         from promotions.lifecycle import on_customer_occasion
         from promotions.merge import on_customers_merging
         from promotions.rules.snapshot import connect_signals
+        from promotions.segment_kinds import register_promotion_kinds
 
         connect_signals()
         customer_occasion.connect(on_customer_occasion, dispatch_uid="promotions-lifecycle")
         customers_merging.connect(on_customers_merging, dispatch_uid="promotions-merge")
+        register_promotion_kinds()

@@ -8,7 +8,12 @@ from crm.models.profile import (
     ProfileQuestion,
     ProfileQuestionChoice,
 )
-from crm.models.segments import Segment, SegmentMember
+from crm.models.segments import (
+    Segment,
+    SegmentMember,
+    SegmentMembershipChange,
+    SegmentRefresh,
+)
 
 __all__ = [
     "Car",
@@ -22,4 +27,6 @@ __all__ = [
     "ProfileQuestionChoice",
     "Segment",
     "SegmentMember",
+    "SegmentMembershipChange",
+    "SegmentRefresh",
 ]

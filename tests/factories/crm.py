@@ -5,7 +5,14 @@ from __future__ import annotations
 import factory
 from django.utils import timezone
 
-from crm.models import Consent, Customer, FamilyMember, ProfileQuestion, ProfileQuestionChoice
+from crm.models import (
+    Consent,
+    Customer,
+    FamilyMember,
+    ProfileQuestion,
+    ProfileQuestionChoice,
+    Segment,
+)
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
@@ -56,3 +63,14 @@ class ProfileQuestionChoiceFactory(factory.django.DjangoModelFactory):
     )
     value = factory.Sequence(lambda n: f"option{n}")
     label = factory.Sequence(lambda n: f"Option {n}")
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    """A manual segment; give ``kind="rules"`` and a ``rule`` for a rule segment."""
+
+    class Meta:
+        model = Segment
+
+    programme = factory.SubFactory("tests.factories.loyalty.ProgrammeFactory")
+    code = factory.Sequence(lambda n: f"segment{n}")
+    name = factory.Sequence(lambda n: f"Segment {n}")

@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("django_celery_beat", "0019_alter_periodictasks_options"),
-        ('crm', '0004_customer_anonymise_permission'),
+        ('crm', '0006_segments_schedule'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -262,6 +262,10 @@ ADJUSTMENT_APPROVAL_THRESHOLD = env_str("ADJUSTMENT_APPROVAL_THRESHOLD", "1000")
 IMPORT_BACKGROUND_BYTES = env_int("IMPORT_BACKGROUND_BYTES", 512 * 1024)
 # Rows written per transaction: other users' writes wait at most for one chunk (SQLite).
 IMPORT_CHUNK_ROWS = env_int("IMPORT_CHUNK_ROWS", 2000)
+# SQLite only: the import pauses this long after each chunk, so that a write waiting for the
+# lock gets it (SQLite's busy handler retries every 100 ms once it has waited a while, and would
+# otherwise keep missing the moment between two chunks: the writer waited for the whole import).
+IMPORT_SQLITE_PAUSE_MS = env_int("IMPORT_SQLITE_PAUSE_MS", 110)
 # A checking or importing job whose heartbeat is older than this is shown as failed (its
 # worker died) and can be resumed. Every chunk beats, so a live job is never that quiet.
 IMPORT_STALE_SECONDS = env_int("IMPORT_STALE_SECONDS", 120)

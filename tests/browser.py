@@ -33,6 +33,15 @@ def pick(page, select_id: str, text: str) -> None:
     search.fill(text)
     option = page.locator(".select2-container--open .select2-results__option", has_text=text)
     option.first.click()
+    quiet(page)
+
+
+def quiet(page) -> None:
+    """Wait until the page has no request in flight (an autocomplete's earlier search, the
+    builder's summary). On SQLite the live server's threads share one in-memory connection,
+    and two requests at once can deadlock in the sqlite3 module (a hung CI run: a back-test
+    saved while an autocomplete search was still running)."""
+    page.wait_for_load_state("networkidle")
 
 
 def screenshot(page, name: str) -> None:
@@ -62,6 +71,7 @@ def summary_contains(page, text: str, timeout: float = 45_000) -> None:
             arg=text,
             timeout=timeout,
         )
+        quiet(page)
     except PlaywrightTimeout:
         shown = page.inner_text("#promotion-summary")
         raise AssertionError(f"the summary says {shown!r}, not {text!r}") from None
@@ -86,6 +96,7 @@ def backtest_run(
     page.fill("#id_since_1", since.strftime("%H:%M:%S"))
     page.fill("#id_until_0", until.strftime("%Y-%m-%d"))
     page.fill("#id_until_1", until.strftime("%H:%M:%S"))
+    quiet(page)
     page.click("[name=_continue]")
     page.wait_for_selector(".messagelist .success")
     backtest = Backtest.objects.get(pk=int(re.search(r"/backtest/(\d+)/", page.url)[1]))

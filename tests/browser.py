@@ -27,13 +27,22 @@ def log_out(page) -> None:
 
 def pick(page, select_id: str, text: str) -> None:
     """Choose in an autocomplete (select2) picker: open it, type, click the match that shows
-    ``text`` (the search answers asynchronously)."""
-    page.click(f"#{select_id} ~ .select2-container .select2-selection")
-    search = page.locator(".select2-container--open .select2-search__field").last
-    search.fill(text)
-    option = page.locator(".select2-container--open .select2-results__option", has_text=text)
-    option.first.click()
-    quiet(page)
+    ``text`` (the search answers asynchronously), and see the picker hold it: a click on a
+    list the next search was replacing chooses nothing, so it is tried again once."""
+    for _attempt in (1, 2):
+        page.click(f"#{select_id} ~ .select2-container .select2-selection")
+        search = page.locator(".select2-container--open .select2-search__field").last
+        search.fill(text)
+        option = page.locator(".select2-container--open .select2-results__option", has_text=text)
+        option.first.click()
+        quiet(page)
+        chosen = page.evaluate(
+            "id => [...document.getElementById(id).selectedOptions].map(o => o.text).join()",
+            select_id,
+        )
+        if text.casefold() in chosen.casefold():
+            return
+    raise AssertionError(f"{select_id} holds {chosen!r} after picking {text!r} twice")
 
 
 def quiet(page) -> None:

@@ -8,17 +8,12 @@ from functools import partial
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
-from django.contrib.admin.widgets import (
-    AutocompleteMixin,
-    AutocompleteSelect,
-    AutocompleteSelectMultiple,
-)
+from django.contrib.admin.widgets import AutocompleteMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -28,6 +23,7 @@ from crm.models import Consent
 from loyalty.models import CardType, Counter, Store, Terminal, staff_partner_id
 from promotions.admin.calendar import calendar_view
 from promotions.admin.layout import builder_layout, explain
+from promotions.admin.pickers import QuickPickers, one_empty_form
 from promotions.bands import bands_parse, bands_text, first_band_value
 from promotions.exchange import (
     ImportFailed,
@@ -182,59 +178,6 @@ class VersionInline(TabularInline):
 
     def get_formset(self, request, obj=None, **kwargs):
         return one_empty_form(super().get_formset(request, obj, **kwargs))
-
-
-class NothingChosenMixin:
-    """An autocomplete picker that asks nothing of the database when nothing is chosen:
-    Django's builds and compiles a query for the chosen rows' labels to learn that there are
-    none, ~0.5 ms a picker (the promotion page has twenty, most of them empty)."""
-
-    def optgroups(self, name, value, attr=None):
-        if any(str(v) not in self.choices.field.empty_values for v in value):
-            return super().optgroups(name, value, attr)
-        blank = not self.is_required and not self.allow_multiple_selected
-        return [(None, [self.create_option(name, "", "", False, 0)] if blank else [], 0)]
-
-
-class QuickAutocompleteSelect(NothingChosenMixin, AutocompleteSelect):
-    pass
-
-
-class QuickAutocompleteSelectMultiple(NothingChosenMixin, AutocompleteSelectMultiple):
-    pass
-
-
-class QuickPickers:
-    """The admin's autocomplete pickers as ``Quick...`` above, otherwise Django's own."""
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
-            kwargs["widget"] = QuickAutocompleteSelect(
-                db_field, self.admin_site, using=kwargs.get("using")
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def formfield_for_manytomany(self, db_field, request, **kwargs):
-        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
-            kwargs["widget"] = QuickAutocompleteSelectMultiple(
-                db_field, self.admin_site, using=kwargs.get("using")
-            )
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
-
-
-class OneEmptyForm:
-    """A formset whose empty form (the row the page copies for "add another") is built once:
-    Django builds a new one each time it is asked, and the admin's page asks six to eight
-    times per inline (the media, the prepopulated fields, unfold's nested inlines, each pass
-    of the templates)."""
-
-    @cached_property
-    def empty_form(self):
-        return super().empty_form
-
-
-def one_empty_form(formset):
-    return type(formset.__name__, (OneEmptyForm, formset), {})
 
 
 class FirstRowInline(QuickPickers, StackedInline):

@@ -22,17 +22,22 @@ from tests.processing.answers import confirm_answer
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def receipt_page(admin_client):
-    world = coalition(percent="5")
+def _sell(world, receipt_id: str, quantity: str, price: str) -> None:
+    """One confirmed purchase of product A on the world's card."""
     confirm_answer(
         world.terminal,
         PurchaseRequest(
-            receipt_id="BIG",
+            receipt_id=receipt_id,
             card=world.card.number,
-            lines=(PurchaseLine(1, "A", Decimal("2"), Decimal("1500.25")),),
+            lines=(PurchaseLine(1, "A", Decimal(quantity), Decimal(price)),),
         ),
     )
+
+
+@pytest.fixture
+def receipt_page(admin_client):
+    world = coalition(percent="5")
+    _sell(world, "BIG", "2", "1500.25")
     receipt = Receipt.objects.get(receipt_id="BIG")
     return reverse("admin:loyalty_receipt_change", args=[receipt.pk])
 
@@ -85,14 +90,7 @@ def test_the_template_filters_follow_the_same_rule():
 
 def test_the_points_history_shows_balances_with_the_currency_s_places(admin_client):
     world = coalition(percent="5")
-    confirm_answer(
-        world.terminal,
-        PurchaseRequest(
-            receipt_id="H1",
-            card=world.card.number,
-            lines=(PurchaseLine(1, "A", Decimal("1"), Decimal("1000.00")),),
-        ),
-    )
+    _sell(world, "H1", "1", "1000.00")
     url = reverse("admin:crm_customer_points", args=[world.card.customer_id])
 
     html = admin_client.get(url).content.decode()
@@ -103,14 +101,7 @@ def test_the_points_history_shows_balances_with_the_currency_s_places(admin_clie
 
 def test_the_home_page_s_figures_are_in_the_page_s_language(admin_client):
     world = coalition(percent="5")
-    confirm_answer(
-        world.terminal,
-        PurchaseRequest(
-            receipt_id="H2",
-            card=world.card.number,
-            lines=(PurchaseLine(1, "A", Decimal("1"), Decimal("30010.00")),),
-        ),
-    )
+    _sell(world, "H2", "1", "30010.00")
 
     with translation.override("ru"):
         html = admin_client.get(reverse("admin:index"), headers={"accept-language": "ru"})

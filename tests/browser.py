@@ -27,11 +27,19 @@ def log_out(page) -> None:
 
 def pick(page, select_id: str, text: str) -> None:
     """Choose in an autocomplete (select2) picker: open it, type, click the match that shows
-    ``text`` (the search answers asynchronously), and see the picker hold it: a click on a
-    list the next search was replacing chooses nothing, so it is tried again once."""
-    for _attempt in (1, 2):
+    ``text`` (the search answers asynchronously), and see the picker hold it. A picker in a
+    row just added may not open on the first click, and a click on a result list the next
+    search was replacing chooses nothing: each is tried again, three times in all."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    chosen = ""
+    for _attempt in range(3):
         page.click(f"#{select_id} ~ .select2-container .select2-selection")
         search = page.locator(".select2-container--open .select2-search__field").last
+        try:
+            search.wait_for(state="visible", timeout=5_000)
+        except PlaywrightTimeout:
+            continue
         search.fill(text)
         option = page.locator(".select2-container--open .select2-results__option", has_text=text)
         option.first.click()
@@ -42,7 +50,7 @@ def pick(page, select_id: str, text: str) -> None:
         )
         if text.casefold() in chosen.casefold():
             return
-    raise AssertionError(f"{select_id} holds {chosen!r} after picking {text!r} twice")
+    raise AssertionError(f"{select_id} holds {chosen!r} after picking {text!r} three times")
 
 
 def quiet(page) -> None:

@@ -158,3 +158,13 @@ class SegmentIsManual(CrmError):
     code = "segment_is_manual"
     message = _("A segment filled by hand is never refreshed.")
     details_public = True
+
+
+class SegmentIsRefreshed(CrmError):
+    status = 409
+    code = "segment_is_refreshed"
+    message = _(
+        "A segment by rules takes its members from its rule: only a segment filled by hand "
+        "or from a list takes a list."
+    )
+    details_public = True

@@ -17,7 +17,14 @@ from loyalty.models.certificates import (
 )
 from loyalty.models.events import CustomerEvent, EventType
 from loyalty.models.favourites import FavouriteProduct
-from loyalty.models.imports import DataImport, DataImportError, ImportJob, ImportRowError
+from loyalty.models.imports import (
+    DataImport,
+    DataImportError,
+    ImportJob,
+    ImportRowError,
+    SegmentImport,
+    SegmentImportError,
+)
 from loyalty.models.ledger import ImmutableRowError, LedgerEntry, Lot, Posting
 from loyalty.models.partners import (
     Partner,
@@ -63,6 +70,8 @@ __all__ = [
     "CustomerEvent",
     "DataImport",
     "DataImportError",
+    "SegmentImport",
+    "SegmentImportError",
     "EventType",
     "FavouriteProduct",
     "Hold",

@@ -166,3 +166,101 @@ class DataImportError(ImportRowError):
         verbose_name = _("product or store import error")
         verbose_name_plural = _("product and store import errors")
         indexes = [models.Index(fields=["job", "row"], name="dataimporterror_job_row")]
+
+
+class SegmentImport(ImportJob):
+    """A list of phones, card numbers or emails that fills a segment filled by hand: checked
+    (who is found, who is not, who is already a member), then applied set-wise
+    (``loyalty.services.segment_import``). The counts of the check are those of the load
+    after it: the file is read again when the list is applied.
+
+    ``new_rows`` are the customers who would enter, ``changed_rows`` the members who would
+    leave (replace only), ``unchanged_rows`` the members the list names again."""
+
+    class Identifier(models.TextChoices):
+        AUTO = "auto", _("found by the column's name")
+        PHONE = "phone", _("phone numbers")
+        CARD = "card", _("card numbers")
+        EMAIL = "email", _("emails")
+
+    class Mode(models.TextChoices):
+        ADD = "add", _("add to the members")
+        REPLACE = "replace", _("replace the members")
+
+    segment = models.ForeignKey(
+        "crm.Segment",
+        verbose_name=_("segment"),
+        on_delete=models.CASCADE,
+        related_name="list_imports",
+        help_text=_("A segment filled by hand or from a list (a rule segment keeps its rule)."),
+    )
+    file = models.FileField(
+        _("file"),
+        upload_to="segment_imports/",
+        help_text=_(
+            "CSV (UTF-8, comma or semicolon) or XLSX with a header row: a column of phones "
+            "(phone), card numbers (card) or emails (email)."
+        ),
+    )
+    identifier = models.CharField(
+        _("the column holds"),
+        max_length=8,
+        choices=Identifier.choices,
+        default=Identifier.AUTO,
+        help_text=_(
+            "Found by the column's name: phone, card or email (телефон, карта, почта). Chosen "
+            "here: that column, or the file's only column whatever its name."
+        ),
+    )
+    mode = models.CharField(
+        _("mode"),
+        max_length=8,
+        choices=Mode.choices,
+        default=Mode.ADD,
+        help_text=_("Replace: the members the file does not name leave the segment."),
+    )
+    column = models.CharField(_("column read"), max_length=200, blank=True, editable=False)
+    read_as = models.CharField(
+        _("read as"), max_length=8, choices=Identifier.choices, blank=True, editable=False
+    )
+    found = models.PositiveIntegerField(_("customers found"), default=0)
+    not_found = models.PositiveIntegerField(_("not found"), default=0)
+    bad_format = models.PositiveIntegerField(_("bad format"), default=0)
+    duplicates = models.PositiveIntegerField(_("repeated"), default=0)
+    anonymised = models.PositiveIntegerField(_("anonymised customers"), default=0)
+    merged = models.PositiveIntegerField(
+        _("merged customers"),
+        default=0,
+        help_text=_("Rows naming a merged customer: the customer they were merged into counts."),
+    )
+    entered = models.PositiveIntegerField(_("entered"), default=0)
+    left = models.PositiveIntegerField(_("left"), default=0)
+    size = models.PositiveIntegerField(_("size after"), null=True, blank=True)
+
+    option_fields = ("segment", "file", "identifier", "mode")
+
+    class Meta(ImportJob.Meta):
+        verbose_name = _("segment list import")
+        verbose_name_plural = _("segment list imports")
+
+    @property
+    def can_confirm(self) -> bool:
+        # A file in which no row names a customer is the wrong file: replacing with it would
+        # empty the segment.
+        return super().can_confirm and self.found > 0
+
+    def load_counts(self) -> dict[str, int]:
+        return {"created": self.entered, "updated": self.left, "unchanged": self.unchanged_rows}
+
+
+class SegmentImportError(ImportRowError):
+    """A row of a segment list that names no customer who can be a member, or repeats one."""
+
+    job = models.ForeignKey(
+        SegmentImport, verbose_name=_("import"), on_delete=models.CASCADE, related_name="row_errors"
+    )
+
+    class Meta(ImportRowError.Meta):
+        verbose_name = _("segment list import error")
+        verbose_name_plural = _("segment list import errors")
+        indexes = [models.Index(fields=["job", "row"], name="segmentimporterror_job_row")]

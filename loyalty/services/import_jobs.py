@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.apps import apps
@@ -36,7 +37,8 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from loyalty.models import CardImport, DataImport, ImportJob
+from loyalty.models import CardImport, DataImport, ImportJob, SegmentImport
+from loyalty.services import segment_import
 from loyalty.services.card_import import CardRowChecker, cards_write, existing_numbers
 from loyalty.services.imports import Action, cell_text, open_table
 from loyalty.services.product_import import ProductRowChecker, existing_products, products_write
@@ -232,7 +234,7 @@ def import_job_run[Job: ImportJob](job: Job) -> Job:
     Safe to run twice or concurrently: only the run that moves the job out of "queued" works
     on it. A file that cannot be read fails the job with the reason, and changes nothing.
     """
-    run = _Run(job)
+    run = _run_for(job)
     if not run.claim():
         job.refresh_from_db()
         return job
@@ -259,16 +261,25 @@ def import_job_run[Job: ImportJob](job: Job) -> Job:
     return job
 
 
+def _run_for(job: ImportJob) -> _Run:
+    if isinstance(job, SegmentImport):
+        return _SegmentRun(job)
+    return _Run(job)
+
+
 class _Run:
     """One run of a job's stage: the claim token, the heartbeat, the chunked work."""
 
     def __init__(self, job: ImportJob) -> None:
         self.job = job
         self.jobs = type(job)._default_manager
-        self.kind = import_kind(job)
         self.token = uuid.uuid4().hex
         self.working = Status.CHECKING if job.stage == Stage.CHECK else Status.LOADING
         self.chunk_rows = max(1, settings.IMPORT_CHUNK_ROWS)
+
+    @cached_property
+    def kind(self) -> ImportKind:
+        return import_kind(self.job)
 
     def claim(self) -> bool:
         return bool(
@@ -299,7 +310,7 @@ class _Run:
                     error_count=0, new_rows=0, changed_rows=0, unchanged_rows=0
                 )
 
-    def _chunks(self, rows: Iterable[dict[str, object]]) -> Iterator[list]:
+    def chunks(self, rows: Iterable[dict[str, object]]) -> Iterator[list]:
         chunk: list[tuple[int, dict[str, object]]] = []
         for numbered in enumerate(rows, 1):
             chunk.append(numbered)
@@ -309,7 +320,7 @@ class _Run:
         if chunk:
             yield chunk
 
-    def _errors(self, errors: list[tuple[int, list[str], dict]], kept: int) -> list:
+    def errors(self, errors: list[tuple[int, list[str], dict]], kept: int) -> list:
         """Error rows to insert, up to ``IMPORT_ERRORS_KEPT`` for the job."""
         room = max(0, settings.IMPORT_ERRORS_KEPT - kept)
         model = self.job.row_errors.model
@@ -334,7 +345,7 @@ class _Run:
             checker = self.kind.checker(job)
             counts = {Action.NEW: 0, Action.UPDATE: 0, Action.UNCHANGED: 0}
             error_count = kept = rows = 0
-            for chunk in self._chunks(table.rows):
+            for chunk in self.chunks(table.rows):
                 checker.existing = self.kind.existing([raw for _row, raw in chunk])
                 errors = []
                 for row, raw in chunk:
@@ -346,7 +357,7 @@ class _Run:
                 rows = chunk[-1][0]
                 error_count += len(errors)
                 with transaction.atomic():
-                    records = self._errors(errors, kept)
+                    records = self.errors(errors, kept)
                     job.row_errors.model._default_manager.bulk_create(records)
                     kept += len(records)
                     self.beat(
@@ -378,7 +389,7 @@ class _Run:
             error_count = kept if done else 0
             counts = job.load_counts() if done else {"created": 0, "updated": 0, "unchanged": 0}
             checker = self.kind.checker(job)
-            for chunk in self._chunks(table.rows):
+            for chunk in self.chunks(table.rows):
                 last = chunk[-1][0]
                 fresh = [raw for row, raw in chunk if row > done]
                 # Rows already imported are still checked, so duplicates later in the file
@@ -402,7 +413,7 @@ class _Run:
                     created, updated = self.kind.write(good) if good else (0, 0)
                     counts["created"] += created
                     counts["updated"] += updated
-                    records = self._errors(errors, kept)
+                    records = self.errors(errors, kept)
                     errors_model.bulk_create(records)
                     kept += len(records)
                     error_count += len(errors)
@@ -413,6 +424,20 @@ class _Run:
                     )
                 _let_writers_in()
         self.beat(status=Status.DONE, run_token="", finished_at=timezone.now())
+
+
+class _SegmentRun(_Run):
+    """A segment list: its own stages (``loyalty.services.segment_import``), this run's claim,
+    heartbeat, chunks and kept errors. Applying a list is one transaction, not chunks: the
+    segment gets the whole list or none of it."""
+
+    job: SegmentImport
+
+    def check(self) -> None:
+        segment_import.check(self, self.job)
+
+    def load(self) -> None:
+        segment_import.load(self, self.job)
 
 
 def _let_writers_in() -> None:
@@ -442,6 +467,8 @@ def _n(value: int) -> str:
 
 def import_job_summary(job: ImportJob) -> str:
     """One sentence: "100,000 rows: 99,995 new, 5 errors", or what the import did."""
+    if isinstance(job, SegmentImport):
+        return segment_import.summary(job)
     if job.stage == Stage.LOAD and job.status in (Status.LOADING, Status.DONE, Status.FAILED):
         counts = job.load_counts()
         rows = job.rows_done

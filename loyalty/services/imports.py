@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -352,17 +353,35 @@ class Table:
     rows_hint: int | None
 
 
-def open_table(binary: IO[bytes], name: str, required: Sequence[str], *, max_line: int) -> Table:
+def open_table(
+    binary: IO[bytes],
+    name: str,
+    required: Sequence[str],
+    *,
+    max_line: int,
+    delimiters: str = ",",
+) -> Table:
     """Open an uploaded CSV (UTF-8) or XLSX file with a header holding ``required`` columns.
 
+    With several ``delimiters`` (``",;"``: a spreadsheet saved as CSV in a locale whose decimal
+    point is a comma writes semicolons), the one the header line holds most often is used.
     Raises ``ValidationError`` for an empty file, a file without the columns, a file that is
     not UTF-8 text or XLSX, and a line longer than ``max_line`` bytes.
     """
     if name.lower().endswith(".xlsx"):
         return _open_xlsx(binary, required)
     rows_hint = _count_lines(binary)
-    lines = _bounded_lines(binary, max_line)
-    reader = csv.reader(lines)
+    lines: Iterator[str] = _bounded_lines(binary, max_line)
+    delimiter = delimiters[0]
+    if len(delimiters) > 1:
+        head: list[str] = []
+        for line in lines:
+            head.append(line)
+            if line.strip():
+                delimiter = max(delimiters, key=line.count)  # ties: the first named
+                break
+        lines = itertools.chain(head, lines)
+    reader = csv.reader(lines, delimiter=delimiter)
     header = _read_csv_row(reader)
     if header is None:
         raise ValidationError(_("The file is empty: it has no header row."))

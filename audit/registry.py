@@ -139,6 +139,7 @@ NOT_AUDITED: dict[str, str] = {
     "loyalty.Product": _("catalogue master data, imported in bulk from the partners' systems"),
     "loyalty.CardImport": JOB,
     "loyalty.DataImport": JOB,
+    "loyalty.SegmentImport": JOB,
     "reports.Backtest": JOB,
     "communications.Message": _(
         "the outbox: a log of messages sent; anonymising a customer scrubs their messages"

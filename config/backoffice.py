@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from contactcenter.models import Ticket
 from contactcenter.views import APPROVE_PERMISSION, CONSOLE_PERMISSION
-from loyalty.models import CardImport, DataImport, Partner, staff_partner_id
+from loyalty.models import CardImport, DataImport, Partner, SegmentImport, staff_partner_id
 from promotions.figures import promotion_figures
 from promotions.models import Promotion
 
@@ -95,6 +95,7 @@ GROUPS: list[tuple[Promise, str, list[Entry]]] = [
         [
             (_("Customers"), "crm.Customer", "person"),
             (_("Segments"), "crm.Segment", "pie_chart"),
+            (_("Segment list imports"), "loyalty.SegmentImport", "upload_file"),
             (_("Possible duplicates"), "crm.DuplicateSuggestion", "join_inner"),
             (_("Tier memberships"), "loyalty.TierMembership", "military_tech"),
             (_("Messages"), "communications.Message", "mail"),
@@ -257,7 +258,7 @@ def home(request: HttpRequest, context: dict) -> dict:
         }
     imports = []
     admins = _model_admins()
-    for model in (CardImport, DataImport):
+    for model in (CardImport, DataImport, SegmentImport):
         model_admin = admins.get(model._meta.label)
         if model_admin is not None and model_admin.has_view_permission(request):
             name = f"admin:{model._meta.app_label}_{model._meta.model_name}_change"

@@ -77,6 +77,7 @@ ACCUSATIVE = [
     pgettext_lazy("accusative", "counter value"),
     pgettext_lazy("accusative", "customer event"),
     pgettext_lazy("accusative", "product or store import"),
+    pgettext_lazy("accusative", "segment list import"),
     pgettext_lazy("accusative", "event type"),
     pgettext_lazy("accusative", "favourite product"),
     pgettext_lazy("accusative", "gift certificate"),
@@ -190,6 +191,9 @@ COUNTED = [
     npgettext_lazy("count", "%(count)s customer event", "%(count)s customer events", "count"),
     npgettext_lazy(
         "count", "%(count)s product or store import", "%(count)s product and store imports", "count"
+    ),
+    npgettext_lazy(
+        "count", "%(count)s segment list import", "%(count)s segment list imports", "count"
     ),
     npgettext_lazy("count", "%(count)s event type", "%(count)s event types", "count"),
     npgettext_lazy("count", "%(count)s favourite product", "%(count)s favourite products", "count"),

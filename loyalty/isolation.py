@@ -112,6 +112,7 @@ POLICIES: dict[str, Policy] = {
     "loyalty.Card": own("programme__partner"),
     "loyalty.CardBatch": own("programme__partner"),
     "loyalty.CardImport": own("batch__programme__partner"),
+    "loyalty.SegmentImport": own("segment__programme__partner"),
     "loyalty.CertificateSeries": own("programme__partner", coalition_rows=True),
     "loyalty.GiftCertificate": own("series__programme__partner"),
     "loyalty.CertificateEntry": own("partner"),

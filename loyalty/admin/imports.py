@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -26,8 +27,10 @@ from django.views.decorators.http import require_POST
 from unfold.admin import ModelAdmin
 from unfold.decorators import action
 
+from crm.models import Segment
 from loyalty.admin.mixins import LineBuffer
-from loyalty.models import CardImport, DataImport, ImportJob
+from loyalty.models import CardImport, DataImport, ImportJob, SegmentImport
+from loyalty.services import segment_import
 from loyalty.services.import_jobs import (
     import_job_bad_rows,
     import_job_confirm,
@@ -143,8 +146,18 @@ class ImportJobAdmin(ModelAdmin):
                 else None
             ),
             "kept_errors": errors.count,
+            "details": self.job_details(job),
+            "confirm_label": self.confirm_label(job),
         }
         return TemplateResponse(request, "admin/loyalty/import_job/job.html", context)
+
+    def job_details(self, job) -> list[tuple[str, int]]:
+        """Counts shown under the summary, as (label, number)."""
+        return []
+
+    def confirm_label(self, job) -> str | None:
+        """The confirm button's text (None: "Import N rows")."""
+        return None
 
     def progress_view(self, request, object_id):
         return JsonResponse(import_job_progress(self._job(request, object_id)))
@@ -232,6 +245,71 @@ class DataImportAdmin(ImportJobAdmin):
     list_select_related = ["partner", "created_by"]
     autocomplete_fields = ["partner"]
     upload_fields = ["kind", "file", "partner"]
+
+
+class SegmentImportForm(forms.ModelForm):
+    """The upload form: a segment this user may change, filled by hand."""
+
+    request = None  # set per request by ``SegmentImportAdmin.get_form``
+
+    class Meta:
+        model = SegmentImport
+        fields = ["segment", "file", "identifier", "mode"]
+
+    def clean_segment(self):
+        segment = self.cleaned_data["segment"]
+        segments = admin.site._registry.get(Segment)
+        if segments is None or not segments.has_change_permission(self.request, segment):
+            raise ValidationError(
+                _("You may not change the segment “%(name)s”.") % {"name": segment.name},
+                code="segment_not_changeable",
+            )
+        segment_import.segment_import_check_segment(segment)
+        return segment
+
+
+@admin.register(SegmentImport)
+class SegmentImportAdmin(ImportJobAdmin):
+    """Lists of phones, cards or emails for segments filled by hand: checked (the preview),
+    then applied. Importing needs the right to add list imports and to change the segment."""
+
+    form = SegmentImportForm
+    list_display = [
+        "file",
+        "segment",
+        "mode",
+        "status",
+        "rows_checked",
+        "found",
+        "entered",
+        "left",
+        "error_count",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_filter = ["status", "mode"]
+    list_select_related = ["segment", "created_by"]
+    autocomplete_fields = ["segment"]
+    upload_fields = ["segment", "file", "identifier", "mode"]
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and request.user.has_perm("crm.change_segment")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
+
+    def job_details(self, job) -> list[tuple[str, int]]:
+        return segment_import.details(job)
+
+    def confirm_label(self, job) -> str | None:
+        if job.mode == SegmentImport.Mode.REPLACE:
+            return _("Replace the members: %(entering)s enter, %(leaving)s leave") % {
+                "entering": job.new_rows,
+                "leaving": job.changed_rows,
+            }
+        return _("Add to the members: %(entering)s enter") % {"entering": job.new_rows}
 
 
 class ImportButtonMixin:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin, TabularInline
 
+from crm.admin import SegmentFilter
 from loyalty.admin.columns import currency_places, number_column
 from loyalty.admin.mixins import ReadOnlyAdminMixin
 from loyalty.models import (
@@ -19,6 +21,7 @@ from loyalty.models import (
     ReceiptLine,
     ReceiptTierAward,
     Refund,
+    staff_partner_id,
 )
 
 
@@ -137,6 +140,22 @@ class ReceiptTierAwardInline(ReadOnlyAdminMixin, TabularInline):
     extra = 0
 
 
+class ReceiptSegmentFilter(SegmentFilter):
+    """Receipts of the customers in a segment; partner staff choose among the segments they
+    see (their programmes' and the coalition's)."""
+
+    customer_path = "customer_id"
+
+    def segments(self, request):
+        segments = super().segments(request)
+        partner_id = staff_partner_id(request.user)
+        if partner_id is None:
+            return segments
+        return segments.filter(
+            Q(programme__partner_id=partner_id) | Q(programme__partner__isnull=True)
+        )
+
+
 @admin.register(Receipt)
 class ReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
     list_display = [
@@ -151,7 +170,7 @@ class ReceiptAdmin(ReadOnlyAdminMixin, ModelAdmin):
         number_column(Receipt, "points_earned", None),
         "sold_at",
     ]
-    list_filter = ["status", "is_offline", "is_flagged", "partner"]
+    list_filter = ["status", "is_offline", "is_flagged", "partner", ReceiptSegmentFilter]
     search_fields = ["receipt_id", "customer__phone", "card__number"]
     list_select_related = ["partner", "store__partner", "terminal", "customer"]
     date_hierarchy = "sold_at"

@@ -36,6 +36,7 @@ from loyalty.models import (
     Partner,
     Programme,
     Refund,
+    SegmentImport,
     StaffProfile,
     TerminalAPIKey,
 )
@@ -155,6 +156,12 @@ BUILDERS = {
     "loyalty.CardBatch": lambda b: CardBatchFactory(programme=b.programme),
     "loyalty.CardImport": lambda b: CardImport.objects.create(
         batch=CardBatchFactory(programme=b.programme), file=_csv("bravo-cards.csv")
+    ),
+    "loyalty.SegmentImport": lambda b: SegmentImport.objects.create(
+        segment=Segment.objects.get_or_create(
+            programme=b.programme, code="bravo-seg", defaults={"name": "Bravo regulars"}
+        )[0],
+        file=_csv("bravo-phones.csv"),
     ),
     "loyalty.CertificateSeries": lambda b: _certificate(b).series,
     "loyalty.GiftCertificate": _certificate,

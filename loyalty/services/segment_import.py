@@ -172,7 +172,8 @@ def _lookup(identifier: str, values: Sequence[str], programme_id: int) -> dict[s
                 .values_list("email_lower", "pk", "is_anonymised", "merged_into_id")
             )
         for value, pk, anonymised, merged_into_id in rows:
-            found[value] = Found(pk, anonymised, merged_into_id)
+            if value is not None:
+                found[value] = Found(pk, anonymised, merged_into_id)
     return found
 
 
@@ -334,7 +335,7 @@ def check(run, job: SegmentImport) -> None:
         entering = staying = kept = rows = 0
         for chunk in run.chunks(table.rows):
             resolved = reader.read(chunk)
-            members = set()
+            members: set[int] = set()
             for ids in _chunked(resolved.customer_ids):
                 members.update(
                     SegmentMember.objects.filter(

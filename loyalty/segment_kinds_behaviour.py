@@ -224,10 +224,16 @@ def _wallet_share_check(values: Values, ctx: CheckContext) -> None:
 
 def periods(window: Window, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
     """(before, since, until): the window is since..until (until included for the last N
-    days, excluded for dates), the one before it before..since (since excluded)."""
+    days, excluded for dates), the one before it before..since (since excluded): as many
+    24-hour days, or as many dates (whatever a change of the clocks does to their hours)."""
     since, until, _inclusive = window.bounds(now)
     assert since is not None
     assert until is not None
+    if window.start is not None and window.end is not None:
+        days = window.end - window.start + dt.timedelta(days=1)
+        before = Window(start=window.start - days, end=window.start).bounds(now)[0]
+        assert before is not None
+        return before, since, until
     return since - (until - since), since, until
 
 

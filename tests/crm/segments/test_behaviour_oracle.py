@@ -239,13 +239,15 @@ class BehaviourWorld(World):
         window = n["window"]
         if "last_days" in window:
             since, until = self.now - window["last_days"] * DAY, self.now
+            before = since - (until - since)
             now_fits = lambda t: since <= t <= until  # noqa: E731
         else:
-            since = dt.datetime.combine(dt.date.fromisoformat(window["from"]), dt.time.min, ZONE)
+            start = dt.date.fromisoformat(window["from"])
             end = dt.date.fromisoformat(window["to"]) + DAY
+            since = dt.datetime.combine(start, dt.time.min, ZONE)
             until = dt.datetime.combine(end, dt.time.min, ZONE)
+            before = dt.datetime.combine(start - (end - start), dt.time.min, ZONE)
             now_fits = lambda t: since <= t < until  # noqa: E731
-        before = since - (until - since)
         lines = self.spend(c, lambda t: True, n.get("partners"))
         if "categories" in n:
             lines = [

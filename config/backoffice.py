@@ -56,6 +56,10 @@ def _promotion_reader(user) -> bool:
     )
 
 
+def _segment_maker(user) -> bool:
+    return user.has_perm("crm.add_segment")
+
+
 def _ticket_reader(user) -> bool:
     return user.has_perm("contactcenter.view_ticket")
 
@@ -96,6 +100,11 @@ GROUPS: list[tuple[Promise, str, list[Entry]]] = [
             (_("Customers"), "crm.Customer", "person"),
             (_("Segments"), "crm.Segment", "pie_chart"),
             (_("Segment list imports"), "loyalty.SegmentImport", "upload_file"),
+            (
+                _("Ready segmentations"),
+                _page("admin:crm_segment_segmentation", _segment_maker),
+                "grid_view",
+            ),
             (_("Possible duplicates"), "crm.DuplicateSuggestion", "join_inner"),
             (_("Tier memberships"), "loyalty.TierMembership", "military_tech"),
             (_("Messages"), "communications.Message", "mail"),

@@ -576,6 +576,19 @@ class SegmentAdmin(ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_total=Count("members"))
 
+    def get_urls(self):
+        from functools import partial
+
+        from django.urls import path
+
+        from crm.admin_segmentations import segmentation_view
+
+        view = self.admin_site.admin_view(partial(segmentation_view, self))
+        return [
+            path("segmentation/", view, name="crm_segment_segmentation"),
+            *super().get_urls(),
+        ]
+
     @admin.display(description=_("members"), ordering="member_total")
     def member_count(self, obj) -> int:
         return obj.member_total

@@ -168,3 +168,33 @@ class SegmentIsRefreshed(CrmError):
         "or from a list takes a list."
     )
     details_public = True
+
+
+class SegmentationError(CrmError):
+    """A ready segmentation that cannot be created; nothing is created. ``param`` names the
+    parameter at fault, if one."""
+
+    status = 422
+    code = "segmentation_invalid"
+    message = _("The ready segmentation cannot be created.")
+    details_public = True
+
+    def __init__(self, message=None, *, param: str = "", **details):
+        self.param = param
+        super().__init__(message, param=param, **details)
+
+
+class SegmentationUnknown(SegmentationError):
+    code = "segmentation_unknown"
+    message = _("There is no ready segmentation of this type.")
+
+
+class SegmentationParamsInvalid(SegmentationError):
+    code = "segmentation_params_invalid"
+    message = _("A parameter of the ready segmentation is not valid.")
+
+
+class SegmentationExists(SegmentationError):
+    status = 409
+    code = "segmentation_exists"
+    message = _("Segments with these codes already exist in the programme.")

@@ -14,6 +14,8 @@ class LoyaltyConfig(AppConfig):
         from crm.signals import customer_anonymised, customer_anonymising
         from loyalty.roles import on_post_migrate
         from loyalty.segment_kinds import register_loyalty_kinds
+        from loyalty.segment_kinds_behaviour import register_behaviour_kinds
+        from loyalty.segmentations import register_segmentations
         from loyalty.services.card_operations import on_customer_anonymising
 
         customer_anonymised.connect(
@@ -22,6 +24,8 @@ class LoyaltyConfig(AppConfig):
         customer_anonymising.connect(on_customer_anonymising, dispatch_uid="loyalty-anonymise")
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="loyalty.roles")
         register_loyalty_kinds()
+        register_behaviour_kinds()
+        register_segmentations()
 
 
 class LoyaltyAdminConfig(admin_apps.AdminConfig):

@@ -142,7 +142,7 @@ MEASURES = [
 ]
 
 
-def _category_ids(ids: list[int], ctx: CompileContext) -> list[int]:
+def category_ids(ids: list[int], ctx: CompileContext) -> list[int]:
     """``ids`` with all their subcategories (the tree is read once per compile)."""
     children = ctx.cache.get("category_children")
     if children is None:
@@ -175,7 +175,7 @@ def _receipt_filters(values: Values, ctx: CompileContext, prefix: str = "") -> Q
 def _product_filters(values: Values, ctx: CompileContext) -> Q:
     q = Q()
     if values["categories"]:
-        q &= Q(product__category_id__in=_category_ids(values["categories"], ctx))
+        q &= Q(product__category_id__in=category_ids(values["categories"], ctx))
     if values["brands"]:
         q &= Q(product__brand_id__in=values["brands"])
     if values["products"]:

@@ -18,6 +18,7 @@ programme's admin shows them (partner staff: their partner's and the coalition's
 from __future__ import annotations
 
 import json
+from functools import wraps
 from typing import Any
 
 from django import forms
@@ -141,6 +142,19 @@ def _json_error(status: int, code: str, message: str) -> JsonResponse:
     return JsonResponse({"error": {"code": code, "message": message}}, status=status)
 
 
+def _in_json(view):
+    """``view`` answering a refusal in JSON, as everything else it answers."""
+
+    @wraps(view)
+    def answering(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied:
+            return _json_error(403, "permission_denied", _("You may not do this."))
+
+    return answering
+
+
 class SegmentBuilderAdmin:
     """Mixed into ``crm.admin.SegmentAdmin``: the builder on the ``rule`` field, its views, and
     the rule in words as a column of the list."""
@@ -167,17 +181,17 @@ class SegmentBuilderAdmin:
         return [
             path(
                 "builder/kinds/",
-                self.admin_site.admin_view(self.builder_kinds_view),
+                self.admin_site.admin_view(_in_json(self.builder_kinds_view)),
                 name="crm_segment_builder_kinds",
             ),
             path(
                 "builder/preview/",
-                self.admin_site.admin_view(self.builder_preview_view),
+                self.admin_site.admin_view(_in_json(self.builder_preview_view)),
                 name="crm_segment_builder_preview",
             ),
             path(
                 "builder/pick/",
-                self.admin_site.admin_view(self.builder_pick_view),
+                self.admin_site.admin_view(_in_json(self.builder_pick_view)),
                 name="crm_segment_builder_pick",
             ),
             *super().get_urls(),

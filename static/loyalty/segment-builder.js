@@ -111,8 +111,8 @@
 
   Builder.prototype.render = function () {
     if (jq) {
-      this.pickers.forEach(function (select) {
-        if (jq(select).data("select2")) jq(select).select2("destroy");
+      this.pickers.forEach(function (entry) {
+        if (jq(entry.select).data("select2")) jq(entry.select).select2("destroy");
       });
     }
     this.pickers = [];
@@ -125,7 +125,6 @@
     this.tree.appendChild(this.groupNode(this.rule, "", null, 0));
     var self = this;
     this.pickers.forEach(function (entry) { self.initPicker(entry); });
-    this.pickers = this.pickers.map(function (entry) { return entry.select; });
     this.loadLabels();
   };
 
@@ -469,7 +468,7 @@
         },
       },
     });
-    jq(select).on("change", function () {
+    jq(select).off("change.rb").on("change.rb", function () {
       var chosen = jq(select).val();
       if (param.type === "ids") {
         var ids = (chosen || []).map(Number);
@@ -480,42 +479,38 @@
     });
   };
 
-  // The names of the rows a rule read from the JSON names (saved, or typed there).
+  // The names of the rows a rule read from the JSON names (saved, or typed there): asked once
+  // per picker, then the picker is built again (select2 keeps the text it first read).
   Builder.prototype.loadLabels = function () {
     var self = this;
     var programme = this.programmeId();
     if (!programme) return;
-    this.pickers.forEach(function (select) {
+    this.pickers.forEach(function (entry) {
+      var select = entry.select;
       var unknown = Array.prototype.filter.call(select.options, function (o) {
-        return o.value && o.text.charAt(0) === "#";
+        return o.value && (self.labels[entry.param.model] || {})[o.value] === undefined;
       });
       if (!unknown.length) return;
-      var path = select.closest(".rb-condition").dataset.path;
-      var node = self.nodeAt(path);
-      var param = select.closest(".rb-param").dataset.param;
       var query = new URLSearchParams({
-        kind: node.kind, param: param, programme: programme,
+        kind: entry.kind.code,
+        param: entry.param.name,
+        programme: programme,
         ids: unknown.map(function (o) { return o.value; }).join(","),
       });
       fetch(self.root.dataset.pickUrl + "?" + query.toString(), { credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.json() : { results: [] }; })
         .then(function (data) {
-          var model = self.kinds[node.kind].params.filter(function (p) { return p.name === param; })[0].model;
+          if (!select.isConnected) return;
           (data.results || []).forEach(function (row) {
-            self.remember(model, row.id, row.text);
+            self.remember(entry.param.model, row.id, row.text);
             unknown.forEach(function (o) { if (o.value === String(row.id)) o.text = row.text; });
           });
-          if (jq) jq(select).trigger("change.select2");
+          if (jq && jq(select).data("select2")) {
+            jq(select).select2("destroy");
+            self.initPicker(entry);
+          }
         });
     });
-  };
-
-  Builder.prototype.nodeAt = function (path) {
-    var node = this.rule;
-    if (!path) return node;
-    var steps = path.split(".");
-    for (var i = 1; i < steps.length; i += 2) node = node.items[parseInt(steps[i], 10)];
-    return node;
   };
 
   // --- the preview ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 from functools import wraps
-from typing import Any
 
 from django import forms
 from django.apps import apps
@@ -30,8 +29,7 @@ from django.http import JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext
 from unfold.widgets import UnfoldAdminTextareaWidget
 
 from crm.errors import SegmentRuleError
@@ -251,7 +249,9 @@ class SegmentBuilderAdmin:
             rule = json.loads(request.POST.get("rule", ""))
         except ValueError as exc:
             return _json_error(
-                400, "rule_json_invalid", _("The rule is not valid JSON: %(error)s") % {"error": exc}
+                400,
+                "rule_json_invalid",
+                _("The rule is not valid JSON: %(error)s") % {"error": exc},
             )
         try:
             preview = segment_preview(
@@ -277,9 +277,8 @@ class SegmentBuilderAdmin:
         return JsonResponse(
             {
                 "size": preview.size,
-                "size_text": ngettext(
-                    "%(count)s customer", "%(count)s customers", preview.size
-                ) % {"count": preview.size},
+                "size_text": ngettext("%(count)s customer", "%(count)s customers", preview.size)
+                % {"count": preview.size},
                 "rule": preview.rule,
                 "summary": rule_summary(preview.rule),
                 "customers": customers,
@@ -311,9 +310,7 @@ class SegmentBuilderAdmin:
         if customers is None:
             return _("Only the size: you may not see the customers.") if size else ""
         if size > len(customers):
-            return _("The first %(count)s, newest registrations first.") % {
-                "count": len(customers)
-            }
+            return _("The first %(count)s, newest registrations first.") % {"count": len(customers)}
         return ""
 
     def builder_pick_view(self, request):
@@ -381,7 +378,9 @@ class SegmentBuilderAdmin:
 
             def get_results(self, request):
                 super().get_results(request)
-                rules = [row.rule if row.kind == Segment.Kind.RULES else None for row in self.result_list]
+                rules = [
+                    row.rule if row.kind == Segment.Kind.RULES else None for row in self.result_list
+                ]
                 for row, text in zip(self.result_list, rule_summaries(rules), strict=True):
                     row.rule_words = text
 

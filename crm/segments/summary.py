@@ -30,7 +30,8 @@ type Names = dict[str, dict[int, str]]  # model label -> id -> the row's name
 
 
 def _id_params(node: dict) -> Iterable[tuple[Param, list]]:
-    kind = kind_get(node.get("kind")) if isinstance(node.get("kind"), str) else None
+    code = node.get("kind")
+    kind = kind_get(code) if isinstance(code, str) else None
     if kind is None:
         return
     for param in kind.params:
@@ -61,11 +62,11 @@ def rule_names(rules: Iterable[Any]) -> Names:
             for param, ids in _id_params(node):
                 wanted[param.model].update(ids)
     names: Names = {}
-    for label, ids in wanted.items():
-        if not ids:
+    for label, wanted_ids in wanted.items():
+        if not wanted_ids:
             continue
         model = apps.get_model(label)
-        rows = model._default_manager.filter(pk__in=sorted(ids))
+        rows = model._default_manager.filter(pk__in=sorted(wanted_ids))
         names[label] = {row.pk: str(row) for row in rows}
     return names
 
@@ -83,9 +84,9 @@ def _window(raw: Any) -> str:
     if "last_days" in raw:
         days = raw["last_days"]
         if isinstance(days, int):
-            return ngettext(
-                "in the last %(count)s day", "in the last %(count)s days", days
-            ) % {"count": days}
+            return ngettext("in the last %(count)s day", "in the last %(count)s days", days) % {
+                "count": days
+            }
         return _("in the last %(count)s days") % {"count": days}
     start, end = raw.get("from"), raw.get("to")
     if start and end:

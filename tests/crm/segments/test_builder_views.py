@@ -145,7 +145,9 @@ def test_the_preview_of_a_large_segment_says_only_the_first_are_listed(admin_cli
     CustomerFactory.create_batch(21, gender="male")
 
     status, answer = post_preview(
-        admin_client, {"op": "and", "items": [{"kind": "gender", "genders": ["male"]}]}, programme.pk
+        admin_client,
+        {"op": "and", "items": [{"kind": "gender", "genders": ["male"]}]},
+        programme.pk,
     )
 
     assert status == 200
@@ -211,7 +213,8 @@ def test_a_tier_of_another_programme_is_refused_at_its_node(admin_client):
 
 def test_a_segment_reading_itself_is_refused_for_the_segment_being_edited(admin_client):
     segment = SegmentFactory(
-        kind=Segment.Kind.RULES, rule={"op": "and", "items": [{"kind": "gender", "genders": ["male"]}]}
+        kind=Segment.Kind.RULES,
+        rule={"op": "and", "items": [{"kind": "gender", "genders": ["male"]}]},
     )
     rule = {"op": "and", "items": [{"kind": "segment", "segment": segment.pk}]}
 
@@ -320,9 +323,9 @@ def test_the_rows_come_twenty_a_page(admin_client):
     PartnerFactory.create_batch(25)
 
     first = pick(admin_client, kind="purchases", param="partners", programme=programme.pk)[1]
-    second = pick(
-        admin_client, kind="purchases", param="partners", programme=programme.pk, page=2
-    )[1]
+    second = pick(admin_client, kind="purchases", param="partners", programme=programme.pk, page=2)[
+        1
+    ]
 
     assert len(first["results"]) == 20
     assert first["pagination"] == {"more": True}

@@ -646,8 +646,11 @@
       self.schedulePreview();
     });
     var kind = document.getElementById("id_kind");
+    // A segment filled by hand keeps no rule: its field is hidden altogether.
+    var line = this.root.closest(".field-line") || this.root.closest(".form-row");
     function visibility() {
       self.root.classList.toggle("rb-off", !self.isRules());
+      if (line) line.style.display = self.isRules() ? "" : "none";
     }
     if (kind) {
       kind.addEventListener("change", function () { visibility(); self.schedulePreview(); });

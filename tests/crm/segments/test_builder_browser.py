@@ -116,7 +116,10 @@ def test_a_marketer_builds_previews_saves_and_refreshes_a_rule_segment(
     page.select_option("#id_programme", str(programme.pk))
     page.fill("#id_code", "pharmacy-lapsed")
     page.fill("#id_name", "Pharmacy, lapsed this month")
+    # (a segment filled by hand has no rule: the builder shows only for one by rules)
+    assert not page.is_visible("#rule-builder")
     page.select_option("#id_kind", "rules")
+    assert page.is_visible("#rule-builder")
 
     # when the marketer adds "bought at Pharmacy in the last 90 days"
     page.click("#rb > .rb-head .rb-add-condition")

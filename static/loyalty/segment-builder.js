@@ -538,6 +538,25 @@
     }
   };
 
+  // "items.2.items.0" and "min" -> "3.1 age, from, years": the node as numbered on the page.
+  Builder.prototype.where = function (path, param) {
+    if (typeof path !== "string" || !path) return "";
+    var node = this.rule;
+    var numbers = [];
+    var steps = path.split(".");
+    for (var i = 1; i < steps.length && node && Array.isArray(node.items); i += 2) {
+      var index = parseInt(steps[i], 10);
+      numbers.push(index + 1);
+      node = node.items[index];
+    }
+    var kind = node && this.kinds[node.kind];
+    var parts = [numbers.join(".")];
+    if (kind) parts.push(kind.label);
+    var declared = kind && kind.params.filter(function (p) { return p.name === param; })[0];
+    var text = parts.join(" ");
+    return declared ? text + ", " + declared.label : text;
+  };
+
   Builder.prototype.setState = function (state) {
     this.preview.dataset.state = state;
   };
@@ -604,7 +623,12 @@
     this.preview.textContent = "";
     this.summary.textContent = body.summary || "";
     if (body.error) {
-      this.preview.appendChild(h("p", { className: "rb-error", id: "rule-error", text: body.error.message }));
+      var where = this.where(body.error.path, body.error.param);
+      this.preview.appendChild(h("p", {
+        className: "rb-error",
+        id: "rule-error",
+        text: (where ? where + ": " : "") + body.error.message,
+      }));
       if (typeof body.error.path === "string") this.mark(body.error.path, body.error.param, body.error.message);
       delete this.preview.dataset.size;
       return this.setState("error");

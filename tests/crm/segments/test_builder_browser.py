@@ -134,6 +134,7 @@ def test_a_marketer_builds_previews_saves_and_refreshes_a_rule_segment(
     # then the preview names the error at that condition's parameter
     page.wait_for_selector("#rb-1 [data-param=measure] .rb-error")
     assert "required" in page.inner_text("#rb-1 [data-param=measure] .rb-error")
+    assert page.inner_text("#rule-error") == "2 purchases, measure: This parameter is required."
     assert "rb-invalid" in (page.get_attribute("#rb-1", "class") or "")
     screenshot_rule(page, "segment-builder-error.png")
 
@@ -215,6 +216,17 @@ def test_a_marketer_builds_previews_saves_and_refreshes_a_rule_segment(
     # then the members are the rule's
     members = set(SegmentMember.objects.filter(segment=segment).values_list("customer", flat=True))
     assert members == {people["anna"].pk, people["dmitry"].pk}
+
+    # when a power user writes the JSON by hand, the builder follows it
+    page.goto(f"{base}/admin/crm/segment/{segment.pk}/change/")
+    builder_ready(page)
+    page.click("#rule-json summary")
+    page.fill("#id_rule", "{not json")
+    page.wait_for_selector("#rule-builder-tree .rb-json-invalid")
+    page.fill("#id_rule", '{"op": "and", "items": [{"kind": "gender", "genders": ["female"]}]}')
+    page.wait_for_selector("#rb-0-genders-female:checked")
+    assert page.input_value("#rb-0-kind") == "gender"
+    size_is(page, 3)  # Anna, Boris, Eva
 
     # and the same builder in Russian
     page.goto(f"{base}/admin/crm/segment/{segment.pk}/change/")

@@ -33,6 +33,7 @@ from crm.models import (
     SegmentMember,
 )
 from crm.phones import mask_phone
+from crm.segment_builder import SegmentBuilderAdmin
 from crm.selectors import phone_parse, profile_question_list_active
 from crm.services import consent_set, customer_create, customer_update, profile_answers_set
 from crm.services.anonymisation import customer_anonymise
@@ -540,12 +541,13 @@ class SegmentMemberInline(TabularInline):
 
 
 @admin.register(Segment)
-class SegmentAdmin(ModelAdmin):
+class SegmentAdmin(SegmentBuilderAdmin, ModelAdmin):
     list_display = [
         "name",
         "code",
         "programme",
         "kind",
+        "rule_text",
         "member_count",
         "refreshed_at",
         "refresh_ms",

@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
 
@@ -15,13 +16,13 @@ from loyalty.money import MAX_DIGITS, POINTS_DECIMAL_PLACES
 class PeerThanks(models.Model):
     giver = models.ForeignKey(
         "crm.Customer",
-        verbose_name=_("from"),
+        verbose_name=pgettext_lazy("thanks", "from"),
         on_delete=models.PROTECT,
         related_name="thanks_given",
     )
     receiver = models.ForeignKey(
         "crm.Customer",
-        verbose_name=_("to"),
+        verbose_name=pgettext_lazy("thanks", "to"),
         on_delete=models.PROTECT,
         related_name="thanks_received",
     )

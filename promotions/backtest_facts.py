@@ -153,15 +153,17 @@ class FactsStore:
                 self.cards[customer_id] = (card_type, batch_id)
 
     def _load_segments(self, ids: list[int]) -> None:
-        """The customers' member rows and membership history (two queries per chunk)."""
+        """The customers' member rows and membership history of the segments the rules name
+        (two queries per chunk)."""
+        named = sorted({sid for rule in self.snapshot.promotions for sid in rule.segment_ids})
         members: dict[int, dict[int, datetime]] = defaultdict(dict)
         for customer_id, segment_id, added_at in SegmentMember.objects.filter(
-            customer_id__in=ids
+            customer_id__in=ids, segment_id__in=named
         ).values_list("customer_id", "segment_id", "added_at"):
             members[customer_id][segment_id] = added_at
         history: dict[int, dict[int, list[tuple[datetime, bool]]]] = defaultdict(dict)
         for customer_id, segment_id, at, change in (
-            SegmentMembershipChange.objects.filter(customer_id__in=ids)
+            SegmentMembershipChange.objects.filter(customer_id__in=ids, segment_id__in=named)
             .order_by("customer_id", "segment_id", "at", "pk")
             .values_list("customer_id", "segment_id", "at", "change")
         ):

@@ -7,6 +7,7 @@ class CommunicationsConfig(AppConfig):
     verbose_name = _("Communications")
 
     def ready(self) -> None:
+        from communications.segment_kinds import register_communication_kinds
         from communications.services import (
             on_coupons_issued,
             on_customer_anonymising,
@@ -23,3 +24,4 @@ class CommunicationsConfig(AppConfig):
         customer_anonymising.connect(
             on_customer_anonymising, dispatch_uid="communications-anonymise"
         )
+        register_communication_kinds()

@@ -1,6 +1,8 @@
 """The outbox: messages to customers waiting for their channel's gateway (SMS, email, push,
 Viber, Telegram). Written in the transaction of their cause, so a message is queued exactly
-when what it tells happened; the gateways send what is queued and mark it."""
+when what it tells happened; the gateways send what is queued and mark it, and the channels'
+tracking marks when it was opened and a link in it clicked. Segments read this history
+(``communications.segment_kinds``)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,20 @@ class Message(models.Model):
     )
     created_at = models.DateTimeField(_("queued"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # Filled by each channel's delivery tracking (an email's open pixel and tracked links, a
+    # messenger's read and click receipts) once the gateways report them; empty until then.
+    opened_at = models.DateTimeField(
+        _("opened"),
+        null=True,
+        blank=True,
+        help_text=_("When the customer first opened it, as the channel's tracking reports."),
+    )
+    clicked_at = models.DateTimeField(
+        _("clicked"),
+        null=True,
+        blank=True,
+        help_text=_("When the customer first followed a link in it, as the channel reports."),
+    )
 
     class Meta:
         verbose_name = _("message")

@@ -64,6 +64,10 @@ def _ticket_reader(user) -> bool:
     return user.has_perm("contactcenter.view_ticket")
 
 
+def _segment_reader(user) -> bool:
+    return user.has_perm("crm.view_segment") or user.has_perm("crm.change_segment")
+
+
 GROUPS: list[tuple[Promise, str, list[Entry]]] = [
     (
         _("Promotions"),
@@ -154,6 +158,11 @@ GROUPS: list[tuple[Promise, str, list[Entry]]] = [
                 _("Contact centre report"),
                 _page("reports:contact_centre", _ticket_reader),
                 "analytics",
+            ),
+            (
+                _("Segments over time"),
+                _page("reports:segments", _segment_reader),
+                "stacked_line_chart",
             ),
             (_("Receipts"), "loyalty.Receipt", "receipt_long"),
             (_("Refunds"), "loyalty.Refund", "undo"),

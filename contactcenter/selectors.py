@@ -12,7 +12,15 @@ from django.utils.translation import gettext
 
 from communications.models import Message
 from contactcenter.models import Adjustment, Ticket
-from crm.models import Car, Customer, FamilyMember, MemorableDate, ProfileAnswer, SegmentMember
+from crm.models import (
+    Car,
+    Customer,
+    FamilyMember,
+    MemorableDate,
+    ProfileAnswer,
+    SegmentMember,
+    SegmentMembershipChange,
+)
 from crm.selectors import phone_parse
 from loyalty.models import (
     Account,
@@ -132,7 +140,7 @@ def _tickets(customer: Customer) -> dict:
 
 def customer_profile(customer: Customer) -> dict:
     """The customer 360's profile part: questionnaire answers with their questions, family,
-    cars, memorable dates and segments."""
+    cars, memorable dates, and segments with their history (``customer_segments``)."""
     answers = (
         ProfileAnswer.objects.filter(customer=customer, question__is_active=True)
         .select_related("question")
@@ -146,10 +154,25 @@ def customer_profile(customer: Customer) -> dict:
         "family": list(FamilyMember.objects.filter(customer=customer).order_by("birth_date")),
         "cars": list(Car.objects.filter(customer=customer).order_by("pk")),
         "dates": list(MemorableDate.objects.filter(customer=customer).order_by("date")),
+        **customer_segments(customer),
+    }
+
+
+def customer_segments(customer: Customer) -> dict:
+    """The segments part of the 360: each segment the customer is in with when they entered
+    it (``added_at``: a refresh adds its entrants as of its moment), and the last ``RECENT``
+    entries and exits their refreshes recorded (``SegmentMembershipChange``). One query
+    each; another segmentation (the RFM cell...) adds its own keys beside these."""
+    return {
         "segments": list(
             SegmentMember.objects.filter(customer=customer)
             .select_related("segment")
-            .order_by("segment__name")
+            .order_by("segment__name", "segment_id")
+        ),
+        "segment_history": list(
+            SegmentMembershipChange.objects.filter(customer=customer)
+            .select_related("segment")
+            .order_by("-at", "-pk")[:RECENT]
         ),
     }
 

@@ -18,8 +18,9 @@ What the back-test cannot know, and how it stands in for it (docs/marketer-guide
   time); the dates of occasions are days of the back office's calendar (``settings.TIME_ZONE``);
 - the other promotions are as they are now: one finished since does not run, and their own
   periods apply;
-- the customer's tier, segments, card series, favourite products and memorable dates are those
-  stored now, not the ones at the time of sale;
+- the customer's segments are those of the time of sale where the membership history says
+  (``backtest_facts.SegmentTimeline``); their tier, card series, favourite products and
+  memorable dates are those stored now, not the ones at the time of sale;
 - counters start from zero at the back-test's start and step receipt by receipt (the 5th
   qualifying purchase is the 5th of the period); the budgets and limits count from zero too;
 - the money paid with points on a receipt is offered again as points (at the currency's rate),
@@ -579,6 +580,7 @@ def _context(snapshot: RulesSnapshot, receipt: Receipt, facts: FactsStore) -> Re
         customer = facts.facts(
             CustomerRow(person.pk, person.registered_at, person.birth_date, person.referrer_id),
             programme.id,
+            at=receipt.sold_at,
             card=(card.card_type, card.batch_id) if card is not None else (None, None),
         )
     local = receipt.sold_at.astimezone(zoneinfo.ZoneInfo(receipt.store.timezone))

@@ -2,21 +2,28 @@
 chunk of customers, none per receipt), and their counters and promotion usage as they step
 through the replay.
 
-Stand-ins (docs/marketer-guide.md, "Back-test"): the customer's tier, segments, favourite
-products, card series and memorable dates are those stored now; the counters and the
-promotions' budgets and limits start from zero at the back-test's start and step receipt by
-receipt (and occasion by occasion) in time order.
+Segments are those of the moment of each sale (``SegmentTimeline``): a segment's membership
+history (``SegmentMembershipChange``: rule segments record every entry and exit at each
+refresh) says whether the customer was in it then; a member without history in a segment has
+been one since the row was added (``SegmentMember.added_at``). Both are read with the other
+facts, per chunk of customers, none per receipt.
+
+Stand-ins (docs/marketer-guide.md, "Back-test"): the customer's tier, favourite products, card
+series and memorable dates are those stored now; the counters and the promotions' budgets and
+limits start from zero at the back-test's start and step receipt by receipt (and occasion by
+occasion) in time order.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
-from crm.models import MemorableDate, SegmentMember
+from crm.models import MemorableDate, SegmentMember, SegmentMembershipChange
 from loyalty.models import Card, FavouriteProduct, TierMembership
 from loyalty.money import ZERO
 from promotions.engine import CustomerFacts, RulesSnapshot, period_start
@@ -36,6 +43,65 @@ class CustomerRow:
     referrer_id: int | None
 
 
+@dataclass(frozen=True)
+class SegmentTimeline:
+    """One customer's segments over time: ``states[i]`` from ``times[i]`` on (inclusive) until
+    the next time; ``before`` before the first. Built once per customer, read per sale."""
+
+    before: frozenset[int]
+    times: tuple[datetime, ...] = ()
+    states: tuple[frozenset[int], ...] = ()
+
+    def at(self, moment: datetime | None) -> frozenset[int]:
+        """The segments at ``moment`` (None: now, the last state)."""
+        if moment is None:
+            return self.states[-1] if self.states else self.before
+        index = bisect.bisect_right(self.times, moment)
+        return self.states[index - 1] if index else self.before
+
+
+def segment_timeline(
+    members: dict[int, datetime], history: dict[int, list[tuple[datetime, bool]]]
+) -> SegmentTimeline:
+    """The timeline of one customer from their member rows (segment id -> added at) and their
+    membership history (segment id -> (at, entered) in the order recorded).
+
+    With history in a segment, the history says: a member before its first change exactly
+    when that change is a departure, then as each change leaves them. A member row added after
+    the last recorded change (a customer put back by hand) is an entry at ``added_at``. Without
+    history, a member since ``added_at``."""
+    before: set[int] = set()
+    steps: list[tuple[datetime, int, int, bool]] = []  # (when, order recorded, segment, in)
+    order = 0
+    for segment_id in members.keys() | history.keys():
+        changes = history.get(segment_id, [])
+        if changes and not changes[0][1]:
+            before.add(segment_id)
+        for at, entered in changes:
+            steps.append((at, order, segment_id, entered))
+            order += 1
+        added = members.get(segment_id)
+        if added is not None and (not changes or (not changes[-1][1] and added > changes[-1][0])):
+            steps.append((added, order, segment_id, True))
+            order += 1
+    steps.sort(key=lambda step: (step[0], step[1]))
+    current = set(before)
+    times: list[datetime] = []
+    states: list[frozenset[int]] = []
+    for at, _order, segment_id, entered in steps:
+        if entered:
+            current.add(segment_id)
+        else:
+            current.discard(segment_id)
+        state = frozenset(current)
+        if times and times[-1] == at:
+            states[-1] = state  # several changes at one moment: the state after all of them
+        else:
+            times.append(at)
+            states.append(state)
+    return SegmentTimeline(frozenset(before), tuple(times), tuple(states))
+
+
 @dataclass
 class FactsStore:
     """The stored facts of the customers read so far, by customer id."""
@@ -43,7 +109,7 @@ class FactsStore:
     snapshot: RulesSnapshot
     needs: frozenset[str]
     tiers: dict[tuple[int, int], int] = field(default_factory=dict)
-    segments: dict[int, frozenset[int]] = field(default_factory=dict)
+    segments: dict[int, SegmentTimeline] = field(default_factory=dict)
     dates: dict[int, tuple[tuple[str, date], ...]] = field(default_factory=dict)
     favourites: dict[tuple[int, int], set[int]] = field(default_factory=dict)
     cards: dict[int, tuple[str | None, int | None]] = field(default_factory=dict)
@@ -63,12 +129,7 @@ class FactsStore:
         ).values_list("customer_id", "programme_id", "tier_id"):
             self.tiers[(customer_id, programme_id)] = tier_id
         if "segments" in self.needs:
-            found: dict[int, set[int]] = defaultdict(set)
-            for customer_id, segment_id in SegmentMember.objects.filter(
-                customer_id__in=ids
-            ).values_list("customer_id", "segment_id"):
-                found[customer_id].add(segment_id)
-            self.segments.update({k: frozenset(v) for k, v in found.items()})
+            self._load_segments(ids)
         if "dates" in self.needs:
             dates: dict[int, list[tuple[str, date]]] = defaultdict(list)
             for customer_id, kind, day in MemorableDate.objects.filter(
@@ -91,16 +152,46 @@ class FactsStore:
             ):
                 self.cards[customer_id] = (card_type, batch_id)
 
+    def _load_segments(self, ids: list[int]) -> None:
+        """The customers' member rows and membership history of the segments the rules name
+        (two queries per chunk)."""
+        named = sorted({sid for rule in self.snapshot.promotions for sid in rule.segment_ids})
+        members: dict[int, dict[int, datetime]] = defaultdict(dict)
+        for customer_id, segment_id, added_at in SegmentMember.objects.filter(
+            customer_id__in=ids, segment_id__in=named
+        ).values_list("customer_id", "segment_id", "added_at"):
+            members[customer_id][segment_id] = added_at
+        history: dict[int, dict[int, list[tuple[datetime, bool]]]] = defaultdict(dict)
+        for customer_id, segment_id, at, change in (
+            SegmentMembershipChange.objects.filter(customer_id__in=ids, segment_id__in=named)
+            .order_by("customer_id", "segment_id", "at", "pk")
+            .values_list("customer_id", "segment_id", "at", "change")
+        ):
+            history[customer_id].setdefault(segment_id, []).append(
+                (at, change == SegmentMembershipChange.Change.ENTERED)
+            )
+        for customer_id in members.keys() | history.keys():
+            self.segments[customer_id] = segment_timeline(
+                members.get(customer_id, {}), history.get(customer_id, {})
+            )
+
+    def segments_at(self, customer_id: int, at: datetime | None) -> frozenset[int]:
+        """The segments ``customer_id`` was in at ``at`` (None: now)."""
+        timeline = self.segments.get(customer_id)
+        return timeline.at(at) if timeline is not None else frozenset()
+
     def facts(
         self,
         customer: CustomerRow,
         programme_id: int,
         *,
+        at: datetime | None = None,
         card: tuple[str | None, int | None] | None = None,
         counters: dict[int, Decimal] | None = None,
     ) -> CustomerFacts:
-        """The engine's facts of ``customer`` in ``programme_id``; ``card``: (type, batch id)
-        of the card the receipt names (None: the customer's current card)."""
+        """The engine's facts of ``customer`` in ``programme_id`` at the moment ``at`` (its
+        segments then); ``card``: (type, batch id) of the card the receipt names (None: the
+        customer's current card)."""
         card_type, batch_id = (
             card if card is not None else self.cards.get(customer.id, (None, None))
         )
@@ -113,7 +204,7 @@ class FactsStore:
             counters=counters or {},
             card_batch_id=batch_id,
             referred=customer.referrer_id is not None,
-            segment_ids=self.segments.get(customer.id, frozenset()),
+            segment_ids=self.segments_at(customer.id, at),
             birth_date=customer.birth_date,
             dates=self.dates.get(customer.id, ()),
             favourite_product_ids=frozenset(self.favourites.get((customer.id, programme_id), ())),

@@ -205,5 +205,6 @@ def _context(
         customer=facts.facts(
             CustomerRow(person.pk, person.registered_at, person.birth_date, person.referrer_id),
             rule.programme_id,
+            at=occasion.at,
         ),
     )

@@ -27,6 +27,14 @@ from reports.services.backtests import backtest_progress, backtest_queue
 
 EDITABLE = ["promotion", "companions", "since", "until", "stores"]
 
+# What the back-test reads of the customers at each sale (docs/marketer-guide.md, "Back-test").
+CUSTOMER_NOTE = _(
+    "Each customer's segments are those of the moment of each sale, as the segments' "
+    "membership history records them (a member of a segment without history counts from the "
+    "day they were added). Their tier, card series, favourite products and memorable dates are "
+    "those stored now."
+)
+
 
 def back_office_time(moment) -> str:
     """A moment as the back office reads it, its zone named: one rule for every time shown
@@ -108,9 +116,9 @@ class BacktestAdmin(ModelAdmin):
     autocomplete_fields = ["promotion", "companions", "stores"]
     date_hierarchy = "created_at"
     actions = ["rerun"]
-    add_fieldsets = [(None, {"fields": EDITABLE})]
+    add_fieldsets = [(None, {"fields": EDITABLE, "description": CUSTOMER_NOTE})]
     fieldsets = [
-        (None, {"fields": EDITABLE}),
+        (None, {"fields": EDITABLE, "description": CUSTOMER_NOTE}),
         (
             _("Run"),
             {

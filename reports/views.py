@@ -9,14 +9,18 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from crm.models import Segment
 from loyalty.models import staff_partner_id
 from reports.services.contact_centre import CentreReport, centre_report
+from reports.services.segments import segment_sizes, segments_overview, size_chart
 
 
 class PeriodForm(forms.Form):
@@ -168,5 +172,85 @@ def contact_centre_report(request: HttpRequest) -> HttpResponse:
             "title": _("Contact centre report"),
             "form": form,
             "report": report,
+        },
+    )
+
+
+# --- segments: their size over time -------------------------------------------------------------
+
+
+def segment_reader(user) -> bool:
+    return user.has_perm("crm.view_segment") or user.has_perm("crm.change_segment")
+
+
+def _segments_seen(request: HttpRequest) -> QuerySet[Segment]:
+    """The segments the user may read: all of them, or for partner staff those of their
+    partner's programmes and of the coalition's (as the segments' admin list shows them)."""
+    if not segment_reader(request.user):
+        raise PermissionDenied
+    segments = Segment.objects.all()
+    partner_id = staff_partner_id(request.user)
+    if partner_id is not None:
+        segments = segments.filter(
+            Q(programme__partner_id=partner_id) | Q(programme__partner__isnull=True)
+        )
+    return segments
+
+
+@staff_member_required
+def segments_report(request: HttpRequest) -> HttpResponse:
+    """Every segment with its members now and its size at its last refreshes, as a line."""
+    return TemplateResponse(
+        request,
+        "staff/segments_report.html",
+        {
+            **admin.site.each_context(request),
+            "title": _("Segments over time"),
+            "rows": segments_overview(_segments_seen(request)),
+        },
+    )
+
+
+def _sizes_csv(segment: Segment, refreshes) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="segment-{segment.code}-sizes.csv"'
+    out = csv.writer(response)
+    out.writerow(
+        [_("started"), _("as of"), _("size"), _("entered"), _("left"), _("took, ms"), _("error")]
+    )
+    for refresh in refreshes:
+        out.writerow(
+            [
+                timezone.localtime(refresh.started_at).isoformat(),
+                timezone.localtime(refresh.as_of).isoformat(),
+                "" if refresh.size is None else refresh.size,
+                refresh.entered,
+                refresh.left,
+                refresh.took_ms,
+                refresh.error,
+            ]
+        )
+    return response
+
+
+@staff_member_required
+def segment_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """One segment's refreshes: size, entered, left and time taken, with the size as a line."""
+    segment = get_object_or_404(_segments_seen(request).select_related("programme"), pk=pk)
+    refreshes = segment_sizes(segment)
+    if request.GET.get("format") == "csv":
+        return _sizes_csv(segment, refreshes)
+    sizes = [r.size for r in reversed(refreshes) if r.size is not None]
+    return TemplateResponse(
+        request,
+        "staff/segment_report.html",
+        {
+            **admin.site.each_context(request),
+            "title": _("Segment “%(name)s” over time") % {"name": segment.name},
+            "segment": segment,
+            "refreshes": refreshes,
+            "chart": size_chart(sizes, width=720, height=160),
+            "can_open": request.user.has_perm("crm.view_segment")
+            or request.user.has_perm("crm.change_segment"),
         },
     )

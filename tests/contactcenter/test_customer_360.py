@@ -15,7 +15,16 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Car, FamilyMember, MemorableDate, ProfileQuestion, Segment
+from crm.models import (
+    Car,
+    FamilyMember,
+    MemorableDate,
+    ProfileQuestion,
+    Segment,
+    SegmentMember,
+    SegmentMembershipChange,
+)
+from crm.segments.refresh import segment_refresh
 from crm.services.profile import profile_answers_set
 from processing.sale import PurchaseLine, PurchaseRequest
 from promotions.models import TriggerFiring
@@ -166,9 +175,13 @@ def test_the_360_reads_each_part_once_however_many_rows(client, django_user_mode
         MemorableDate.objects.create(
             customer=world.customer, title=f"D{number}", date=date(2015, 6, number + 1)
         )
-        Segment.objects.create(
+        more = Segment.objects.create(
             programme=world.programme, code=f"s{number}", name=f"S{number}"
-        ).customers.add(world.customer)
+        )
+        more.customers.add(world.customer)
+        SegmentMembershipChange.objects.create(
+            segment=more, customer=world.customer, change="entered"
+        )
     with CaptureQueriesContext(connection) as many:
         assert client.get(url).status_code == 200
 
@@ -185,3 +198,75 @@ def test_answers_of_every_type_read_as_written(client, django_user_model, world)
 
     assert "Smoker?" in questionnaire
     assert "no" in questionnaire
+
+
+def test_the_360_shows_when_the_customer_entered_each_segment_and_the_history(
+    client, django_user_model, world
+):
+    # given a rule segment "holds a card" the customer entered at a refresh on 1 March, and a
+    # rule segment "holds no card" they were in and left at the same refresh
+    moment = timezone.make_aware(timezone.datetime(2026, 3, 1, 3, 30))
+    holds_card = {"op": "and", "items": [{"kind": "card"}]}
+    holders = Segment.objects.create(
+        programme=world.programme,
+        code="holders",
+        name="Card holders",
+        kind=Segment.Kind.RULES,
+        rule=holds_card,
+    )
+    cardless = Segment.objects.create(
+        programme=world.programme,
+        code="cardless",
+        name="Without a card",
+        kind=Segment.Kind.RULES,
+        rule={**holds_card, "not": True},
+    )
+    SegmentMember.objects.create(segment=cardless, customer=world.customer)
+    assert segment_refresh(holders.pk, now=moment).entered == 1
+    assert segment_refresh(cardless.pk, now=moment).left == 1
+    marketer = _user(django_user_model, "mk", ("crm", "view_customer"))
+
+    section = _section(_page(client, marketer, world.customer), "segments")
+
+    # then the segments now, with when they entered...
+    now_part = section.split('id="segments-history"')[0]
+    assert "Card holders" in now_part
+    assert "VIP guests" in now_part
+    assert "Without a card" not in now_part
+    holders_row = now_part.split("Card holders")[1].split("</tr>")[0]
+    assert "03/01/2026" in holders_row
+    # ...and what the refreshes recorded, the latest first
+    history = section.split('id="segments-history"')[1]
+    assert history.index("Without a card") < history.index("Card holders")  # same moment, pk
+    assert 'class="segment-left"' in history
+    assert 'class="segment-entered"' in history
+
+
+def test_the_360_history_shows_the_last_changes_only(client, django_user_model, world):
+    segment = Segment.objects.get(code="vip")
+    start = timezone.now() - timezone.timedelta(days=100)
+    for day in range(15):
+        SegmentMembershipChange.objects.create(
+            segment=segment,
+            customer=world.customer,
+            change="entered" if day % 2 == 0 else "left",
+            at=start + timezone.timedelta(days=day),
+        )
+    marketer = _user(django_user_model, "mk", ("crm", "view_customer"))
+
+    history = _section(_page(client, marketer, world.customer), "segments").split(
+        'id="segments-history"'
+    )[1]
+
+    assert history.count("<tr class=") == 10
+    assert "The last 10 changes" in history
+
+
+def test_a_customer_in_no_segment_says_so(client, django_user_model, world):
+    SegmentMember.objects.filter(customer=world.customer).delete()
+    marketer = _user(django_user_model, "mk", ("crm", "view_customer"))
+
+    section = _section(_page(client, marketer, world.customer), "segments")
+
+    assert "In no segment." in section
+    assert "No refresh has moved this customer" in section

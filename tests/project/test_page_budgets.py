@@ -68,7 +68,12 @@ def test_every_admin_page_stays_within_the_query_budget(model, admin_client, bus
 
 @pytest.mark.parametrize(
     "url_name",
-    ["admin:index", "admin:promotions_promotion_calendar", "admin:promotions_promotion_simulator"],
+    [
+        "admin:index",
+        "admin:promotions_promotion_calendar",
+        "admin:promotions_promotion_simulator",
+        "reports:segments",
+    ],
 )
 def test_staff_pages_stay_within_the_query_budget(url_name, admin_client, busy_world):
     status, count = _queries(admin_client, reverse(url_name))

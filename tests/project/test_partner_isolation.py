@@ -387,6 +387,8 @@ def test_the_thanks_staff_page_shows_partner_staff_only_their_colleagues(client)
 STAFF_PAGES = {
     "staff:thanks": "scoped",
     "reports:contact_centre": "forbidden",
+    "reports:segments": "scoped",  # tests/reports/test_segments_report.py
+    "reports:segment": "scoped",
     "console:search": "forbidden",
     "console:customer": "forbidden",
     "console:reveal": "forbidden",

@@ -95,6 +95,7 @@ GROUPS: list[tuple[Promise, str, list[Entry]]] = [
         [
             (_("Customers"), "crm.Customer", "person"),
             (_("Segments"), "crm.Segment", "pie_chart"),
+            (_("RFM schemes"), "loyalty.RfmScheme", "grid_view"),
             (_("Possible duplicates"), "crm.DuplicateSuggestion", "join_inner"),
             (_("Tier memberships"), "loyalty.TierMembership", "military_tech"),
             (_("Messages"), "communications.Message", "mail"),

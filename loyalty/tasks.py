@@ -11,6 +11,7 @@ from celery import shared_task
 from django.db import close_old_connections, connection
 
 from crm.services.duplicates import duplicates_find
+from loyalty.rfm.compute import rfm_recompute_all
 from loyalty.services.card_operations import merged_leftovers_sweep
 from loyalty.services.favourites import favourites_recompute
 from loyalty.services.import_jobs import import_job_run_by_id
@@ -124,5 +125,15 @@ def duplicates_find_task() -> dict[str, int]:
     try:
         found = duplicates_find()
         return {"pairs": found.pairs, "new": found.new, "obsolete": found.obsolete}
+    finally:
+        _fresh_connection()
+
+
+@shared_task(name="loyalty.rfm_recompute_all", acks_late=True, ignore_result=True)
+def rfm_recompute_all_task() -> dict[str, int]:
+    """Recompute every active RFM scheme and refresh the segments reading it (nightly)."""
+    _fresh_connection()
+    try:
+        return rfm_recompute_all()
     finally:
         _fresh_connection()

@@ -39,7 +39,7 @@ def test_every_app_registers_its_kinds():
         by_app.setdefault(kind.app_label, set()).add(kind.code)
     assert by_app["crm"] >= {"age", "gender", "registered", "source", "answer", "family", "car"}
     assert by_app["crm"] >= {"date_near", "segment"}
-    assert by_app["loyalty"] == {"card", "tier", "balance", "expiring", "purchases"}
+    assert by_app["loyalty"] == {"card", "tier", "balance", "expiring", "purchases", "rfm_cell"}
     assert by_app["promotions"] == {"promotion_reward", "coupon_used"}
 
 

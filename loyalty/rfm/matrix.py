@@ -1,5 +1,5 @@
 """What the admin's RFM page shows of a scheme, read only from the per-run aggregates (the last
-runs, the last run's 25 squares and its movement): five small queries whatever the number of
+runs, the last run's 25 squares and its movement, the cells): four small queries whatever the number of
 customers, never a scan of the scores."""
 
 from __future__ import annotations

@@ -232,3 +232,31 @@ def test_a_cell_edited_on_the_form_moves_the_current_scores(admin_client, scheme
     assert response.status_code == 302
     assert not RfmScore.objects.filter(scheme=scheme, cell="lost").exists()
     assert RfmCell.objects.filter(scheme=scheme, code="gone").exists()
+
+
+def test_with_a_broker_recompute_now_is_queued_for_the_worker(admin_client, admin_user, scheme):
+    from unittest import mock
+
+    from django.test import override_settings
+
+    with (
+        override_settings(CELERY_TASK_ALWAYS_EAGER=False),
+        mock.patch("loyalty.tasks.rfm_recompute_task.delay_on_commit") as queued,
+    ):
+        response = admin_client.post(
+            reverse("admin:loyalty_rfmscheme_recompute", args=[scheme.pk]), follow=True
+        )
+
+    queued.assert_called_once_with(scheme.pk, admin_user.pk)
+    assert "is being recomputed" in response.content.decode()
+    assert RfmRun.objects.filter(scheme=scheme).count() == 2  # the worker runs it
+
+
+def test_the_worker_task_recomputes_and_reports_bad_cells(admin_user, scheme):
+    from loyalty.tasks import rfm_recompute_task
+
+    assert rfm_recompute_task(scheme.pk, admin_user.pk) == 5
+    assert RfmRun.objects.filter(scheme=scheme).first().user == admin_user
+    RfmCell.objects.filter(scheme=scheme, code="lost").delete()
+    assert rfm_recompute_task(scheme.pk) is None
+    assert RfmRun.objects.filter(scheme=scheme).count() == 3

@@ -60,6 +60,11 @@ def admin_pages() -> list[tuple[str, str]]:
         ("receipt simulator", reverse("admin:promotions_promotion_simulator")),
         ("operator console", reverse("console:search") + "?q=+7916"),
     ]
+    from loyalty.models import RfmScheme
+
+    scheme = RfmScheme.objects.order_by("pk").first()
+    if scheme is not None:
+        pages.append(("RF matrix", reverse("admin:loyalty_rfmscheme_matrix", args=[scheme.pk])))
     for model in sorted(admin.site._registry, key=lambda m: m._meta.label):
         opts = model._meta
         name = f"admin:{opts.app_label}_{opts.model_name}"

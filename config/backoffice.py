@@ -109,6 +109,7 @@ GROUPS: list[tuple[Promise, str, list[Entry]]] = [
                 _page("admin:crm_segment_segmentation", _segment_maker),
                 "grid_view",
             ),
+            (_("RFM schemes"), "loyalty.RfmScheme", "view_comfy"),
             (_("Possible duplicates"), "crm.DuplicateSuggestion", "join_inner"),
             (_("Tier memberships"), "loyalty.TierMembership", "military_tech"),
             (_("Messages"), "communications.Message", "mail"),

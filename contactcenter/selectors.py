@@ -30,6 +30,9 @@ from loyalty.models import (
     Receipt,
     ReceiptLine,
     ReceiptLineReward,
+    RfmCell,
+    RfmCellChange,
+    RfmScore,
     TierMembership,
 )
 from promotions.models import Coupon, TriggerFiring
@@ -175,6 +178,30 @@ def customer_segments(customer: Customer) -> dict:
             .order_by("-at", "-pk")[:RECENT]
         ),
     }
+
+
+def customer_rfm(customer: Customer) -> dict:
+    """The customer's RFM cell in each scheme (as of its last run) and their last cell
+    changes, each with its cell's name (three queries)."""
+    scores = list(
+        RfmScore.objects.filter(customer=customer).select_related("scheme").order_by("scheme__name")
+    )
+    changes = list(
+        RfmCellChange.objects.filter(customer=customer)
+        .select_related("scheme")
+        .order_by("-at", "-pk")[:RECENT]
+    )
+    schemes = {score.scheme_id for score in scores} | {change.scheme_id for change in changes}
+    names = {
+        (cell.scheme_id, cell.code): cell.name
+        for cell in RfmCell.objects.filter(scheme_id__in=schemes)
+    }
+    for score in scores:
+        score.cell_name = names.get((score.scheme_id, score.cell), score.cell)
+    for change in changes:
+        change.from_name = names.get((change.scheme_id, change.from_cell), change.from_cell)
+        change.to_name = names.get((change.scheme_id, change.to_cell), change.to_cell)
+    return {"rfm_scores": scores, "rfm_changes": changes}
 
 
 def _answer_shown(value) -> str:

@@ -40,6 +40,7 @@ from contactcenter.selectors import (
     adjustments_pending,
     customer_console,
     customer_profile,
+    customer_rfm,
     customer_search,
     promotions_received,
 )
@@ -170,6 +171,7 @@ def console_customer(request: HttpRequest, pk: int) -> HttpResponse:
         "can_act": request.user.has_perm(CONSOLE_PERMISSION),
         "received": promotions_received(customer),
         **customer_profile(customer),
+        **customer_rfm(customer),
         **data,
     }
     return _page(request, "staff/console/customer.html", context)

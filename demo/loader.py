@@ -34,7 +34,19 @@ from demo.coalition import (
 from demo.customers import cards_load, customers_load
 from demo.history import history_load
 from demo.language import say, speaking
-from loyalty.models import Account, Card, Counter, Posting, Product, Receipt
+from loyalty.models import (
+    Account,
+    Card,
+    Counter,
+    Posting,
+    Product,
+    Receipt,
+    RfmCell,
+    RfmRun,
+    RfmScheme,
+)
+from loyalty.rfm.cells import STANDARD_MAP, standard_cells_create
+from loyalty.rfm.compute import rfm_recompute
 from loyalty.services.ledger import ledger_rollup
 
 
@@ -94,6 +106,7 @@ def load_demo(
                 months,
             )
             ledger_rollup()
+        rfm_load(programme, now)
     return DemoSummary(
         created=created,
         partners=len(partners),
@@ -105,6 +118,20 @@ def load_demo(
         receipts=Receipt.objects.filter(terminal_id__in=demo_terminal_ids).count(),
         postings=Posting.objects.count(),
     )
+
+
+def rfm_load(programme, now: datetime) -> None:
+    """The programme's yearly RFM scheme with the standard map, computed once (its first run
+    is the demo's; the nightly job computes it afterwards)."""
+    scheme, made = RfmScheme.objects.get_or_create(
+        programme=programme, code="yearly", defaults={"name": say("Yearly RFM")}
+    )
+    if not made:
+        return
+    standard_cells_create(scheme)
+    for spec in STANDARD_MAP:
+        RfmCell.objects.filter(scheme=scheme, code=spec.code).update(name=say(str(spec.name)))
+    rfm_recompute(scheme.pk, now=now, trigger=RfmRun.Trigger.SCHEDULE)
 
 
 def demo_account_ids() -> list[int]:

@@ -266,3 +266,12 @@ class CertificateStateInvalid(LoyaltyError):
     code = "certificate_state_invalid"
     status = 409
     message = _("The gift certificate cannot do this in its present state.")
+
+
+# --- RFM segmentation (loyalty.rfm) ---------------------------------------------------------
+
+
+class RfmCellsInvalid(LoyaltyError):
+    code = "rfm_cells_invalid"
+    status = 409
+    message = _("The scheme's cells must cover every square of the R x F grid exactly once.")

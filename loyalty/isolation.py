@@ -100,6 +100,7 @@ POLICIES: dict[str, Policy] = {
     "loyalty.Currency": own("programme__partner", coalition_rows=True),
     "loyalty.Tier": own("programme__partner", coalition_rows=True),
     "loyalty.Counter": own("programme__partner", coalition_rows=True),
+    "loyalty.RfmScheme": own("programme__partner", coalition_rows=True),
     "loyalty.Store": own("partner"),
     "loyalty.Terminal": own("store__partner"),
     "loyalty.TerminalAPIKey": own("terminal__store__partner"),

@@ -282,6 +282,8 @@ def _purchases_check(values: Values, ctx: CheckContext) -> None:
 
 
 def register_loyalty_kinds() -> None:
+    from loyalty.rfm.condition import RFM_CELL
+
     register(
         ConditionKind(
             "card",
@@ -385,4 +387,5 @@ def register_loyalty_kinds() -> None:
             check=_purchases_check,
             app_label="loyalty",
         ),
+        RFM_CELL,
     )

@@ -11,6 +11,7 @@ from celery import shared_task
 from django.db import close_old_connections, connection
 
 from crm.services.duplicates import duplicates_find
+from loyalty.rfm.compute import rfm_recompute_all
 from loyalty.services.card_operations import merged_leftovers_sweep
 from loyalty.services.favourites import favourites_recompute
 from loyalty.services.import_jobs import import_job_run_by_id
@@ -126,3 +127,42 @@ def duplicates_find_task() -> dict[str, int]:
         return {"pairs": found.pairs, "new": found.new, "obsolete": found.obsolete}
     finally:
         _fresh_connection()
+
+
+@shared_task(name="loyalty.rfm_recompute_all", acks_late=True, ignore_result=True)
+def rfm_recompute_all_task() -> dict[str, int]:
+    """Recompute every active RFM scheme and refresh the segments reading it (nightly)."""
+    _fresh_connection()
+    try:
+        return rfm_recompute_all()
+    finally:
+        _fresh_connection()
+
+
+@shared_task(name="loyalty.rfm_recompute", acks_late=True, ignore_result=True)
+def rfm_recompute_task(scheme_id: int, user_id: int | None = None) -> int | None:
+    """Recompute one RFM scheme on demand (the admin's "Recompute now" with a broker) and
+    refresh the segments reading it; returns the customers scored (None when its cells are
+    invalid: nothing is written)."""
+    from loyalty.errors import RfmCellsInvalid
+    from loyalty.models import RfmRun
+    from loyalty.rfm.compute import rfm_recompute
+    from loyalty.rfm.segments import rfm_segments_refresh
+
+    _fresh_connection()
+    try:
+        run = rfm_recompute(
+            scheme_id, trigger=RfmRun.Trigger.STAFF, user=user_id and _user(user_id)
+        )
+        rfm_segments_refresh(scheme_id)
+        return run.size
+    except RfmCellsInvalid:
+        return None
+    finally:
+        _fresh_connection()
+
+
+def _user(user_id: int):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first()

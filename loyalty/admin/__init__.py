@@ -12,6 +12,7 @@ from loyalty.admin import (
     mixins,  # noqa: F401
     partners,  # noqa: F401
     programmes,  # noqa: F401
+    rfm,  # noqa: F401
     segments,  # noqa: F401
     staff,  # noqa: F401
 )

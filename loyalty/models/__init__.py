@@ -45,6 +45,15 @@ from loyalty.models.receipt_effects import (
     RefundLine,
 )
 from loyalty.models.receipts import Receipt, ReceiptLine
+from loyalty.models.rfm import (
+    RfmCell,
+    RfmCellChange,
+    RfmRun,
+    RfmRunMove,
+    RfmRunStat,
+    RfmScheme,
+    RfmScore,
+)
 from loyalty.models.thanks import PeerThanks
 from loyalty.models.tiers import Counter, CounterValue, Tier, TierChange, TierMembership
 
@@ -93,6 +102,13 @@ __all__ = [
     "ProductList",
     "Programme",
     "Receipt",
+    "RfmCell",
+    "RfmCellChange",
+    "RfmRun",
+    "RfmRunMove",
+    "RfmRunStat",
+    "RfmScheme",
+    "RfmScore",
     "StaffProfile",
     "ReceiptLine",
     "Store",

@@ -36,6 +36,7 @@ from loyalty.models import (
     Partner,
     Programme,
     Refund,
+    RfmScheme,
     SegmentImport,
     StaffProfile,
     TerminalAPIKey,
@@ -125,6 +126,9 @@ BUILDERS = {
     "loyalty.Currency": lambda b: CurrencyFactory(programme=b.programme, code="bravo-pts"),
     "loyalty.Tier": lambda b: TierFactory(programme=b.programme, code="bravo-gold"),
     "loyalty.Counter": lambda b: CounterFactory(programme=b.programme, code="bravo-visits"),
+    "loyalty.RfmScheme": lambda b: RfmScheme.objects.create(
+        programme=b.programme, code="bravo-rfm", name="Bravo RFM"
+    ),
     "loyalty.Store": lambda b: b.store,
     "loyalty.Terminal": lambda b: b.terminal,
     "loyalty.TerminalAPIKey": lambda b: TerminalAPIKey.objects.create_key(

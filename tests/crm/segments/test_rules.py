@@ -41,7 +41,7 @@ def test_every_app_registers_its_kinds():
     assert by_app["crm"] >= {"date_near", "segment"}
     assert by_app["loyalty"] == {
         "card", "tier", "balance", "expiring", "purchases",
-        "promo_share", "wallet_share", "spend_growth", "churn_risk",
+        "promo_share", "wallet_share", "spend_growth", "churn_risk", "rfm_cell",
     }  # fmt: skip
     assert by_app["promotions"] == {"promotion_reward", "coupon_used"}
 

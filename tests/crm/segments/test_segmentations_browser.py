@@ -39,6 +39,7 @@ def test_a_marketer_previews_and_creates_churn_risk_bands(live_server, browser_p
     assert page.input_value("#id_medium_from") == "1.5"
     page.fill("#id_high_from", "1")
     page.click("input[name=_preview]")
+    page.wait_for_selector("text=The high band must start above the medium one.")
 
     # then: the bad band is refused on its field, nothing is made
     assert "The high band must start above the medium one." in page.inner_text("#segmentation-form")
@@ -46,6 +47,7 @@ def test_a_marketer_previews_and_creates_churn_risk_bands(live_server, browser_p
 
     page.fill("#id_high_from", "3")
     page.click("input[name=_preview]")
+    page.wait_for_selector("#segmentation-preview td.size")
     sizes = page.locator("#segmentation-preview td.size").all_inner_texts()
     assert sizes == ["0", "0", "1"]
     screenshot(page, "segmentation.png")

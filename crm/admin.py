@@ -555,7 +555,7 @@ class SegmentAdmin(ModelAdmin):
         return (
             format_html_join(
                 "",
-                "<div>{}: {} ({} {}, {} {}), {} ms{}</div>",
+                "<div>{}: {} ({} {}, {} {}), {}, {} ms{}</div>",
                 (
                     (
                         f"{refresh.started_at:%Y-%m-%d %H:%M}",
@@ -564,6 +564,7 @@ class SegmentAdmin(ModelAdmin):
                         refresh.entered,
                         _("left"),
                         refresh.left,
+                        refresh.get_mode_display(),
                         refresh.took_ms,
                         f" — {refresh.error}" if refresh.error else "",
                     )

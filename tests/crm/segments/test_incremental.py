@@ -275,8 +275,10 @@ def test_an_incremental_refresh_gives_the_members_and_history_of_a_full_one(seed
             f = segment_refresh(full.pk, mode=FULL)
             # then the incremental one looked at fewer customers and found the same
             assert a.mode == INCREMENTAL
-            assert f.mode == FULL and f.evaluated is None
-            assert a.evaluated is not None and a.evaluated < Customer.objects.count()
+            assert f.mode == FULL
+            assert f.evaluated is None
+            assert a.evaluated is not None
+            assert a.evaluated < Customer.objects.count()
             evaluated_somewhere |= a.evaluated > 0
             assert members(auto) == members(full)
             assert history(a) == history(f)
@@ -292,7 +294,8 @@ def test_a_change_no_timestamp_records_is_caught_by_the_next_full_refresh():
     )
     segment_refresh(segment.pk)
     man = Customer.objects.filter(gender="male").first()
-    assert man is not None and man.pk not in members(segment)
+    assert man is not None
+    assert man.pk not in members(segment)
 
     # when a customer is changed behind the application's back (no updated_at)
     Customer.objects.filter(pk=man.pk).update(gender="female")
@@ -302,7 +305,8 @@ def test_a_change_no_timestamp_records_is_caught_by_the_next_full_refresh():
     assert man.pk not in members(segment)
     # ... and a full one does
     full = segment_refresh(segment.pk, mode=FULL)
-    assert man.pk in members(segment) and full.entered == 1
+    assert man.pk in members(segment)
+    assert full.entered == 1
 
 
 def test_rules_reading_the_clock_or_the_catalogue_are_always_refreshed_in_full():

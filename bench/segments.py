@@ -15,7 +15,8 @@ it (receipts recorded now, some sold long ago as offline uploads; refunds and ca
 genders changed; answers given and removed; customers registered), and one segment is
 refreshed in full and its twin as the refresh chooses (incrementally when the rule is
 time-stable). The two must end with the same members (checked). Every statement has a
-``--statement-timeout`` (default 120 s), so a run is bounded: about 5 minutes.
+``--statement-timeout`` (default 60 s; a rule whose first refresh exceeds it is reported so
+and left out of the rest), so a run is bounded: 10 to 15 minutes.
 
 ``--url PATH`` (repeatable) instead times back-office pages on this database through Django's
 whole stack, signed in as a superuser (``bench.admin_pages.measure``): the fastest and the
@@ -256,6 +257,7 @@ class Row:
     auto_s: float = 0.0
     auto_evaluated: int | None = None
     same_members: bool = False
+    timed_out: bool = False
 
 
 def refresh_seconds(segment_id: int, mode: str):
@@ -267,7 +269,7 @@ def refresh_seconds(segment_id: int, mode: str):
 
 
 def run(statement_timeout: int) -> list[Row]:
-    from django.db import connection
+    from django.db import OperationalError, connection
 
     from crm.models import Segment, SegmentMember
     from crm.segments.incremental import rule_time_stable
@@ -298,14 +300,21 @@ def run(statement_timeout: int) -> list[Row]:
             )  # fmt: skip
         made[label] = (twins[0], twins[1])
         row = Row(rule=label, time_stable=rule_time_stable(twins[0].rule))
-        first, row.first_s = refresh_seconds(twins[0].pk, "full")
-        row.size = first.size or 0
-        refresh_seconds(twins[1].pk, "full")
-        log(f"{label}: first refresh {row.first_s:.2f} s, {row.size:,} entered")
         rows.append(row)
+        try:
+            first, row.first_s = refresh_seconds(twins[0].pk, "full")
+            refresh_seconds(twins[1].pk, "full")
+        except OperationalError:  # the statement timeout: the rule is left out of the rest
+            row.timed_out = True
+            log(f"{label}: first refresh over the {statement_timeout} s statement timeout")
+            continue
+        row.size = first.size or 0
+        log(f"{label}: first refresh {row.first_s:.2f} s, {row.size:,} entered")
     log("the small change (2,000 receipts, 300 refunds, 1,000 genders, 1,300 answers)")
     small_change(int(time.time()) % 100000)
     for row, (full, auto) in zip(rows, made.values(), strict=True):
+        if row.timed_out:
+            continue
         done, row.full_s = refresh_seconds(full.pk, "full")
         row.full_entered, row.full_left = done.entered, done.left
         done, row.auto_s = refresh_seconds(auto.pk, "auto")
@@ -340,6 +349,11 @@ def print_table(rows: list[Row]) -> None:
     )
     print(head)
     for r in rows:
+        if r.timed_out:
+            print(
+                f"{r.rule:<34} {('yes' if r.time_stable else 'no'):>6}  over the statement timeout"
+            )
+            continue
         moved = f"+{r.full_entered}/-{r.full_left}"
         evaluated = "" if r.auto_evaluated is None else f"{r.auto_evaluated:,}"
         print(
@@ -374,7 +388,7 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="keep the generated data")
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--receipts", type=int, default=10_000_000)
-    parser.add_argument("--statement-timeout", type=int, default=120, help="seconds")
+    parser.add_argument("--statement-timeout", type=int, default=60, help="seconds")
     parser.add_argument("--url", action="append", default=[], help="time this admin page")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -424,7 +438,7 @@ def main() -> int:
             indent=1,
         )  # fmt: skip
     )
-    return 0 if all(r.same_members for r in rows) else 1
+    return 0 if all(r.same_members for r in rows if not r.timed_out) else 1
 
 
 if __name__ == "__main__":

@@ -149,6 +149,7 @@ def generate(
     with connection.cursor() as cursor:
         for table in BULK_TABLES:
             cursor.execute(f"VACUUM (ANALYZE) {table}")
+        cursor.execute("ANALYZE")  # the small tables too (the products' categories...)
     log(f"vacuum analyze: {time.monotonic() - mark:.0f} s")
     return Made(
         customers=counts["crm_customer"],

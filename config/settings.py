@@ -313,3 +313,10 @@ UNFOLD = {
         "navigation": "config.backoffice.navigation",
     },
 }
+
+# --- Rule segments (docs/segments.md "Incremental refreshes") -----------------------------
+# A time-stable rule is refreshed for the customers whose data changed since the previous
+# refresh began, this many seconds earlier (a row whose transaction committed after that
+# refresh read the data carries an earlier time); at least every this many days a full one.
+SEGMENT_REFRESH_OVERLAP_SECONDS = env_int("SEGMENT_REFRESH_OVERLAP_SECONDS", 3600)
+SEGMENT_FULL_REFRESH_DAYS = env_int("SEGMENT_FULL_REFRESH_DAYS", 7)

@@ -603,7 +603,7 @@ class SegmentAdmin(SegmentBuilderAdmin, ModelAdmin):
         return (
             format_html_join(
                 "",
-                "<div>{}: {} ({} {}, {} {}), {} ms{}</div>",
+                "<div>{}: {} ({} {}, {} {}), {}, {} ms{}</div>",
                 (
                     (
                         f"{refresh.started_at:%Y-%m-%d %H:%M}",
@@ -612,6 +612,7 @@ class SegmentAdmin(SegmentBuilderAdmin, ModelAdmin):
                         refresh.entered,
                         _("left"),
                         refresh.left,
+                        refresh.get_mode_display(),
                         refresh.took_ms,
                         f" — {refresh.error}" if refresh.error else "",
                     )

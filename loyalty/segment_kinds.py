@@ -39,9 +39,16 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from crm.segments.aggregates import aggregate_q, holds_zero, range_check, range_q
+from crm.segments.aggregates import aggregate_q, grouped, holds_zero, range_check, range_q
 from crm.segments.params import Param, bad
-from crm.segments.registry import CheckContext, CompileContext, ConditionKind, Values, register
+from crm.segments.registry import (
+    ChangeContext,
+    CheckContext,
+    CompileContext,
+    ConditionKind,
+    Values,
+    register,
+)
 from loyalty.models import (
     Account,
     Card,
@@ -128,6 +135,7 @@ def _expiring(values: Values, ctx: CompileContext) -> Q:
         None,
         zero_when_none=False,
         tolerance=HALF_POINT,
+        ctx=ctx,
     )
 
 
@@ -237,35 +245,65 @@ def _purchases(values: Values, ctx: CompileContext) -> Q:
         count = Count("pk")
         money = Sum(receipt_net_to_pay())
     if measure == "count":
-        return aggregate_q(rows, key, count, lo, hi, zero_when_none=True)
+        return aggregate_q(rows, key, count, lo, hi, zero_when_none=True, ctx=ctx)
     if measure == "sum":
-        return aggregate_q(rows, key, money, lo, hi, zero_when_none=True, tolerance=HALF_KOPECK)
+        return aggregate_q(
+            rows, key, money, lo, hi, zero_when_none=True, tolerance=HALF_KOPECK, ctx=ctx
+        )
     if measure == "units":
         units = Sum(F("quantity") - F("refunded_quantity"), output_field=QUANTITY)
-        return aggregate_q(rows, key, units, lo, hi, zero_when_none=True, tolerance=HALF_UNIT)
+        return aggregate_q(
+            rows, key, units, lo, hi, zero_when_none=True, tolerance=HALF_UNIT, ctx=ctx
+        )
+    by_customer = grouped(rows, key, ctx)
     if measure == "average":
         # sum / count within [lo, hi] <=> lo * count <= sum <= hi * count (count > 0)
-        grouped = rows.filter(**{f"{key}__isnull": False}).order_by().values(key)
-        grouped = grouped.annotate(segment_sum=money, segment_count=count)
+        by_customer = by_customer.annotate(segment_sum=money, segment_count=count)
         inside = Q(segment_count__gt=0)
         if lo is not None:
             inside &= Q(segment_sum__gt=F("segment_count") * Value(lo) - Value(HALF_KOPECK))
         if hi is not None:
             inside &= Q(segment_sum__lt=F("segment_count") * Value(hi) + Value(HALF_KOPECK))
-        return Q(pk__in=grouped.filter(inside).values(key))
+        return Q(pk__in=by_customer.filter(inside).values(key))
     # recency: whole days since the last purchase in lo..hi <=> the last purchase at or before
     # now - lo days, and after now - (hi + 1) days
     last = Max(sold_at)
     latest = ctx.now - timedelta(days=int(lo)) if lo is not None else None
     earliest = ctx.now - timedelta(days=int(hi) + 1) if hi is not None else None
-    grouped = rows.filter(**{f"{key}__isnull": False}).order_by().values(key)
-    grouped = grouped.annotate(segment_last=last)
+    by_customer = by_customer.annotate(segment_last=last)
     inside = Q()
     if latest is not None:
         inside &= Q(segment_last__lte=latest)
     if earliest is not None:
         inside &= Q(segment_last__gt=earliest)
-    return Q(pk__in=grouped.filter(inside).values(key))
+    return Q(pk__in=by_customer.filter(inside).values(key))
+
+
+def _purchases_time_stable(values: Values) -> bool:
+    """A customer's purchases measure changes only with their receipts and refunds, unless it
+    reads the clock (a window of the last days, the recency) or the catalogue (categories and
+    brands: a product moved to another category changes everyone who bought it)."""
+    window = values["window"]
+    return (
+        (window is None or window.last_days is None)
+        and values["measure"] != "recency"
+        and not values["categories"]
+        and not values["brands"]
+    )
+
+
+def _purchases_changed(values: Values, ctx: ChangeContext) -> list:
+    """Customers with a receipt recorded since (uploaded offline too: ``recorded_at`` is when
+    it was written) or a refund or cancellation of theirs since (which changes the receipt's
+    status and its lines' refunded quantities in the same transaction)."""
+    return [
+        Receipt.objects.filter(recorded_at__gte=ctx.since, customer__isnull=False).values(
+            "customer_id"
+        ),
+        Refund.objects.filter(created_at__gte=ctx.since, receipt__customer__isnull=False).values(
+            "receipt__customer_id"
+        ),
+    ]
 
 
 def _purchases_check(values: Values, ctx: CheckContext) -> None:
@@ -386,6 +424,8 @@ def register_loyalty_kinds() -> None:
             _purchases,
             check=_purchases_check,
             app_label="loyalty",
+            time_stable=_purchases_time_stable,
+            changes=_purchases_changed,
         ),
         RFM_CELL,
     )

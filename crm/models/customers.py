@@ -126,6 +126,8 @@ class Customer(models.Model):
         ]
         indexes = [
             models.Index(Lower("last_name"), Lower("first_name"), name="customer_name_idx"),
+            # who changed since: an incremental segment refresh (crm.segments.incremental)
+            models.Index(fields=["updated_at"], name="customer_updated_idx"),
         ]
 
     def __str__(self) -> str:

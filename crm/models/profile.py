@@ -105,6 +105,8 @@ class ProfileAnswer(models.Model):
                 fields=["customer", "question"], name="profile_answer_one_per_question"
             )
         ]
+        # who answered since: an incremental segment refresh (crm.segments.incremental)
+        indexes = [models.Index(fields=["answered_at"], name="profile_answer_answered_idx")]
 
     def __str__(self) -> str:
         return f"{self.question.code}={self.value!r}"

@@ -138,6 +138,10 @@ class SegmentRefresh(models.Model):
         SCHEDULE = "schedule", _("nightly schedule")
         STAFF = "staff", _("on demand")
 
+    class Mode(models.TextChoices):
+        FULL = "full", _("full")
+        INCREMENTAL = "incremental", _("incremental")
+
     segment = models.ForeignKey(
         Segment, verbose_name=_("segment"), on_delete=models.CASCADE, related_name="refreshes"
     )
@@ -161,6 +165,30 @@ class SegmentRefresh(models.Model):
     entered = models.PositiveIntegerField(_("entered"), default=0)
     left = models.PositiveIntegerField(_("left"), default=0)
     error = models.TextField(_("error"), blank=True)
+    mode = models.CharField(
+        _("mode"),
+        max_length=16,
+        choices=Mode.choices,
+        default=Mode.FULL,
+        help_text=_(
+            "Full: every customer evaluated. Incremental: only those whose data changed since "
+            "the previous refresh (a rule no condition of which depends on the passing time)."
+        ),
+    )
+    evaluated = models.PositiveIntegerField(
+        _("customers evaluated"),
+        null=True,
+        blank=True,
+        help_text=_("Of an incremental refresh: the customers whose data changed."),
+    )
+    rule_digest = models.CharField(
+        _("rule fingerprint"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "SHA-256 of the rule evaluated: an incremental refresh follows one of the same rule."
+        ),
+    )
 
     class Meta:
         verbose_name = _("segment refresh")

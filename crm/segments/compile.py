@@ -12,6 +12,7 @@ from functools import reduce
 from operator import and_, or_
 
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from crm.errors import RuleKindUnknown
@@ -24,9 +25,16 @@ def population() -> QuerySet[Customer]:
     return Customer.objects.filter(is_anonymised=False, merged_into__isnull=True)
 
 
-def compile_context(programme_id: int, now: dt.datetime | None = None) -> CompileContext:
+def compile_context(
+    programme_id: int, now: dt.datetime | None = None, candidates: str | None = None
+) -> CompileContext:
     now = now or timezone.now()
-    return CompileContext(now=now, today=timezone.localdate(now), programme_id=programme_id)
+    return CompileContext(
+        now=now,
+        today=timezone.localdate(now),
+        programme_id=programme_id,
+        candidates=candidates,
+    )
 
 
 def rule_q(node: dict, ctx: CompileContext, path: str = "") -> Q:
@@ -44,8 +52,16 @@ def rule_q(node: dict, ctx: CompileContext, path: str = "") -> Q:
 
 
 def rule_members(
-    rule: dict, *, programme_id: int, now: dt.datetime | None = None
+    rule: dict,
+    *,
+    programme_id: int,
+    now: dt.datetime | None = None,
+    candidates: str | None = None,
 ) -> QuerySet[Customer]:
-    """The customers a canonical ``rule`` finds at ``now``: one query, unordered."""
-    ctx = compile_context(programme_id, now)
-    return population().filter(rule_q(rule, ctx)).order_by()
+    """The customers a canonical ``rule`` finds at ``now``: one query, unordered.
+    ``candidates``: an SQL ``SELECT`` of customer ids, the only ones looked at."""
+    ctx = compile_context(programme_id, now, candidates)
+    rows = population()
+    if candidates:
+        rows = rows.filter(pk__in=RawSQL(candidates, ()))
+    return rows.filter(rule_q(rule, ctx)).order_by()

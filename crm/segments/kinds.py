@@ -25,11 +25,20 @@ from crm.models import (
     MemorableDate,
     ProfileAnswer,
     ProfileQuestion,
+    Segment,
     SegmentMember,
+    SegmentMembershipChange,
 )
 from crm.segments.aggregates import range_check
 from crm.segments.params import Param, bad
-from crm.segments.registry import CheckContext, CompileContext, ConditionKind, Values, register
+from crm.segments.registry import (
+    ChangeContext,
+    CheckContext,
+    CompileContext,
+    ConditionKind,
+    Values,
+    register,
+)
 
 PROFILE = _("Profile")
 QUESTIONNAIRE = _("Questionnaire")
@@ -125,6 +134,39 @@ def _registered(values: Values, ctx: CompileContext) -> Q:
 
 def _source(values: Values, ctx: CompileContext) -> Q:
     return Q(source__in=values["sources"])
+
+
+def _always(values: Values) -> bool:
+    return True
+
+
+def _window_fixed(values: Values) -> bool:
+    return values["window"] is None or values["window"].last_days is None
+
+
+def _customers_saved(values: Values, ctx: ChangeContext) -> list:
+    """Customers whose row was saved (``updated_at``: every ``save()``; a removed answer
+    touches it too, ``crm.services.profile.profile_answer_set``)."""
+    return [Customer.objects.filter(updated_at__gte=ctx.since).values("pk")]
+
+
+def _answers_changed(values: Values, ctx: ChangeContext) -> list:
+    answered = ProfileAnswer.objects.filter(
+        question_id=values["question"], answered_at__gte=ctx.since
+    )
+    return [answered.values("customer_id"), *_customers_saved(values, ctx)]
+
+
+def _segment_changed(values: Values, ctx: ChangeContext) -> list | None:
+    """Who entered or left the segment read at its refreshes since; a segment filled by hand
+    keeps no such history, so then nobody can tell (a full refresh)."""
+    kind = Segment.objects.filter(pk=values["segment"]).values_list("kind", flat=True).first()
+    if kind != Segment.Kind.RULES:
+        return None
+    changes = SegmentMembershipChange.objects.filter(
+        segment_id=values["segment"], refresh__started_at__gte=ctx.since
+    )
+    return [changes.values("customer_id")]
 
 
 # --- the questionnaire -------------------------------------------------------------------
@@ -330,6 +372,8 @@ def register_crm_kinds() -> None:
             ),
             _gender,
             app_label="crm",
+            time_stable=_always,
+            changes=_customers_saved,
         ),
         ConditionKind(
             "registered",
@@ -338,6 +382,8 @@ def register_crm_kinds() -> None:
             (WINDOW,),
             _registered,
             app_label="crm",
+            time_stable=_window_fixed,
+            changes=_customers_saved,
         ),
         ConditionKind(
             "source",
@@ -354,6 +400,8 @@ def register_crm_kinds() -> None:
             ),
             _source,
             app_label="crm",
+            time_stable=_always,
+            changes=_customers_saved,
         ),
         ConditionKind(
             "answer",
@@ -372,6 +420,8 @@ def register_crm_kinds() -> None:
             _answer,
             check=_answer_check,
             app_label="crm",
+            time_stable=_always,
+            changes=_answers_changed,
         ),
         ConditionKind(
             "family",
@@ -470,6 +520,8 @@ def register_crm_kinds() -> None:
             _segment,
             references=lambda values: [values["segment"]],
             app_label="crm",
+            time_stable=_always,
+            changes=_segment_changed,
             help_text=_("Its members as of its last refresh."),
         ),
     )

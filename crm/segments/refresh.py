@@ -28,11 +28,13 @@ from django.utils import timezone
 from crm.errors import SegmentIsManual, SegmentRuleError
 from crm.models import Segment, SegmentMember, SegmentMembershipChange, SegmentRefresh
 from crm.segments.compile import rule_members
+from crm.segments.incremental import Plan, refresh_plan
 from crm.segments.rules import refresh_order, rule_clean, rule_graph
 
 log = logging.getLogger(__name__)
 
 TEMP_TABLE = "segment_refresh_members"
+CANDIDATES = "segment_refresh_candidates"
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Difference:
     size: int
     entered: int
     left: int
+    evaluated: int | None = None
 
 
 def _q(name: str) -> str:
@@ -50,16 +53,34 @@ def _column(model: type[Model], name: str) -> str:
     return _q(model._meta.get_field(name).column)  # type: ignore[union-attr, arg-type]
 
 
-def _apply(segment: Segment, rule: dict, refresh: SegmentRefresh, now: dt.datetime) -> Difference:
-    """Make the segment's members the rule's, recording who entered and left (in SQL)."""
-    members_sql, members_params = (
-        rule_members(rule, programme_id=segment.programme_id, now=now)
-        .values_list("pk")
-        .query.sql_with_params()
-    )
+def _candidates_fill(cursor, plan: Plan) -> int:
+    """The customers an incremental refresh evaluates, into ``CANDIDATES``; how many."""
+    cand = _q(CANDIDATES)
+    cursor.execute(f"DROP TABLE IF EXISTS {cand}")
+    cursor.execute(f"CREATE TEMPORARY TABLE {cand} (customer_id bigint PRIMARY KEY)")
+    for rows in plan.candidates:
+        sql, params = rows.order_by().query.sql_with_params()
+        # WHERE true: SQLite needs it before ON CONFLICT after a SELECT
+        cursor.execute(
+            f"INSERT INTO {cand} (customer_id) SELECT DISTINCT * FROM ({sql}) u WHERE true"
+            " ON CONFLICT (customer_id) DO NOTHING",
+            params,
+        )
+    if connection.vendor == "postgresql":
+        cursor.execute(f"ANALYZE {cand}")
+    cursor.execute(f"SELECT COUNT(*) FROM {cand}")
+    return cursor.fetchone()[0]
+
+
+def _apply(
+    segment: Segment, rule: dict, refresh: SegmentRefresh, now: dt.datetime, plan: Plan
+) -> Difference:
+    """Make the segment's members the rule's, recording who entered and left (in SQL). An
+    incremental plan evaluates and changes only its candidates."""
+    incremental = plan.mode == SegmentRefresh.Mode.INCREMENTAL
     m_table = _q(SegmentMember._meta.db_table)
     c_table = _q(SegmentMembershipChange._meta.db_table)
-    tmp = _q(TEMP_TABLE)
+    tmp, cand = _q(TEMP_TABLE), _q(CANDIDATES)
     m_segment = _column(SegmentMember, "segment")
     m_customer = _column(SegmentMember, "customer")
     m_added = _column(SegmentMember, "added_at")
@@ -71,12 +92,25 @@ def _apply(segment: Segment, rule: dict, refresh: SegmentRefresh, now: dt.dateti
     is_member = (
         f"SELECT 1 FROM {m_table} m WHERE m.{m_segment} = %s AND m.{m_customer} = t.customer_id"
     )
+    # the members who may leave: all, or the candidates among them
+    among = f" AND {{column}} IN (SELECT customer_id FROM {cand})" if incremental else ""
+    evaluated = None
     with connection.cursor() as cursor:
+        if incremental:
+            evaluated = _candidates_fill(cursor, plan)
+        members_sql, members_params = (
+            rule_members(
+                rule,
+                programme_id=segment.programme_id,
+                now=now,
+                candidates=f"SELECT customer_id FROM {cand}" if incremental else None,
+            )
+            .values_list("pk")
+            .query.sql_with_params()
+        )
         cursor.execute(f"DROP TABLE IF EXISTS {tmp}")
         cursor.execute(f"CREATE TEMPORARY TABLE {tmp} (customer_id bigint PRIMARY KEY)")
         cursor.execute(f"INSERT INTO {tmp} (customer_id) {members_sql}", members_params)
-        cursor.execute(f"SELECT COUNT(*) FROM {tmp}")
-        size = cursor.fetchone()[0]
         cursor.execute(
             f"INSERT INTO {c_table} ({c_cols}) SELECT %s, t.customer_id, %s, %s, %s FROM {tmp} t"
             f" WHERE NOT EXISTS ({is_member})",
@@ -85,15 +119,18 @@ def _apply(segment: Segment, rule: dict, refresh: SegmentRefresh, now: dt.dateti
         entered = cursor.rowcount
         cursor.execute(
             f"INSERT INTO {c_table} ({c_cols}) SELECT %s, m.{m_customer}, %s, %s, %s"
-            f" FROM {m_table} m WHERE m.{m_segment} = %s AND NOT EXISTS"
-            f" (SELECT 1 FROM {tmp} t WHERE t.customer_id = m.{m_customer})",
+            f" FROM {m_table} m WHERE m.{m_segment} = %s"
+            + among.format(column=f"m.{m_customer}")
+            + f" AND NOT EXISTS (SELECT 1 FROM {tmp} t WHERE t.customer_id = m.{m_customer})",
             [segment.pk, refresh.pk, SegmentMembershipChange.Change.LEFT, at, segment.pk],
         )
         left = cursor.rowcount
         if left:
             cursor.execute(
-                f"DELETE FROM {m_table} WHERE {m_segment} = %s AND NOT EXISTS"
-                f" (SELECT 1 FROM {tmp} t WHERE t.customer_id = {m_table}.{m_customer})",
+                f"DELETE FROM {m_table} WHERE {m_segment} = %s"
+                + among.format(column=m_customer)
+                + f" AND NOT EXISTS (SELECT 1 FROM {tmp} t"
+                f" WHERE t.customer_id = {m_table}.{m_customer})",
                 [segment.pk],
             )
         if entered:
@@ -102,8 +139,15 @@ def _apply(segment: Segment, rule: dict, refresh: SegmentRefresh, now: dt.dateti
                 f" SELECT %s, t.customer_id, %s FROM {tmp} t WHERE NOT EXISTS ({is_member})",
                 [segment.pk, at, segment.pk],
             )
+        if incremental:
+            cursor.execute(f"SELECT COUNT(*) FROM {m_table} WHERE {m_segment} = %s", [segment.pk])
+        else:
+            cursor.execute(f"SELECT COUNT(*) FROM {tmp}")
+        size = cursor.fetchone()[0]
         cursor.execute(f"DROP TABLE {tmp}")
-    return Difference(size=size, entered=entered, left=left)
+        if incremental:
+            cursor.execute(f"DROP TABLE {cand}")
+    return Difference(size=size, entered=entered, left=left, evaluated=evaluated)
 
 
 def segment_refresh(
@@ -112,8 +156,13 @@ def segment_refresh(
     now: dt.datetime | None = None,
     trigger: str = SegmentRefresh.Trigger.STAFF,
     user=None,
+    mode: str = "auto",
 ) -> SegmentRefresh:
     """Recompute the members of a rule segment as of ``now`` and record the refresh.
+
+    ``mode``: ``auto`` refreshes incrementally when the rule allows it
+    (``crm.segments.incremental``), ``full`` evaluates every customer; the refresh row says
+    which it was.
 
     Raises ``SegmentIsManual`` for a manual segment (nothing is written) and a
     ``SegmentRuleError`` when its rule cannot be evaluated (the members stay; the error is
@@ -131,16 +180,24 @@ def segment_refresh(
             rule = rule_clean(
                 segment.rule, programme_id=segment.programme_id, segment_id=segment.pk
             )
+            plan = refresh_plan(segment, rule, started_at=started_at, mode=mode)
             refresh = SegmentRefresh.objects.create(
-                segment=segment, trigger=trigger, user=user, started_at=started_at, as_of=now
+                segment=segment,
+                trigger=trigger,
+                user=user,
+                started_at=started_at,
+                as_of=now,
+                mode=plan.mode,
+                rule_digest=plan.digest,
             )
-            difference = _apply(segment, rule, refresh, now)
+            difference = _apply(segment, rule, refresh, now, plan)
             took = round((time.monotonic() - started) * 1000)
             SegmentRefresh.objects.filter(pk=refresh.pk).update(
                 took_ms=took,
                 size=difference.size,
                 entered=difference.entered,
                 left=difference.left,
+                evaluated=difference.evaluated,
             )
             Segment.objects.filter(pk=segment.pk).update(
                 size=difference.size, refreshed_at=now, refresh_ms=took, refresh_error=""

@@ -163,7 +163,11 @@ def profile_answer_set(
     """
     columns = profile_answer_parse(question, value)
     if columns is None:
-        ProfileAnswer.objects.filter(customer=customer, question=question).delete()
+        removed, _rows = ProfileAnswer.objects.filter(customer=customer, question=question).delete()
+        if removed:
+            # a removed answer leaves no row: the customer's ``updated_at`` tells the
+            # incremental segment refresh (crm.segments.kinds) that the answers changed
+            Customer.objects.filter(pk=customer.pk).update(updated_at=timezone.now())
         return None
     answer, _created = ProfileAnswer.objects.update_or_create(
         customer=customer, question=question, defaults={**EMPTY_COLUMNS, **columns}

@@ -159,6 +159,7 @@ class Receipt(models.Model):
             # read from the index instead of sorting every receipt (and, on PostgreSQL, the
             # date drill-down's first and last dates).
             models.Index(fields=["-sold_at", "-id"], name="receipt_sold_at_idx"),
+            # and receipt_recorded_at_brin (BRIN on PostgreSQL), only in migration 0026
         ]
 
     def __str__(self) -> str:

@@ -15,9 +15,7 @@ class MessageAdmin(ModelAdmin):
     list_select_related = ["customer", "promotion"]
     date_hierarchy = "created_at"
     # A verification code's text is the code itself: nobody reads it here (crm.ContactVerification).
-    readonly_fields = [
-        "text_shown" if f.name == "text" else f.name for f in Message._meta.fields
-    ]
+    readonly_fields = ["text_shown" if f.name == "text" else f.name for f in Message._meta.fields]
     fields = readonly_fields
 
     @admin.display(description=_("text"))

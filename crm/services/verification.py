@@ -47,8 +47,8 @@ CODE_DIGITS = 6
 HASH_SALT = "crm.contact-verification.secret"
 LINK_SALT = "crm.contact-verification.email-link"
 # The contact each channel verifies, and the customer's flag a success sets.
-ADDRESS_FIELD = {Channel.SMS: "phone", Channel.EMAIL: "email"}
-FLAG_FIELD = {Channel.SMS: "phone_verified", Channel.EMAIL: "email_verified"}
+ADDRESS_FIELD: dict[str, str] = {Channel.SMS: "phone", Channel.EMAIL: "email"}
+FLAG_FIELD: dict[str, str] = {Channel.SMS: "phone_verified", Channel.EMAIL: "email_verified"}
 
 
 def _lifetime(channel: str) -> timedelta:

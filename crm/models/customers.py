@@ -147,18 +147,22 @@ class Customer(models.Model):
     def save(self, *args, **kwargs):
         """Store the contacts in their canonical form and un-verify a changed one.
 
-        Every writer passes here (the services, the admin, a merge, a test's factory): the
-        phone is put in E.164 and the email trimmed and lower-cased (``crm.contacts``; a phone
-        that is not one raises ``ValidationError``). A phone or email that differs from the
+        Every writer passes here (the services, the admin, a merge, a test's factory): a phone
+        written is put in E.164 and an email trimmed and lower-cased (``crm.contacts``; a new
+        phone that is not one raises ``ValidationError``). A phone or email that differs from the
         stored one loses its ``*_verified`` flag, unless the same write sets the flag itself
         (a merge moves a verified number with its flag): the new address has not been
         verified. ``update_fields`` grows by the flags reset.
         """
-        self.phone = normalize_phone_or_none(self.phone)
-        self.email = normalize_email(self.email)
         update_fields = kwargs.get("update_fields")
         written = set(CONTACT_FLAGS) if update_fields is None else set(update_fields)
         stored = getattr(self, "_stored_contacts", None)
+        # Only a contact being written that is not the stored one is read again: a number the
+        # phone library stops knowing after an upgrade must not break unrelated saves.
+        if "phone" in written and (stored is None or self.phone != stored.get("phone")):
+            self.phone = normalize_phone_or_none(self.phone)
+        if "email" in written:
+            self.email = normalize_email(self.email)
         if stored is not None:
             reset = [
                 flag

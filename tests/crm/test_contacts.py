@@ -244,3 +244,19 @@ def test_changing_the_phone_in_the_admin_unverifies_it(admin_client):
         False,
         True,
     )
+
+
+def test_a_stored_phone_the_library_no_longer_reads_does_not_break_other_saves():
+    # given a number stored long ago that the phone library now rejects
+    Customer.objects.bulk_create([Customer(phone="+70000", last_name="Old")])
+    customer = Customer.objects.get(last_name="Old")
+    # when something else about the customer is saved, in full or by field
+    customer.comment = "called"
+    customer.save()
+    customer.save(update_fields=["comment"])
+    # then it is kept as it was; only a new value is read again
+    customer.refresh_from_db()
+    assert (customer.phone, customer.comment) == ("+70000", "called")
+    customer.phone = "+70001"
+    with pytest.raises(ValidationError):
+        customer.save()

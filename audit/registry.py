@@ -124,6 +124,10 @@ NOT_AUDITED: dict[str, str] = {
         "issued and redeemed by processing; redemptions are logged, the series is audited"
     ),
     "promotions.CouponRedemption": LOG,
+    "crm.ContactVerification": _(
+        "a one-time code's log (its secret only hashed); what it changes, the customer's "
+        "phone_verified / email_verified, is recorded on the customer"
+    ),
     "crm.DuplicateSuggestion": _(
         "suggestions a job writes; each keeps who decided it and when, and a merge is "
         "recorded on the customers"

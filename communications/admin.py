@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 from unfold.admin import ModelAdmin
 
 from communications.models import Message
@@ -13,7 +14,15 @@ class MessageAdmin(ModelAdmin):
     search_fields = ["address", "text", "customer__last_name", "customer__public_id"]
     list_select_related = ["customer", "promotion"]
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in Message._meta.fields]
+    # A verification code's text is the code itself: nobody reads it here (crm.ContactVerification).
+    readonly_fields = ["text_shown" if f.name == "text" else f.name for f in Message._meta.fields]
+    fields = readonly_fields
+
+    @admin.display(description=_("text"))
+    def text_shown(self, obj):
+        if obj.verification_id is not None:
+            return _("a verification code or link (hidden)")
+        return obj.text
 
     def has_add_permission(self, request):
         return False

@@ -9,12 +9,13 @@ class CommunicationsConfig(AppConfig):
     def ready(self) -> None:
         from communications.segment_kinds import register_communication_kinds
         from communications.services import (
+            on_contact_verification_started,
             on_coupons_issued,
             on_customer_anonymising,
             on_customers_merging,
             on_occasion_rewarded,
         )
-        from crm.signals import customer_anonymising
+        from crm.signals import contact_verification_started, customer_anonymising
         from loyalty.signals import customers_merging
         from promotions.signals import coupons_issued, occasion_rewarded
 
@@ -23,5 +24,8 @@ class CommunicationsConfig(AppConfig):
         customers_merging.connect(on_customers_merging, dispatch_uid="communications-merge")
         customer_anonymising.connect(
             on_customer_anonymising, dispatch_uid="communications-anonymise"
+        )
+        contact_verification_started.connect(
+            on_contact_verification_started, dispatch_uid="communications-verification"
         )
         register_communication_kinds()

@@ -47,6 +47,15 @@ class Message(models.Model):
         blank=True,
         related_name="messages",
     )
+    verification = models.ForeignKey(
+        "crm.ContactVerification",
+        verbose_name=_("contact verification"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="messages",
+        help_text=_("Set on a verification code or link: its text is shown to no one."),
+    )
     created_at = models.DateTimeField(_("queued"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     # Filled by each channel's delivery tracking (an email's open pixel and tracked links, a

@@ -9,7 +9,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from communications.models import Message
-from crm.models import Consent, Customer
+from crm.models import Consent, ContactVerification, Customer
 
 # Where each channel sends: the customer's phone or email.
 ADDRESS_OF = {
@@ -127,3 +127,32 @@ def on_coupons_issued(sender, customer, coupons, receipt=None, **_kwargs) -> Non
             else:
                 text = _("Your coupon for the next purchase: %(code)s.") % {"code": coupon.code}
         messages_queue(customer, str(text))
+
+
+def on_contact_verification_started(sender, verification, code=None, link=None, **_kwargs):
+    """``crm.signals.contact_verification_started``: queue the code (SMS) or the link (email)
+    to the address being verified, in the start's transaction, in the project's language.
+
+    Sent whatever the customer's marketing consents say: it is the service message they (or
+    an operator for them) asked for. The text is the only place the plain code is kept; the
+    outbox pages hide it (``Message.verification``)."""
+    lifetime = verification.expires_at - verification.created_at
+    with translation.override(settings.LANGUAGE_CODE):
+        if verification.channel == ContactVerification.Channel.SMS:
+            text = _(
+                "%(code)s is your code to confirm this phone number in the loyalty programme. "
+                "It is valid for %(minutes)d minutes."
+            ) % {"code": code, "minutes": round(lifetime.total_seconds() / 60)}
+        else:
+            text = _(
+                "To confirm this email address for the loyalty programme, open %(link)s and "
+                "press Confirm. The link is valid for %(hours)d hours. If you did not ask for "
+                "it, ignore this message."
+            ) % {"link": link, "hours": round(lifetime.total_seconds() / 3600)}
+    return Message.objects.create(
+        customer=verification.customer,
+        channel=verification.channel,
+        address=verification.address,
+        text=str(text),
+        verification=verification,
+    )

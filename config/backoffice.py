@@ -115,6 +115,7 @@ GROUPS: list[tuple[Promise, str, list[Entry]]] = [
             (_("Messages"), "communications.Message", "mail"),
             (_("Customer events"), "loyalty.CustomerEvent", "bolt"),
             (_("Consents"), "crm.Consent", "verified_user"),
+            (_("Contact verifications"), "crm.ContactVerification", "mark_email_read"),
             (_("Memorable dates"), "crm.MemorableDate", "event"),
             (_("Profile questions"), "crm.ProfileQuestion", "quiz"),
             (_("Profile answers"), "crm.ProfileAnswer", "question_answer"),

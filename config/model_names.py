@@ -25,6 +25,7 @@ ACCUSATIVE = [
     pgettext_lazy("accusative", "working calendar"),
     pgettext_lazy("accusative", "car"),
     pgettext_lazy("accusative", "consent"),
+    pgettext_lazy("accusative", "contact verification"),
     pgettext_lazy("accusative", "customer"),
     pgettext_lazy("accusative", "family member"),
     pgettext_lazy("accusative", "memorable date"),
@@ -129,6 +130,9 @@ COUNTED = [
     npgettext_lazy("count", "%(count)s working calendar", "%(count)s working calendars", "count"),
     npgettext_lazy("count", "%(count)s car", "%(count)s cars", "count"),
     npgettext_lazy("count", "%(count)s consent", "%(count)s consents", "count"),
+    npgettext_lazy(
+        "count", "%(count)s contact verification", "%(count)s contact verifications", "count"
+    ),
     npgettext_lazy("count", "%(count)s customer", "%(count)s customers", "count"),
     npgettext_lazy("count", "%(count)s family member", "%(count)s family members", "count"),
     npgettext_lazy("count", "%(count)s memorable date", "%(count)s memorable dates", "count"),

@@ -278,6 +278,18 @@ IMPORT_MAX_LINE_BYTES = env_int("IMPORT_MAX_LINE_BYTES", 64 * 1024)
 # Numbers written without a country code ("8 900 123-45-67") are read in this region.
 PHONE_DEFAULT_REGION = env_str("PHONE_DEFAULT_REGION", "RU")
 
+# --- Contact verification (docs/operations.md "Contact verification") ---------------------
+# A code by SMS is valid this many minutes, a link by email this many hours.
+CONTACT_VERIFICATION_SMS_MINUTES = env_int("CONTACT_VERIFICATION_SMS_MINUTES", 10)
+CONTACT_VERIFICATION_EMAIL_HOURS = env_int("CONTACT_VERIFICATION_EMAIL_HOURS", 48)
+# Wrong codes before a verification is locked (a new one has to be sent).
+CONTACT_VERIFICATION_MAX_ATTEMPTS = env_int("CONTACT_VERIFICATION_MAX_ATTEMPTS", 5)
+# Codes and links sent to one customer (both channels together) in any hour.
+CONTACT_VERIFICATION_MAX_PER_HOUR = env_int("CONTACT_VERIFICATION_MAX_PER_HOUR", 5)
+# Where customers open the email links, e.g. https://loyalty.example.com; when empty, the
+# address of the back office page the link was sent from.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "")
+
 # --- Logging: no personal data or keys in logs --------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

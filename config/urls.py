@@ -22,6 +22,7 @@ urlpatterns = [
     path("health", health, name="health"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("verify/", include("crm.urls")),
     path("staff/console/", include("contactcenter.urls")),
     path("staff/", include("loyalty.urls")),
     path("staff/reports/", include("reports.urls")),

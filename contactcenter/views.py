@@ -45,7 +45,14 @@ from contactcenter.selectors import (
     promotions_received,
 )
 from contactcenter.services import ticket_open
-from crm.models import Customer
+from crm.errors import VerificationError
+from crm.forms import VerificationCodeForm, verification_done_text, verification_sent_text
+from crm.models import ContactVerification, Customer
+from crm.services.verification import (
+    verification_confirm_code,
+    verification_start,
+    verifications_current,
+)
 from loyalty.errors import LoyaltyError
 from loyalty.models import Card, staff_partner_id
 from loyalty.services.card_operations import (
@@ -58,6 +65,8 @@ from loyalty.services.card_operations import (
 
 CONSOLE_PERMISSION = "contactcenter.use_console"
 APPROVE_PERMISSION = "contactcenter.approve_adjustment"
+# Sending a verification code and confirming it changes the customer's verified flags.
+VERIFY_PERMISSION = "crm.change_customer"
 
 
 def console_view(*permissions: str):
@@ -147,6 +156,7 @@ def console_customer(request: HttpRequest, pk: int) -> HttpResponse:
     console's users; a marketer who may see customers reads it without the forms."""
     customer = get_object_or_404(Customer, pk=pk)
     visible = contacts_visible(request.user, customer)
+    can_verify = request.user.has_perm(VERIFY_PERMISSION) and not customer.is_anonymised
     data = customer_console(customer)
     adjustment_form = AdjustmentForm(
         tickets=_open_tickets(customer),
@@ -169,6 +179,9 @@ def console_customer(request: HttpRequest, pk: int) -> HttpResponse:
         },
         "pending_count": _pending_count(request),
         "can_act": request.user.has_perm(CONSOLE_PERMISSION),
+        "can_verify": can_verify,
+        "verifications": verifications_current(customer) if can_verify else {},
+        "code_form": VerificationCodeForm(),
         "received": promotions_received(customer),
         **customer_profile(customer),
         **customer_rfm(customer),
@@ -302,10 +315,55 @@ def console_resend(request: HttpRequest, pk: int) -> HttpResponse:
         message = Message.objects.filter(customer=customer, pk=form.cleaned_data["message"]).first()
     if message is None:
         messages.error(request, _("No such message of this customer."))
+    elif message.verification_id is not None:
+        messages.error(request, _("A verification code is not resent: send a new one."))
     elif message_resend(message) is None:
         messages.error(request, _("The customer no longer consents to this channel."))
     else:
         messages.success(request, _("The message is queued again."))
+    return redirect(_customer_url(customer))
+
+
+@require_POST
+@console_view(VERIFY_PERMISSION)
+def console_verify_send(request: HttpRequest, pk: int, channel: str) -> HttpResponse:
+    """Send a verification code (``sms``) or link (``email``) to the customer's contact."""
+    customer = get_object_or_404(Customer, pk=pk)
+    if channel not in ContactVerification.Channel.values:
+        raise PermissionDenied
+    try:
+        verification = verification_start(
+            customer=customer,
+            channel=channel,
+            user=request.user,
+            link_base=request.build_absolute_uri("/"),
+        )
+    except VerificationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, verification_sent_text(verification))
+    return redirect(_customer_url(customer))
+
+
+@require_POST
+@console_view(VERIFY_PERMISSION)
+def console_verify_code(request: HttpRequest, pk: int) -> HttpResponse:
+    """Confirm the code the customer reads out on the phone."""
+    customer = get_object_or_404(Customer, pk=pk)
+    form = VerificationCodeForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The code was not checked: %(errors)s") % _errors(form))
+        return redirect(_customer_url(customer))
+    try:
+        verification = verification_confirm_code(
+            customer=customer,
+            channel=form.cleaned_data["channel"],
+            code=form.cleaned_data["code"],
+        )
+    except VerificationError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, verification_done_text(verification))
     return redirect(_customer_url(customer))
 
 

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from unfold.admin import ModelAdmin, TabularInline
 
+from crm.admin_verification import CustomerVerificationMixin
 from crm.errors import CrmError
 from crm.forms import (
     ConsentAdminForm,
@@ -144,7 +145,7 @@ class CustomerAnonymiseForm(forms.Form):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ModelAdmin):
+class CustomerAdmin(CustomerVerificationMixin, ModelAdmin):
     form = CustomerAdminForm
     list_display = [
         "public_id",
@@ -178,6 +179,8 @@ class CustomerAdmin(ModelAdmin):
     readonly_fields = [
         "public_id",
         "points_history",
+        "phone_status",
+        "email_status",
         "created_at",
         "updated_at",
         "is_anonymised",
@@ -266,7 +269,7 @@ class CustomerAdmin(ModelAdmin):
                 ]
             },
         ),
-        (_("Contacts"), {"fields": ["phone", "phone_verified", "email", "email_verified"]}),
+        (_("Contacts"), {"fields": ["phone", "phone_status", "email", "email_status"]}),
         (
             _("Registration"),
             {"fields": ["registered_at", "source", "source_detail", "referral_code", "referrer"]},
@@ -318,6 +321,7 @@ class CustomerAdmin(ModelAdmin):
                 self.admin_site.admin_view(self.anonymise_view),
                 name="crm_customer_anonymise",
             ),
+            *self.verification_urls(),
             *super().get_urls(),
         ]
 

@@ -198,3 +198,83 @@ class SegmentationExists(SegmentationError):
     status = 409
     code = "segmentation_exists"
     message = _("Segments with these codes already exist in the programme.")
+
+
+class VerificationError(CrmError):
+    """A contact verification that cannot be started or confirmed; each subclass names why.
+    Nothing is changed, except that a wrong code counts as an attempt."""
+
+    code = "verification_error"
+    message = _("The contact cannot be verified.")
+
+
+class VerificationNoAddress(VerificationError):
+    status = 422
+    code = "verification_no_address"
+    message = _("The customer has no phone or email for this channel.")
+
+
+class VerificationRateLimited(VerificationError):
+    status = 429
+    code = "verification_rate_limited"
+    message = _("Too many codes and links were sent to this customer in the last hour: try later.")
+
+
+class VerificationUndeliverable(VerificationError):
+    status = 503
+    code = "verification_undeliverable"
+    message = _("No outbox took the verification message: nothing was sent.")
+
+
+class VerificationNotFound(VerificationError):
+    status = 404
+    code = "verification_not_found"
+    message = _("No code was sent to this customer through this channel.")
+
+
+class VerificationExpired(VerificationError):
+    status = 410
+    code = "verification_expired"
+    message = _("The code or link has expired: send a new one.")
+
+
+class VerificationSuperseded(VerificationError):
+    status = 409
+    code = "verification_superseded"
+    message = _("A newer code or link was sent since: only the newest one can be used.")
+
+
+class VerificationCodeWrong(VerificationError):
+    status = 422
+    code = "verification_code_wrong"
+    message = _("The code is wrong.")
+
+    def __init__(self, message=None, *, attempts_left: int, **details):
+        self.attempts_left = attempts_left
+        super().__init__(message, attempts_left=attempts_left, **details)
+
+
+class VerificationLocked(VerificationError):
+    status = 423
+    code = "verification_locked"
+    message = _("The code was entered wrong too many times: send a new one.")
+
+
+class VerificationAddressChanged(VerificationError):
+    status = 409
+    code = "verification_address_changed"
+    message = _(
+        "The customer's phone or email has changed since the code was sent: send a new one."
+    )
+
+
+class VerificationAlreadyUsed(VerificationError):
+    status = 409
+    code = "verification_used"
+    message = _("This code or link has already been used.")
+
+
+class VerificationLinkInvalid(VerificationError):
+    status = 400
+    code = "verification_link_invalid"
+    message = _("The link is not valid: copy it from the message in full.")

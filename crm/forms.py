@@ -6,8 +6,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from crm.contacts import mask_email
 from crm.errors import CrmError, OwnReferrer
-from crm.models import Consent, Customer, ProfileQuestion
+from crm.models import Consent, ContactVerification, Customer, ProfileQuestion
+from crm.phones import mask_phone
 from crm.services import (
     customer_birth_date_check,
     customer_email_check,
@@ -62,6 +64,9 @@ def _as_field_error(error: CrmError) -> ValidationError:
 class CustomerAdminForm(forms.ModelForm):
     """Checks phone, email, referral and birth date the way the services do, as form errors.
 
+    The verified flags are not fields: only a verification (the "Verify contacts" page) sets
+    them, and a changed phone or email clears its own.
+
     ``questions`` is set on a subclass made per request (``with_questionnaire``), which also
     declares one field per question.
     """
@@ -86,8 +91,6 @@ class CustomerAdminForm(forms.ModelForm):
             "source_detail",
             "referral_code",
             "referrer",
-            "phone_verified",
-            "email_verified",
             "comment",
         ]
 
@@ -200,3 +203,36 @@ class ProfileQuestionAdminForm(forms.ModelForm):
                 code="answer_type_locked",
             )
         return answer_type
+
+
+Channel = ContactVerification.Channel
+
+
+class VerificationCodeForm(forms.Form):
+    """The code a customer reads out, for the channel it was sent through."""
+
+    channel = forms.ChoiceField(label=_("channel"), choices=Channel.choices, initial=Channel.SMS)
+    code = forms.CharField(
+        label=_("code"),
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric", "size": 8}),
+    )
+
+
+def verification_sent_text(verification: ContactVerification) -> str:
+    """What the staff member is told once a code or link is queued (the address masked)."""
+    if verification.channel == Channel.SMS:
+        return str(
+            _("A verification code is queued by SMS to %(address)s.")
+            % {"address": mask_phone(verification.address)}
+        )
+    return str(
+        _("A verification link is queued by email to %(address)s.")
+        % {"address": mask_email(verification.address)}
+    )
+
+
+def verification_done_text(verification: ContactVerification) -> str:
+    if verification.channel == Channel.SMS:
+        return str(_("The phone number is verified."))
+    return str(_("The email address is verified."))

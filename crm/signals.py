@@ -48,3 +48,11 @@ customer_anonymising = Signal()
 # deleted and revoked, with the counts the ``customer_anonymising`` receivers answered): the
 # audit trail records the ANONYMISE event from it.
 customer_anonymised = Signal()
+
+# Sent inside ``crm.services.verification.verification_start``'s transaction with
+# ``verification`` (a ``crm.ContactVerification``), ``code`` (the SMS code, else None) and
+# ``link`` (the absolute email link, else None). The outbox (communications) answers the
+# message it queued; the start is refused and rolled back unless exactly one receiver
+# answered one, so a code is never stored without its message, nor sent twice. The plain code
+# and link exist only in these arguments and in that message.
+contact_verification_started = Signal()

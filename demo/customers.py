@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta
 
+from crm.contacts import normalize_email, normalize_phone_or_none
 from crm.models import Consent, Customer, FamilyMember
 from demo.language import say
 from loyalty.models import Card, CardBatch, Programme
@@ -81,14 +82,14 @@ def customers_load(count: int, rng: random.Random, now: datetime) -> list[Custom
             phone = f"+7923{rng.randint(1000000, 9999999)}"
         used_phones.add(phone)
         registered = now - timedelta(days=rng.randint(0, 540), minutes=rng.randint(0, 1440))
+        email = f"{first}.{last}.{index}@mail.example" if rng.random() < 0.6 else None
         people.append(
+            # bulk_create skips Customer.save(): the contacts take their canonical form here.
             Customer(
                 first_name=say(first),
                 last_name=say(last),
-                phone=phone,
-                email=f"{first.lower()}.{last.lower()}.{index}@mail.example"
-                if rng.random() < 0.6
-                else None,
+                phone=normalize_phone_or_none(phone),
+                email=normalize_email(email),
                 birth_date=date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28))
                 if rng.random() < 0.8
                 else None,

@@ -61,6 +61,7 @@ POLICIES: dict[str, Policy] = {
     "communications.Message": HIDDEN,
     "crm.Car": HIDDEN,
     "crm.Consent": HIDDEN,
+    "crm.ContactVerification": HIDDEN,
     "crm.Customer": HIDDEN,
     "crm.DuplicateSuggestion": HIDDEN,
     "crm.FamilyMember": HIDDEN,

@@ -14,10 +14,12 @@ from crm.models.segments import (
     SegmentMembershipChange,
     SegmentRefresh,
 )
+from crm.models.verification import ContactVerification
 
 __all__ = [
     "Car",
     "Consent",
+    "ContactVerification",
     "Customer",
     "DuplicateSuggestion",
     "FamilyMember",

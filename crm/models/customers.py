@@ -6,9 +6,11 @@ import secrets
 
 from django.db import models
 from django.db.models import F, Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Trim
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+from crm.contacts import normalize_email, normalize_phone_or_none
 
 PUBLIC_ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
 REFERRAL_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -21,6 +23,10 @@ def new_public_id() -> str:
 
 def new_referral_code() -> str:
     return "".join(secrets.choice(REFERRAL_ALPHABET) for _ in range(8))
+
+
+# A contact field and the flag that says it was verified (crm.services.verification).
+CONTACT_FLAGS = {"phone": "phone_verified", "email": "email_verified"}
 
 
 class Customer(models.Model):
@@ -115,6 +121,12 @@ class Customer(models.Model):
             models.UniqueConstraint(
                 Lower("email"), condition=Q(email__isnull=False), name="customer_email_unique_ci"
             ),
+            # What crm.contacts.normalize_email makes of it: a bulk write that skips save()
+            # cannot store another form either.
+            models.CheckConstraint(
+                condition=Q(email__isnull=True) | Q(email=Lower(Trim("email"))),
+                name="customer_email_canonical",
+            ),
             models.CheckConstraint(
                 condition=Q(referrer__isnull=True) | ~Q(referrer=F("id")),
                 name="customer_not_own_referrer",
@@ -133,6 +145,70 @@ class Customer(models.Model):
     def __str__(self) -> str:
         name = " ".join(part for part in (self.first_name, self.last_name) if part)
         return name or self.public_id
+
+    def save(self, *args, **kwargs):
+        """Store the contacts in their canonical form and un-verify a changed one.
+
+        Every writer passes here (the services, the admin, a merge, a test's factory): a phone
+        written is put in E.164 and an email trimmed and lower-cased (``crm.contacts``; a new
+        phone that is not one raises ``ValidationError``). A phone or email that differs from the
+        stored one loses its ``*_verified`` flag, unless the same write sets the flag itself
+        (a merge moves a verified number with its flag): the new address has not been
+        verified. ``update_fields`` grows by the flags reset.
+        """
+        update_fields = kwargs.get("update_fields")
+        written = set(CONTACT_FLAGS) if update_fields is None else set(update_fields)
+        stored = getattr(self, "_stored_contacts", None)
+        # Only a contact being written that is not the stored one is read again: a number the
+        # phone library stops knowing after an upgrade must not break unrelated saves.
+        if "phone" in written and (stored is None or self.phone != stored.get("phone")):
+            self.phone = normalize_phone_or_none(self.phone)
+        if "email" in written:
+            self.email = normalize_email(self.email)
+        if stored is not None:
+            reset = [
+                flag
+                for field, flag in CONTACT_FLAGS.items()
+                if field in written
+                and field in stored
+                and flag in stored
+                and getattr(self, field) != stored[field]
+                and getattr(self, flag) == stored[flag]
+                and getattr(self, flag)
+            ]
+            for flag in reset:
+                setattr(self, flag, False)
+            if update_fields is not None and reset:
+                kwargs["update_fields"] = [*update_fields, *reset]
+        super().save(*args, **kwargs)
+        saved = set(CONTACT_FLAGS) | set(CONTACT_FLAGS.values())
+        if update_fields is not None:
+            saved &= set(kwargs["update_fields"])
+        self._stored_contacts = {
+            **(stored or {}),
+            **{name: getattr(self, name) for name in saved},
+        }
+
+    save.alters_data = True  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # The contacts as stored, for save() to see which of them a writer changed.
+        instance._stored_contacts = {
+            name: getattr(instance, name)
+            for name in CONTACT_FLAGS.keys() | CONTACT_FLAGS.values()
+            if name in instance.__dict__
+        }
+        return instance
+
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._stored_contacts = {
+            name: getattr(self, name)
+            for name in CONTACT_FLAGS.keys() | CONTACT_FLAGS.values()
+            if name in self.__dict__
+        }
 
     @property
     def full_name(self) -> str:

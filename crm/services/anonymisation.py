@@ -1,8 +1,8 @@
 """Anonymising a customer on request (personal-data law): the person goes, the accounting stays.
 
 What is erased: the profile's names, phone, email, birth date, gender, referral code and staff
-comment; the questionnaire answers, family members, cars and memorable dates (deleted); the
-consents (revoked). Subscribers of ``customer_anonymising`` erase what the outer apps hold
+comment; the questionnaire answers, family members, cars, memorable dates and contact
+verifications (deleted); the consents (revoked). Subscribers of ``customer_anonymising`` erase what the outer apps hold
 (the contacts on tickets, the address and text of messages) and block the cards.
 
 What stays: the customer row under its public id, its accounts, ledger, receipts and refunds,
@@ -39,7 +39,7 @@ SCRUBBED = {
     "comment": "",
 }
 # Rows about the person, deleted outright: related names on Customer.
-PERSONAL_RELATIONS = ("answers", "family", "cars", "memorable_dates")
+PERSONAL_RELATIONS = ("answers", "family", "cars", "memorable_dates", "verifications")
 
 
 @transaction.atomic

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.contacts import normalize_email, normalize_phone_or_none
 from crm.errors import (
     CustomerExists,
     EmailTaken,
@@ -18,7 +19,7 @@ from crm.errors import (
     ReferralCodeUnknown,
 )
 from crm.models import Consent, Customer
-from crm.phones import normalize_phone
+from crm.models.customers import CONTACT_FLAGS
 from crm.selectors import phone_parse
 from crm.services.profile import profile_check
 from crm.signals import occasion_send
@@ -56,9 +57,9 @@ def customer_phone_check(phone: str | None, *, exclude: Customer | None = None) 
     Raises ``ValidationError`` (``invalid_phone``) for something that is not a phone number and
     ``CustomerExists`` if another customer has the number, in whatever notation it was typed.
     """
-    if phone is None or not phone.strip():
+    normalized = normalize_phone_or_none(phone)
+    if normalized is None:
         return None
-    normalized = normalize_phone(phone)
     owner = Customer.objects.filter(phone=normalized)
     if exclude is not None:
         owner = owner.exclude(pk=exclude.pk)
@@ -70,9 +71,9 @@ def customer_phone_check(phone: str | None, *, exclude: Customer | None = None) 
 
 def customer_email_check(email: str | None, *, exclude: Customer | None = None) -> str | None:
     """Return the email stripped and lower-cased (None for none); raise ``EmailTaken``."""
-    if email is None or not email.strip():
+    cleaned = normalize_email(email)
+    if cleaned is None:
         return None
-    cleaned = email.strip().lower()
     taken = Customer.objects.filter(email__iexact=cleaned)
     if exclude is not None:
         taken = taken.exclude(pk=exclude.pk)
@@ -197,7 +198,9 @@ def customer_create(
 def customer_update(*, customer: Customer, **fields) -> Customer:
     """Change a customer's identity fields with the same checks as ``customer_create``.
 
-    Only the fields that really change are saved (``update_fields``). Raises ``CustomerExists``,
+    Only the fields that really change are saved (``update_fields``). A phone or email that
+    changes is saved unverified: ``phone_verified`` / ``email_verified`` in the same call are
+    ignored then (only ``crm.services.verification`` proves the new address). Raises ``CustomerExists``,
     ``EmailTaken``, ``ReferralCodeTaken``, ``OwnReferrer``, ``InvalidBirthDate`` and Django's
     ``ValidationError``; ``TypeError`` for a field that is not editable this way.
     """
@@ -222,6 +225,9 @@ def customer_update(*, customer: Customer, **fields) -> Customer:
     referrer = fields.get("referrer")
     if referrer is not None and customer.pk is not None and referrer.pk == customer.pk:
         raise OwnReferrer()
+    for field, flag in CONTACT_FLAGS.items():
+        if field in fields and fields[field] != getattr(customer, field):
+            fields[flag] = False
     changed = [name for name, value in fields.items() if getattr(customer, name) != value]
     for name in changed:
         setattr(customer, name, fields[name])

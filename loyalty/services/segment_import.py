@@ -38,6 +38,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from crm.contacts import normalize_email
 from crm.errors import CrmError
 from crm.models import Customer, Segment, SegmentMember
 from crm.phones import normalize_phone
@@ -121,7 +122,7 @@ def _parse(identifier: str, text: str, column: str) -> tuple[str | None, str | N
         except ValidationError as exc:
             return None, " ".join(exc.messages)
     if identifier == Identifier.EMAIL:
-        email = text.strip().lower()
+        email = normalize_email(text) or ""
         try:
             validate_email(email)
         except ValidationError:

@@ -399,6 +399,8 @@ STAFF_PAGES = {
     "console:ticket_open": "forbidden",
     "console:adjust": "forbidden",
     "console:resend": "forbidden",
+    "console:verify_send": "forbidden",
+    "console:verify_code": "forbidden",
     "console:card": "forbidden",
     "console:adjustments": "forbidden",
     "console:decide": "forbidden",
@@ -410,6 +412,8 @@ STAFF_PAGE_ARGS = {
     "console:ticket_open": [1],
     "console:adjust": [1],
     "console:resend": [1],
+    "console:verify_send": [1, "sms"],
+    "console:verify_code": [1],
     "console:card": [1, 1, "block"],
     "console:decide": [1, "approve"],
 }

@@ -138,7 +138,7 @@ def test_cards_are_looked_up_in_the_segments_programme_only(segment):
 def test_emails_are_trimmed_and_lower_cased(segment):
     # given
     anna = CustomerFactory(email="anna@mail.example")
-    olga = CustomerFactory(email="Olga@Mail.Example")  # stored before emails were lower-cased
+    olga = CustomerFactory(email="Olga@Mail.Example")  # lower-cased when saved (crm.contacts)
     data = "E-mail\n  ANNA@mail.example \nolga@mail.example\nnot-an-email\n\n,\n"
 
     # when

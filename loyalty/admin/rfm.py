@@ -5,7 +5,6 @@ now" and "Create a segment per cell". The matrix reads only the per-run aggregat
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Max
@@ -172,11 +171,11 @@ class RfmSchemeAdmin(ModelAdmin):
         return HttpResponseRedirect(reverse("admin:loyalty_rfmscheme_matrix", args=[pk]))
 
     def _recompute(self, request, scheme: RfmScheme) -> None:
-        if not settings.CELERY_TASK_ALWAYS_EAGER:
+        from loyalty.tasks import rfm_recompute_task
+
+        if not rfm_recompute_task.app.conf.task_always_eager:
             # a large programme takes minutes (about 3 for a million customers): the worker
             # runs it, not the web request
-            from loyalty.tasks import rfm_recompute_task
-
             rfm_recompute_task.delay_on_commit(scheme.pk, request.user.pk)
             self.message_user(
                 request,

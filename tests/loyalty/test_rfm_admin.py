@@ -22,7 +22,9 @@ from tests.factories.crm import CustomerFactory
 from tests.factories.loyalty import CurrencyFactory, TerminalFactory
 from tests.loyalty.rfm_helpers import buy, scheme_make
 
-pytestmark = pytest.mark.django_db
+# the admin recomputes in the request when Celery runs tasks inline (the demo, CI with no
+# broker); the PostgreSQL + Redis run has a broker, so these tests ask for inline tasks
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("celery_eager")]
 D = Decimal
 
 
@@ -237,15 +239,17 @@ def test_a_cell_edited_on_the_form_moves_the_current_scores(admin_client, scheme
 def test_with_a_broker_recompute_now_is_queued_for_the_worker(admin_client, admin_user, scheme):
     from unittest import mock
 
-    from django.test import override_settings
+    from config.celery import app
 
-    with (
-        override_settings(CELERY_TASK_ALWAYS_EAGER=False),
-        mock.patch("loyalty.tasks.rfm_recompute_task.delay_on_commit") as queued,
-    ):
-        response = admin_client.post(
-            reverse("admin:loyalty_rfmscheme_recompute", args=[scheme.pk]), follow=True
-        )
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False  # as with a broker
+    try:
+        with mock.patch("loyalty.tasks.rfm_recompute_task.delay_on_commit") as queued:
+            response = admin_client.post(
+                reverse("admin:loyalty_rfmscheme_recompute", args=[scheme.pk]), follow=True
+            )
+    finally:
+        app.conf.task_always_eager = eager
 
     queued.assert_called_once_with(scheme.pk, admin_user.pk)
     assert "is being recomputed" in response.content.decode()

@@ -244,7 +244,7 @@ def test_a_segment_per_cell_follows_each_run(world, people):
     assert SegmentMember.objects.filter(segment__code=f"rfm.{scheme.code}.loyal").count() == 1
 
 
-def test_the_nightly_job_recomputes_active_schemes_and_their_segments(world, people):
+def test_the_nightly_job_recomputes_active_schemes_and_their_segments(world, people, celery_eager):
     programme = world.currency.programme
     active = scheme_make(programme, code="active", **THRESHOLDS)
     idle = scheme_make(programme, code="idle", is_active=False)
